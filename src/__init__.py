@@ -1,0 +1,1 @@
+"""Facial emotion recognition engine: data, preprocessing, detection, model, inference."""

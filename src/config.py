@@ -1,0 +1,78 @@
+"""Single source of paths, class names and thresholds.
+
+Paths are resolved from the repository root (never the working directory).
+Environment variables prefixed ``FER_`` override the defaults.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MODELS_DIR = _env_path("FER_MODELS_DIR", ROOT / "models")
+OUTPUTS_DIR = _env_path("FER_OUTPUTS_DIR", ROOT / "outputs")
+INPUTS_DIR = _env_path("FER_INPUTS_DIR", ROOT / "inputs")
+DATASETS_DIR = INPUTS_DIR / "datasets"
+RUNS_DIR = _env_path("FER_RUNS_DIR", ROOT / "runs")
+
+# The developers' shared copy; users put theirs under inputs/datasets/ or pass a path.
+SHARED_DATASET_DIR = ROOT.parent / "shared" / "datasets" / "fer2013"
+
+MODEL_FILE = _env_path("FER_MODEL", MODELS_DIR / "fer_cnn.keras")
+OUTPUT_VERSION = os.environ.get("FER_OUTPUT_VERSION", "v1")
+
+# FER2013 label order. The saved model's manifest is the authority at run time;
+# this list is used when building datasets and new models.
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+IMAGE_SIZE = 48
+
+# FER+ vote columns mapped onto our 7 labels (contempt/unknown/NF are dropped).
+FERPLUS_TO_EMOTION = {
+    "anger": "angry",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprise": "surprise",
+    "neutral": "neutral",
+}
+
+SPLITS = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+
+# Sentiment mapping used by the dashboard and batch aggregates.
+SENTIMENT = {
+    "angry": "negative",
+    "disgust": "negative",
+    "fear": "negative",
+    "sad": "negative",
+    "happy": "positive",
+    "surprise": "neutral",
+    "neutral": "neutral",
+}
+NEGATIVE_EMOTIONS = tuple(k for k, v in SENTIMENT.items() if v == "negative")
+
+# Face detection and input limits.
+FACE_MARGIN = _env_float("FER_FACE_MARGIN", 0.10)
+MIN_FACE_SIZE = _env_int("FER_MIN_FACE_SIZE", 24)
+DETECT_MAX_SIDE = _env_int("FER_DETECT_MAX_SIDE", 640)
+MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
+MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -1,0 +1,267 @@
+"""Dataset loading: FER2013 CSV (plain or gzip), image-folder layout, FER+ votes.
+
+Everything is returned as compact uint8 arrays (N, 48, 48) with integer labels in
+FER2013 order and a ``usage`` array holding Training / PublicTest / PrivateTest.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from src import config
+
+USAGES = tuple(config.SPLITS.values())
+_FOLDER_SPLITS = {
+    "train": "Training",
+    "training": "Training",
+    "validation": "PublicTest",
+    "val": "PublicTest",
+    "publictest": "PublicTest",
+    "test": "PrivateTest",
+    "privatetest": "PrivateTest",
+}
+
+
+class DatasetError(ValueError):
+    """The data at a path is not a FER2013 dataset we can read."""
+
+
+@dataclass
+class FerData:
+    """Faces, labels and split of every row; optional FER+ vote distribution."""
+
+    images: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64, index into class_names
+    usage: np.ndarray  # (N,) str
+    class_names: tuple[str, ...] = config.EMOTIONS
+    ferplus: np.ndarray | None = None  # (N, 7) float32 vote counts in class_names order
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def split(self, usage: str) -> "FerData":
+        usage = config.SPLITS.get(usage, usage)
+        mask = self.usage == usage
+        return FerData(
+            images=self.images[mask],
+            labels=self.labels[mask],
+            usage=self.usage[mask],
+            class_names=self.class_names,
+            ferplus=None if self.ferplus is None else self.ferplus[mask],
+            source=self.source,
+            notes=list(self.notes),
+        )
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.labels, minlength=len(self.class_names))
+        return {name: int(c) for name, c in zip(self.class_names, counts)}
+
+
+def parse_pixels(pixels: pd.Series, size: int = config.IMAGE_SIZE) -> np.ndarray:
+    """Turn the space-separated ``pixels`` column into an (N, size, size) uint8 array."""
+    joined = " ".join(pixels.astype(str).tolist())
+    flat = np.array(joined.split(), dtype=np.uint8) if joined.strip() else np.zeros(0, np.uint8)
+    if flat.size != len(pixels) * size * size:
+        raise DatasetError(f"pixels column does not hold {size}x{size} images in every row")
+    return flat.reshape(len(pixels), size, size)
+
+
+def load_fer_csv(path: str | Path) -> FerData:
+    """Read ``fer2013.csv`` or ``fer2013.csv.gz`` (columns emotion, pixels, Usage)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype={"emotion": "int64", "pixels": str, "Usage": str})
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    missing = {"emotion", "pixels", "Usage"} - set(frame.columns)
+    if missing:
+        raise DatasetError(f"{path.name} lacks columns {sorted(missing)}")
+    bad_usage = set(frame["Usage"].unique()) - set(USAGES)
+    if bad_usage:
+        raise DatasetError(f"{path.name} has unknown Usage values {sorted(bad_usage)}")
+    labels = frame["emotion"].to_numpy(np.int64)
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= len(config.EMOTIONS):
+        raise DatasetError(f"{path.name} has emotion labels outside 0..{len(config.EMOTIONS) - 1}")
+    return FerData(
+        images=parse_pixels(frame["pixels"]),
+        labels=labels,
+        usage=frame["Usage"].to_numpy(str),
+        source=str(path),
+    )
+
+
+def _read_face_file(path: Path, size: int) -> np.ndarray:
+    with Image.open(path) as im:
+        im = im.convert("L")
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def load_image_folder(root: str | Path, val_fraction: float = 0.1, seed: int = 0) -> FerData:
+    """Read ``train/<class>/*``, ``test/<class>/*`` and optional ``validation/<class>/*``.
+
+    Class folders are matched case-insensitively to the FER2013 names. Without a
+    validation folder a stratified ``val_fraction`` of train becomes PublicTest
+    (seeded, so the split is the same on every run).
+    """
+    root = Path(root)
+    index = {name: i for i, name in enumerate(config.EMOTIONS)}
+    images, labels, usage, notes = [], [], [], []
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        split = _FOLDER_SPLITS.get(split_dir.name.lower())
+        if split is None:
+            continue
+        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            label = index.get(class_dir.name.lower())
+            if label is None:
+                notes.append(f"skipped unknown class folder {class_dir.relative_to(root)}")
+                continue
+            for file in sorted(class_dir.iterdir()):
+                if file.suffix.lower() not in config.IMAGE_EXTENSIONS:
+                    continue
+                try:
+                    images.append(_read_face_file(file, config.IMAGE_SIZE))
+                except OSError as exc:
+                    notes.append(f"skipped unreadable {file.relative_to(root)}: {exc}")
+                    continue
+                labels.append(label)
+                usage.append(split)
+    if not images:
+        raise DatasetError(f"{root} has no train/<class>/ or test/<class>/ images")
+    data = FerData(
+        images=np.stack(images),
+        labels=np.asarray(labels, np.int64),
+        usage=np.asarray(usage, dtype=object).astype(str),
+        source=str(root),
+        notes=notes,
+    )
+    if "PublicTest" not in set(data.usage) and val_fraction > 0:
+        _carve_validation(data, val_fraction, seed)
+    return data
+
+
+def _carve_validation(data: FerData, fraction: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for label in np.unique(data.labels):
+        idx = np.flatnonzero((data.labels == label) & (data.usage == "Training"))
+        take = rng.permutation(idx)[: int(round(len(idx) * fraction))]
+        data.usage[take] = "PublicTest"
+    data.notes.append(f"no validation folder: {fraction:.0%} of train (stratified, seed {seed}) is PublicTest")
+
+
+def load_ferplus(path: str | Path, n_rows: int | None = None) -> np.ndarray:
+    """FER+ votes as (N, 7) float32 counts in FER2013 class order, aligned row by row.
+
+    Rows FER+ dropped (empty ``Image name``) get all-zero votes.
+    """
+    frame = pd.read_csv(path)
+    missing = set(config.FERPLUS_TO_EMOTION) - set(frame.columns)
+    if missing:
+        raise DatasetError(f"{Path(path).name} lacks FER+ columns {sorted(missing)}")
+    if n_rows is not None and len(frame) != n_rows:
+        raise DatasetError(f"FER+ file has {len(frame)} rows, FER2013 has {n_rows}: not aligned")
+    inverse = {v: k for k, v in config.FERPLUS_TO_EMOTION.items()}
+    votes = frame[[inverse[name] for name in config.EMOTIONS]].to_numpy(np.float32)
+    dropped = frame["Image name"].isna().to_numpy()
+    votes[dropped] = 0.0
+    return votes
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """Strict-majority FER+ label per row (index into the 7 classes), -1 where none."""
+    total = votes.sum(axis=1)
+    top = votes.argmax(axis=1)
+    strict = votes.max(axis=1) * 2 > total
+    return np.where(strict & (total > 0), top, -1)
+
+
+def resolve_dataset_path(path: str | Path | None = None) -> Path:
+    """The dataset to use: the given path, else inputs/datasets/fer2013, else the shared copy."""
+    if path is not None:
+        return Path(path).expanduser()
+    for candidate in (config.DATASETS_DIR / "fer2013", config.SHARED_DATASET_DIR):
+        if candidate.exists():
+            return candidate
+    raise DatasetError(
+        "no dataset found: pass --data PATH or put fer2013.csv(.gz) or train/ test/ folders "
+        f"under {config.DATASETS_DIR / 'fer2013'}"
+    )
+
+
+def load_dataset(path: str | Path | None = None, with_ferplus: bool = True) -> FerData:
+    """Load a dataset from a CSV file, a folder holding one, or an image-folder tree.
+
+    FER+ votes are attached when ``fer2013new.csv`` sits beside the CSV.
+    """
+    path = resolve_dataset_path(path)
+    if not path.exists():
+        raise DatasetError(f"{path} does not exist")
+    csv = None
+    if path.is_file():
+        csv = path
+    else:
+        for name in ("fer2013.csv", "fer2013.csv.gz"):
+            if (path / name).exists():
+                csv = path / name
+                break
+    if csv is not None:
+        data = load_fer_csv(csv)
+        plus = csv.parent / "fer2013new.csv"
+        if with_ferplus and plus.exists():
+            data.ferplus = load_ferplus(plus, n_rows=len(data))
+        return data
+    return load_image_folder(path)
+
+
+def load_cached(path: str | Path | None = None, cache_dir: Path | None = None) -> FerData:
+    """``load_dataset`` with an .npz cache keyed by the source path (parsing the CSV takes ~10 s)."""
+    source = resolve_dataset_path(path).resolve()
+    cache_dir = cache_dir or config.RUNS_DIR / "cache"
+    key = hashlib.sha256(f"{source}:{source.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = cache_dir / f"fer_{key}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return FerData(
+            images=z["images"],
+            labels=z["labels"],
+            usage=z["usage"].astype(str),
+            ferplus=z["ferplus"] if z["ferplus"].size else None,
+            source=str(source),
+        )
+    data = load_dataset(source)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        cache,
+        images=data.images,
+        labels=data.labels,
+        usage=data.usage,
+        ferplus=data.ferplus if data.ferplus is not None else np.zeros(0, np.float32),
+    )
+    return data
+
+
+def collect_dataset(source: str | Path, dest: Path | None = None) -> Path:
+    """Data-collection step: copy a user's FER2013 copy (CSV or folders) under inputs/datasets/."""
+    source = Path(source).expanduser()
+    dest = dest or config.DATASETS_DIR / "fer2013"
+    load_dataset(source, with_ferplus=False)  # validate before copying
+    dest.mkdir(parents=True, exist_ok=True)
+    if source.is_file():
+        shutil.copy2(source, dest / source.name)
+        return dest
+    for item in source.iterdir():
+        target = dest / item.name
+        if item.is_dir():
+            shutil.copytree(item, target, dirs_exist_ok=True)
+        elif item.name.startswith("fer2013"):
+            shutil.copy2(item, target)
+    return dest

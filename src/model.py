@@ -1,0 +1,147 @@
+"""Keras 3 architectures and the saved-model artefact (``.keras`` + manifest).
+
+Models take raw 48x48x1 grayscale faces in [0, 255] and return 7 probabilities;
+rescaling lives inside the model so every caller feeds the same thing. The code
+is backend-agnostic (TensorFlow here, JAX on a lent GPU machine).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from src import config
+
+
+def _conv_bn(x, filters: int, strides: int = 1, name: str = ""):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_compact(num_classes: int = 7, size: int = config.IMAGE_SIZE, width: int = 32, dropout: float = 0.3):
+    """A fast VGG-style net for CPU inference (about 14M multiply-adds per face at width 24).
+
+    Downsamples early (stride-2 conv at 48x48) because the first full-resolution
+    layers dominate the cost of small nets.
+    """
+    inputs = keras.Input((size, size, 1), name="face")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    x = _conv_bn(x, width // 2, name="s1a")
+    x = _conv_bn(x, width, strides=2, name="s1b")  # 24x24
+    x = _conv_bn(x, width, name="s2a")
+    x = _conv_bn(x, width, name="s2b")
+    x = layers.MaxPooling2D(name="pool2")(x)  # 12x12
+    x = _conv_bn(x, width * 2, name="s3a")
+    x = _conv_bn(x, width * 2, name="s3b")
+    x = layers.MaxPooling2D(name="pool3")(x)  # 6x6
+    x = _conv_bn(x, width * 4, name="s4a")
+    x = _conv_bn(x, width * 4, name="s4b")
+    x = layers.MaxPooling2D(name="pool4")(x)  # 3x3
+    x = _conv_bn(x, width * 8, name="s5a")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="drop")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name=f"compact_w{width}")
+
+
+def build_vgg(num_classes: int = 7, size: int = config.IMAGE_SIZE, width: int = 64, dropout: float = 0.4):
+    """A VGG-class net (~5M parameters at width 64) for GPU training."""
+    inputs = keras.Input((size, size, 1), name="face")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    for stage, mult in enumerate((1, 2, 4, 8), start=1):
+        x = _conv_bn(x, width * mult, name=f"s{stage}a")
+        x = _conv_bn(x, width * mult, name=f"s{stage}b")
+        x = layers.MaxPooling2D(name=f"pool{stage}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(width * 4, activation="relu", name="fc")(x)
+    x = layers.Dropout(dropout, name="drop")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name=f"vgg_w{width}")
+
+
+ARCHITECTURES = {"compact": build_compact, "vgg": build_vgg}
+
+
+def build_model(arch: str, num_classes: int = 7, **kwargs) -> keras.Model:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](num_classes=num_classes, **kwargs)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_path(model_file: str | Path) -> Path:
+    return Path(model_file).with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the app needs to know about a saved model, read from its manifest."""
+
+    path: Path
+    class_names: tuple[str, ...]
+    input_size: int
+    temperature: float
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "unversioned"))
+
+
+def write_manifest(model_file: str | Path, class_names, input_size: int, **fields) -> dict:
+    """Write ``<model>.json`` beside the model: sha256, labels, input size and any extra fields."""
+    model_file = Path(model_file)
+    manifest = {
+        "file": model_file.name,
+        "sha256": sha256_file(model_file),
+        "size_bytes": model_file.stat().st_size,
+        "class_names": list(class_names),
+        "input_size": int(input_size),
+        "temperature": 1.0,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "keras_version": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    previous = read_manifest(model_file) if manifest_path(model_file).exists() else {}
+    manifest.update({k: v for k, v in previous.items() if k not in manifest})
+    manifest.update(fields)
+    manifest_path(model_file).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(model_file: str | Path) -> dict:
+    return json.loads(manifest_path(model_file).read_text())
+
+
+def load_model(model_file: str | Path | None = None) -> tuple[keras.Model, ModelInfo]:
+    """Load a ``.keras`` model and its manifest; labels and size come from the artefact."""
+    model_file = Path(model_file or config.MODEL_FILE)
+    if not model_file.exists():
+        raise FileNotFoundError(f"model file {model_file} not found")
+    model = keras.models.load_model(model_file, compile=False)
+    manifest = read_manifest(model_file) if manifest_path(model_file).exists() else {}
+    size = int(model.input_shape[1])
+    classes = tuple(manifest.get("class_names", config.EMOTIONS))
+    if len(classes) != model.output_shape[-1]:
+        raise ValueError(f"manifest lists {len(classes)} classes, model outputs {model.output_shape[-1]}")
+    info = ModelInfo(
+        path=model_file,
+        class_names=classes,
+        input_size=size,
+        temperature=float(manifest.get("temperature", 1.0)),
+        manifest=manifest,
+    )
+    return model, info
