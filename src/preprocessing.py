@@ -1,0 +1,150 @@
+"""Image decoding and face preprocessing, shared by training, inference and the app.
+
+``load_image`` turns any supported input into RGB uint8 (EXIF orientation applied,
+alpha flattened on white, 16-bit and float scaled to 8-bit) or raises
+``ImageError`` with a one-line reason. ``crop_face`` is the single definition of
+box -> margin -> grayscale 48x48 used everywhere; intensity normalisation is a
+layer inside the model.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from src import config
+
+ImageInput = Union[str, Path, bytes, bytearray, io.IOBase, Image.Image, np.ndarray]
+
+# PIL's own bomb guard fires at ~179M pixels; ours is stricter and configurable.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageError(ValueError):
+    """An input that cannot be used as an image; str(err) is a one-line reason."""
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > config.MAX_IMAGE_PIXELS:
+        raise ImageError(f"image too large ({width}x{height}, limit {config.MAX_IMAGE_PIXELS:,} pixels)")
+    if width < 1 or height < 1:
+        raise ImageError("empty image")
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale 16-bit, integer or float arrays to uint8 by their range type."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.nan_to_num(arr.astype(np.float32))
+        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        return np.clip(arr * scale, 0, 255).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        top = float(arr.max(initial=0))
+        if top <= 255:
+            return np.clip(arr, 0, 255).astype(np.uint8)
+        # 16-bit photos: use the full 16-bit range, or the data range for odd depths.
+        denom = 65535.0 if top <= 65535 else top
+        return np.clip(arr.astype(np.float64) / denom * 255.0, 0, 255).astype(np.uint8)
+    raise ImageError(f"unsupported pixel type {arr.dtype}")
+
+
+def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ImageError(f"unsupported array shape {arr.shape}")
+    _check_size(arr.shape[1], arr.shape[0])
+    arr = _to_uint8(arr)
+    if arr.ndim == 2:
+        return np.stack([arr] * 3, axis=-1)
+    if arr.shape[2] == 4:
+        alpha = arr[..., 3:4].astype(np.float32) / 255.0
+        arr = (arr[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def _pil_to_rgb(im: Image.Image) -> np.ndarray:
+    _check_size(*im.size)
+    try:
+        im = ImageOps.exif_transpose(im)
+    except (OSError, ValueError, SyntaxError):
+        pass  # a broken EXIF block should not cost the image
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _array_to_rgb(np.asarray(im))
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return _array_to_rgb(np.asarray(im.convert("RGBA")))
+    return np.asarray(im.convert("RGB"))
+
+
+def load_image(source: ImageInput) -> np.ndarray:
+    """Decode any supported input to an RGB uint8 array (H, W, 3).
+
+    numpy inputs are taken as RGB(A) or grayscale; use ``cv2.cvtColor`` first for BGR.
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    if isinstance(source, Image.Image):
+        return _pil_to_rgb(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageError("file not found")
+        if path.is_dir():
+            raise ImageError("is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageError("empty file")
+        opener = path
+    elif isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise ImageError("empty file")
+        opener = io.BytesIO(source)
+    elif hasattr(source, "read"):
+        data = source.read()
+        if not data:
+            raise ImageError("empty file")
+        opener = io.BytesIO(data)
+    else:
+        raise ImageError(f"unsupported input type {type(source).__name__}")
+    try:
+        with Image.open(opener) as im:
+            _check_size(*im.size)
+            im.load()
+            return _pil_to_rgb(im)
+    except UnidentifiedImageError:
+        raise ImageError("not an image") from None
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"corrupt image ({str(exc).splitlines()[0][:80]})") from None
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def expand_box(box, width: int, height: int, margin: float = config.FACE_MARGIN) -> tuple[int, int, int, int]:
+    """Grow a detector box by ``margin`` on each side, clipped to the image (x0, y0, x1, y1)."""
+    x, y, w, h = box
+    dx, dy = int(round(w * margin)), int(round(h * margin))
+    return max(0, x - dx), max(0, y - dy), min(width, x + w + dx), min(height, y + h + dy)
+
+
+def resize_face(gray: np.ndarray, size: int = config.IMAGE_SIZE) -> np.ndarray:
+    """Grayscale crop -> size x size uint8, area interpolation when shrinking."""
+    if gray.shape[:2] == (size, size):
+        return gray
+    shrinking = gray.shape[0] > size or gray.shape[1] > size
+    return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def crop_face(gray: np.ndarray, box, size: int = config.IMAGE_SIZE, margin: float = config.FACE_MARGIN) -> np.ndarray:
+    """Cut one face out of a grayscale image: box + margin -> size x size uint8."""
+    x0, y0, x1, y1 = expand_box(box, gray.shape[1], gray.shape[0], margin)
+    return resize_face(gray[y0:y1, x0:x1], size)
