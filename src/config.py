@@ -5,6 +5,7 @@ Environment variables prefixed ``FER_`` override the defaults.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -76,3 +77,24 @@ MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+# Live camera (src/live.py). The alert fires when negative emotions are the label of
+# at least ALERT_THRESHOLD of the faces in every second for ALERT_SECONDS seconds.
+ALERT_SECONDS = _env_float("FER_ALERT_SECONDS", 10.0)
+ALERT_THRESHOLD = _env_float("FER_ALERT_THRESHOLD", 0.5)
+LIVE_WINDOW_SECONDS = _env_int("FER_LIVE_WINDOW_SECONDS", 60)
+# Haar detection is the expensive step: run it on a downscaled copy, every Nth frame.
+LIVE_DETECT_WIDTH = _env_int("FER_LIVE_DETECT_WIDTH", 320)
+LIVE_DETECT_EVERY = _env_int("FER_LIVE_DETECT_EVERY", 3)
+# Weight of the newest frame in the per-face moving average (lower = steadier labels).
+LIVE_SMOOTHING = _env_float("FER_LIVE_SMOOTHING", 0.35)
+
+
+def _env_json(name: str, default):
+    value = os.environ.get(name)
+    return json.loads(value) if value else default
+
+
+# WebRTC ICE servers, e.g. '[{"urls": ["stun:stun.l.google.com:19302"]}]'. Empty means
+# host candidates only, which is all a local run needs; deployments behind NAT need STUN/TURN.
+ICE_SERVERS: list[dict] = _env_json("FER_ICE_SERVERS", [])
