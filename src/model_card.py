@@ -1,0 +1,187 @@
+"""What the dashboard says about the model: manifest facts, headline KPIs and the model card.
+
+Reads the model's JSON manifest directly (no Keras import), so the summary pages
+and the sidebar render without loading TensorFlow. Missing numbers become
+"not yet measured" rather than errors.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from src import config
+
+NOT_MEASURED = "not yet measured"
+TEST_SPLIT = "PrivateTest"
+VAL_SPLIT = "PublicTest"
+
+
+def read_manifest(model_file: str | Path | None = None) -> dict | None:
+    """The ``<model>.json`` manifest beside the model file, or None if absent or unreadable."""
+    path = Path(model_file or config.MODEL_FILE).with_suffix(".json")
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _split(metrics: dict | None, split: str = TEST_SPLIT) -> dict:
+    if not metrics:
+        return {}
+    value = (metrics.get("splits") or {}).get(split)
+    return value if isinstance(value, dict) else {}
+
+
+def _pct(value: Any) -> str:
+    return f"{float(value):.1%}" if isinstance(value, (int, float)) else NOT_MEASURED
+
+
+def test_accuracy(metrics: dict | None) -> float | None:
+    value = _split(metrics).get("accuracy")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def model_version(manifest: dict | None, metrics: dict | None = None) -> str:
+    """The deployed model's version; the metrics' only when there is no manifest at all."""
+    if manifest is not None:
+        return str(manifest.get("version") or "unversioned")
+    if metrics and isinstance(metrics.get("model"), dict) and metrics["model"].get("version"):
+        return str(metrics["model"]["version"])
+    return "no model"
+
+
+def metrics_match_model(manifest: dict | None, metrics: dict | None) -> bool:
+    """Whether the metrics were computed on the model file that is deployed (same sha256)."""
+    if not manifest or not metrics:
+        return False
+    model = metrics.get("model") or {}
+    return bool(model.get("sha256")) and model.get("sha256") == manifest.get("sha256")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    label: str
+    value: str
+    help: str
+    measured: bool
+
+
+def headline_kpis(metrics: dict | None, stats: dict | None, benchmark: dict | None) -> list[Kpi]:
+    """The four numbers on the Project Summary: accuracy, macro-F1, dataset size, latency."""
+    test = _split(metrics)
+    acc, f1 = test.get("accuracy"), test.get("macro_f1")
+    total = (stats or {}).get("total")
+    latency = (benchmark or {}).get("median_photo_ms")
+    n = test.get("n")
+    return [
+        Kpi("Test accuracy", _pct(acc),
+            f"Share of the {n:,} held-out FER2013 PrivateTest faces labelled correctly "
+            "(published human accuracy is about 65%)." if isinstance(n, int) else
+            "Accuracy on the held-out FER2013 PrivateTest split.", isinstance(acc, (int, float))),
+        Kpi("Macro-F1", f"{float(f1):.3f}" if isinstance(f1, (int, float)) else NOT_MEASURED,
+            "F1 averaged over the 7 emotions with equal weight, so rare classes such as "
+            "disgust count as much as happy.", isinstance(f1, (int, float))),
+        Kpi("Dataset size", f"{int(total):,} faces" if isinstance(total, (int, float)) else NOT_MEASURED,
+            "48x48 grayscale faces in FER2013 (Training + PublicTest + PrivateTest).",
+            isinstance(total, (int, float))),
+        Kpi("Median latency", f"{float(latency):.0f} ms / photo" if isinstance(latency, (int, float))
+            else NOT_MEASURED, "Median time to find and classify the faces of one photo on CPU.",
+            isinstance(latency, (int, float))),
+    ]
+
+
+@dataclass
+class ModelCard:
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    performance: list[tuple[str, str]] = field(default_factory=list)
+    intended_use: tuple[str, ...] = ()
+    limitations: tuple[str, ...] = ()
+
+
+INTENDED_USE = (
+    "Aggregate customer-sentiment analytics: the mix of facial expressions across many photos "
+    "or video frames (service feedback, campaign tests, UX research sessions).",
+    "People are told that expression analysis runs (signage, consent form or study brief).",
+    "Decisions use trends over many faces, never the label of one person.",
+)
+LIMITATIONS = (
+    "It estimates a facial expression, not an inner emotional state; posed and cultural "
+    "differences in expression are not accounted for.",
+    "Trained on 48x48 grayscale web images (FER2013): low light, strong head pose, masks, "
+    "glasses and small faces lower accuracy.",
+    "Rare classes (disgust, fear) are recognised worst; see the per-class recall.",
+    "Not for use on employees or students, or for any decision about an individual "
+    "(emotion recognition at work and in education is banned in the EU AI Act since February 2025).",
+    "FER2013 labels are noisy: FER+ re-annotation disagrees with about a fifth of them.",
+)
+
+
+def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
+    """Model card sections built from the manifest (training config) and metrics (scores)."""
+    manifest = manifest or {}
+    training = manifest.get("training") or {}
+    cfg = dict(training.get("config") or {})
+    facts: list[tuple[str, str]] = [
+        ("Version", model_version(manifest or None, metrics)),
+        ("File", str(manifest.get("file", "—"))),
+        ("SHA-256", str(manifest.get("sha256", "—"))[:16] + ("…" if manifest.get("sha256") else "")),
+        ("Created", str(manifest.get("created", "—"))),
+        ("Architecture", f"{cfg.get('arch', '—')} CNN" + (f", width {cfg['width']}" if "width" in cfg else "")),
+        ("Parameters", f"{training['parameters']:,}" if isinstance(training.get("parameters"), int) else "—"),
+        ("Input", f"{manifest.get('input_size', config.IMAGE_SIZE)}x{manifest.get('input_size', config.IMAGE_SIZE)} "
+                  "grayscale face crop"),
+        ("Labels (FER2013 head)", ", ".join(manifest.get("class_names") or config.EMOTIONS)),
+        ("Training data", f"FER2013 Training ({training['train_rows']:,} faces)" if training.get("train_rows")
+         else "FER2013 Training"),
+        ("Model selection", f"FER2013 PublicTest ({training['val_rows']:,} faces)" if training.get("val_rows")
+         else "FER2013 PublicTest"),
+        ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
+        ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f}"),
+    ]
+    test, val = _split(metrics, TEST_SPLIT), _split(metrics, VAL_SPLIT)
+    plus = ((metrics or {}).get("ferplus") or {}).get(TEST_SPLIT) or {}
+    calibration = (metrics or {}).get("calibration") or {}
+    performance = [
+        ("PrivateTest accuracy (test)", _pct(test.get("accuracy"))),
+        ("PrivateTest macro-F1", f"{test['macro_f1']:.3f}" if isinstance(test.get("macro_f1"), float) else NOT_MEASURED),
+        ("PublicTest accuracy (validation)", _pct(val.get("accuracy"))),
+        ("Accuracy vs FER+ majority labels", _pct(plus.get("accuracy"))),
+        ("Calibration error (ECE) after scaling", _pct(calibration.get("ece_after"))),
+    ]
+    return ModelCard(facts=facts, training=cfg, performance=performance,
+                     intended_use=INTENDED_USE, limitations=LIMITATIONS)
+
+
+def report_table(split: dict | None, class_names: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The classification report of one split: precision, recall, F1, support per class, then averages."""
+    split = split or {}
+    per_class = split.get("per_class") or {}
+    names = list(class_names or per_class)
+    rows = []
+    for name in names:
+        scores = per_class.get(name) or {}
+        rows.append({"class": name, **{k: scores.get(k) for k in ("precision", "recall", "f1", "support")}})
+    table = pd.DataFrame(rows, columns=["class", "precision", "recall", "f1", "support"])
+    if rows:
+        support = pd.to_numeric(table["support"], errors="coerce").fillna(0)
+        extra = [{"class": "macro avg", "precision": table["precision"].mean(), "recall": table["recall"].mean(),
+                  "f1": split.get("macro_f1", table["f1"].mean()), "support": int(support.sum())},
+                 {"class": "weighted avg",
+                  "precision": (table["precision"] * support).sum() / max(1, support.sum()),
+                  "recall": (table["recall"] * support).sum() / max(1, support.sum()),
+                  "f1": split.get("weighted_f1", (table["f1"] * support).sum() / max(1, support.sum())),
+                  "support": int(support.sum())}]
+        table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
+    return table
+
+
+def split_names(metrics: dict | None) -> list[str]:
+    """Splits with scores, the test split first."""
+    splits = list(((metrics or {}).get("splits") or {}))
+    return sorted(splits, key=lambda s: (s != TEST_SPLIT, s))

@@ -1,0 +1,84 @@
+"""Manifest reading, headline KPIs, model card and classification report without Keras."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import fake_outputs as fake
+from src import config, dataset_view, model_card
+from src.data import FerData
+
+
+def test_read_manifest(tmp_path):
+    model = tmp_path / "m.keras"
+    assert model_card.read_manifest(model) is None
+    model.with_suffix(".json").write_text("{broken")
+    assert model_card.read_manifest(model) is None
+    model.with_suffix(".json").write_text(json.dumps({"version": "v7", "sha256": "abc"}))
+    assert model_card.read_manifest(model)["version"] == "v7"
+
+
+def test_kpis_measured_and_missing():
+    kpis = model_card.headline_kpis(fake.metrics(), fake.dataset_stats(), fake.benchmark())
+    assert [k.label for k in kpis] == ["Test accuracy", "Macro-F1", "Dataset size", "Median latency"]
+    assert all(k.measured for k in kpis)
+    assert kpis[2].value == "35,887 faces" and kpis[3].value == "42 ms / photo"
+    missing = model_card.headline_kpis(None, None, None)
+    assert all(k.value == model_card.NOT_MEASURED and not k.measured for k in missing)
+
+
+def test_version_and_sha_match():
+    metrics = fake.metrics(sha256="abc", version="m1")
+    assert model_card.model_version({"version": "v2"}, metrics) == "v2"
+    assert model_card.model_version({}, metrics) == "unversioned"
+    assert model_card.model_version(None, metrics) == "m1"
+    assert model_card.model_version(None, None) == "no model"
+    assert model_card.metrics_match_model({"sha256": "abc"}, metrics)
+    assert not model_card.metrics_match_model({"sha256": "def"}, metrics)
+    assert model_card.test_accuracy(None) is None
+
+
+def test_model_card_sections():
+    manifest = {"version": "v1", "sha256": "f" * 64, "class_names": list(config.EMOTIONS), "input_size": 48,
+                "training": {"config": {"arch": "compact", "width": 24, "epochs": 60}, "parameters": 338083,
+                             "train_rows": 28709, "val_rows": 3589}}
+    card = model_card.model_card(manifest, fake.metrics())
+    facts = dict(card.facts)
+    assert facts["Architecture"] == "compact CNN, width 24" and facts["Parameters"] == "338,083"
+    assert facts["Training data"] == "FER2013 Training (28,709 faces)"
+    assert card.training["epochs"] == 60
+    assert any("EU AI Act" in line for line in card.limitations)
+    performance = dict(card.performance)
+    assert performance["Accuracy vs FER+ majority labels"] == "71.0%"
+    empty = model_card.model_card(None, None)
+    assert dict(empty.performance)["PrivateTest accuracy (test)"] == model_card.NOT_MEASURED
+
+
+def test_report_table_and_split_order():
+    metrics = fake.metrics()
+    table = model_card.report_table(metrics["splits"]["PrivateTest"], fake.CLASSES)
+    assert table["class"].tolist()[-2:] == ["macro avg", "weighted avg"]
+    assert table.iloc[-1]["support"] == metrics["splits"]["PrivateTest"]["n"]
+    assert table.iloc[-2]["f1"] == pytest.approx(metrics["splits"]["PrivateTest"]["macro_f1"])
+    assert model_card.report_table(None).empty
+    assert model_card.split_names(metrics) == ["PrivateTest", "PublicTest"]
+
+
+def test_dataset_views():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 3)
+    labels = labels[labels != 1]  # no disgust faces at all
+    data = FerData(images=rng.integers(0, 255, (len(labels), 48, 48), dtype=np.uint8), labels=labels,
+                   usage=np.array(["Training"] * len(labels)))
+    grid = dataset_view.sample_grid(data, per_class=4)
+    assert grid.shape == (7 * 50 - 2, 4 * 50 - 2)
+    rows = dataset_view.grid_rows(grid, 7)
+    assert len(rows) == 7 and rows[1].shape == (48, 198)
+    assert (rows[1][:, :48] == 128).all()  # the empty class shows grey tiles
+    tiles = dataset_view.strip_tiles(np.zeros((96, 96 * 7), np.uint8), 7)
+    assert len(tiles) == 7 and tiles[0].shape == (96, 96)
+    text = " ".join(dataset_view.insights(fake.dataset_stats()))
+    assert "disgust" in text and "FER+" in text
+    assert dataset_view.insights({}) == []

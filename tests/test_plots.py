@@ -1,0 +1,82 @@
+"""Every chart builder returns a figure for realistic inputs and degrades on empty ones."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+import fake_outputs as fake
+from src import plots
+from src.palette import emotion_color
+
+CLASSES = fake.CLASSES
+
+
+def test_probability_bar_sorted_with_emotion_colours():
+    probs = dict(zip(CLASSES, (0.05, 0.01, 0.04, 0.6, 0.1, 0.15, 0.05)))
+    fig = plots.probability_bar(probs, CLASSES)
+    bar = fig.data[0]
+    assert list(bar.y)[-1] == "happy"  # drawn bottom-up: the top emotion is the top bar
+    assert list(bar.marker.color)[-1] == emotion_color("happy")
+    assert list(bar.text)[-1] == "60%"
+
+
+def test_batch_charts():
+    counts = pd.DataFrame({"emotion": CLASSES, "faces": [1, 0, 0, 5, 2, 1, 1], "share": np.array([1, 0, 0, 5, 2, 1, 1]) / 10})
+    assert isinstance(plots.emotion_distribution(counts), go.Figure)
+    shares = pd.DataFrame({"sentiment": ["positive", "neutral", "negative"], "faces": [5, 2, 3], "share": [.5, .2, .3]})
+    assert list(plots.sentiment_donut(shares).data[0].labels) == ["positive", "neutral", "negative"]
+    long = pd.DataFrame({"batch": ["A"] * 7 + ["B"] * 7, "emotion": list(CLASSES) * 2,
+                         "faces": [1] * 14, "share": [1 / 7] * 14})
+    assert len(plots.campaign_bars(long).data) == 2
+    table = pd.DataFrame({"batch": ["A", "B"], "positive %": [50.0, 20.0], "negative %": [10.0, 60.0],
+                          "net sentiment": [40.0, None]})
+    fig = plots.campaign_sentiment(table)
+    assert len(fig.data) == 3 and [a.text for a in fig.layout.annotations] == ["net +40", "no faces"]
+
+
+def test_timeline_skips_missing_columns():
+    df = pd.DataFrame({"time_s": [0, 1], "happy": [0.5, 0.7], "sad": [0.5, 0.3]})
+    fig = plots.emotion_timeline(df, CLASSES)
+    assert [t.name for t in fig.data] == ["sad", "happy"] or {t.name for t in fig.data} == {"happy", "sad"}
+
+
+def test_data_analysis_charts():
+    stats = fake.dataset_stats()
+    assert len(plots.class_counts(stats).data) == 3
+    assert isinstance(plots.class_share(stats), go.Figure)
+    assert len(plots.pixel_histogram(stats).data[0].x) == 32
+    assert len(plots.pixel_stats(stats).data[0].x) == 7
+    agreement = stats["ferplus_agreement"]
+    assert isinstance(plots.per_class_bars(agreement["per_class"], "Agreement"), go.Figure)
+    empty = {"class_names": [], "class_counts": {}, "pixel_stats": {}}
+    for builder in (plots.class_counts, plots.class_share, plots.pixel_histogram, plots.pixel_stats):
+        assert isinstance(builder(empty), go.Figure)
+
+
+@pytest.mark.parametrize("normalise", [False, True])
+def test_heatmap(normalise):
+    cm = fake.metrics()["splits"]["PrivateTest"]["confusion_matrix"]
+    fig = plots.heatmap(cm + [], CLASSES, normalise=normalise)
+    z = np.asarray(fig.data[0].z)
+    if normalise:
+        assert z.sum(axis=1) == pytest.approx(np.ones(7))
+        assert fig.data[0].text[3][3].endswith("%")
+    else:
+        assert z.sum() == fake.metrics()["splits"]["PrivateTest"]["n"]
+    zero = plots.heatmap([[0, 0], [1, 1]], ["a", "b"], normalise=True)
+    assert np.asarray(zero.data[0].z)[0].tolist() == [0, 0]
+
+
+def test_model_performance_charts():
+    assert len(plots.learning_curves(fake.history()).data) == 4
+    roc = fake.roc()["PrivateTest"]
+    fig = plots.roc_curves(roc)
+    assert len(fig.data) == 8 and "AUC 0.95" in fig.data[4].name
+    rel = fake.metrics()["calibration"]["reliability"]["PrivateTest"]
+    fig = plots.reliability_diagram(rel)
+    assert len(fig.data[1].x) == 9  # the empty first bin is left out
+    fig = plots.model_comparison(fake.model_comparison())
+    assert list(fig.data[0].marker.color)[-1] == "#2ca02c"  # ours, the best, drawn last (top)
+    assert isinstance(plots.reliability_diagram({}), go.Figure)
