@@ -1,0 +1,353 @@
+"""Emotion Detection: photos, batches with campaign comparison, the live camera and video files."""
+from __future__ import annotations
+
+import streamlit as st
+
+from src import analytics, app_cache, config, draw, plots, uploads
+from src import video as videos
+from src.palette import sentiment_of
+from src.preprocessing import ImageError, load_image
+
+PHOTO_TYPES = [e.lstrip(".") for e in config.IMAGE_EXTENSIONS] + ["zip"]
+MAX_PHOTOS_SHOWN = 20
+MAX_FACES_SHOWN = 6
+SENTIMENT_BADGE = {"positive": "green", "neutral": "blue", "negative": "red"}
+
+st.title("Emotion Detection")
+st.caption("Faces are found, cropped and classified into 7 expressions. Sentiment groups them: "
+           "happy = positive; surprise and neutral = neutral; angry, disgust, fear and sad = negative.")
+
+
+def recognizer():
+    """The shared model, or None after showing why it is unavailable."""
+    rec, error = app_cache.load_recognizer()
+    if error:
+        st.error(error)
+    return rec
+
+
+def sentiment_badge(emotion: str) -> None:
+    sentiment = sentiment_of(emotion)
+    st.badge(sentiment, color=SENTIMENT_BADGE.get(sentiment, "gray"))
+
+
+# --- Photos ------------------------------------------------------------------
+
+def photo_image(rgb, result):
+    """The picture shown for one photo: boxes and labels drawn on it.
+
+    Extra overlays (such as a saliency map) belong here, so every photo gets them.
+    """
+    return draw.annotate(rgb, result.faces, max_side=draw.DISPLAY_MAX_SIDE)
+
+
+def render_face(rgb, index: int, face, class_names, key: str) -> None:
+    thumb, facts, chart = st.columns([1, 1.3, 2.7], vertical_alignment="center")
+    thumb.image(draw.face_crop(rgb, face), caption=f"face #{index + 1}")
+    with facts:
+        st.metric("Top emotion", face.emotion.capitalize(), f"{face.confidence:.0%} confidence",
+                  delta_color="off")
+        sentiment_badge(face.emotion)
+    chart.plotly_chart(plots.probability_bar(face.emotions, class_names), width="stretch",
+                       key=f"bar-{key}-{index}", config={"displayModeBar": False})
+
+
+def render_photo(item: uploads.UploadItem, class_names, key: str) -> None:
+    result = app_cache.analyze_photo(item.data, item.name, app_cache.model_key())
+    with st.container(border=True):
+        st.markdown(f"**{item.name}**")
+        if result.status == "error":
+            st.error(f"Could not analyse this file: {result.error}")
+            return
+        try:
+            rgb = load_image(item.data)
+        except ImageError as exc:
+            st.error(f"Could not display this file: {exc}")
+            return
+        if result.status == "no_face":
+            st.warning("No face found. Faces should be at least "
+                       f"{config.MIN_FACE_SIZE} px, frontal and reasonably lit.")
+            st.image(draw.fit(rgb, 800)[0])
+            return
+        n = len(result.faces)
+        st.caption(f"{n} face{'s' if n != 1 else ''} found")
+        picture, faces = st.columns([1, 1.4])
+        picture.image(photo_image(rgb, result), width="stretch")
+        with faces:
+            for i, face in enumerate(result.faces[:MAX_FACES_SHOWN]):
+                render_face(rgb, i, face, class_names, key)
+            if n > MAX_FACES_SHOWN:
+                st.caption(f"…and {n - MAX_FACES_SHOWN} more faces; the Batch tab lists them all.")
+
+
+def photos_tab() -> None:
+    files = st.file_uploader("Drop photos or a .zip of photos", type=PHOTO_TYPES, accept_multiple_files=True,
+                             key="photos_upload",
+                             help="JPEG, PNG, WebP, BMP, GIF or TIFF. Group photos work: every face is analysed.")
+    if not files:
+        st.info("Upload one or more photos to see each face with its emotion, confidence and sentiment.")
+        return
+    expanded = uploads.expand_uploads((f.name, f.getvalue()) for f in files)
+    if expanded.skipped:
+        st.caption(f"Skipped {len(expanded.skipped)} non-image file(s) in the archive: "
+                   + ", ".join(expanded.skipped[:5]) + ("…" if len(expanded.skipped) > 5 else ""))
+    if len(expanded.items) > MAX_PHOTOS_SHOWN:
+        st.warning(f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
+                   "Use the **Batch** tab for tables, charts and downloads over all of them.")
+    rec = recognizer()
+    if rec is None:
+        return
+    for n, item in enumerate(expanded.items[:MAX_PHOTOS_SHOWN]):
+        if item.error:
+            st.error(f"**{item.name}**: {item.error}")
+        else:
+            render_photo(item, rec.class_names, key=str(n))
+
+
+# --- Batch and campaigns -----------------------------------------------------
+
+def batches() -> dict[str, dict]:
+    """Named batches of this browser session: {name: {"df": results table, "results": [...]}}."""
+    return st.session_state.setdefault("batches", {})
+
+
+def run_batch(rec, name: str, files) -> None:
+    expanded = uploads.expand_uploads((f.name, f.getvalue()) for f in files)
+    images = expanded.images
+    bar = st.progress(0.0, text=f"Analysing {len(images)} photos…")
+
+    def progress(done: int) -> None:
+        bar.progress(done / max(1, len(images)), text=f"Analysed {done} of {len(images)} photos")
+
+    results = rec.analyze_batch([i.data for i in images], names=[i.name for i in images], progress=progress)
+    results += [analytics.FailedFile(i.name, i.error) for i in expanded.failed]
+    bar.empty()
+    store = batches()
+    previous = store.get(name, {}).get("results", [])
+    all_results = previous + results
+    store[name] = {"results": all_results, "df": analytics.results_frame(all_results, rec.class_names),
+                   "skipped": expanded.skipped}
+    st.session_state["batch_selected"] = name
+    if previous:
+        st.toast(f"Added {len(results)} files to batch “{name}”.")
+
+
+def render_batch(name: str, entry: dict, class_names) -> None:
+    df = entry["df"]
+    summary = analytics.summarize(df)
+    cols = st.columns(5)
+    cols[0].metric("Photos", summary.files)
+    cols[1].metric("Faces", summary.faces)
+    cols[2].metric("Top emotion", summary.dominant.capitalize() if summary.dominant else "—",
+                   f"{summary.dominant_share:.0%} of faces" if summary.dominant_share is not None else None,
+                   delta_color="off")
+    cols[3].metric("Negative faces", f"{summary.negative_share:.0%}" if summary.negative_share is not None else "—")
+    cols[4].metric("Net sentiment", f"{summary.net_sentiment:+.0f}" if summary.net_sentiment is not None else "—",
+                   help="% positive faces minus % negative faces (-100 to +100).")
+    problems = df[df["status"] != "ok"].drop_duplicates("file")
+    if len(problems):
+        st.warning(f"{summary.errors} file(s) could not be read and {summary.no_face} had no face; "
+                   "they are listed in the table with the reason.")
+    if entry.get("skipped"):
+        st.caption(f"Skipped {len(entry['skipped'])} non-image file(s) found in archives.")
+    if summary.faces:
+        left, right = st.columns([1.6, 1])
+        left.plotly_chart(plots.emotion_distribution(analytics.emotion_counts(df, class_names)),
+                          width="stretch", key=f"dist-{name}")
+        right.plotly_chart(plots.sentiment_donut(analytics.sentiment_counts(df)), width="stretch",
+                           key=f"donut-{name}")
+    st.dataframe(analytics.with_sentiment(df), width="stretch", hide_index=True,
+                 column_config={"confidence": st.column_config.ProgressColumn(
+                     "confidence", format="percent", min_value=0.0, max_value=1.0)})
+    slug = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "batch"
+    dl1, dl2, _ = st.columns([1, 1, 3])
+    dl1.download_button("Download CSV", analytics.csv_bytes(df), f"{slug}.csv", "text/csv",
+                        key=f"csv-{name}", icon="⬇️")
+    dl2.download_button("Download JSON", analytics.results_json(entry["results"], class_names),
+                        f"{slug}.json", "application/json", key=f"json-{name}", icon="⬇️")
+
+
+def render_campaigns(class_names) -> None:
+    store = batches()
+    st.subheader("Campaign comparison")
+    if len(store) < 2:
+        st.info("Analyse at least two named batches (for example *Ad A* and *Ad B*) to compare them here.")
+        return
+    chosen = st.multiselect("Batches to compare", list(store), default=list(store), key="compare_batches")
+    if len(chosen) < 2:
+        st.info("Pick two or more batches.")
+        return
+    frames = {n: store[n]["df"] for n in chosen}
+    table = analytics.campaign_table(frames, class_names)
+    st.plotly_chart(plots.campaign_sentiment(table), width="stretch", key="campaign-sentiment")
+    st.plotly_chart(plots.campaign_bars(analytics.campaign_long(frames, class_names)), width="stretch",
+                    key="campaign-bars")
+    st.dataframe(table, width="stretch", hide_index=True)
+    st.download_button("Download comparison CSV", analytics.csv_bytes(table), "campaign_comparison.csv",
+                       "text/csv", key="campaign-csv", icon="⬇️")
+
+
+def batch_tab() -> None:
+    st.markdown("Analyse many photos at once and name the batch after its campaign, store or session; "
+                "batches with the same name accumulate, and different names can be compared below.")
+    name_col, upload_col = st.columns([1, 2])
+    name = name_col.text_input("Batch name", value="Campaign A", key="batch_name", max_chars=60).strip()
+    files = upload_col.file_uploader("Photos and .zip archives", type=PHOTO_TYPES, accept_multiple_files=True,
+                                     key="batch_upload")
+    clicked = st.button(f"Analyse {len(files)} file{'s' if len(files or []) != 1 else ''}" if files
+                        else "Analyse", type="primary", disabled=not files, key="batch_run")
+    if clicked:
+        if not name:
+            st.warning("Give the batch a name first.")
+        else:
+            rec = recognizer()
+            if rec is not None:
+                run_batch(rec, name, files)
+    store = batches()
+    if not store:
+        st.info("Results appear here after the first batch.")
+        return
+    names = list(store)
+    selected = st.session_state.get("batch_selected")
+    shown = st.selectbox("Show batch", names, index=names.index(selected) if selected in names else len(names) - 1,
+                         key="batch_show")
+    rec_names = tuple(c for c in store[shown]["df"].columns if c in config.EMOTIONS)
+    render_batch(shown, store[shown], rec_names)
+    if st.button(f"Remove batch “{shown}”", key="batch_remove"):
+        store.pop(shown, None)
+        st.rerun()
+    st.divider()
+    render_campaigns(rec_names)
+
+
+# --- Live camera ---------------------------------------------------------------
+
+def live_streamer(session):
+    """The WebRTC component; frames go to ``session.video_frame_callback`` in a worker thread."""
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    from src.live import rtc_configuration
+
+    return webrtc_streamer(
+        key="live-camera",
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration=rtc_configuration(),
+        media_stream_constraints={"video": True, "audio": False},
+        video_frame_callback=session.video_frame_callback,
+        async_processing=True,
+    )
+
+
+def render_live(session) -> None:
+    snap = session.snapshot()
+    if snap.error:
+        st.error(f"Frame processing failed: {snap.error}")
+    if snap.alert:
+        st.error(f"**Negative-emotion alert.** {snap.alert_reason}", icon="🚨")
+    cols = st.columns(4)
+    top = max(snap.current, key=snap.current.get) if snap.current else None
+    cols[0].metric("Faces in view", snap.faces)
+    cols[1].metric("Current mood", top.capitalize() if top else "—",
+                   f"{snap.current[top]:.0%}" if top else None, delta_color="off")
+    cols[2].metric("Processed fps", f"{snap.fps:.1f}")
+    cols[3].metric("Frames analysed", snap.frames)
+    if snap.timeline.empty:
+        st.caption("The emotion mix of the last minute appears here once faces are seen.")
+        return
+    st.plotly_chart(plots.emotion_timeline(snap.timeline, snap.labels, time_col="time",
+                                           title="Emotion mix, last minute", x_title="time"),
+                    width="stretch", key="live-timeline")
+
+
+def live_tab() -> None:
+    st.markdown("Point a camera at a service desk or a test participant. Faces are boxed live; the chart "
+                "shows the emotion mix of the last minute and an alert appears when negative "
+                "expressions dominate. **Tell people the camera analysis is running.**")
+    try:
+        from src.live import LiveSession
+    except ImportError as exc:
+        st.warning(f"The live camera is not available in this installation ({exc}).")
+        return
+    session = st.session_state.get("live_session")
+    if session is None:
+        session = st.session_state["live_session"] = LiveSession()
+    try:
+        ctx = live_streamer(session)
+    except Exception as exc:  # camera/WebRTC set-up problems must not break the other tabs
+        st.error(f"The camera component could not start: {exc}")
+        return
+    playing = bool(ctx is not None and ctx.state.playing)
+
+    @st.fragment(run_every=1.0 if playing else None)
+    def panel() -> None:
+        render_live(session)
+
+    panel()
+    if not playing:
+        st.caption("Press **START** and allow camera access. Nothing is recorded or stored.")
+
+
+# --- Video file ------------------------------------------------------------------
+
+def video_tab() -> None:
+    st.markdown("Upload a short recording (a UX session, an ad viewing) and get the emotion timeline.")
+    file = st.file_uploader("Video file", type=[e.lstrip(".") for e in videos.VIDEO_EXTENSIONS], key="video_upload")
+    rate_col, smooth_col = st.columns(2)
+    every = rate_col.select_slider("Analyse one frame every", options=[0.1, 0.25, 0.5, 1.0, 2.0, 5.0], value=0.5,
+                                   format_func=lambda s: f"{s:g} s", key="video_every")
+    window = smooth_col.slider("Smoothing (frames)", 1, 15, 3, key="video_smooth",
+                               help="Rolling mean over this many sampled frames, for the chart only.")
+    if file is not None and st.button("Analyse video", type="primary", key="video_run"):
+        rec = recognizer()
+        if rec is not None:
+            data = file.getvalue()
+            try:
+                info = videos.probe_bytes(data, file.name)
+                total = videos.expected_samples(info, every)
+                bar = st.progress(0.0, text=f"Analysing about {total} frames…")
+                timeline = videos.analyze_video_bytes(
+                    rec, data, file.name, every_s=every,
+                    progress=lambda done: bar.progress(min(1.0, done / total), text=f"Frame {done} of ~{total}"))
+                bar.empty()
+                st.session_state["video_result"] = {"name": file.name, "every": every, "info": info,
+                                                    "timeline": timeline, "labels": rec.class_names}
+            except videos.VideoError as exc:
+                st.error(f"**{file.name}**: {exc}")
+    result = st.session_state.get("video_result")
+    if not result:
+        if file is None:
+            st.info("MP4, MOV, AVI, MKV or WebM; a few minutes at most (up to "
+                    f"{videos.MAX_SAMPLES} frames are analysed).")
+        return
+    timeline, labels = result["timeline"], result["labels"]
+    with_faces = timeline[timeline["faces"] > 0]
+    st.markdown(f"**{result['name']}**: {result['info'].duration_s:.0f} s, one frame every {result['every']:g} s")
+    cols = st.columns(4)
+    cols[0].metric("Frames analysed", len(timeline))
+    cols[1].metric("Frames with a face", f"{len(with_faces) / max(1, len(timeline)):.0%}")
+    if len(with_faces):
+        top = with_faces["emotion"].value_counts()
+        negative = with_faces["sentiment"].eq("negative").mean()
+        cols[2].metric("Most frequent", top.index[0].capitalize(), f"{top.iloc[0] / len(with_faces):.0%} of frames",
+                       delta_color="off")
+        cols[3].metric("Negative frames", f"{negative:.0%}")
+        st.plotly_chart(plots.emotion_timeline(videos.smooth(timeline, labels, window), labels),
+                        width="stretch", key="video-timeline")
+    else:
+        st.warning("No face was found in any sampled frame.")
+    with st.expander("Per-frame table"):
+        st.dataframe(timeline, width="stretch", hide_index=True)
+    stem = result["name"].rsplit(".", 1)[0] or "video"
+    st.download_button("Download timeline CSV", analytics.csv_bytes(timeline), f"{stem}_timeline.csv", "text/csv",
+                       key="video-csv", icon="⬇️")
+
+
+photos, batch, live, video = st.tabs(["📷 Photos", "🗂️ Batch & campaigns", "🎥 Live camera", "🎞️ Video file"])
+with photos:
+    photos_tab()
+with batch:
+    batch_tab()
+with live:
+    live_tab()
+with video:
+    video_tab()

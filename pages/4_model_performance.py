@@ -1,0 +1,133 @@
+"""Model Performance: how good the deployed model is, where it errs, how well calibrated, and its card."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from src import app_cache, model_card, plots
+
+SPLIT_LABELS = {"PrivateTest": "PrivateTest (test)", "PublicTest": "PublicTest (validation)"}
+
+st.title("Model Performance")
+
+manifest = app_cache.model_manifest()
+metrics = app_cache.metrics()
+class_names = list((metrics or {}).get("class_names") or (manifest or {}).get("class_names") or [])
+st.caption(f"Model `{model_card.model_version(manifest, metrics)}` · FER2013 head with {len(class_names) or 7} "
+           f"labels ({', '.join(class_names) or 'angry … neutral'}) · scores from "
+           f"outputs/{app_cache.report_folder()}")
+if metrics is not None and manifest is not None and not model_card.metrics_match_model(manifest, metrics):
+    st.warning("These scores were computed for a different model file than the one deployed; "
+               "re-run `python -m src.cli evaluate` after publishing a model.")
+
+if metrics is None:
+    st.info("The model has not been evaluated yet: run `python -m src.cli evaluate` to fill this page. "
+            "The model card below is read from the model's manifest.")
+    splits: list[str] = []
+else:
+    splits = model_card.split_names(metrics)
+
+split = None
+if splits:
+    split = st.radio("Split", splits, horizontal=True, format_func=lambda s: SPLIT_LABELS.get(s, s),
+                     key="perf_split", help="PrivateTest is the held-out test set; PublicTest chose the model.")
+    scores = metrics["splits"][split]
+    plus = ((metrics.get("ferplus") or {}).get(split) or {})
+    cols = st.columns(5)
+    cols[0].metric("Accuracy", f"{scores.get('accuracy', 0):.1%}", help=f"{scores.get('n', 0):,} faces")
+    cols[1].metric("Macro-F1", f"{scores.get('macro_f1', 0):.3f}", help="Every class weighs the same.")
+    cols[2].metric("Weighted F1", f"{scores.get('weighted_f1', 0):.3f}")
+    cols[3].metric("Calibration error (ECE)", f"{scores['ece']:.1%}" if scores.get("ece") is not None else "—",
+                   help="Average gap between confidence and accuracy; lower is better.")
+    cols[4].metric("Accuracy vs FER+", f"{plus['accuracy']:.1%}" if plus.get("accuracy") is not None else "—",
+                   help="Against the majority vote of 10 FER+ annotators (less label noise).")
+
+tabs = st.tabs(["Confusion matrix", "Per-class report", "Learning curves", "ROC", "Calibration",
+                "Model comparison", "Model card"])
+
+with tabs[0]:
+    if split and scores.get("confusion_matrix"):
+        normalise = st.toggle("Row-normalised (recall per true class)", value=True, key="cm_normalise")
+        st.plotly_chart(plots.heatmap(scores["confusion_matrix"], class_names, normalise=normalise,
+                                      title=f"Confusion matrix, {SPLIT_LABELS.get(split, split)}"),
+                        width="stretch", key="confusion")
+        st.caption("Rows are the true labels, columns the predictions; the diagonal is correct.")
+    else:
+        st.info("No confusion matrix yet.")
+
+with tabs[1]:
+    if split:
+        table = model_card.report_table(scores, class_names)
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            c: st.column_config.ProgressColumn(c, format="%.2f", min_value=0.0, max_value=1.0)
+            for c in ("precision", "recall", "f1")})
+        recall = {n: (scores.get("per_class") or {}).get(n, {}).get("recall") for n in class_names}
+        st.plotly_chart(plots.per_class_bars(recall, "Recall per class", "recall"), width="stretch",
+                        key="recall-bars")
+    else:
+        st.info("No classification report yet.")
+
+with tabs[2]:
+    history = app_cache.history()
+    if history is not None and len(history):
+        st.plotly_chart(plots.learning_curves(history), width="stretch", key="history")
+        st.caption("Validation = PublicTest. A widening gap between the curves means over-fitting; the "
+                   "deployed weights are those of the best validation epoch.")
+    else:
+        st.info("No training history (history.csv) yet.")
+
+with tabs[3]:
+    roc = app_cache.roc()
+    roc_split = (roc or {}).get(split or "PrivateTest") or next(iter((roc or {}).values()), None)
+    if roc_split:
+        st.plotly_chart(plots.roc_curves(roc_split), width="stretch", key="roc")
+        st.caption("One-vs-rest ROC per emotion; AUC 1.0 is perfect, 0.5 is chance.")
+    else:
+        st.info("No ROC curves (roc.json) yet.")
+
+with tabs[4]:
+    calibration = (metrics or {}).get("calibration") or {}
+    reliability = (calibration.get("reliability") or {})
+    curve = reliability.get(split or "PrivateTest") or next(iter(reliability.values()), None)
+    if calibration:
+        cols = st.columns(3)
+        cols[0].metric("Temperature", f"{calibration.get('temperature', 1.0):.2f}",
+                       help=f"Fitted on {calibration.get('fitted_on', 'PublicTest')}; divides the logits.")
+        before, after = calibration.get("ece_before"), calibration.get("ece_after")
+        cols[1].metric("ECE before scaling", f"{before:.1%}" if before is not None else "—")
+        cols[2].metric("ECE after scaling", f"{after:.1%}" if after is not None else "—",
+                       f"{(after - before) * 100:+.1f} pts" if before is not None and after is not None else None,
+                       delta_color="inverse")
+    if curve:
+        st.plotly_chart(plots.reliability_diagram(curve, "Reliability diagram (after scaling)"), width="stretch",
+                        key="reliability")
+        st.caption("Bars below the diagonal mean over-confidence. The app shows calibrated probabilities, "
+                   "so a face labelled 70% is right about 70% of the time.")
+    elif not calibration:
+        st.info("No calibration results yet.")
+
+with tabs[5]:
+    comparison = app_cache.model_comparison()
+    if comparison is not None and len(comparison) and "private_test_accuracy" in comparison:
+        st.plotly_chart(plots.model_comparison(comparison), width="stretch", key="comparison")
+        st.dataframe(comparison, hide_index=True, width="stretch")
+    else:
+        st.info("No model comparison (model_comparison.csv) yet.")
+
+with tabs[6]:
+    card = model_card.model_card(manifest, metrics)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Model**")
+        st.dataframe(pd.DataFrame(card.facts, columns=["field", "value"]), hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Performance**")
+        st.dataframe(pd.DataFrame(card.performance, columns=["metric", "value"]), hide_index=True,
+                     width="stretch")
+        if card.training:
+            st.markdown("**Training configuration**")
+            st.json(card.training, expanded=False)
+    st.markdown("**Intended use**")
+    st.markdown("\n".join(f"- {line}" for line in card.intended_use))
+    st.markdown("**Limitations and out-of-scope uses**")
+    st.markdown("\n".join(f"- {line}" for line in card.limitations))

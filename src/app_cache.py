@@ -1,0 +1,201 @@
+"""Streamlit caching around the loaders: the one src module that imports streamlit.
+
+The recognizer (model + face detector) and the dataset are ``st.cache_resource``:
+loaded once per server process and shared by every session. Report files are
+``st.cache_data`` keyed on their path and modification time, so a re-evaluation
+shows up on the next rerun without a restart. TensorFlow is imported lazily, on
+the first call that needs the model, so summary pages open fast.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from src import config, model_card, reports
+
+
+def _stamp(path: Path) -> int:
+    """Modification time used as a cache key (0 when the file is missing)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def model_key() -> str:
+    """Identifies the deployed model file; changes when the model is replaced."""
+    return f"{config.MODEL_FILE}:{_stamp(config.MODEL_FILE)}"
+
+
+# --- model -------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the emotion model…", max_entries=1)
+def _recognizer(key: str):
+    from src import inference
+
+    # The process-wide instance is shared with the live camera; a new key means the
+    # model file changed on disk, so the process-wide cache must forget the old one.
+    inference._recognizer.cache_clear()
+    return inference.get_recognizer(config.MODEL_FILE)
+
+
+def load_recognizer() -> tuple[Any | None, str | None]:
+    """The shared recognizer, or None and a message a user can act on."""
+    if not config.MODEL_FILE.exists():
+        return None, (f"No model found at `{config.MODEL_FILE.name}`. Train one "
+                      "(`python -m src.train`) or set FER_MODEL to a .keras file.")
+    try:
+        return _recognizer(model_key()), None
+    except Exception as exc:  # a broken model file must not take the page down
+        return None, f"The model could not be loaded: {type(exc).__name__}: {exc}"
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def analyze_photo(data: bytes, name: str, key: str):
+    """One uploaded photo's ``ImageResult``; cached so widget changes don't re-run the model.
+
+    ``key`` is ``model_key()``: a new model invalidates the cached results.
+    """
+    recognizer = _recognizer(key)
+    return recognizer.analyze(data, name=name)
+
+
+@st.cache_data(show_spinner=False)
+def manifest(stamp: int = 0) -> dict | None:
+    return model_card.read_manifest(config.MODEL_FILE)
+
+
+def model_manifest() -> dict | None:
+    """The deployed model's manifest (no TensorFlow needed)."""
+    return manifest(_stamp(config.MODEL_FILE.with_suffix(".json")))
+
+
+# --- reports -----------------------------------------------------------------
+
+_REPORT_FILES: dict[str, tuple[str, Callable[[], Any]]] = {
+    "metrics": ("metrics.json", reports.load_metrics),
+    "roc": ("roc.json", reports.load_roc),
+    "history": ("history.csv", reports.load_history),
+    "dataset_stats": ("dataset_stats.json", reports.load_dataset_stats),
+    "model_comparison": ("model_comparison.csv", reports.load_model_comparison),
+    "benchmark": ("benchmark.json", reports.load_benchmark),
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _report(kind: str, folder: str, stamp: int) -> Any:
+    # ``folder`` and ``stamp`` are only cache keys: the loaders resolve the folder themselves.
+    return _REPORT_FILES[kind][1]()
+
+
+def report(kind: str) -> Any:
+    """A report from ``outputs/<version>/`` (dict or DataFrame), None when not produced yet."""
+    folder = reports.output_dir()
+    return _report(kind, str(folder), _stamp(folder / _REPORT_FILES[kind][0]))
+
+
+def metrics() -> dict | None:
+    return report("metrics")
+
+
+def roc() -> dict | None:
+    return report("roc")
+
+
+def history() -> pd.DataFrame | None:
+    return report("history")
+
+
+def model_comparison() -> pd.DataFrame | None:
+    return report("model_comparison")
+
+
+def benchmark() -> dict | None:
+    return report("benchmark")
+
+
+def report_folder() -> str:
+    """Name of the outputs version the pages show (for captions)."""
+    return reports.output_dir().name
+
+
+# --- dataset -----------------------------------------------------------------
+
+def dataset_source() -> str | None:
+    """The FER2013 copy the app would read, or None when there is none."""
+    from src.data import DatasetError, resolve_dataset_path
+
+    try:
+        path = resolve_dataset_path()
+    except DatasetError:
+        return None
+    return str(path.resolve()) if path.exists() else None
+
+
+@st.cache_resource(show_spinner="Loading FER2013…", max_entries=1)
+def _dataset(source: str):
+    from src.data import load_cached
+
+    return load_cached(source)
+
+
+def load_dataset() -> tuple[Any | None, str | None]:
+    """The dataset (``FerData``) or None, with a message when a present copy cannot be read."""
+    source = dataset_source()
+    if source is None:
+        return None, None
+    try:
+        return _dataset(source), None
+    except Exception as exc:  # a corrupt copy degrades to the saved statistics
+        return None, f"The dataset at `{Path(source).name}` could not be read: {exc}"
+
+
+@st.cache_data(show_spinner="Computing dataset statistics…", max_entries=2)
+def _stats_from_data(source: str) -> dict:
+    from src.evaluation import dataset_stats
+
+    return dataset_stats(_dataset(source))
+
+
+def dataset_stats() -> tuple[dict | None, str]:
+    """Dataset statistics and where they came from: "outputs", "dataset" or "" when unavailable.
+
+    The saved ``dataset_stats.json`` is preferred (instant); without it they are
+    computed from the dataset when one is present.
+    """
+    saved = report("dataset_stats")
+    if saved:
+        return saved, "outputs"
+    data, _ = load_dataset()
+    if data is not None:
+        return _stats_from_data(dataset_source() or ""), "dataset"
+    return None, ""
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _mean_faces_from_data(source: str) -> np.ndarray:
+    from src.evaluation import mean_faces_image
+
+    return np.asarray(mean_faces_image(_dataset(source)))
+
+
+def mean_faces() -> np.ndarray | str | None:
+    """The class mean faces strip: the saved PNG's path, else computed from the dataset, else None."""
+    path = reports.mean_faces_path()
+    if path is not None:
+        return str(path)
+    data, _ = load_dataset()
+    if data is not None:
+        return _mean_faces_from_data(dataset_source() or "")
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def sample_grid(source: str, per_class: int, seed: int) -> np.ndarray:
+    from src.dataset_view import sample_grid as grid
+
+    return grid(_dataset(source), per_class=per_class, seed=seed)

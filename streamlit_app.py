@@ -1,0 +1,47 @@
+"""Streamlit entry point: page config, navigation over pages/, and the shared sidebar.
+
+Run with ``streamlit run streamlit_app.py``. Pages only lay out widgets; the work
+happens in ``src`` (cached through ``src.app_cache``).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from src import app_cache, model_card
+
+st.set_page_config(page_title="Facial Emotion Analytics", page_icon="🙂", layout="wide",
+                   initial_sidebar_state="expanded")
+
+PAGES = [
+    st.Page("pages/1_project_summary.py", title="Project Summary", icon="📋", default=True),
+    st.Page("pages/2_emotion_detection.py", title="Emotion Detection", icon="😀"),
+    st.Page("pages/3_data_analysis.py", title="Data Analysis", icon="📊"),
+    st.Page("pages/4_model_performance.py", title="Model Performance", icon="🎯"),
+]
+page = st.navigation(PAGES)
+
+
+def sidebar() -> None:
+    """Model version and its test accuracy on every page, so every number has a provenance."""
+    manifest = app_cache.model_manifest()
+    metrics = app_cache.metrics()
+    with st.sidebar:
+        st.markdown("#### Model")
+        if manifest is None:
+            st.warning("No model manifest found.")
+        else:
+            st.markdown(f"**Version** `{model_card.model_version(manifest, metrics)}`")
+        accuracy = model_card.test_accuracy(metrics)
+        if accuracy is None:
+            st.caption(f"Test accuracy: {model_card.NOT_MEASURED}")
+        else:
+            st.metric("Test accuracy (FER2013 PrivateTest)", f"{accuracy:.1%}")
+            if manifest is not None and not model_card.metrics_match_model(manifest, metrics):
+                st.caption("⚠️ These scores were computed for a different model file.")
+        st.divider()
+        st.caption("Estimates facial *expressions*, not feelings. Tell people when it runs; "
+                   "never use it on employees or students.")
+
+
+sidebar()
+page.run()
