@@ -12,8 +12,7 @@ st.markdown(
     "expressions (angry, disgust, fear, happy, sad, surprise, neutral) from every face it finds."
 )
 
-stats, _ = app_cache.dataset_stats()
-kpis = model_card.headline_kpis(app_cache.metrics(), stats, app_cache.benchmark())
+kpis = model_card.headline_kpis(app_cache.metrics(), app_cache.saved_dataset_stats(), app_cache.benchmark())
 for col, kpi in zip(st.columns(len(kpis)), kpis):
     col.metric(kpi.label, kpi.value, help=kpi.help)
 if not all(k.measured for k in kpis):

@@ -52,8 +52,7 @@ def render_face(rgb, index: int, face, class_names, key: str) -> None:
                        key=f"bar-{key}-{index}", config={"displayModeBar": False})
 
 
-def render_photo(item: uploads.UploadItem, class_names, key: str) -> None:
-    result = app_cache.analyze_photo(item.data, item.name, app_cache.model_key())
+def render_photo(item: uploads.UploadItem, result, class_names, key: str) -> None:
     with st.container(border=True):
         st.markdown(f"**{item.name}**")
         if result.status == "error":
@@ -97,11 +96,20 @@ def photos_tab() -> None:
     rec = recognizer()
     if rec is None:
         return
-    for n, item in enumerate(expanded.items[:MAX_PHOTOS_SHOWN]):
-        if item.error:
+    shown = expanded.items[:MAX_PHOTOS_SHOWN]
+    with st.spinner(f"Analysing {len(shown)} photo{'s' if len(shown) != 1 else ''}…"):
+        results = [None if item.error else app_cache.analyze_photo(item.data, item.name, app_cache.model_key())
+                   for item in shown]
+    if len(shown) > 1:
+        summary = analytics.summarize(analytics.results_frame([r for r in results if r], rec.class_names))
+        if summary.dominant:
+            st.markdown(f"**{summary.faces} faces in {summary.files} photos** · mostly *{summary.dominant}* "
+                        f"({summary.dominant_share:.0%}) · {summary.negative_share:.0%} negative")
+    for n, (item, result) in enumerate(zip(shown, results)):
+        if result is None:
             st.error(f"**{item.name}**: {item.error}")
         else:
-            render_photo(item, rec.class_names, key=str(n))
+            render_photo(item, result, rec.class_names, key=str(n))
 
 
 # --- Batch and campaigns -----------------------------------------------------
@@ -156,9 +164,10 @@ def render_batch(name: str, entry: dict, class_names) -> None:
                           width="stretch", key=f"dist-{name}")
         right.plotly_chart(plots.sentiment_donut(analytics.sentiment_counts(df)), width="stretch",
                            key=f"donut-{name}")
+    probabilities = {c: st.column_config.NumberColumn(c, format="percent") for c in class_names}
     st.dataframe(analytics.with_sentiment(df), width="stretch", hide_index=True,
                  column_config={"confidence": st.column_config.ProgressColumn(
-                     "confidence", format="percent", min_value=0.0, max_value=1.0)})
+                     "confidence", format="percent", min_value=0.0, max_value=1.0), **probabilities})
     slug = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "batch"
     dl1, dl2, _ = st.columns([1, 1, 3])
     dl1.download_button("Download CSV", analytics.csv_bytes(df), f"{slug}.csv", "text/csv",

@@ -8,6 +8,15 @@ from src import app_cache, model_card, plots
 
 SPLIT_LABELS = {"PrivateTest": "PrivateTest (test)", "PublicTest": "PublicTest (validation)"}
 
+
+def pct(value) -> str:
+    return f"{value:.1%}" if isinstance(value, (int, float)) else "—"
+
+
+def score(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "—"
+
+
 st.title("Model Performance")
 
 manifest = app_cache.model_manifest()
@@ -34,12 +43,12 @@ if splits:
     scores = metrics["splits"][split]
     plus = ((metrics.get("ferplus") or {}).get(split) or {})
     cols = st.columns(5)
-    cols[0].metric("Accuracy", f"{scores.get('accuracy', 0):.1%}", help=f"{scores.get('n', 0):,} faces")
-    cols[1].metric("Macro-F1", f"{scores.get('macro_f1', 0):.3f}", help="Every class weighs the same.")
-    cols[2].metric("Weighted F1", f"{scores.get('weighted_f1', 0):.3f}")
-    cols[3].metric("Calibration error (ECE)", f"{scores['ece']:.1%}" if scores.get("ece") is not None else "—",
+    cols[0].metric("Accuracy", pct(scores.get("accuracy")), help=f"{scores.get('n') or 0:,} faces")
+    cols[1].metric("Macro-F1", score(scores.get("macro_f1")), help="Every class weighs the same.")
+    cols[2].metric("Weighted F1", score(scores.get("weighted_f1")))
+    cols[3].metric("Calibration error (ECE)", pct(scores.get("ece")),
                    help="Average gap between confidence and accuracy; lower is better.")
-    cols[4].metric("Accuracy vs FER+", f"{plus['accuracy']:.1%}" if plus.get("accuracy") is not None else "—",
+    cols[4].metric("Accuracy vs FER+", pct(plus.get("accuracy")),
                    help="Against the majority vote of 10 FER+ annotators (less label noise).")
 
 tabs = st.tabs(["Confusion matrix", "Per-class report", "Learning curves", "ROC", "Calibration",
@@ -94,8 +103,8 @@ with tabs[4]:
         cols[0].metric("Temperature", f"{calibration.get('temperature', 1.0):.2f}",
                        help=f"Fitted on {calibration.get('fitted_on', 'PublicTest')}; divides the logits.")
         before, after = calibration.get("ece_before"), calibration.get("ece_after")
-        cols[1].metric("ECE before scaling", f"{before:.1%}" if before is not None else "—")
-        cols[2].metric("ECE after scaling", f"{after:.1%}" if after is not None else "—",
+        cols[1].metric("ECE before scaling", pct(before))
+        cols[2].metric("ECE after scaling", pct(after),
                        f"{(after - before) * 100:+.1f} pts" if before is not None and after is not None else None,
                        delta_color="inverse")
     if curve:

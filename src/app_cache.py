@@ -118,6 +118,11 @@ def benchmark() -> dict | None:
     return report("benchmark")
 
 
+def saved_dataset_stats() -> dict | None:
+    """dataset_stats.json only (never loads the dataset: for quick pages such as the summary)."""
+    return report("dataset_stats")
+
+
 def report_folder() -> str:
     """Name of the outputs version the pages show (for captions)."""
     return reports.output_dir().name
