@@ -1,0 +1,117 @@
+"""Aggregations behind the dashboard: result tables, shares, campaign comparison, exports."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from src import analytics
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def _face(emotion: str, conf: float = 0.8):
+    from src.faces import Box
+    from src.inference import FaceResult
+
+    rest = (1 - conf) / (len(CLASSES) - 1)
+    probs = {c: (conf if c == emotion else rest) for c in CLASSES}
+    return FaceResult(box=Box(10, 20, 30, 40), emotions=probs, emotion=emotion, confidence=conf)
+
+
+def _image(name: str, *emotions: str, status: str = "ok", error: str = ""):
+    from src.inference import ImageResult
+
+    return ImageResult(file=name, faces=[_face(e) for e in emotions], status=status, error=error,
+                       width=100, height=100)
+
+
+@pytest.fixture
+def results():
+    return [
+        _image("a.jpg", "happy", "happy", "sad"),
+        _image("b.jpg", "neutral"),
+        _image("c.jpg", status="no_face"),
+        _image("d.jpg", status="error", error="not an image"),
+    ]
+
+
+def test_results_frame_has_cli_schema_and_one_row_per_face(results):
+    df = analytics.results_frame(results, CLASSES)
+    assert list(df.columns) == ["file", "face", "x", "y", "w", "h", "emotion", "confidence", *CLASSES,
+                                "status", "error"]
+    assert len(df) == 6  # 3 + 1 faces, plus one row each for the faceless and the broken file
+    assert df.loc[df["file"] == "d.jpg", "error"].item() == "not an image"
+    assert df["face"].dtype == "Int64" and df["confidence"].dtype == float
+    assert pd.isna(df.loc[df["file"] == "c.jpg", "confidence"].item())
+
+
+def test_emotion_and_sentiment_counts(results):
+    df = analytics.results_frame(results, CLASSES)
+    counts = analytics.emotion_counts(df, CLASSES).set_index("emotion")
+    assert list(counts.index) == list(CLASSES)
+    assert counts.loc["happy", "faces"] == 2 and counts.loc["angry", "faces"] == 0
+    assert counts["share"].sum() == pytest.approx(1.0)
+    sent = analytics.sentiment_counts(df).set_index("sentiment")
+    assert list(sent.index) == ["positive", "neutral", "negative"]
+    assert list(sent["faces"]) == [2, 1, 1]
+    assert analytics.net_sentiment(df) == pytest.approx(25.0)
+
+
+def test_summary_counts_files_faces_and_problems(results):
+    summary = analytics.summarize(analytics.results_frame(results, CLASSES))
+    assert (summary.files, summary.faces, summary.no_face, summary.errors) == (4, 4, 1, 1)
+    assert summary.dominant == "happy" and summary.dominant_share == pytest.approx(0.5)
+    assert summary.negative_share == pytest.approx(0.25)
+
+
+def test_empty_batch_has_no_shares():
+    df = analytics.results_frame([_image("x.jpg", status="no_face")], CLASSES)
+    assert analytics.net_sentiment(df) is None
+    assert analytics.emotion_counts(df, CLASSES)["faces"].sum() == 0
+    summary = analytics.summarize(df)
+    assert summary.faces == 0 and summary.dominant is None
+
+
+def test_with_sentiment_adds_column_after_confidence(results):
+    df = analytics.with_sentiment(analytics.results_frame(results, CLASSES))
+    cols = list(df.columns)
+    assert cols[cols.index("confidence") + 1] == "sentiment"
+    assert df.loc[df["file"] == "a.jpg", "sentiment"].tolist() == ["positive", "positive", "negative"]
+    assert df.loc[df["file"] == "c.jpg", "sentiment"].item() == ""
+
+
+def test_campaign_comparison_tables():
+    batches = {
+        "Ad A": analytics.results_frame([_image("1.jpg", "happy", "happy", "neutral", "sad")], CLASSES),
+        "Ad B": analytics.results_frame([_image("2.jpg", "angry", "sad"), _image("3.jpg", "happy")], CLASSES),
+    }
+    table = analytics.campaign_table(batches, CLASSES).set_index("batch")
+    assert table.loc["Ad A", "happy %"] == 50.0 and table.loc["Ad B", "photos"] == 2
+    assert table.loc["Ad A", "net sentiment"] == 25.0
+    assert table.loc["Ad B", "net sentiment"] == pytest.approx(-33.3)
+    long = analytics.campaign_long(batches, CLASSES)
+    assert len(long) == 2 * len(CLASSES)
+    assert long.groupby("batch")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert analytics.campaign_long({}, CLASSES).empty
+
+
+def test_failed_file_rows_join_the_table():
+    failed = analytics.FailedFile("bad.zip", "not a readable zip archive")
+    df = analytics.results_frame([_image("a.jpg", "happy"), failed], CLASSES)
+    assert df["status"].tolist() == ["ok", "error"]
+    assert df["error"].tolist()[1] == "not a readable zip archive"
+
+
+def test_exports(results):
+    df = analytics.results_frame(results, CLASSES)
+    csv = analytics.csv_bytes(df).decode()
+    assert csv.splitlines()[0].startswith("file,face,x,y,w,h,emotion,confidence,angry")
+    assert len(csv.strip().splitlines()) == 1 + len(df)
+    payload = json.loads(analytics.results_json(results, CLASSES))
+    assert payload["class_names"] == list(CLASSES)
+    first = payload["results"][0]
+    assert first["file"] == "a.jpg" and len(first["faces"]) == 3
+    assert first["faces"][0]["sentiment"] == "positive" and first["faces"][0]["box"]["w"] == 30
+    assert payload["results"][3]["error"] == "not an image"

@@ -1,0 +1,237 @@
+"""The Streamlit dashboard under ``streamlit.testing.v1.AppTest``.
+
+Every page runs with a populated fake outputs folder and with an empty one; the
+Emotion Detection tabs are exercised with a real face photo, a broken upload,
+a mixed batch and a small video. The bundled model is used (its emotions are
+not asserted: it may be a placeholder).
+"""
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import fake_outputs
+from src import config
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+PAGES = ["pages/1_project_summary.py", "pages/2_emotion_detection.py", "pages/3_data_analysis.py",
+         "pages/4_model_performance.py"]
+TIMEOUT = 240  # the first model load imports TensorFlow on a busy 2-core machine
+
+pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundled model")
+
+
+@pytest.fixture(autouse=True)
+def no_webrtc_session(monkeypatch):
+    """AppTest has no browser session for streamlit-webrtc to attach to."""
+    import streamlit_webrtc.component as component
+
+    monkeypatch.setattr(component, "get_this_session_info", lambda: None)
+
+
+@pytest.fixture
+def no_dataset(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "no_datasets")
+    monkeypatch.setattr(config, "SHARED_DATASET_DIR", tmp_path / "no_shared")
+
+
+def _point_outputs(folder: Path, monkeypatch) -> Path:
+    monkeypatch.setattr(config, "OUTPUTS_DIR", folder)
+    monkeypatch.setenv("FER_OUTPUTS_DIR", str(folder))
+    monkeypatch.delenv("FER_OUTPUT_VERSION", raising=False)
+    return folder
+
+
+@pytest.fixture
+def populated(tmp_path, monkeypatch, no_dataset) -> Path:
+    folder = tmp_path / "outputs"
+    fake_outputs.write_fake_outputs(folder / "v1")
+    return _point_outputs(folder, monkeypatch)
+
+
+@pytest.fixture
+def empty(tmp_path, monkeypatch, no_dataset) -> Path:
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    return _point_outputs(folder, monkeypatch)
+
+
+@pytest.fixture(params=["populated", "empty"])
+def outputs(request) -> Path:
+    return request.getfixturevalue(request.param)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def face_jpeg() -> bytes:
+    from skimage import data
+
+    return jpeg(data.astronaut())
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs(page, outputs):
+    at = open_page(page)
+    assert at.title, "each page has a title"
+    if page.endswith("summary.py"):
+        values = [m.value for m in at.metric]
+        if outputs.joinpath("v1").exists():
+            assert "35,887 faces" in values and "42 ms / photo" in values
+        else:
+            assert values.count("not yet measured") == 4
+
+
+def test_sidebar_shows_model_version_and_accuracy(populated):
+    at = open_page()
+    sidebar = at.sidebar
+    assert "Version" in texts(sidebar.markdown)
+    assert any(m.label.startswith("Test accuracy") for m in sidebar.metric)
+
+
+def test_model_performance_toggle_and_split(populated):
+    at = open_page(PAGES[3])
+    at.toggle(key="cm_normalise").set_value(False).run()
+    at.radio(key="perf_split").set_value("PublicTest").run()
+    assert not at.exception
+    assert "different model file" in texts(at.warning)  # the fake metrics carry another sha256
+
+
+def test_data_analysis_from_dataset(tmp_path, monkeypatch, fer_dir, empty):
+    """With a dataset on disk and no saved statistics, the page computes them and shows examples."""
+    datasets = tmp_path / "datasets"
+    shutil.copytree(fer_dir, datasets / "fer2013")
+    monkeypatch.setattr(config, "DATASETS_DIR", datasets)
+    at = open_page(PAGES[2])
+    assert "Computed from the dataset" in texts(at.caption)
+    assert at.slider(key="grid_per_class")
+    at.button(key="grid_shuffle").click().run()
+    assert not at.exception
+
+
+def test_photo_with_face_is_classified(populated, face_jpeg):
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("astronaut.jpg", face_jpeg, "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert "face found" in texts(at.caption) or "faces found" in texts(at.caption)
+    assert any(m.label == "Top emotion" for m in at.metric)
+
+
+def test_photos_from_a_zip_with_a_summary(populated, face_jpeg):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("crew/astronaut.jpg", face_jpeg)
+        zf.writestr("crew/notes.txt", "not a photo")
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(
+        [("shots.zip", buf.getvalue(), "application/zip"), ("again.jpg", face_jpeg, "image/jpeg")]).run()
+    assert not at.exception, at.exception
+    assert "Skipped 1 non-image" in texts(at.caption)
+    assert "in 2 photos" in texts(at.markdown)
+
+
+def test_bad_photo_shows_an_error_not_an_exception(populated):
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("x.jpg", b"this is plain text", "image/jpeg")).run()
+    assert not at.exception
+    assert "x.jpg" in texts(at.error) or "Could not analyse" in texts(at.error)
+
+
+def test_batch_rows_failures_and_campaign_comparison(populated, face_jpeg):
+    at = open_page(PAGES[1])
+    files = [("astronaut.jpg", face_jpeg, "image/jpeg"), ("broken.jpg", b"not an image", "image/jpeg")]
+    at.file_uploader(key="batch_upload").set_value(files).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 2
+    assert set(table["status"]) == {"ok", "error"}
+    assert "could not be read" in texts(at.warning)
+    assert len(at.get("download_button")) >= 2
+
+    at.text_input(key="batch_name").set_value("Campaign B").run()
+    at.file_uploader(key="batch_upload").set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="compare_batches").value == ["Campaign A", "Campaign B"]
+    comparison = at.dataframe[-1].value
+    assert comparison["batch"].tolist() == ["Campaign A", "Campaign B"]
+
+
+def test_video_file_timeline(populated, tmp_path, face_jpeg):
+    from skimage import data
+
+    path = tmp_path / "clip.avi"
+    face = cv2.cvtColor(cv2.resize(data.astronaut(), (256, 256)), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (256, 256))
+    for _ in range(8):
+        writer.write(face)
+    writer.release()
+    at = open_page(PAGES[1])
+    at.file_uploader(key="video_upload").set_value(("clip.avi", path.read_bytes(), "video/x-msvideo")).run()
+    at.button(key="video_run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert any(m.label == "Frames analysed" and m.value == "4" for m in at.metric)
+
+    at.file_uploader(key="video_upload").set_value(("bad.mp4", b"no video here", "video/mp4")).run()
+    at.button(key="video_run").click().run()
+    assert not at.exception
+    assert "bad.mp4" in texts(at.error)
+
+
+class FakeLiveSession:
+    """Stands in for ``src.live.LiveSession`` with a minute of mostly-negative faces."""
+
+    def video_frame_callback(self, frame):
+        return frame
+
+    def snapshot(self):
+        import pandas as pd
+
+        from src.live import LiveSnapshot
+
+        labels = tuple(config.EMOTIONS)
+        times = pd.date_range("2026-01-01 12:00:00", periods=20, freq="s")
+        timeline = pd.DataFrame({"time": times, **{e: [0.7 if e == "angry" else 0.05] * 20 for e in labels}})
+        return LiveSnapshot(timeline=timeline, current={"angry": 0.7, "happy": 0.3}, alert=True,
+                            alert_reason="Negative emotions on 70% of faces for the last 20 s", fps=7.5,
+                            frames=150, faces=2, labels=labels)
+
+
+def test_live_tab_shows_alert_and_timeline(populated):
+    at = open_page(PAGES[1])
+    at.session_state["live_session"] = FakeLiveSession()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Negative-emotion alert" in texts(at.error)
+    assert any(m.label == "Current mood" and m.value == "Angry" for m in at.metric)
