@@ -1,0 +1,13 @@
+#!/bin/sh
+# Heroku-style start-up: Streamlit must listen on the port the platform hands us in $PORT.
+set -e
+mkdir -p "$HOME/.streamlit"
+cat > "$HOME/.streamlit/config.toml" <<TOML
+[server]
+headless = true
+port = ${PORT:-8501}
+maxUploadSize = ${FER_MAX_UPLOAD_MB:-200}
+
+[browser]
+gatherUsageStats = false
+TOML
