@@ -1,0 +1,123 @@
+"""Inference benchmark: prints figures and writes outputs/<version>/benchmark.json.
+
+Measures, on this machine:
+- photo -> result: a 640x480 photo with one face, decode excluded (numpy RGB in),
+  detection + crop + classification, median over repeated calls;
+- the classifier alone on batches of 48x48 faces (faces/s);
+- model load time, process cold start (fresh interpreter to first result), peak RSS.
+
+Usage: python bench/bench_inference.py [--model FILE] [--repeats 200] [--no-write]
+Timings on a loaded 2-core machine are noisy: run it with nothing else busy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+COLD_START = (
+    "import time, numpy as np; t=time.perf_counter();"
+    "from src.inference import EmotionRecognizer; r=EmotionRecognizer({model!r});"
+    "r.predict(np.full((480,640,3),128,np.uint8)); print(time.perf_counter()-t)"
+)
+
+
+def face_photo() -> np.ndarray:
+    """A 640x480 RGB photo holding the astronaut's face (skimage ships the image)."""
+    import cv2
+    from skimage import data
+
+    img = data.astronaut()  # 512x512, face near the top centre
+    canvas = np.full((480, 640, 3), 200, np.uint8)
+    canvas[:, 64:576] = cv2.resize(img[:480, :], (512, 480))
+    return canvas
+
+
+def timed(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    from src import config
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(config.MODEL_FILE))
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    from src.inference import EmotionRecognizer
+    import_s = time.perf_counter() - t
+    t = time.perf_counter()
+    rec = EmotionRecognizer(args.model)
+    load_s = time.perf_counter() - t
+
+    photo = face_photo()
+    faces = rec.predict(photo)
+    assert len(faces) == 1, f"benchmark photo should hold one face, found {len(faces)}"
+    for _ in range(10):
+        rec.predict(photo)
+    photo_ms = timed(lambda: rec.predict(photo), args.repeats)
+    boxes, _ = rec.locate(photo)
+    detect_ms = timed(lambda: rec.locate(photo), args.repeats)
+
+    rng = np.random.default_rng(0)
+    single = rng.integers(0, 256, (1, 48, 48), dtype=np.uint8)
+    single_ms = timed(lambda: rec.classify(single), args.repeats)
+    batch = rng.integers(0, 256, (4096, 48, 48), dtype=np.uint8)
+    rec.classify(batch)
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        rec.classify(batch)
+        runs.append(len(batch) / (time.perf_counter() - t))
+
+    cold = [float(subprocess.run([sys.executable, "-c", COLD_START.format(model=args.model)],
+                                 capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()[-1])
+            for _ in range(2)]
+    figures = {
+        "median_photo_ms": round(statistics.median(photo_ms), 2),
+        "p90_photo_ms": round(float(np.percentile(photo_ms, 90)), 2),
+        "median_detect_crop_ms": round(statistics.median(detect_ms), 2),
+        "median_single_face_classify_ms": round(statistics.median(single_ms), 3),
+        "faces_per_second": round(statistics.median(runs)),
+        "batch_size": rec.batch_size,
+        "import_s": round(import_s, 2),
+        "model_load_s": round(load_s, 2),
+        "cold_start_s": round(min(cold), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "photo": "640x480 RGB, one face (skimage astronaut), decode excluded",
+        "cpu_count": os.cpu_count(),
+        "model_sha256": rec.info.manifest.get("sha256", ""),
+    }
+    for key, value in figures.items():
+        print(f"{key:32s} {value}")
+    if not args.no_write:
+        from src.reports import output_dir
+
+        out = output_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "benchmark.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {out / 'benchmark.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Grad-CAM saliency for one face: which pixels pushed the model to its label.
+
+Uses the last convolutional activation whose map is still at least 6x6 (the final
+3x3 map is too coarse to point at a mouth or brows). TensorFlow backend only,
+which is what the app runs on.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from src.preprocessing import expand_box
+
+MIN_CAM_SIDE = 6
+
+
+def _target_layer(model):
+    for layer in reversed(model.layers):
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        if shape is not None and len(shape) == 4 and shape[1] is not None and shape[1] >= MIN_CAM_SIDE:
+            return layer
+    raise ValueError("model has no 4-D activation to explain")
+
+
+class GradCam:
+    """Grad-CAM over a Keras model; build once, call per face."""
+
+    def __init__(self, model, layer_name: str | None = None):
+        import keras
+        import tensorflow as tf
+
+        self._tf = tf
+        layer = model.get_layer(layer_name) if layer_name else _target_layer(model)
+        self.layer_name = layer.name
+        self._model = keras.Model(model.inputs, [layer.output, model.output])
+
+    def __call__(self, face: np.ndarray, class_index: int | None = None) -> np.ndarray:
+        """Heatmap in [0, 1] with the face's shape (H, W) for a uint8 face crop."""
+        tf = self._tf
+        x = tf.convert_to_tensor(face.reshape(1, *face.shape[:2], 1).astype(np.float32))
+        with tf.GradientTape() as tape:
+            fmap, probs = self._model(x, training=False)
+            idx = int(np.argmax(probs[0])) if class_index is None else class_index
+            score = probs[:, idx]
+        grads = tape.gradient(score, fmap)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0].numpy()
+        cam = cv2.resize(cam, (face.shape[1], face.shape[0]), interpolation=cv2.INTER_CUBIC)
+        cam = np.clip(cam, 0, None)
+        return cam / cam.max() if cam.max() > 0 else cam
+
+
+def overlay(rgb: np.ndarray, box, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend a face heatmap over its (margin-expanded) box in an RGB image; returns a copy."""
+    out = rgb.copy()
+    x0, y0, x1, y1 = expand_box(box, rgb.shape[1], rgb.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return out
+    heat_u8 = (cv2.resize(heat, (x1 - x0, y1 - y0)) * 255).astype(np.uint8)
+    colour = cv2.cvtColor(cv2.applyColorMap(heat_u8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = (region * (1 - alpha) + colour * alpha).astype(np.uint8)
+    return out
