@@ -1,7 +1,10 @@
-"""Streamlit entry point: page config, navigation over pages/, and the shared sidebar.
+"""Streamlit entry point: page config, navigation over app_pages/, and the shared sidebar.
 
 Run with ``streamlit run streamlit_app.py``. Pages only lay out widgets; the work
-happens in ``src`` (cached through ``src.app_cache``).
+happens in ``src`` (cached through ``src.app_cache``). The folder is deliberately
+not called ``pages/``: with that name, Streamlit 1.67 serves a deep link such as
+/emotion_detection in its legacy multipage mode (without this script, its sidebar
+or page config) until someone has opened the home page since the server started.
 """
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ import streamlit as st
 
 from src import app_cache, model_card
 
-st.set_page_config(page_title="Facial Emotion Analytics", page_icon="🙂", layout="wide",
+st.set_page_config(page_title="Facial Emotion Analytics", page_icon=":material/mood:", layout="wide",
                    initial_sidebar_state="expanded")
 
 PAGES = [
-    st.Page("pages/1_project_summary.py", title="Project Summary", icon="📋", default=True),
-    st.Page("pages/2_emotion_detection.py", title="Emotion Detection", icon="😀"),
-    st.Page("pages/3_data_analysis.py", title="Data Analysis", icon="📊"),
-    st.Page("pages/4_model_performance.py", title="Model Performance", icon="🎯"),
+    st.Page("app_pages/1_project_summary.py", title="Project Summary", icon=":material/summarize:", default=True),
+    st.Page("app_pages/2_emotion_detection.py", title="Emotion Detection", icon=":material/mood:"),
+    st.Page("app_pages/3_data_analysis.py", title="Data Analysis", icon=":material/bar_chart:"),
+    st.Page("app_pages/4_model_performance.py", title="Model Performance", icon=":material/target:"),
 ]
 page = st.navigation(PAGES)
 

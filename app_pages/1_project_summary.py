@@ -64,8 +64,8 @@ with right:
         "- **Tell people when it runs** (signage, consent, study briefing) and report aggregates, "
         "not individuals.\n"
         "- Do not base a decision about a single person on its output.",
-        icon="⚖️",
+        icon=":material/balance:",
     )
 
-st.page_link("pages/2_emotion_detection.py", label="Try it: analyse photos, a batch, the camera or a video",
-             icon="😀")
+st.page_link("app_pages/2_emotion_detection.py", label="Try it: analyse photos, a batch, the camera or a video",
+             icon=":material/arrow_forward:")

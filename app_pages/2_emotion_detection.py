@@ -42,11 +42,11 @@ def photo_image(rgb, result):
 
 
 def render_face(rgb, index: int, face, class_names, key: str) -> None:
-    thumb, facts, chart = st.columns([1, 1.3, 2.7], vertical_alignment="center")
-    thumb.image(draw.face_crop(rgb, face), caption=f"face #{index + 1}")
+    """One face card: thumbnail, top emotion with confidence and sentiment, all probabilities."""
+    facts, chart = st.columns([1, 2.2], vertical_alignment="center")
     with facts:
-        st.metric("Top emotion", face.emotion.capitalize(), f"{face.confidence:.0%} confidence",
-                  delta_color="off")
+        st.image(draw.face_crop(rgb, face), width=96)
+        st.markdown(f"**#{index + 1} {face.emotion.capitalize()}** · {face.confidence:.0%}")
         sentiment_badge(face.emotion)
     chart.plotly_chart(plots.probability_bar(face.emotions, class_names), width="stretch",
                        key=f"bar-{key}-{index}", config={"displayModeBar": False})
@@ -148,14 +148,14 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     cols[1].metric("Faces", summary.faces)
     cols[2].metric("Top emotion", summary.dominant.capitalize() if summary.dominant else "—",
                    f"{summary.dominant_share:.0%} of faces" if summary.dominant_share is not None else None,
-                   delta_color="off")
+                   delta_color="off", delta_arrow="off")
     cols[3].metric("Negative faces", f"{summary.negative_share:.0%}" if summary.negative_share is not None else "—")
     cols[4].metric("Net sentiment", f"{summary.net_sentiment:+.0f}" if summary.net_sentiment is not None else "—",
                    help="% positive faces minus % negative faces (-100 to +100).")
-    problems = df[df["status"] != "ok"].drop_duplicates("file")
-    if len(problems):
-        st.warning(f"{summary.errors} file(s) could not be read and {summary.no_face} had no face; "
-                   "they are listed in the table with the reason.")
+    problems = [f"{n} file{'s' if n != 1 else ''} {what}" for n, what in
+                ((summary.errors, "could not be read"), (summary.no_face, "had no face")) if n]
+    if problems:
+        st.warning(" and ".join(problems) + "; see the *status* and *error* columns below.")
     if entry.get("skipped"):
         st.caption(f"Skipped {len(entry['skipped'])} non-image file(s) found in archives.")
     if summary.faces:
@@ -171,9 +171,9 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     slug = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "batch"
     dl1, dl2, _ = st.columns([1, 1, 3])
     dl1.download_button("Download CSV", analytics.csv_bytes(df), f"{slug}.csv", "text/csv",
-                        key=f"csv-{name}", icon="⬇️")
+                        key=f"csv-{name}", icon=":material/download:")
     dl2.download_button("Download JSON", analytics.results_json(entry["results"], class_names),
-                        f"{slug}.json", "application/json", key=f"json-{name}", icon="⬇️")
+                        f"{slug}.json", "application/json", key=f"json-{name}", icon=":material/download:")
 
 
 def render_campaigns(class_names) -> None:
@@ -193,7 +193,7 @@ def render_campaigns(class_names) -> None:
                     key="campaign-bars")
     st.dataframe(table, width="stretch", hide_index=True)
     st.download_button("Download comparison CSV", analytics.csv_bytes(table), "campaign_comparison.csv",
-                       "text/csv", key="campaign-csv", icon="⬇️")
+                       "text/csv", key="campaign-csv", icon=":material/download:")
 
 
 def batch_tab() -> None:
@@ -252,12 +252,12 @@ def render_live(session) -> None:
     if snap.error:
         st.error(f"Frame processing failed: {snap.error}")
     if snap.alert:
-        st.error(f"**Negative-emotion alert.** {snap.alert_reason}", icon="🚨")
+        st.error(f"**Negative-emotion alert.** {snap.alert_reason}", icon=":material/warning:")
     cols = st.columns(4)
     top = max(snap.current, key=snap.current.get) if snap.current else None
     cols[0].metric("Faces in view", snap.faces)
     cols[1].metric("Current mood", top.capitalize() if top else "—",
-                   f"{snap.current[top]:.0%}" if top else None, delta_color="off")
+                   f"{snap.current[top]:.0%}" if top else None, delta_color="off", delta_arrow="off")
     cols[2].metric("Processed fps", f"{snap.fps:.1f}")
     cols[3].metric("Frames analysed", snap.frames)
     if snap.timeline.empty:
@@ -338,7 +338,7 @@ def video_tab() -> None:
         top = with_faces["emotion"].value_counts()
         negative = with_faces["sentiment"].eq("negative").mean()
         cols[2].metric("Most frequent", top.index[0].capitalize(), f"{top.iloc[0] / len(with_faces):.0%} of frames",
-                       delta_color="off")
+                       delta_color="off", delta_arrow="off")
         cols[3].metric("Negative frames", f"{negative:.0%}")
         st.plotly_chart(plots.emotion_timeline(videos.smooth(timeline, labels, window), labels),
                         width="stretch", key="video-timeline")
@@ -348,10 +348,11 @@ def video_tab() -> None:
         st.dataframe(timeline, width="stretch", hide_index=True)
     stem = result["name"].rsplit(".", 1)[0] or "video"
     st.download_button("Download timeline CSV", analytics.csv_bytes(timeline), f"{stem}_timeline.csv", "text/csv",
-                       key="video-csv", icon="⬇️")
+                       key="video-csv", icon=":material/download:")
 
 
-photos, batch, live, video = st.tabs(["📷 Photos", "🗂️ Batch & campaigns", "🎥 Live camera", "🎞️ Video file"])
+photos, batch, live, video = st.tabs([":material/photo_camera: Photos", ":material/folder_copy: Batch & campaigns",
+                                      ":material/videocam: Live camera", ":material/movie: Video file"])
 with photos:
     photos_tab()
 with batch:

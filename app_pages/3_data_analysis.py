@@ -44,7 +44,7 @@ st.subheader("What the faces look like")
 if data is not None:
     per_class = st.slider("Examples per class", 4, 16, 10, key="grid_per_class")
     seed = st.session_state.setdefault("grid_seed", 0)
-    if st.button("Show other examples", icon="🔀", key="grid_shuffle"):
+    if st.button("Show other examples", icon=":material/shuffle:", key="grid_shuffle"):
         seed = st.session_state["grid_seed"] = seed + 1
     grid = app_cache.sample_grid(app_cache.dataset_source() or "", per_class, seed)
     for name, row in zip(data.class_names, dataset_view.grid_rows(grid, len(data.class_names))):

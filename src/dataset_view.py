@@ -54,15 +54,15 @@ def insights(stats: dict) -> list[str]:
         small = min(train, key=train.get)
         ratio = stats.get("imbalance_ratio") or (train[big] / max(1, train[small]))
         out.append(f"**Imbalance**: *{big}* has {train[big] / total:.0%} of training faces, *{small}* only "
-                   f"{train[small] / total:.1%} ({ratio:.0f}x fewer); the model uses class weights, "
+                   f"{train[small] / total:.1%} ({ratio:.1f}x fewer); the model uses class weights, "
                    f"and macro-F1 is reported next to accuracy.")
     per_class = ((stats.get("pixel_stats") or {}).get("per_class") or {})
     means = {n: v["mean"] for n, v in per_class.items() if v and v.get("mean") is not None}
     if means:
         dark, light = min(means, key=means.get), max(means, key=means.get)
         out.append(f"**Brightness** is similar across classes ({means[dark]:.0f} for *{dark}* to "
-                   f"{means[light]:.0f} for *{light}* on a 0-255 scale), so the model cannot shortcut "
-                   "on exposure.")
+                   f"{means[light]:.0f} for *{light}* on a 0-255 scale), so brightness alone does not "
+                   "give the class away.")
     agreement = stats.get("ferplus_agreement") or {}
     if agreement.get("overall") is not None:
         per = {n: p for n, p in (agreement.get("per_class") or {}).items() if p is not None}

@@ -18,10 +18,12 @@ from src.palette import SENTIMENT_ORDER, emotion_color, sentiment_color
 
 TEMPLATE = "plotly_white"
 SPLIT_COLORS = {"Training": "#4c78a8", "PublicTest": "#f58518", "PrivateTest": "#54a24b"}
+# Horizontal legend right-aligned above the plot area, clear of the left-aligned title.
+LEGEND_TOP = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1)
 
 
 def _layout(fig: go.Figure, height: int = 320, **kwargs) -> go.Figure:
-    kwargs.setdefault("margin", dict(l=10, r=10, t=40, b=10))
+    kwargs.setdefault("margin", dict(l=10, r=10, t=60 if kwargs.get("legend") is LEGEND_TOP else 40, b=10))
     fig.update_layout(template=TEMPLATE, height=height, **kwargs)
     return fig
 
@@ -73,7 +75,7 @@ def campaign_bars(long: pd.DataFrame, title: str = "Emotion mix by batch") -> go
                     customdata=part["faces"],
                     hovertemplate=f"{batch}<br>%{{x}}: %{{y:.1%}} (%{{customdata}} faces)<extra></extra>")
     fig.update_yaxes(tickformat=".0%", title="share of faces")
-    return _layout(fig, height=360, title=title, barmode="group", legend=dict(orientation="h", y=1.12))
+    return _layout(fig, height=360, title=title, barmode="group", legend=LEGEND_TOP)
 
 
 def campaign_sentiment(table: pd.DataFrame, title: str = "Sentiment by batch") -> go.Figure:
@@ -91,7 +93,7 @@ def campaign_sentiment(table: pd.DataFrame, title: str = "Sentiment by batch") -
         fig.add_annotation(x=101, y=batch, text=label, showarrow=False, xanchor="left")
     fig.update_xaxes(range=[0, 118], ticksuffix="%", showgrid=False)
     return _layout(fig, height=120 + 45 * len(table), title=title, barmode="stack",
-                   legend=dict(orientation="h", y=1.15), yaxis=dict(autorange="reversed"))
+                   legend=LEGEND_TOP, yaxis=dict(autorange="reversed"))
 
 
 def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_col: str = "time_s",
@@ -109,7 +111,7 @@ def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_co
         ))
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="mean probability")
     fig.update_xaxes(title=x_title)
-    return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(orientation="h", y=1.15))
+    return _layout(fig, height=340, title=title, hovermode="x unified", legend=LEGEND_TOP)
 
 
 def class_counts(stats: Mapping, title: str = "Faces per class and split") -> go.Figure:
@@ -121,7 +123,7 @@ def class_counts(stats: Mapping, title: str = "Faces per class and split") -> go
         fig.add_bar(x=names, y=[counts.get(n, 0) for n in names], name=split,
                     marker_color=SPLIT_COLORS.get(split))
     fig.update_yaxes(title="faces")
-    return _layout(fig, height=360, title=title, barmode="group", legend=dict(orientation="h", y=1.12))
+    return _layout(fig, height=360, title=title, barmode="group", legend=LEGEND_TOP)
 
 
 def class_share(stats: Mapping, split: str = "Training", title: str = "Class share (Training)") -> go.Figure:
@@ -199,7 +201,8 @@ def learning_curves(history: pd.DataFrame) -> go.Figure:
             fig.add_trace(go.Scatter(x=x, y=history[col], name=name, legendgroup=name, showlegend=pos == 1,
                                      line=dict(color=color, dash=dash)), row=1, col=pos)
     fig.update_xaxes(title="epoch")
-    return _layout(fig, height=340, legend=dict(orientation="h", y=1.18))
+    return _layout(fig, height=360, legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="center", x=0.5),
+                   margin=dict(l=10, r=10, t=70, b=10))
 
 
 def roc_curves(roc_split: Mapping[str, Mapping]) -> go.Figure:
@@ -237,7 +240,7 @@ def reliability_diagram(reliability: Mapping[str, Sequence], title: str = "Relia
                              marker=dict(color="#f58518", size=7)))
     fig.update_xaxes(title="confidence", range=[0, 1])
     fig.update_yaxes(title="accuracy", range=[0, 1], tickformat=".0%")
-    return _layout(fig, height=380, title=title, legend=dict(orientation="h", y=1.15))
+    return _layout(fig, height=380, title=title, legend=LEGEND_TOP)
 
 
 def model_comparison(df: pd.DataFrame, title: str = "Test accuracy by model") -> go.Figure:
