@@ -1,0 +1,301 @@
+"""Command line: ``python -m src.cli {predict,evaluate,train,collect,stats}``.
+
+The contract other tools rely on:
+
+* ``predict`` writes one row per detected face (CSV or JSON lines) with columns
+  ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``; a file that
+  cannot be used gets one ``status=error`` row and the run still exits 0.
+* ``evaluate`` prints a summary whose last line is ``accuracy=0.xxxx macro_f1=0.xxxx``.
+* User errors (bad data path, missing model) print one line to stderr and exit 2.
+
+TensorFlow is imported only after the arguments are checked, so user errors are
+fast and free of backend log noise.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ info/warnings off stderr
+
+from src import config  # noqa: E402
+from src.data import DatasetError, resolve_dataset_path  # noqa: E402
+
+EXIT_USER_ERROR = 2
+PREDICT_CHUNK = 64  # images per network call and per write; bounds memory on huge folders
+PROGRESS_MIN_FILES = 20
+
+
+class UserError(Exception):
+    """A problem with the command line the user can fix; printed as one line."""
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """Discard what native code writes to fd 2 meanwhile (it bypasses Python's streams)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _start_backend() -> None:
+    """Import Keras and initialise its devices without TensorFlow's start-up log lines
+    (absl logs them before TF_CPP_MIN_LOG_LEVEL applies). FER_BACKEND_LOGS=1 keeps them."""
+    if os.environ.get("FER_BACKEND_LOGS") == "1":
+        return
+    with _silenced_stderr():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+
+
+def _model_path(value: str | None) -> Path:
+    path = Path(value).expanduser() if value else config.MODEL_FILE
+    if not path.is_file():
+        hint = "" if value else " (train one with `python -m src.cli train --publish`, or pass --model)"
+        raise UserError(f"model file {path} not found{hint}")
+    return path
+
+
+def _data_path(value: str | None) -> Path:
+    path = resolve_dataset_path(value)
+    if not path.exists():
+        raise UserError(f"dataset path {path} does not exist")
+    return path
+
+
+def iter_inputs(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
+    """(display name, path) for each input: files as given, folders expanded recursively.
+
+    Inside folders only image extensions are taken and hidden entries (``.git``,
+    macOS ``._*`` forks) are skipped; a file named explicitly is always tried
+    (a missing one yields its own error row downstream).
+    """
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            for member in sorted(path.rglob("*")):
+                relative = member.relative_to(path)
+                if (member.suffix.lower() in config.IMAGE_EXTENSIONS and member.is_file()
+                        and not any(part.startswith(".") for part in relative.parts)):
+                    yield os.path.join(given, relative.as_posix()), member
+        else:
+            yield given, path
+
+
+class RowWriter:
+    """Streams rows as CSV (header first) or JSON lines (empty fields as null)."""
+
+    def __init__(self, stream: IO[str], columns: Sequence[str], fmt: str):
+        self.stream, self.columns, self.fmt = stream, list(columns), fmt
+        if fmt == "csv":
+            self._csv = csv.DictWriter(stream, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
+            self._csv.writeheader()
+
+    def write(self, rows: list[dict]) -> None:
+        if self.fmt == "csv":
+            self._csv.writerows(rows)
+        else:
+            for row in rows:
+                record = {c: (None if row.get(c, "") == "" else row[c]) for c in self.columns}
+                self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    model_file = _model_path(args.model)
+    items = list(iter_inputs(args.paths))
+    from tqdm import tqdm
+
+    _start_backend()
+    recognizer = _load_recognizer(model_file)
+    stream: IO[str] = sys.stdout
+    if args.output:
+        try:
+            stream = open(args.output, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.output}: {exc.strerror}") from None
+    writer = RowWriter(stream, recognizer.columns, args.format)
+    counts = {"ok": 0, "no_face": 0, "error": 0}
+    faces = 0
+    show = sys.stderr.isatty() and len(items) >= PROGRESS_MIN_FILES
+    try:
+        with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
+            for start in range(0, len(items), PREDICT_CHUNK):
+                chunk = items[start:start + PREDICT_CHUNK]
+                results = recognizer.analyze_batch([p for _, p in chunk], names=[n for n, _ in chunk],
+                                                   crop=args.crops, chunk=PREDICT_CHUNK)
+                rows = []
+                for result in results:
+                    counts[result.status] = counts.get(result.status, 0) + 1
+                    faces += len(result.faces)
+                    rows.extend(result.rows(recognizer.class_names))
+                writer.write(rows)
+                bar.update(len(chunk))
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    print(f"{len(items)} images: {counts['ok']} with faces ({faces} faces in all), {counts['no_face']} without, "
+          f"{counts['error']} errors" + (f"; wrote {args.output}" if args.output else ""), file=sys.stderr)
+    return 0
+
+
+def _load_recognizer(model_file: Path):
+    from src.inference import get_recognizer
+
+    try:
+        return get_recognizer(model_file)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load model {model_file}: {str(exc).splitlines()[0]}") from None
+
+
+def _load_data(value: str | None):
+    from src.data import load_cached
+
+    return load_cached(_data_path(value))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    data_path = _data_path(args.data)
+    model_file = _model_path(args.model)
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    data = _load_data(str(data_path))
+    _start_backend()
+    from src.evaluation import default_output_dir, evaluate, write_dataset_stats
+
+    out_dir = out_dir or default_output_dir()
+    try:
+        result = evaluate(data, model_file, out_dir, split=args.split, run_dir=args.run_dir)
+    except ValueError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    write_dataset_stats(data, out_dir)
+    m = result.metrics
+    print(f"model: {model_file} (version {m['model']['version']})")
+    print(f"data: {data.source} ({len(data)} rows)")
+    for name, s in m["splits"].items():
+        print(f"{name}: n={s['n']} accuracy={s['accuracy']:.4f} macro_f1={s['macro_f1']:.4f} "
+              f"weighted_f1={s['weighted_f1']:.4f} ece={s['ece']:.4f}")
+    plus = (m.get("ferplus") or {}).get("PrivateTest")
+    if plus:
+        print(f"FER+ majority (PrivateTest): n={plus['n']} accuracy={plus['accuracy']:.4f} "
+              f"macro_f1={plus['macro_f1']:.4f}")
+    cal = m.get("calibration")
+    if cal:
+        print(f"temperature={cal['temperature']:.3f} (fitted on PublicTest): ECE {cal['ece_before']:.4f} -> "
+              f"{cal['ece_after']:.4f}, NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
+    print(f"wrote {result.output_dir}")
+    print(result.summary_line)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    data_path = _data_path(args.data)
+    _start_backend()
+    from src.train import PROFILES, publish, train
+
+    if args.profile not in PROFILES:
+        raise UserError(f"unknown profile {args.profile}")
+    run_dir = train(str(data_path), args.profile, run_dir=args.run_dir, epochs=args.epochs, seed=args.seed)
+    print(f"run: {run_dir}")
+    if args.publish:
+        dest = publish(run_dir, args.model)
+        print(f"published: {dest}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from src.data import collect_dataset
+
+    source = Path(args.source).expanduser()
+    if not source.exists():
+        raise UserError(f"{source} does not exist")
+    dest = collect_dataset(source, Path(args.dest) if args.dest else None)
+    print(f"dataset copied to {dest}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    data = _load_data(args.data)
+    from src.evaluation import default_output_dir, write_dataset_stats
+
+    out_dir = Path(args.output_dir) if args.output_dir else default_output_dir()
+    stats = write_dataset_stats(data, out_dir)
+    print(f"{stats['total']} rows, imbalance ratio {stats['imbalance_ratio']:.1f}; "
+          f"wrote {out_dir / 'dataset_stats.json'} and {out_dir / 'mean_faces.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m src.cli", description="Facial emotion recognition.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="classify the faces in images or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders (searched recursively)")
+    p.add_argument("--crops", action="store_true", help="each image is one cropped face (no detection)")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--model", metavar="FILE", help=f"model file (default {config.MODEL_FILE})")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="score a model, calibrate it and write the dashboard outputs")
+    p.add_argument("--data", metavar="PATH", help="FER2013 CSV(.gz), folder holding one, or image folders")
+    p.add_argument("--split", default="PrivateTest", choices=("PublicTest", "PrivateTest"))
+    p.add_argument("--model", metavar="FILE")
+    p.add_argument("--output-dir", metavar="DIR", help=f"default {config.OUTPUTS_DIR / config.OUTPUT_VERSION}")
+    p.add_argument("--run-dir", metavar="RUN", help="training run whose history.csv to copy")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a model (fit on Training, select on PublicTest)")
+    p.add_argument("--data", metavar="PATH")
+    p.add_argument("--profile", choices=("cpu", "gpu", "smoke"), default="cpu")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--run-dir", metavar="DIR")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--publish", action="store_true", help="copy the best checkpoint to the model file")
+    p.add_argument("--model", metavar="FILE", help="where --publish puts the model")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("collect", help="copy a FER2013 dataset under inputs/datasets/")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--dest", metavar="DIR")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("stats", help="write dataset_stats.json and mean_faces.png")
+    p.add_argument("--data", metavar="PATH")
+    p.add_argument("--output-dir", metavar="DIR")
+    p.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:
+        # e.g. `predict ... | head`: the reader left; that is not a failure.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

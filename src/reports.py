@@ -1,0 +1,88 @@
+"""Read-only loaders for the evaluation outputs the dashboard shows.
+
+Every loader returns ``None`` when its file is missing or unreadable, so a page
+can show "not evaluated yet" instead of failing. Nothing here writes files or
+imports Streamlit or TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from src import config
+
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+def output_dir(version: str | None = None) -> Path:
+    """``outputs/<version>``: the given one, else ``FER_OUTPUT_VERSION``, else the highest
+    ``vN`` holding a metrics.json, else ``config.OUTPUT_VERSION``."""
+    if version:
+        return config.OUTPUTS_DIR / version
+    override = os.environ.get("FER_OUTPUT_VERSION")
+    if override:
+        return config.OUTPUTS_DIR / override
+    candidates = []
+    if config.OUTPUTS_DIR.is_dir():
+        for child in config.OUTPUTS_DIR.iterdir():
+            match = _VERSION.match(child.name)
+            if match and (child / "metrics.json").is_file():
+                candidates.append((int(match.group(1)), child))
+    if candidates:
+        return max(candidates)[1]
+    return config.OUTPUTS_DIR / config.OUTPUT_VERSION
+
+
+def _json(name: str, version: str | None) -> dict | None:
+    try:
+        payload = json.loads((output_dir(version) / name).read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _csv(name: str, version: str | None) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(output_dir(version) / name)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+
+
+def load_metrics(version: str | None = None) -> dict | None:
+    """metrics.json: per-split scores, FER+ accuracy, calibration."""
+    return _json("metrics.json", version)
+
+
+def load_roc(version: str | None = None) -> dict | None:
+    """roc.json: {split: {label: {fpr, tpr, auc}}}."""
+    return _json("roc.json", version)
+
+
+def load_history(version: str | None = None) -> pd.DataFrame | None:
+    """history.csv of the training run: epoch, accuracy, loss, val_accuracy, val_loss."""
+    return _csv("history.csv", version)
+
+
+def load_dataset_stats(version: str | None = None) -> dict | None:
+    """dataset_stats.json: class counts, pixel statistics, FER+ agreement."""
+    return _json("dataset_stats.json", version)
+
+
+def load_model_comparison(version: str | None = None) -> pd.DataFrame | None:
+    """model_comparison.csv: model, source, private_test_accuracy, macro_f1, notes."""
+    return _csv("model_comparison.csv", version)
+
+
+def load_benchmark(version: str | None = None) -> dict | None:
+    """benchmark.json from the bench script (latency, throughput, memory)."""
+    return _json("benchmark.json", version)
+
+
+def mean_faces_path(version: str | None = None) -> Path | None:
+    """mean_faces.png if it has been written."""
+    path = output_dir(version) / "mean_faces.png"
+    return path if path.is_file() else None

@@ -1,0 +1,150 @@
+"""Shared fixtures: tiny synthetic FER2013 datasets and a tiny model trained on one.
+
+Nothing here depends on the bundled model or the real dataset, so the suite runs
+anywhere in a few minutes. Training runs, caches and outputs go to temporary
+folders, never to the repository's runs/ or outputs/.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Tiny models gain nothing from many threads, and the suite must share the CPU politely.
+for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from src import config  # noqa: E402
+
+FERPLUS_COLUMNS = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust",
+                   "fear", "contempt", "unknown", "NF"]
+SPLIT_SIZES = {"Training": 12, "PublicTest": 4, "PrivateTest": 4}  # rows per class
+
+
+def make_fer_frame(per_class: dict[str, int] = SPLIT_SIZES, seed: int = 0) -> pd.DataFrame:
+    """A FER2013-layout frame: every class in every split, random 48x48 pixels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for usage, n in per_class.items():
+        for label in range(len(config.EMOTIONS)):
+            for _ in range(n):
+                pixels = rng.integers(0, 256, config.IMAGE_SIZE ** 2)
+                rows.append({"emotion": label, "pixels": " ".join(map(str, pixels)), "Usage": usage})
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def make_ferplus_frame(fer: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """FER+ votes aligned with ``fer``: mostly a 6-of-10 majority for the FER2013 label,
+    every 5th row a 4/4/2 split (no strict majority), every 7th row dropped by FER+."""
+    rng = np.random.default_rng(seed)
+    to_plus = {v: k for k, v in config.FERPLUS_TO_EMOTION.items()}
+    rows = []
+    for i, (label, usage) in enumerate(zip(fer["emotion"], fer["Usage"])):
+        row = {c: 0 for c in FERPLUS_COLUMNS}
+        row.update({"Usage": usage, "Image name": f"fer{i:07d}.png"})
+        own = to_plus[config.EMOTIONS[label]]
+        other = to_plus[config.EMOTIONS[(label + 1 + rng.integers(0, 6)) % 7]]
+        if i % 7 == 3:
+            row.update({"Image name": None, "NF": 10})
+        elif i % 5 == 1:
+            row.update({own: 4, other: 4, "unknown": 2})
+        else:
+            row.update({own: 6, other: 4})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=FERPLUS_COLUMNS)
+
+
+def pytest_configure(config):
+    # Keras' TensorFlow backend trips a NumPy 2 deprecation inside its own code; not ours to fix.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.fixture(scope="session")
+def fer_dir(tmp_path_factory) -> Path:
+    """A folder holding fer2013.csv and its aligned fer2013new.csv."""
+    root = tmp_path_factory.mktemp("fer")
+    frame = make_fer_frame()
+    frame.to_csv(root / "fer2013.csv", index=False)
+    make_ferplus_frame(frame).to_csv(root / "fer2013new.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fer_csv(fer_dir) -> Path:
+    return fer_dir / "fer2013.csv"
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """train/<Class>/ (mixed-case names) and test/<class>/, no validation folder.
+
+    Holds a stray text file and an unknown class folder the loader must skip.
+    """
+    root = tmp_path_factory.mktemp("folders")
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 10), ("test", 3)):
+        for k, name in enumerate(config.EMOTIONS):
+            folder_name = name.capitalize() if (split == "train" and k % 2 == 0) else name
+            if split == "train" and k == 3:
+                folder_name = name.upper()
+            folder = root / split / folder_name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+                ext = ".png" if i % 2 else ".jpg"
+                Image.fromarray(pixels).save(folder / f"{i}{ext}")
+    (root / "train" / "HAPPY" / "readme.txt").write_text("not a face")
+    (root / "train" / "contempt").mkdir()
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(root / "train" / "contempt" / "0.png")
+    return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dirs(tmp_path_factory):
+    """Point runs/ (training runs, dataset caches) and outputs/ at temporary folders."""
+    mp = pytest.MonkeyPatch()
+    runs = tmp_path_factory.mktemp("runs")
+    outputs = tmp_path_factory.mktemp("outputs")
+    mp.setattr(config, "RUNS_DIR", runs)
+    mp.setattr(config, "OUTPUTS_DIR", outputs)
+    mp.setenv("FER_RUNS_DIR", str(runs))
+    mp.setenv("FER_OUTPUTS_DIR", str(outputs))
+    mp.delenv("FER_OUTPUT_VERSION", raising=False)
+    yield {"runs": runs, "outputs": outputs}
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def trained_model(fer_csv, isolated_dirs, tmp_path_factory) -> Path:
+    """A tiny model trained with the smoke profile on the synthetic CSV and published
+    to a temporary models folder; returns the .keras path."""
+    from src.train import publish, train
+
+    run_dir = train(str(fer_csv), "smoke", run_dir=isolated_dirs["runs"] / "smoke")
+    models = tmp_path_factory.mktemp("models")
+    return publish(run_dir, models / "fer_cnn.keras", version="test-smoke")
+
+
+@pytest.fixture
+def model_copy(trained_model, tmp_path) -> Path:
+    """A private copy of the tiny model (tests that rewrite its manifest use this)."""
+    import shutil
+
+    from src.model import manifest_path
+
+    dest = tmp_path / "model" / trained_model.name
+    dest.parent.mkdir()
+    shutil.copy2(trained_model, dest)
+    shutil.copy2(manifest_path(trained_model), manifest_path(dest))
+    return dest

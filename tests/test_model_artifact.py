@@ -1,0 +1,35 @@
+"""The bundled model artefact: present, small, matching its manifest, and right on a real photo."""
+from __future__ import annotations
+
+from src import config
+from src.model import manifest_path, read_manifest, sha256_file
+
+MODEL = config.ROOT / "models" / "fer_cnn.keras"
+
+
+def test_model_file_is_small_and_matches_manifest():
+    assert MODEL.is_file(), f"{MODEL} is missing"
+    assert MODEL.stat().st_size <= 20 * 1024 * 1024
+    assert manifest_path(MODEL).exists()
+    manifest = read_manifest(MODEL)
+    assert manifest["sha256"] == sha256_file(MODEL)
+    assert manifest["file"] == MODEL.name
+
+
+def test_manifest_labels_and_input_size():
+    manifest = read_manifest(MODEL)
+    assert manifest["class_names"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert manifest["input_size"] == 48
+    assert manifest.get("temperature", 1.0) > 0
+
+
+def test_astronaut_is_one_happy_face():
+    from skimage import data as skdata
+
+    from src.inference import get_recognizer
+
+    recognizer = get_recognizer(MODEL)
+    assert recognizer.class_names == config.EMOTIONS
+    faces = recognizer.predict(skdata.astronaut())
+    assert len(faces) == 1
+    assert faces[0].emotion == "happy", faces[0].emotions

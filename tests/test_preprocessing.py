@@ -1,0 +1,160 @@
+"""Image decoding for every input kind and mode, its error reasons, and face cropping."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src import config
+from src.preprocessing import ImageError, crop_face, expand_box, load_image
+
+
+def _png_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def rgb() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+
+
+def _assert_rgb(out: np.ndarray, height: int, width: int) -> None:
+    assert out.shape == (height, width, 3)
+    assert out.dtype == np.uint8
+
+
+def test_path_bytes_pil_and_numpy_agree(rgb, tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(rgb).save(path)
+    from_path = load_image(path)
+    np.testing.assert_array_equal(from_path, rgb)
+    np.testing.assert_array_equal(load_image(str(path)), rgb)
+    np.testing.assert_array_equal(load_image(path.read_bytes()), rgb)
+    np.testing.assert_array_equal(load_image(io.BytesIO(path.read_bytes())), rgb)
+    np.testing.assert_array_equal(load_image(Image.fromarray(rgb)), rgb)
+    np.testing.assert_array_equal(load_image(rgb), rgb)
+
+
+def test_rgba_is_flattened_on_white():
+    arr = np.zeros((4, 4, 4), np.uint8)
+    arr[..., 0] = 200
+    arr[:2, :, 3] = 255  # top half opaque red-ish, bottom half fully transparent
+    out = load_image(_png_bytes(Image.fromarray(arr, "RGBA")))
+    _assert_rgb(out, 4, 4)
+    np.testing.assert_array_equal(out[0, 0], [200, 0, 0])
+    np.testing.assert_array_equal(out[3, 3], [255, 255, 255])
+
+
+def test_palette_and_la_and_grayscale():
+    pal = Image.new("P", (5, 6))
+    pal.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    pal.putpixel((1, 1), 1)
+    out = load_image(_png_bytes(pal))
+    _assert_rgb(out, 6, 5)
+    np.testing.assert_array_equal(out[1, 1], [10, 200, 30])
+
+    la = Image.merge("LA", [Image.new("L", (3, 3), 50), Image.new("L", (3, 3), 0)])
+    out = load_image(_png_bytes(la))
+    np.testing.assert_array_equal(out, np.full((3, 3, 3), 255))  # transparent -> white
+
+    gray = Image.new("L", (7, 2), 90)
+    out = load_image(_png_bytes(gray))
+    _assert_rgb(out, 2, 7)
+    assert (out == 90).all()
+
+
+def test_16bit_png_is_scaled_to_8bit():
+    arr = np.array([[0, 65535], [32768, 1000]], dtype=np.uint16)
+    im = Image.fromarray(arr)
+    assert im.mode.startswith("I;16")
+    out = load_image(_png_bytes(im))
+    _assert_rgb(out, 2, 2)
+    assert out[0, 0, 0] == 0 and out[0, 1, 0] == 255 and 126 <= out[1, 0, 0] <= 128
+
+
+def test_float_array_in_unit_range():
+    arr = np.array([[0.0, 0.5], [1.0, 0.25]], dtype=np.float32)
+    out = load_image(arr)
+    _assert_rgb(out, 2, 2)
+    assert out[1, 0, 0] == 255 and out[0, 0, 0] == 0 and 126 <= out[0, 1, 0] <= 128
+
+
+def test_exif_rotated_jpeg_comes_out_upright(tmp_path):
+    im = Image.new("RGB", (60, 20), (120, 60, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    im.save(path, exif=exif.tobytes())
+    with Image.open(path) as raw:
+        assert raw.size == (60, 20)
+    out = load_image(path)
+    _assert_rgb(out, 60, 20)  # stored 60 wide x 20 high, displayed 20 wide x 60 high
+
+
+def test_error_reasons(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image\n")
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(jpeg, "JPEG")
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+
+    cases = {
+        empty: "empty file",
+        text: "not an image",
+        tmp_path / "missing.jpg": "file not found",
+        tmp_path: "is a folder",
+    }
+    for source, reason in cases.items():
+        with pytest.raises(ImageError, match=reason):
+            load_image(source)
+    with pytest.raises(ImageError, match="corrupt image"):
+        load_image(truncated)
+    with pytest.raises(ImageError, match="empty file"):
+        load_image(b"")
+    with pytest.raises(ImageError, match="unsupported"):
+        load_image(12345)
+    with pytest.raises(ImageError, match="unsupported array shape"):
+        load_image(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_error_messages_are_one_line(tmp_path):
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(_png_bytes(Image.new("RGB", (50, 50), "red"))[:60])
+    with pytest.raises(ImageError) as info:
+        load_image(truncated)
+    assert "\n" not in str(info.value)
+
+
+def test_huge_image_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "MAX_IMAGE_PIXELS", 1000)
+    path = tmp_path / "big.png"
+    Image.new("L", (100, 100)).save(path)
+    with pytest.raises(ImageError, match="image too large"):
+        load_image(path)
+    with pytest.raises(ImageError, match="image too large"):
+        load_image(np.zeros((100, 100), np.uint8))
+    assert load_image(np.zeros((10, 10), np.uint8)).shape == (10, 10, 3)
+
+
+def test_crop_face_shape_dtype_range():
+    gray = np.random.default_rng(0).integers(0, 256, (200, 300), dtype=np.uint8)
+    for box in [(50, 40, 100, 100), (0, 0, 30, 30), (280, 180, 40, 40)]:
+        face = crop_face(gray, box)
+        assert face.shape == (config.IMAGE_SIZE, config.IMAGE_SIZE)
+        assert face.dtype == np.uint8
+        assert 0 <= face.min() and face.max() <= 255
+    # An exact 48x48 box without margin is copied untouched.
+    np.testing.assert_array_equal(crop_face(gray, (10, 20, 48, 48), margin=0.0), gray[20:68, 10:58])
+
+
+def test_expand_box_clips_to_image():
+    assert expand_box((0, 0, 100, 100), 120, 110, margin=0.1) == (0, 0, 110, 110)
+    assert expand_box((50, 50, 10, 10), 200, 200, margin=0.5) == (45, 45, 65, 65)
