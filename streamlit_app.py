@@ -8,6 +8,11 @@ or page config) until someone has opened the home page since the server started.
 """
 from __future__ import annotations
 
+# streamlit-webrtc (aiortc -> pylibsrtp) must be imported before TensorFlow: the
+# other order segfaults the whole server process. Pages import TensorFlow lazily,
+# so importing it here, first, keeps every navigation order safe.
+import streamlit_webrtc  # noqa: F401  isort: skip
+
 import streamlit as st
 
 from src import app_cache, model_card

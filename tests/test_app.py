@@ -11,6 +11,9 @@ import io
 import shutil
 from pathlib import Path
 
+# Before anything imports TensorFlow: importing pylibsrtp (streamlit-webrtc) after it segfaults.
+import streamlit_webrtc  # noqa: F401  isort: skip
+
 import cv2
 import numpy as np
 import pytest
