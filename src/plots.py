@@ -23,7 +23,8 @@ LEGEND_TOP = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=
 
 
 def _layout(fig: go.Figure, height: int = 320, **kwargs) -> go.Figure:
-    kwargs.setdefault("margin", dict(l=10, r=10, t=60 if kwargs.get("legend") is LEGEND_TOP else 40, b=10))
+    on_top = isinstance(kwargs.get("legend"), dict) and kwargs["legend"].get("y") == LEGEND_TOP["y"]
+    kwargs.setdefault("margin", dict(l=10, r=10, t=60 if on_top else 40, b=10))
     fig.update_layout(template=TEMPLATE, height=height, **kwargs)
     return fig
 
@@ -53,7 +54,9 @@ def emotion_distribution(counts: pd.DataFrame, title: str = "Emotion mix") -> go
         text=[f"{s:.0%}" for s in counts["share"]], textposition="outside", cliponaxis=False,
         customdata=counts["share"], hovertemplate="%{x}: %{y} faces (%{customdata:.1%})<extra></extra>",
     ))
-    fig.update_yaxes(title="faces")
+    top = int(counts["faces"].max()) if len(counts) else 0
+    # Whole faces only: small batches would otherwise get ticks at 0.2, 0.4, ...
+    fig.update_yaxes(title="faces", rangemode="tozero", tickformat="d", dtick=max(1, -(-top // 5)))
     return _layout(fig, title=title, showlegend=False)
 
 
@@ -62,7 +65,8 @@ def sentiment_donut(shares: pd.DataFrame, title: str = "Sentiment") -> go.Figure
     fig = go.Figure(go.Pie(
         labels=shares["sentiment"], values=shares["faces"], hole=0.55, sort=False,
         marker=dict(colors=[sentiment_color(s) for s in shares["sentiment"]]),
-        textinfo="percent", hovertemplate="%{label}: %{value} faces (%{percent})<extra></extra>",
+        text=[f"{s:.0%}" if n else "" for s, n in zip(shares["share"], shares["faces"])],
+        textinfo="text", hovertemplate="%{label}: %{value} faces (%{percent})<extra></extra>",
     ))
     return _layout(fig, title=title, legend=dict(orientation="h", y=-0.05))
 
@@ -111,7 +115,7 @@ def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_co
         ))
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="mean probability")
     fig.update_xaxes(title=x_title)
-    return _layout(fig, height=340, title=title, hovermode="x unified", legend=LEGEND_TOP)
+    return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(LEGEND_TOP, traceorder="normal"))
 
 
 def class_counts(stats: Mapping, title: str = "Faces per class and split") -> go.Figure:

@@ -80,3 +80,11 @@ def test_model_performance_charts():
     fig = plots.model_comparison(fake.model_comparison())
     assert list(fig.data[0].marker.color)[-1] == "#2ca02c"  # ours, the best, drawn last (top)
     assert isinstance(plots.reliability_diagram({}), go.Figure)
+
+
+def test_small_batches_get_whole_face_ticks_and_no_zero_labels():
+    counts = pd.DataFrame({"emotion": CLASSES, "faces": [0, 0, 0, 1, 0, 0, 0], "share": [0, 0, 0, 1.0, 0, 0, 0]})
+    fig = plots.emotion_distribution(counts)
+    assert fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.tickformat == "d"
+    shares = pd.DataFrame({"sentiment": ["positive", "neutral", "negative"], "faces": [1, 0, 0], "share": [1.0, 0, 0]})
+    assert list(plots.sentiment_donut(shares).data[0].text) == ["100%", "", ""]
