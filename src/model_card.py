@@ -118,7 +118,8 @@ LIMITATIONS = (
     "Rare classes (disgust, fear) are recognised worst; see the per-class recall.",
     "Not for use on employees or students, or for any decision about an individual "
     "(emotion recognition at work and in education is banned in the EU AI Act since February 2025).",
-    "FER2013 labels are noisy: FER+ re-annotation disagrees with about a fifth of them.",
+    "FER2013 labels are noisy: FER+ re-annotators disagree with about a third of them, most of all "
+    "on fear and disgust (see Data Analysis).",
 )
 
 
