@@ -33,12 +33,10 @@ def sentiment_badge(emotion: str) -> None:
 
 # --- Photos ------------------------------------------------------------------
 
-def photo_image(rgb, result):
-    """The picture shown for one photo: boxes and labels drawn on it.
-
-    Extra overlays (such as a saliency map) belong here, so every photo gets them.
-    """
-    return draw.annotate(rgb, result.faces, max_side=draw.DISPLAY_MAX_SIDE)
+def photo_image(rgb, result, saliency: bool = False):
+    """The picture shown for one photo: boxes and labels drawn on it, optionally over Grad-CAM."""
+    base = app_cache.saliency_photo(rgb, result.faces) if saliency else rgb
+    return draw.annotate(base, result.faces, max_side=draw.DISPLAY_MAX_SIDE)
 
 
 def render_face(rgb, index: int, face, class_names, key: str) -> None:
@@ -52,7 +50,7 @@ def render_face(rgb, index: int, face, class_names, key: str) -> None:
                        key=f"bar-{key}-{index}", config={"displayModeBar": False})
 
 
-def render_photo(item: uploads.UploadItem, result, class_names, key: str) -> None:
+def render_photo(item: uploads.UploadItem, result, class_names, key: str, saliency: bool = False) -> None:
     with st.container(border=True):
         st.markdown(f"**{item.name}**")
         if result.status == "error":
@@ -71,7 +69,7 @@ def render_photo(item: uploads.UploadItem, result, class_names, key: str) -> Non
         n = len(result.faces)
         st.caption(f"{n} face{'s' if n != 1 else ''} found")
         picture, faces = st.columns([1, 1.4])
-        picture.image(photo_image(rgb, result), width="stretch")
+        picture.image(photo_image(rgb, result, saliency), width="stretch")
         with faces:
             for i, face in enumerate(result.faces[:MAX_FACES_SHOWN]):
                 render_face(rgb, i, face, class_names, key)
@@ -93,6 +91,8 @@ def photos_tab() -> None:
     if len(expanded.items) > MAX_PHOTOS_SHOWN:
         st.warning(f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
                    "Use the **Batch** tab for tables, charts and downloads over all of them.")
+    saliency = st.toggle("Saliency overlay (Grad-CAM)", key="photos_saliency",
+                         help="Colours the face regions that drove each prediction: red = most influential.")
     rec = recognizer()
     if rec is None:
         return
@@ -109,7 +109,7 @@ def photos_tab() -> None:
         if result is None:
             st.error(f"**{item.name}**: {item.error}")
         else:
-            render_photo(item, result, rec.class_names, key=str(n))
+            render_photo(item, result, rec.class_names, key=str(n), saliency=saliency)
 
 
 # --- Batch and campaigns -----------------------------------------------------

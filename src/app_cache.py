@@ -54,6 +54,21 @@ def load_recognizer() -> tuple[Any | None, str | None]:
         return None, f"The model could not be loaded: {type(exc).__name__}: {exc}"
 
 
+@st.cache_resource(show_spinner="Preparing saliency maps…", max_entries=1)
+def _gradcam(key: str):
+    from src.explain import GradCam
+
+    return GradCam(_recognizer(key).model)
+
+
+def saliency_photo(rgb: np.ndarray, faces) -> np.ndarray:
+    """The photo with a Grad-CAM overlay on every face (model loaded once, shared)."""
+    from src.explain import explain_photo
+
+    key = model_key()
+    return explain_photo(_gradcam(key), rgb, faces, _recognizer(key).size)
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
 def analyze_photo(data: bytes, name: str, key: str):
     """One uploaded photo's ``ImageResult``; cached so widget changes don't re-run the model.

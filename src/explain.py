@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from src.preprocessing import expand_box
+from src.preprocessing import crop_face, expand_box, to_gray
 
 MIN_CAM_SIDE = 6
 
@@ -61,4 +61,14 @@ def overlay(rgb: np.ndarray, box, heat: np.ndarray, alpha: float = 0.45) -> np.n
     colour = cv2.cvtColor(cv2.applyColorMap(heat_u8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     region = out[y0:y1, x0:x1].astype(np.float32)
     out[y0:y1, x0:x1] = (region * (1 - alpha) + colour * alpha).astype(np.uint8)
+    return out
+
+
+def explain_photo(cam: GradCam, rgb: np.ndarray, faces, size: int) -> np.ndarray:
+    """The photo with each detected face's Grad-CAM (for its top label) blended in."""
+    gray = to_gray(rgb)
+    out = rgb
+    for face in faces:
+        if face.box is not None:
+            out = overlay(out, face.box, cam(crop_face(gray, face.box, size)))
     return out

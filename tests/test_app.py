@@ -86,6 +86,17 @@ def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 
 
+def image_urls(at: AppTest) -> list[str]:
+    """Media URLs of every st.image on the page, in order (they change when the pixels do)."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and hasattr(proto, "imgs"):
+            yield from (img.url for img in proto.imgs)
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+    return list(walk(at.main))
+
+
 def jpeg(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
@@ -145,6 +156,17 @@ def test_photo_with_face_is_classified(populated, face_jpeg):
     assert not at.error, texts(at.error)
     assert "face found" in texts(at.caption) or "faces found" in texts(at.caption)
     assert "**#1 " in texts(at.markdown)  # the first face card: its top emotion and confidence
+
+
+def test_saliency_overlay_changes_the_picture(populated, face_jpeg):
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("astronaut.jpg", face_jpeg, "image/jpeg")).run()
+    plain = image_urls(at)
+    assert plain and image_urls(at.run()) == plain  # same pixels, same media URL
+    at.toggle(key="photos_saliency").set_value(True).run()
+    assert not at.exception, at.exception
+    overlaid = image_urls(at)
+    assert len(overlaid) == len(plain) and overlaid[0] != plain[0]
 
 
 def test_photos_from_a_zip_with_a_summary(populated, face_jpeg):
