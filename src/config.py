@@ -73,6 +73,18 @@ NEGATIVE_EMOTIONS = tuple(k for k, v in SENTIMENT.items() if v == "negative")
 FACE_MARGIN = _env_float("FER_FACE_MARGIN", 0.10)
 MIN_FACE_SIZE = _env_int("FER_MIN_FACE_SIZE", 24)
 DETECT_MAX_SIDE = _env_int("FER_DETECT_MAX_SIDE", 640)
+# Haar cascade settings, chosen with bench/bench_detect.py on offline photos: alt2 found
+# more faces than the "default" cascade with far fewer false alarms, and was no slower.
+HAAR_CASCADE = os.environ.get("FER_HAAR_CASCADE", "haarcascade_frontalface_alt2.xml")
+HAAR_SCALE_FACTOR = _env_float("FER_HAAR_SCALE_FACTOR", 1.1)
+HAAR_MIN_NEIGHBORS = _env_int("FER_HAAR_MIN_NEIGHBORS", 5)
+# Tried only when the frontal cascade finds nothing (and mirrored, as it sees one side):
+# it recovers turned heads at the cost of a slower empty frame. "" turns it off.
+HAAR_PROFILE_CASCADE = os.environ.get("FER_HAAR_PROFILE_CASCADE", "haarcascade_profileface.xml")
+HAAR_PROFILE_SCALE_FACTOR = _env_float("FER_HAAR_PROFILE_SCALE_FACTOR", 1.2)
+HAAR_PROFILE_MIN_NEIGHBORS = _env_int("FER_HAAR_PROFILE_MIN_NEIGHBORS", 3)
+# Two boxes are one face when their intersection covers this share of the smaller one.
+NMS_OVERLAP = _env_float("FER_NMS_OVERLAP", 0.3)
 MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
 
@@ -98,3 +110,7 @@ def _env_json(name: str, default):
 # WebRTC ICE servers, e.g. '[{"urls": ["stun:stun.l.google.com:19302"]}]'. Empty means
 # host candidates only, which is all a local run needs; deployments behind NAT need STUN/TURN.
 ICE_SERVERS: list[dict] = _env_json("FER_ICE_SERVERS", [])
+# Python's GIL switch interval while the live camera runs (seconds; 0 leaves it alone). The
+# frame worker makes many short OpenCV/TensorFlow calls that release the GIL; at the default
+# 5 ms each re-acquisition can wait a full interval behind the WebRTC event loop.
+LIVE_SWITCH_INTERVAL = _env_float("FER_LIVE_SWITCH_INTERVAL", 0.001)

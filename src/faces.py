@@ -1,0 +1,181 @@
+"""Face detection: an OpenCV Haar cascade, one per thread, on a downscaled copy.
+
+``get_detector().detect(gray)`` returns the faces of a grayscale image as ``Box``
+tuples in that image's own pixels, sorted left to right. OpenCV cascade objects
+are not safe to share between threads (the dashboard's video callback and its
+upload page run in different threads), so ``get_detector`` keeps one detector
+per thread.
+
+The settings (cascades, scale factors, neighbours, working size, NMS overlap)
+live in ``src/config.py``; ``bench/bench_detect.py`` measures speed and recall.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import cv2
+import numpy as np
+
+from src import config
+
+
+class FaceDetectorError(RuntimeError):
+    """The face detector cannot be built (e.g. the cascade file is missing)."""
+
+
+class Box(NamedTuple):
+    """A face rectangle in original image pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def cascade_path(filename: str = config.HAAR_CASCADE) -> Path:
+    """Path of a cascade shipped with the opencv-python wheel."""
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not folder:
+        raise FaceDetectorError(
+            f"OpenCV {cv2.__version__} ships no Haar cascades (cv2.data.haarcascades is missing); "
+            "install an opencv-python(-headless) 4.x wheel as pinned in requirements.txt"
+        )
+    return Path(folder) / filename
+
+
+def load_cascade(filename: str = config.HAAR_CASCADE) -> cv2.CascadeClassifier:
+    """Load a Haar cascade, failing loudly rather than detecting nothing forever."""
+    path = cascade_path(filename)
+    if not path.is_file():
+        raise FaceDetectorError(
+            f"Haar cascade {path} not found: OpenCV {cv2.__version__} does not ship it "
+            "(OpenCV 5 wheels dropped the cascades); install opencv-python(-headless) 4.x"
+        )
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise FaceDetectorError(f"OpenCV could not read the Haar cascade {path}")
+    return cascade
+
+
+def non_max_suppression(boxes: Sequence[Box], scores: Sequence[float], overlap: float) -> list[Box]:
+    """Keep the best-scored box of each group of overlapping boxes.
+
+    Overlap is the intersection over the *smaller* box, so a small box nested in
+    a face (a common Haar duplicate, which plain IoU would keep) is dropped too.
+    """
+    if not boxes:
+        return []
+    b = np.asarray(boxes, dtype=np.float64)
+    x1, y1 = b[:, 0], b[:, 1]
+    x2, y2 = x1 + b[:, 2], y1 + b[:, 3]
+    area = b[:, 2] * b[:, 3]
+    # Best score first; ties go to the larger box, which holds the whole face.
+    order = np.lexsort((-area, -np.asarray(scores, dtype=np.float64)))
+    keep: list[int] = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(int(best))
+        iw = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+        ih = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None)
+        ratio = iw * ih / np.minimum(area[best], area[rest])
+        order = rest[ratio <= overlap]
+    return [boxes[i] for i in keep]
+
+
+class FaceDetector:
+    """Haar-cascade face detector. Not thread-safe: use ``get_detector()``."""
+
+    def __init__(
+        self,
+        cascade: str = config.HAAR_CASCADE,
+        scale_factor: float = config.HAAR_SCALE_FACTOR,
+        min_neighbors: int = config.HAAR_MIN_NEIGHBORS,
+        min_face_size: int = config.MIN_FACE_SIZE,
+        max_side: int = config.DETECT_MAX_SIDE,
+        nms_overlap: float = config.NMS_OVERLAP,
+        profile_cascade: str = config.HAAR_PROFILE_CASCADE,
+        profile_scale_factor: float = config.HAAR_PROFILE_SCALE_FACTOR,
+        profile_min_neighbors: int = config.HAAR_PROFILE_MIN_NEIGHBORS,
+    ) -> None:
+        if scale_factor <= 1.0 or profile_scale_factor <= 1.0:
+            raise ValueError(f"scale factors must be > 1, got {scale_factor} and {profile_scale_factor}")
+        self.cascade = load_cascade(cascade)
+        self.profile = load_cascade(profile_cascade) if profile_cascade else None
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.profile_scale_factor = profile_scale_factor
+        self.profile_min_neighbors = profile_min_neighbors
+        self.min_face_size = min_face_size
+        self.max_side = max_side
+        self.nms_overlap = nms_overlap
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        """Faces in a 2-D uint8 image, in its pixels, sorted left to right; [] if none."""
+        if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8:
+            raise ValueError(
+                "detect() expects a 2-D uint8 grayscale array, got "
+                f"{type(gray).__name__} {getattr(gray, 'shape', '')} {getattr(gray, 'dtype', '')}"
+            )
+        height, width = gray.shape
+        if min(height, width) < self.min_face_size:
+            return []
+        small = np.ascontiguousarray(gray)
+        scale = 1.0
+        if self.max_side > 0 and max(height, width) > self.max_side:
+            # The cascade's cost grows with the pixel count. The price is the faces under
+            # its 20 px window once scaled (40 px on a 1280 px frame): on 1280x960 frames
+            # a 640 px copy kept 96% of 40-400 px faces, a 320 px one only 80%.
+            scale = self.max_side / max(height, width)
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+        min_size = max(1, round(self.min_face_size * scale))
+        found = self._run(self.cascade, small, self.scale_factor, self.min_neighbors, min_size)
+        if not found and self.profile is not None:
+            # The profile cascade only knows one side of the head: run it mirrored too.
+            found = self._run(self.profile, small, self.profile_scale_factor, self.profile_min_neighbors, min_size)
+            mirrored = self._run(self.profile, cv2.flip(small, 1), self.profile_scale_factor,
+                                 self.profile_min_neighbors, min_size)
+            found += [(small.shape[1] - x - w, y, w, h, n) for x, y, w, h, n in mirrored]
+        sx, sy = width / small.shape[1], height / small.shape[0]
+        boxes: list[Box] = []
+        scores: list[float] = []
+        for x, y, w, h, n in found:
+            box = _clip(round(x * sx), round(y * sy), round(w * sx), round(h * sy), width, height)
+            if box is not None:
+                boxes.append(box)
+                scores.append(n)
+        kept = non_max_suppression(boxes, scores, self.nms_overlap)
+        return sorted(kept, key=lambda b: (b.x, b.y))
+
+    @staticmethod
+    def _run(cascade: cv2.CascadeClassifier, image: np.ndarray, scale_factor: float, min_neighbors: int,
+             min_size: int) -> list[tuple[int, int, int, int, float]]:
+        """(x, y, w, h, neighbours) per detection; neighbours ranks duplicates in NMS."""
+        rects, neighbours = cascade.detectMultiScale2(
+            image, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size)
+        )
+        return [(int(x), int(y), int(w), int(h), float(n))
+                for (x, y, w, h), n in zip(np.asarray(rects).reshape(-1, 4), np.ravel(neighbours))]
+
+
+def _clip(x: int, y: int, w: int, h: int, width: int, height: int) -> Box | None:
+    """The part of a rectangle inside the image (OpenCV may return boxes that stick out)."""
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(width, x + w), min(height, y + h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+
+
+_local = threading.local()
+
+
+def get_detector() -> FaceDetector:
+    """This thread's detector, built on first use (cascades are not thread-safe)."""
+    detector = getattr(_local, "detector", None)
+    if detector is None:
+        detector = FaceDetector()
+        _local.detector = detector
+    return detector
