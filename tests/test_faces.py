@@ -143,3 +143,14 @@ def test_concurrent_detection_in_four_threads(astronaut: np.ndarray) -> None:
         results = list(pool.map(run, range(4)))
     assert len({id(detector) for detector, _ in results}) == 4
     assert all(boxes == results[0][1] and len(boxes) == 1 for _, boxes in results)
+
+
+@pytest.mark.parametrize("size", [60, 300])
+def test_camera_frame_small_and_large_face(astronaut: np.ndarray, size: int) -> None:
+    """640x480 frames take the coarse fast pass; a face too small for it is still found by the full pass."""
+    frame = np.full((480, 640), 128, np.uint8)
+    crop = _face_crop(astronaut)
+    frame[100:100 + size, 200:200 + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    boxes = get_detector().detect(frame)
+    assert len(boxes) == 1
+    assert _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
