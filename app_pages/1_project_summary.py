@@ -27,7 +27,7 @@ with left:
         "- **Campaign effectiveness**: compare the emotion mix of audiences shown ad A vs ad B.\n"
         "- **UX research**: find the moments in a test session where users frown or smile.\n\n"
         "Success means an analyst gets a trustworthy emotion mix for a batch of photos in seconds, "
-        "with a model that beats the FER2013 human baseline (~65%) on held-out data."
+        "with held-out accuracy at the level of human agreement on FER2013 (~65%)."
     )
     st.subheader("User stories")
     st.markdown(
