@@ -5,6 +5,7 @@ the per-second timeline and the alert are tested without sleeping.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -286,6 +287,32 @@ def test_errors_are_reported_not_raised():
     assert "model exploded" in session.snapshot().error
 
 
+def test_model_loads_in_the_background_without_stalling_frames(monkeypatch):
+    import src.inference
+
+    release = threading.Event()
+    recognizer = FakeRecognizer("happy")
+
+    def slow_get_recognizer():
+        release.wait(10)
+        return recognizer
+
+    monkeypatch.setattr(src.inference, "get_recognizer", slow_get_recognizer)
+    detector = FakeDetector([FACE_BOX])
+    session = LiveSession(clock=lambda: 1_000.0, detect_width=0, detector_factory=lambda: detector)
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    start = time.perf_counter()
+    out = session.video_frame_callback(video_frame(rgb))
+    assert time.perf_counter() - start < 1.0
+    assert np.array_equal(out.to_ndarray(format="rgb24"), rgb)  # passed through while loading
+    assert not session.snapshot().ready and session.snapshot().frames == 0
+    release.set()
+    session._loader.join(5)
+    session.video_frame_callback(video_frame(rgb))
+    snap = session.snapshot()
+    assert snap.ready and snap.frames == 1 and snap.faces == 1
+
+
 def test_snapshot_is_thread_safe_while_frames_are_processed():
     session, recognizer, _ = fake_session(clock=time.time)
     frame = video_frame(np.zeros((480, 640, 3), np.uint8))
@@ -382,3 +409,16 @@ def test_module_has_no_streamlit_import():
              for alias in getattr(node, "names", [])}
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(n.startswith("streamlit") for n in names | {m for m in modules if m})
+
+
+def test_switch_interval_is_only_ever_lowered(monkeypatch):
+    original = sys.getswitchinterval()
+    try:
+        live.tune_switch_interval(0.002)
+        assert sys.getswitchinterval() == pytest.approx(min(original, 0.002))
+        live.tune_switch_interval(0.05)
+        assert sys.getswitchinterval() == pytest.approx(min(original, 0.002))
+        live.tune_switch_interval(0)
+        assert sys.getswitchinterval() == pytest.approx(min(original, 0.002))
+    finally:
+        sys.setswitchinterval(original)
