@@ -236,7 +236,9 @@ def live_streamer(session):
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
     from src.live import rtc_configuration
+    from src.webrtc_fix import prepare_webrtc_context
 
+    prepare_webrtc_context("live-camera")  # every run, right before the component (see src/webrtc_fix.py)
     return webrtc_streamer(
         key="live-camera",
         mode=WebRtcMode.SENDRECV,
