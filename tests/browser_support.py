@@ -122,7 +122,10 @@ def streamlit_server(log_path: Path, script: str = "streamlit_app.py", timeout: 
     cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath), **(env or {})}
+    # The shipped app reads the repository's models/ and outputs/ (it never writes there),
+    # not the empty temporary folders that tests/conftest.py points FER_* at.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("FER_OUTPUTS_DIR", "FER_RUNS_DIR")}
+    full_env = {**inherited, "PYTHONPATH": os.pathsep.join(pythonpath), **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=full_env)
         url = f"http://127.0.0.1:{port}"

@@ -105,7 +105,10 @@ def wait_until_idle(page, timeout: float = 120.0, quiet: float = 1.5) -> None:
 
 def screenshot(page, path: Path) -> None:
     """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit it."""
+    # No hover anchors or focus rings left over from the test's own clicks.
     size = page.viewport_size
+    page.mouse.move(size["width"] - 5, size["height"] - 5)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
     height = page.evaluate("""() => {
         const main = document.querySelector('[data-testid="stMain"]') || document.body;
         return Math.max(main.scrollHeight, document.body.scrollHeight);
