@@ -76,8 +76,10 @@ DETECT_MAX_SIDE = _env_int("FER_DETECT_MAX_SIDE", 640)
 # Fast path for frames no larger than DETECT_MAX_SIDE: a coarse pass on a copy this size
 # (long side; 0 turns it off). When it finds a face the answer stands; when it finds none,
 # the full pass runs. It brings a 640x480 photo from ~70 ms to ~12 ms of detection here,
-# at the price of faces under ~40 px in a frame that also holds a larger face.
-DETECT_FAST_SIDE = _env_int("FER_DETECT_FAST_SIDE", 320)
+# at the price of faces under ~40 px in a frame that also holds a larger face, so it is
+# off by default and on in "fast" mode (CLI --fast, EmotionRecognizer(fast=True)).
+DETECT_FAST_SIDE = _env_int("FER_DETECT_FAST_SIDE", 0)
+DETECT_FAST_SIDE_FAST_MODE = _env_int("FER_DETECT_FAST_SIDE_FAST_MODE", 320)
 DETECT_FAST_SCALE_FACTOR = _env_float("FER_DETECT_FAST_SCALE_FACTOR", 1.25)
 # Haar cascade settings, chosen with bench/bench_detect.py on offline photos: alt2 found
 # more faces than the "default" cascade with far fewer false alarms, and was no slower.

@@ -87,8 +87,9 @@ def _compiled_call(model):
 class EmotionRecognizer:
     """Face detection + classification with a model loaded once."""
 
-    def __init__(self, model_file: str | Path | None = None, batch_size: int = 256):
+    def __init__(self, model_file: str | Path | None = None, batch_size: int = 256, fast: bool = False):
         self.model, self.info = load_model(model_file)
+        self.fast = fast  # coarse-first face detection: faster, misses small faces beside big ones
         self._call = _compiled_call(self.model)
         self.batch_size = batch_size
         self._call(np.zeros((1, self.size, self.size, 1), np.float32))  # trace once, up front
@@ -131,7 +132,7 @@ class EmotionRecognizer:
         gray = to_gray(rgb)
         if crop:
             return [None], resize_face(gray, self.size)[None]
-        boxes = get_detector().detect(gray)
+        boxes = get_detector(self.fast).detect(gray)
         faces = np.stack([crop_face(gray, b, self.size) for b in boxes]) if boxes else \
             np.zeros((0, self.size, self.size), np.uint8)
         return boxes, faces

@@ -103,6 +103,17 @@ def test_predict_jsonl_to_file(photo_dir, trained_model, tmp_path, capsys):
     assert records[1]["emotion"] is None
 
 
+def test_predict_fast_mode_finds_the_same_face(photo_dir, trained_model, capsys):
+    photo = str(photo_dir / "astronaut.jpg")
+    assert main(["predict", photo, "--model", str(trained_model)]) == 0
+    (thorough,) = _rows(capsys.readouterr().out)
+    assert main(["predict", photo, "--fast", "--model", str(trained_model)]) == 0
+    (fast,) = _rows(capsys.readouterr().out)
+    assert thorough["status"] == fast["status"] == "ok"
+    box = lambda r: np.array([int(r[k]) for k in "xywh"])  # noqa: E731
+    assert np.abs(box(thorough) - box(fast)).max() <= 0.15 * int(thorough["w"])
+
+
 def test_predict_crops(trained_model, tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i in range(3):

@@ -147,10 +147,17 @@ def test_concurrent_detection_in_four_threads(astronaut: np.ndarray) -> None:
 
 @pytest.mark.parametrize("size", [60, 300])
 def test_camera_frame_small_and_large_face(astronaut: np.ndarray, size: int) -> None:
-    """640x480 frames take the coarse fast pass; a face too small for it is still found by the full pass."""
+    """In fast mode 640x480 frames take the coarse pass; a face too small for it is found by the full pass."""
     frame = np.full((480, 640), 128, np.uint8)
     crop = _face_crop(astronaut)
     frame[100:100 + size, 200:200 + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    boxes = get_detector().detect(frame)
-    assert len(boxes) == 1
-    assert _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
+    for fast in (False, True):
+        boxes = get_detector(fast).detect(frame)
+        assert len(boxes) == 1
+        assert _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
+
+
+def test_fast_mode_is_its_own_thread_local_detector() -> None:
+    assert get_detector(True) is get_detector(True)
+    assert get_detector(True) is not get_detector(False)
+    assert get_detector(True).fast_side > 0 and get_detector(False).fast_side == 0
