@@ -1,10 +1,9 @@
-"""Streamlit entry point: page config, navigation over app_pages/, and the shared sidebar.
+"""Streamlit entry point: page config, navigation over pages/, and the shared sidebar.
 
 Run with ``streamlit run streamlit_app.py``. Pages only lay out widgets; the work
-happens in ``src`` (cached through ``src.app_cache``). The folder is deliberately
-not called ``pages/``: with that name, Streamlit 1.67 serves a deep link such as
-/emotion_detection in its legacy multipage mode (without this script, its sidebar
-or page config) until someone has opened the home page since the server started.
+happens in ``src`` (cached through ``src.app_cache``). Each page starts with
+``app_cache.ensure_navigation()``: with a folder named ``pages/``, Streamlit serves
+a deep link opened before anyone loaded this script in its legacy multipage mode.
 """
 from __future__ import annotations
 
@@ -21,10 +20,10 @@ st.set_page_config(page_title="Facial Emotion Analytics", page_icon=":material/m
                    initial_sidebar_state="expanded")
 
 PAGES = [
-    st.Page("app_pages/1_project_summary.py", title="Project Summary", icon=":material/summarize:", default=True),
-    st.Page("app_pages/2_emotion_detection.py", title="Emotion Detection", icon=":material/mood:"),
-    st.Page("app_pages/3_data_analysis.py", title="Data Analysis", icon=":material/bar_chart:"),
-    st.Page("app_pages/4_model_performance.py", title="Model Performance", icon=":material/target:"),
+    st.Page("pages/1_project_summary.py", title="Project Summary", icon=":material/summarize:", default=True),
+    st.Page("pages/2_emotion_detection.py", title="Emotion Detection", icon=":material/mood:"),
+    st.Page("pages/3_data_analysis.py", title="Data Analysis", icon=":material/bar_chart:"),
+    st.Page("pages/4_model_performance.py", title="Model Performance", icon=":material/target:"),
 ]
 page = st.navigation(PAGES)
 

@@ -18,6 +18,22 @@ import streamlit as st
 from src import config, model_card, reports
 
 
+def ensure_navigation() -> None:
+    """Run the page through ``streamlit_app.py`` even when it was reached by a deep link.
+
+    Streamlit treats an app with a ``pages/`` folder as a legacy multipage app until
+    ``st.navigation`` has run once in the process, so a first visit straight to
+    /emotion_detection would run the page alone: no page config, no sidebar. Both
+    modes give a page the same hash (from its URL path), so switching the flag off and
+    rerunning lands on the same page, this time through the navigation script.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def _stamp(path: Path) -> int:
     """Modification time used as a cache key (0 when the file is missing)."""
     try:

@@ -25,8 +25,8 @@ from src import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["app_pages/1_project_summary.py", "app_pages/2_emotion_detection.py",
-         "app_pages/3_data_analysis.py", "app_pages/4_model_performance.py"]
+PAGES = ["pages/1_project_summary.py", "pages/2_emotion_detection.py",
+         "pages/3_data_analysis.py", "pages/4_model_performance.py"]
 TIMEOUT = 240  # the first model load imports TensorFlow on a busy 2-core machine
 
 pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundled model")
@@ -38,6 +38,26 @@ def no_webrtc_session(monkeypatch):
     import streamlit_webrtc.component as component
 
     monkeypatch.setattr(component, "get_this_session_info", lambda: None)
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """Keep AppTest in st.navigation mode from run to run.
+
+    AppTest re-detects the legacy ``pages/`` mode before every run, where a real server
+    does it once per process; each run would then go through ``ensure_navigation``'s
+    rerun, which drops one-shot widget values such as a button click. The real-server
+    path is covered by test_browser.py::test_deep_link_as_first_request_gets_the_full_app.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 @pytest.fixture

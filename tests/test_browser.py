@@ -63,6 +63,13 @@ def lagging_app_url(tmp_path_factory):
         yield url
 
 
+@pytest.fixture()
+def fresh_app_url(tmp_path_factory):
+    """A server nobody has opened yet: its first request decides Streamlit's multipage mode."""
+    with streamlit_server(tmp_path_factory.mktemp("streamlit_fresh") / "server.log") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory):
     from playwright.sync_api import sync_playwright
@@ -137,6 +144,20 @@ def test_page_loads_without_errors(page, app_url, screenshot_dir, path):
     assert page.locator("h1").first.inner_text().strip().startswith(title)
     assert_no_exception(page)
     screenshot(page, screenshot_dir / f"{name}.png")
+
+
+def test_deep_link_as_first_request_gets_the_full_app(page, fresh_app_url):
+    # With a pages/ folder, Streamlit would run a deep-linked page alone (no navigation,
+    # no sidebar, no page config) until the entry script has run once in the process.
+    page.goto(f"{fresh_app_url}/model_performance")
+    wait_until_idle(page)
+    assert page.locator("h1").first.inner_text().strip().startswith("Model Performance")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for title in ("Project Summary", "Emotion Detection", "Data Analysis", "Model Performance"):
+        assert nav.get_by_text(title, exact=True).count() == 1
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Version").count() >= 1
+    assert page.title().startswith("Model Performance") or "Facial Emotion" in page.title()
+    assert_no_exception(page)
 
 
 def test_every_tab_of_emotion_detection_renders(page, app_url):

@@ -8,6 +8,8 @@ from src import video as videos
 from src.palette import sentiment_of
 from src.preprocessing import ImageError, load_image
 
+app_cache.ensure_navigation()
+
 PHOTO_TYPES = [e.lstrip(".") for e in config.IMAGE_EXTENSIONS] + ["zip"]
 MAX_PHOTOS_SHOWN = 20
 MAX_FACES_SHOWN = 6

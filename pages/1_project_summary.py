@@ -5,6 +5,8 @@ import streamlit as st
 
 from src import app_cache, model_card
 
+app_cache.ensure_navigation()
+
 st.title("Facial Emotion Analytics")
 st.markdown(
     "Turn customer photos and video into a **sentiment signal**: how many faces look happy, neutral "
@@ -67,5 +69,5 @@ with right:
         icon=":material/balance:",
     )
 
-st.page_link("app_pages/2_emotion_detection.py", label="Try it: analyse photos, a batch, the camera or a video",
+st.page_link("pages/2_emotion_detection.py", label="Try it: analyse photos, a batch, the camera or a video",
              icon=":material/arrow_forward:")

@@ -5,6 +5,8 @@ import streamlit as st
 
 from src import app_cache, dataset_view, plots
 
+app_cache.ensure_navigation()
+
 st.title("Data Analysis")
 
 stats, origin = app_cache.dataset_stats()

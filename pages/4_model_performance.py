@@ -6,6 +6,8 @@ import streamlit as st
 
 from src import app_cache, model_card, plots
 
+app_cache.ensure_navigation()
+
 SPLIT_LABELS = {"PrivateTest": "PrivateTest (test)", "PublicTest": "PublicTest (validation)"}
 
 
