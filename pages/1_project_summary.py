@@ -18,8 +18,8 @@ kpis = model_card.headline_kpis(app_cache.metrics(), app_cache.saved_dataset_sta
 for col, kpi in zip(st.columns(len(kpis)), kpis):
     col.metric(kpi.label, kpi.value, help=kpi.help)
 if not all(k.measured for k in kpis):
-    st.caption("Numbers marked *not yet measured* appear once the evaluation and benchmark scripts "
-               "have run (`python -m src.cli evaluate`, `python -m src.cli stats`, `python bench/bench_inference.py`).")
+    st.caption("Numbers shown as — are not yet measured; they appear once the evaluation and benchmark "
+               "scripts have run (`python -m src.cli evaluate`, `python -m src.cli stats`, `python bench/bench_inference.py`).")
 
 left, right = st.columns(2)
 with left:

@@ -252,23 +252,25 @@ def live_streamer(session):
 
 
 def render_live(session) -> None:
+    """Alert, live metrics and the last minute's timeline, sized for the column beside the video."""
     snap = session.snapshot()
     if snap.error:
         st.error(f"Frame processing failed: {snap.error}")
     if snap.alert:
         st.error(f"**Negative-emotion alert.** {snap.alert_reason}", icon=":material/warning:")
-    cols = st.columns(4)
     top = max(snap.current, key=snap.current.get) if snap.current else None
-    cols[0].metric("Faces in view", snap.faces)
-    cols[1].metric("Current mood", top.capitalize() if top else "—",
+    row1, row2 = st.columns(2), st.columns(2)
+    row1[0].metric("Faces in view", snap.faces)
+    row1[1].metric("Current mood", top.capitalize() if top else "—",
                    f"{snap.current[top]:.0%}" if top else None, delta_color="off", delta_arrow="off")
-    cols[2].metric("Processed fps", f"{snap.fps:.1f}")
-    cols[3].metric("Frames analysed", snap.frames)
+    row2[0].metric("Processed fps", f"{snap.fps:.1f}")
+    row2[1].metric("Frames analysed", snap.frames)
     if snap.timeline.empty:
         st.caption("The emotion mix of the last minute appears here once faces are seen.")
         return
     st.plotly_chart(plots.emotion_timeline(snap.timeline, snap.labels, time_col="time",
-                                           title="Emotion mix, last minute", x_title="time"),
+                                           title="Emotion mix, last minute", y_title="share of faces",
+                                           hover_unit="of faces", compact=True),
                     width="stretch", key="live-timeline")
 
 
@@ -281,23 +283,29 @@ def live_tab() -> None:
     except ImportError as exc:
         st.warning(f"The live camera is not available in this installation ({exc}).")
         return
+    rec = recognizer()
+    if rec is None:
+        return
     session = st.session_state.get("live_session")
     if session is None:
-        session = st.session_state["live_session"] = LiveSession()
-    try:
-        ctx = live_streamer(session)
-    except Exception as exc:  # camera/WebRTC set-up problems must not break the other tabs
-        st.error(f"The camera component could not start: {exc}")
-        return
-    playing = bool(ctx is not None and ctx.state.playing)
+        session = st.session_state["live_session"] = LiveSession(recognizer=rec)
+    video_col, panel_col = st.columns([1.35, 1], gap="medium")
+    with video_col:
+        try:
+            ctx = live_streamer(session)
+        except Exception as exc:  # camera/WebRTC set-up problems must not break the other tabs
+            st.error(f"The camera component could not start: {exc}")
+            return
+        playing = bool(ctx is not None and ctx.state.playing)
+        if not playing:
+            st.caption("Press **START** and allow camera access. Nothing is recorded or stored.")
 
     @st.fragment(run_every=1.0 if playing else None)
     def panel() -> None:
         render_live(session)
 
-    panel()
-    if not playing:
-        st.caption("Press **START** and allow camera access. Nothing is recorded or stored.")
+    with panel_col:
+        panel()
 
 
 # --- Video file ------------------------------------------------------------------

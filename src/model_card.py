@@ -2,7 +2,7 @@
 
 Reads the model's JSON manifest directly (no Keras import), so the summary pages
 and the sidebar render without loading TensorFlow. Missing numbers become
-"not yet measured" rather than errors.
+"not yet measured" rather than errors (a headline KPI shows "—" and says so in its help).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pandas as pd
 from src import config
 
 NOT_MEASURED = "not yet measured"
+MISSING = "—"  # a headline KPI without a number: short enough for st.metric
 TEST_SPLIT = "PrivateTest"
 VAL_SPLIT = "PublicTest"
 
@@ -71,6 +72,13 @@ class Kpi:
     measured: bool
 
 
+def _kpi(label: str, value: str | None, help: str) -> Kpi:
+    """A measured KPI, or one showing ``MISSING`` whose help starts with "Not yet measured"."""
+    if value is None:
+        return Kpi(label, MISSING, f"{NOT_MEASURED.capitalize()}. {help}", False)
+    return Kpi(label, value, help, True)
+
+
 def headline_kpis(metrics: dict | None, stats: dict | None, benchmark: dict | None) -> list[Kpi]:
     """The four numbers on the Project Summary: accuracy, macro-F1, dataset size, latency."""
     test = _split(metrics)
@@ -78,20 +86,22 @@ def headline_kpis(metrics: dict | None, stats: dict | None, benchmark: dict | No
     total = (stats or {}).get("total")
     latency = (benchmark or {}).get("median_photo_ms")
     n = test.get("n")
+
+    def number(value: Any, fmt: str) -> str | None:
+        return fmt.format(float(value)) if isinstance(value, (int, float)) else None
+
     return [
-        Kpi("Test accuracy", _pct(acc),
-            f"Share of the {n:,} held-out FER2013 PrivateTest faces labelled correctly "
-            "(published human accuracy is about 65%)." if isinstance(n, int) else
-            "Accuracy on the held-out FER2013 PrivateTest split.", isinstance(acc, (int, float))),
-        Kpi("Macro-F1", f"{float(f1):.3f}" if isinstance(f1, (int, float)) else NOT_MEASURED,
-            "F1 averaged over the 7 emotions with equal weight, so rare classes such as "
-            "disgust count as much as happy.", isinstance(f1, (int, float))),
-        Kpi("Dataset size", f"{int(total):,} faces" if isinstance(total, (int, float)) else NOT_MEASURED,
-            "48x48 grayscale faces in FER2013 (Training + PublicTest + PrivateTest).",
-            isinstance(total, (int, float))),
-        Kpi("Median latency", f"{float(latency):.0f} ms / photo" if isinstance(latency, (int, float))
-            else NOT_MEASURED, "Median time to find and classify the faces of one photo on CPU.",
-            isinstance(latency, (int, float))),
+        _kpi("Test accuracy", number(acc, "{:.1%}"),
+             f"Share of the {n:,} held-out FER2013 PrivateTest faces labelled correctly "
+             "(published human accuracy is about 65%)." if isinstance(n, int) else
+             "Accuracy on the held-out FER2013 PrivateTest split."),
+        _kpi("Macro-F1", number(f1, "{:.3f}"),
+             "F1 averaged over the 7 emotions with equal weight, so rare classes such as "
+             "disgust count as much as happy."),
+        _kpi("Dataset size", number(total, "{:,.0f} faces"),
+             "48x48 grayscale faces in FER2013 (Training + PublicTest + PrivateTest)."),
+        _kpi("Median latency", number(latency, "{:.0f} ms / photo"),
+             "Median time to find and classify the faces of one photo on CPU."),
     ]
 
 

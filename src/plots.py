@@ -101,8 +101,15 @@ def campaign_sentiment(table: pd.DataFrame, title: str = "Sentiment by batch") -
 
 
 def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_col: str = "time_s",
-                     title: str = "Emotion over time", x_title: str = "time (s)") -> go.Figure:
-    """Stacked area of the emotion probabilities over time (gaps where no face was seen)."""
+                     title: str = "Emotion over time", x_title: str = "time (s)",
+                     y_title: str = "mean probability", hover_unit: str = "probability",
+                     compact: bool = False) -> go.Figure:
+    """Stacked area of the emotion columns over time (gaps where no face was seen).
+
+    ``y_title``/``hover_unit`` name what the columns hold (mean probabilities for a video,
+    shares of faces for the live camera); ``compact`` suits a narrow column: shorter, with
+    the legend under the plot so it cannot wrap into the title.
+    """
     fig = go.Figure()
     x = timeline[time_col] if time_col in timeline else np.arange(len(timeline))
     for name in class_names:
@@ -111,10 +118,15 @@ def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_co
         fig.add_trace(go.Scatter(
             x=x, y=timeline[name], name=name, mode="lines", stackgroup="one",
             line=dict(width=0.5, color=emotion_color(name)),
-            hovertemplate=f"{name}: %{{y:.0%}}<extra></extra>",
+            hovertemplate=f"{name}: %{{y:.0%}} {hover_unit}<extra></extra>",
         ))
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", title="mean probability")
-    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title=y_title)
+    fig.update_xaxes(title=None if compact else x_title)
+    if compact:
+        return _layout(fig, height=300, title=title, hovermode="x unified",
+                       legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0,
+                                   traceorder="normal"),
+                       margin=dict(l=10, r=10, t=40, b=10))
     return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(LEGEND_TOP, traceorder="normal"))
 
 

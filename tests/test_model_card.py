@@ -26,7 +26,8 @@ def test_kpis_measured_and_missing():
     assert all(k.measured for k in kpis)
     assert kpis[2].value == "35,887 faces" and kpis[3].value == "42 ms / photo"
     missing = model_card.headline_kpis(None, None, None)
-    assert all(k.value == model_card.NOT_MEASURED and not k.measured for k in missing)
+    assert all(k.value == model_card.MISSING and not k.measured for k in missing)
+    assert all(k.help.lower().startswith(model_card.NOT_MEASURED) for k in missing)
 
 
 def test_version_and_sha_match():

@@ -42,6 +42,17 @@ def test_timeline_skips_missing_columns():
     assert [t.name for t in fig.data] == ["sad", "happy"] or {t.name for t in fig.data} == {"happy", "sad"}
 
 
+
+def test_live_timeline_labels_shares_of_faces():
+    df = pd.DataFrame({"time": pd.to_datetime(["2025-01-01 10:00:00", "2025-01-01 10:00:01"]),
+                       "happy": [1.0, 0.5], "sad": [0.0, 0.5]})
+    fig = plots.emotion_timeline(df, CLASSES, time_col="time", y_title="share of faces",
+                                 hover_unit="of faces", compact=True)
+    assert fig.layout.yaxis.title.text == "share of faces"
+    assert all("of faces" in t.hovertemplate for t in fig.data)
+    assert fig.layout.legend.y < 0, "the compact legend sits under the plot"
+    assert plots.emotion_timeline(df, CLASSES, time_col="time").layout.yaxis.title.text == "mean probability"
+
 def test_data_analysis_charts():
     stats = fake.dataset_stats()
     assert len(plots.class_counts(stats).data) == 3
