@@ -81,5 +81,6 @@ else:
         normalise = st.toggle("Show row percentages", value=True, key="ferplus_normalise")
         if agreement.get("confusion"):
             st.plotly_chart(plots.heatmap(agreement["confusion"], names, normalise=normalise,
-                                          x_title="FER+ majority", y_title="FER2013 label"),
+                                          x_title="FER+ majority", y_title="FER2013 label",
+                                          title="FER2013 label vs FER+ majority"),
                             width="stretch", key="ferplus-confusion")

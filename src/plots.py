@@ -123,6 +123,8 @@ def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_co
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title=y_title)
     fig.update_xaxes(title=None if compact else x_title)
     if compact:
+        if pd.api.types.is_datetime64_any_dtype(x):
+            fig.update_xaxes(tickformat="%H:%M:%S")  # no date line under the ticks to collide with the legend
         return _layout(fig, height=300, title=title, hovermode="x unified",
                        legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0,
                                    traceorder="normal"),

@@ -51,6 +51,7 @@ def test_live_timeline_labels_shares_of_faces():
     assert fig.layout.yaxis.title.text == "share of faces"
     assert all("of faces" in t.hovertemplate for t in fig.data)
     assert fig.layout.legend.y < 0, "the compact legend sits under the plot"
+    assert fig.layout.xaxis.tickformat == "%H:%M:%S"
     assert plots.emotion_timeline(df, CLASSES, time_col="time").layout.yaxis.title.text == "mean probability"
 
 def test_data_analysis_charts():
