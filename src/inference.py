@@ -178,7 +178,8 @@ class EmotionRecognizer:
             except ImageError as exc:
                 res.status, res.error = "error", str(exc)
             except Exception as exc:  # one bad file must not stop a batch
-                res.status, res.error = "error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                detail = (str(exc).splitlines() or [""])[0][:120]
+                res.status, res.error = "error", f"{type(exc).__name__}: {detail}".rstrip(": ")
             results.append(res)
             if len(pending) >= chunk:
                 flush()
@@ -214,9 +215,5 @@ def get_recognizer(model_file: str | Path | None = None) -> EmotionRecognizer:
     return _recognizer(str(Path(model_file or config.MODEL_FILE).resolve()))
 
 
-def sentiment(emotion: str) -> str:
-    return config.SENTIMENT.get(emotion, "neutral")
-
-
 __all__ = ["EmotionRecognizer", "FaceResult", "ImageResult", "ModelInfo", "get_recognizer",
-           "apply_temperature", "sentiment"]
+           "apply_temperature"]
