@@ -99,7 +99,8 @@ def train(data_path: str | Path | None, profile: str = "cpu", run_dir: str | Pat
           **overrides) -> Path:
     """Train a model and return the run folder (best.keras, history.csv, run.json).
 
-    Re-running with the same ``run_dir`` resumes from the last finished epoch.
+    Re-running with the same ``run_dir`` resumes from the last finished epoch, after an
+    interruption or, with a larger ``epochs``, after a completed run.
     """
     cfg = replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
     run_dir = Path(run_dir or config.RUNS_DIR / f"{profile}_{cfg.arch}_w{cfg.width}_s{cfg.seed}")
@@ -145,7 +146,8 @@ def train(data_path: str | Path | None, profile: str = "cpu", run_dir: str | Pat
         validation_data=(x_val, y_val),
         epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=2,
         callbacks=[
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+            # Kept after a finished run too, so a later call with more epochs continues it.
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
             SaveBest(model, run_dir / "best.keras", run_dir / "best.json"),
         ],
