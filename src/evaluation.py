@@ -337,7 +337,7 @@ def evaluate(data: FerData, model_file: str | Path | None = None, output_dir: st
 
 
 def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
-    from src.model import read_manifest, write_manifest
+    from src.model import write_manifest
 
     splits, calibration = metrics["splits"], metrics.get("calibration") or {}
     plus = (metrics.get("ferplus") or {}).get("PrivateTest") or {}
@@ -352,9 +352,6 @@ def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
     }
     if "temperature" in calibration:
         fields["temperature"] = calibration["temperature"]
-    previous = read_manifest(model_file) if info.manifest else {}
-    if "created" in previous:
-        fields["created"] = previous["created"]  # the model's birth date, not the evaluation's
     write_manifest(model_file, info.class_names, info.input_size, **fields)
 
 

@@ -116,6 +116,8 @@ def write_manifest(model_file: str | Path, class_names, input_size: int, **field
         "backend": keras.backend.backend(),
     }
     previous = read_manifest(model_file) if manifest_path(model_file).exists() else {}
+    if previous.get("sha256") == manifest["sha256"] and "created" in previous:
+        manifest["created"] = previous["created"]  # same weights: the model's birth date stands
     manifest.update({k: v for k, v in previous.items() if k not in manifest})
     manifest.update(fields)
     manifest_path(model_file).write_text(json.dumps(manifest, indent=2) + "\n")
