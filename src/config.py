@@ -103,7 +103,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 ALERT_SECONDS = _env_float("FER_ALERT_SECONDS", 10.0)
 ALERT_THRESHOLD = _env_float("FER_ALERT_THRESHOLD", 0.5)
 LIVE_WINDOW_SECONDS = _env_int("FER_LIVE_WINDOW_SECONDS", 60)
-# Haar detection is the expensive step: run it on a downscaled copy, every Nth frame.
+# Haar detection is the expensive step: run it on a copy this size (long side; 0 = full
+# frame), every Nth frame.
 LIVE_DETECT_WIDTH = _env_int("FER_LIVE_DETECT_WIDTH", 320)
 LIVE_DETECT_EVERY = _env_int("FER_LIVE_DETECT_EVERY", 3)
 # Weight of the newest frame in the per-face moving average (lower = steadier labels).

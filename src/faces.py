@@ -190,17 +190,21 @@ def _clip(x: int, y: int, w: int, h: int, width: int, height: int) -> Box | None
 _local = threading.local()
 
 
-def get_detector(fast: bool = False) -> FaceDetector:
+def get_detector(fast: bool = False, max_side: int | None = None) -> FaceDetector:
     """This thread's detector, built on first use (cascades are not thread-safe).
 
     ``fast`` adds the coarse first pass (``config.DETECT_FAST_SIDE_FAST_MODE``) on
     camera-sized frames: ~10 ms instead of ~70 ms on a 640x480 photo, but a frame
     with one large face loses its small ones (multi-face recall 0.99 -> 0.71 in
     bench/bench_detect.py), so analytics use the default, thorough mode.
+    ``max_side`` overrides the working size (0: full resolution); boxes are always
+    in the given image's pixels.
     """
-    name = "fast_detector" if fast else "detector"
-    detector = getattr(_local, name, None)
-    if detector is None:
-        detector = FaceDetector(fast_side=config.DETECT_FAST_SIDE_FAST_MODE) if fast else FaceDetector()
-        setattr(_local, name, detector)
-    return detector
+    detectors = _local.__dict__.setdefault("detectors", {})
+    key = (fast, max_side)
+    if key not in detectors:
+        kwargs = {} if max_side is None else {"max_side": max_side}
+        if fast:
+            kwargs["fast_side"] = config.DETECT_FAST_SIDE_FAST_MODE
+        detectors[key] = FaceDetector(**kwargs)
+    return detectors[key]

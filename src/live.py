@@ -334,7 +334,7 @@ class LiveSession:
             return self._detector_factory()
         from src.faces import get_detector  # thread-local: this runs in the WebRTC worker thread
 
-        return get_detector()
+        return get_detector(max_side=max(self.detect_width, 0))
 
     # -- worker thread ------------------------------------------------------
 
@@ -395,12 +395,8 @@ class LiveSession:
         return self._draw(rgb, faces)
 
     def _detect(self, gray: np.ndarray) -> list[BoxT]:
-        h, w = gray.shape[:2]
-        scale = min(1.0, self.detect_width / w) if self.detect_width > 0 else 1.0
-        small = gray if scale >= 1.0 else cv2.resize(gray, (round(w * scale), round(h * scale)),
-                                                     interpolation=cv2.INTER_AREA)
-        boxes = self._detector().detect(small)
-        return [tuple(int(round(v / scale)) for v in box[:4]) for box in boxes]
+        # The detector works on a detect_width copy and returns boxes in frame pixels.
+        return [tuple(int(v) for v in box[:4]) for box in self._detector().detect(gray)]
 
     @staticmethod
     def _draw(rgb: np.ndarray, faces: Sequence[_Face]) -> np.ndarray:
