@@ -5,6 +5,7 @@ happens in ``src`` (cached through ``src.app_cache``). Each page starts with
 ``app_cache.ensure_navigation()``: with a folder named ``pages/``, Streamlit serves
 a deep link opened before anyone loaded this script in its legacy multipage mode.
 """
+
 from __future__ import annotations
 
 # streamlit-webrtc (aiortc -> pylibsrtp) must be imported before TensorFlow: the
@@ -16,8 +17,9 @@ import streamlit as st
 
 from src import app_cache, model_card
 
-st.set_page_config(page_title="Facial Emotion Analytics", page_icon=":material/mood:", layout="wide",
-                   initial_sidebar_state="expanded")
+st.set_page_config(
+    page_title="Facial Emotion Analytics", page_icon=":material/mood:", layout="wide", initial_sidebar_state="expanded"
+)
 
 PAGES = [
     st.Page("pages/1_project_summary.py", title="Project Summary", icon=":material/summarize:", default=True),
@@ -46,8 +48,10 @@ def sidebar() -> None:
             if manifest is not None and not model_card.metrics_match_model(manifest, metrics):
                 st.caption("⚠️ These scores were computed for a different model file.")
         st.divider()
-        st.caption("Estimates facial *expressions*, not feelings. Tell people when it runs; "
-                   "never use it on employees or students.")
+        st.caption(
+            "Estimates facial *expressions*, not feelings. Tell people when it runs; "
+            "never use it on employees or students."
+        )
 
 
 sidebar()

@@ -19,14 +19,15 @@ Prints, for the configured detector (src/config.py):
 Usage: python bench/bench_detect.py [--repeats 30] [--compare] [--fer PATH] [--fer-faces 400]
 Wall-clock timings on a loaded 2-core machine are noisy; CPU time is steadier.
 """
+
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
@@ -41,9 +42,27 @@ from src.data import DatasetError, parse_pixels, resolve_dataset_path  # noqa: E
 from src.faces import Box, FaceDetector  # noqa: E402
 
 Scene = tuple[np.ndarray, list[Box]]
-NO_FACE_PHOTOS = ("chelsea", "coffee", "rocket", "coins", "moon", "page", "text", "clock", "brick",
-                  "grass", "gravel", "cell", "hubble_deep_field", "retina", "immunohistochemistry", "logo",
-                  "checkerboard", "colorwheel", "microaneurysms")
+NO_FACE_PHOTOS = (
+    "chelsea",
+    "coffee",
+    "rocket",
+    "coins",
+    "moon",
+    "page",
+    "text",
+    "clock",
+    "brick",
+    "grass",
+    "gravel",
+    "cell",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "logo",
+    "checkerboard",
+    "colorwheel",
+    "microaneurysms",
+)
 BACKGROUNDS = (None, "brick", "grass", "coffee", "rocket", "chelsea", "page", "clock")
 
 
@@ -65,7 +84,7 @@ def frame(width: int, height: int) -> np.ndarray:
     side = height
     photo = cv2.resize(astronaut(), (side, side), interpolation=cv2.INTER_AREA if side < 512 else cv2.INTER_CUBIC)
     left = (width - side) // 2
-    canvas[:, left:left + side] = photo
+    canvas[:, left : left + side] = photo
     return canvas
 
 
@@ -74,27 +93,36 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def _place(rng: np.random.Generator, taken: list[tuple[int, int, int]], side: int,
-           width: int, height: int) -> tuple[int, int] | None:
+def _place(
+    rng: np.random.Generator, taken: list[tuple[int, int, int]], side: int, width: int, height: int
+) -> tuple[int, int] | None:
     """A free top-left corner for a side x side patch, or None."""
     for _ in range(50):
         x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
-        if all(x + side < ox or ox + oside < x or y + side < oy or oy + oside < y
-               for ox, oy, oside in taken):
+        if all(x + side < ox or ox + oside < x or y + side < oy or oy + oside < y for ox, oy, oside in taken):
             taken.append((x, y, side))
             return x, y
     return None
 
 
-def canvas_with_faces(faces: Iterable[np.ndarray | None], sizes: tuple[int, int], width: int, height: int,
-                      background: np.ndarray | None, rng: np.random.Generator) -> Scene:
+def canvas_with_faces(
+    faces: Iterable[np.ndarray | None],
+    sizes: tuple[int, int],
+    width: int,
+    height: int,
+    background: np.ndarray | None,
+    rng: np.random.Generator,
+) -> Scene:
     """Paste faces onto a canvas; ``None`` means the astronaut's face with its surroundings.
 
     LFW faces are tight 25x25 crops, so they get a replicated border of a quarter
     of their size (a detector needs some forehead and chin around the face).
     """
-    canvas = np.full((height, width), 128, np.uint8) if background is None else \
-        cv2.resize(background, (width, height), interpolation=cv2.INTER_AREA)
+    canvas = (
+        np.full((height, width), 128, np.uint8)
+        if background is None
+        else cv2.resize(background, (width, height), interpolation=cv2.INTER_AREA)
+    )
     context = astronaut()[40:190, 150:300]  # face at (26, 26, 97, 97) of this 150x150 crop
     truth: list[Box] = []
     taken: list[tuple[int, int, int]] = []
@@ -111,7 +139,7 @@ def canvas_with_faces(faces: Iterable[np.ndarray | None], sizes: tuple[int, int]
         if corner is None:
             continue
         x, y = corner
-        canvas[y:y + side, x:x + side] = patch
+        canvas[y : y + side, x : x + side] = patch
         truth.append(Box(x + offset, y + offset, size, size))
     return canvas, truth
 
@@ -129,8 +157,9 @@ def fer_faces(path: str | None, count: int) -> np.ndarray | None:
     return parse_pixels(rows.loc[rows["Usage"] == "Training", "pixels"].head(count))
 
 
-def synthetic_set(width: int, height: int, sizes: tuple[int, int], seed: int = 0,
-                  faces: np.ndarray | None = None) -> list[Scene]:
+def synthetic_set(
+    width: int, height: int, sizes: tuple[int, int], seed: int = 0, faces: np.ndarray | None = None
+) -> list[Scene]:
     """Canvases of 4 faces (LFW by default); with LFW, also 16 canvases of 3 astronaut faces."""
     rng = np.random.default_rng(seed)
     if faces is None:
@@ -140,12 +169,14 @@ def synthetic_set(width: int, height: int, sizes: tuple[int, int], seed: int = 0
     scenes = []
     order = rng.permutation(len(faces))
     for i in range(0, len(faces), 4):
-        scenes.append(canvas_with_faces(faces[order[i:i + 4]], sizes, width, height,
-                                        backgrounds[(i // 4) % len(backgrounds)], rng))
+        scenes.append(
+            canvas_with_faces(
+                faces[order[i : i + 4]], sizes, width, height, backgrounds[(i // 4) % len(backgrounds)], rng
+            )
+        )
     if faces.shape[1:] == (25, 25):
         for i in range(16):
-            scenes.append(canvas_with_faces([None] * 3, sizes, width, height, backgrounds[i % len(backgrounds)],
-                                            rng))
+            scenes.append(canvas_with_faces([None] * 3, sizes, width, height, backgrounds[i % len(backgrounds)], rng))
     return scenes
 
 
@@ -207,8 +238,11 @@ def report(name: str, detector: FaceDetector, sets: dict[str, list[Scene]]) -> N
     negatives = no_face_boxes(detector)
     fired = {k: v for k, v in negatives.items() if v}
     profile = len(detector.detect(data.camera()))
-    print(f"{name:44s} " + " | ".join(parts) + f" | {len(negatives)} no-face photos: {sum(negatives.values())} boxes "
-          f"{fired or ''} | cameraman (profile): {profile} box", flush=True)
+    print(
+        f"{name:44s} " + " | ".join(parts) + f" | {len(negatives)} no-face photos: {sum(negatives.values())} boxes "
+        f"{fired or ''} | cameraman (profile): {profile} box",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -220,14 +254,19 @@ def main() -> None:
     args = ap.parse_args()
 
     detector = FaceDetector()
-    print(f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads; cascade {config.HAAR_CASCADE}, "
-          f"scaleFactor {config.HAAR_SCALE_FACTOR}, minNeighbors {config.HAAR_MIN_NEIGHBORS}, "
-          f"max side {config.DETECT_MAX_SIDE}, min face {config.MIN_FACE_SIZE}px")
+    print(
+        f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads; cascade {config.HAAR_CASCADE}, "
+        f"scaleFactor {config.HAAR_SCALE_FACTOR}, minNeighbors {config.HAAR_MIN_NEIGHBORS}, "
+        f"max side {config.DETECT_MAX_SIDE}, min face {config.MIN_FACE_SIZE}px"
+    )
     for width, height in ((640, 480), (1280, 960)):
         image = frame(width, height)
         wall, cpu = time_detect(detector, image, args.repeats)
-        print(f"detect {width}x{height}: median {wall:.1f} ms wall, {cpu:.1f} ms CPU "
-              f"({len(detector.detect(image))} face)", flush=True)
+        print(
+            f"detect {width}x{height}: median {wall:.1f} ms wall, {cpu:.1f} ms CPU "
+            f"({len(detector.detect(image))} face)",
+            flush=True,
+        )
 
     small = {"640x480": synthetic_set(640, 480, (36, 180))}
     fer = fer_faces(args.fer, args.fer_faces)
@@ -243,8 +282,11 @@ def main() -> None:
         for cascade in ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml"):
             report(cascade, FaceDetector(cascade=cascade), small)
         for scale, neighbours in ((1.05, 5), (1.1, 3), (1.1, 4), (1.1, 6), (1.2, 3), (1.2, 5)):
-            report(f"scaleFactor {scale}, minNeighbors {neighbours}",
-                   FaceDetector(scale_factor=scale, min_neighbors=neighbours), small)
+            report(
+                f"scaleFactor {scale}, minNeighbors {neighbours}",
+                FaceDetector(scale_factor=scale, min_neighbors=neighbours),
+                small,
+            )
 
 
 if __name__ == "__main__":

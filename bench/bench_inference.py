@@ -10,6 +10,7 @@ Measures, on this machine:
 Usage: python bench/bench_inference.py [--model FILE] [--repeats 200] [--no-write]
 Timings on a loaded 2-core machine are noisy: run it with nothing else busy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,6 +67,7 @@ def main() -> None:
 
     t = time.perf_counter()
     from src.inference import EmotionRecognizer
+
     import_s = time.perf_counter() - t
     t = time.perf_counter()
     rec = EmotionRecognizer(args.model)
@@ -94,9 +96,18 @@ def main() -> None:
         rec.classify(batch)
         runs.append(len(batch) / (time.perf_counter() - t))
 
-    cold = [float(subprocess.run([sys.executable, "-c", COLD_START.format(model=args.model)],
-                                 capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()[-1])
-            for _ in range(2)]
+    cold = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", COLD_START.format(model=args.model)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                check=True,
+            ).stdout.split()[-1]
+        )
+        for _ in range(2)
+    ]
     figures = {
         "median_photo_ms": round(statistics.median(photo_ms), 2),
         "p90_photo_ms": round(float(np.percentile(photo_ms, 90)), 2),

@@ -6,6 +6,7 @@ probabilities -> CSV) rather than the in-memory evaluation.
 
 Usage: python bench/score_predict_crops.py [--data PATH] [--split PrivateTest] [--model FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,22 @@ def main() -> None:
             Image.fromarray(face).save(folder / f"{i:05d}.png")
         out = Path(tmp) / "pred.csv"
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "src.cli", "predict", str(folder), "--crops",
-                        "--model", args.model, "--output", str(out)], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "src.cli",
+                "predict",
+                str(folder),
+                "--crops",
+                "--model",
+                args.model,
+                "--output",
+                str(out),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         seconds = time.perf_counter() - start
         pred = pd.read_csv(out)
     pred["index"] = pred["file"].map(lambda f: int(Path(f).stem))

@@ -1,4 +1,5 @@
 """Project Summary: the business case, user stories, CRISP-DM steps, live KPIs and responsible use."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -18,8 +19,10 @@ kpis = model_card.headline_kpis(app_cache.metrics(), app_cache.saved_dataset_sta
 for col, kpi in zip(st.columns(len(kpis)), kpis):
     col.metric(kpi.label, kpi.value, help=kpi.help)
 if not all(k.measured for k in kpis):
-    st.caption("Numbers shown as — are not yet measured; they appear once the evaluation and benchmark "
-               "scripts have run (`python -m src.cli evaluate`, `python -m src.cli stats`, `python bench/bench_inference.py`).")
+    st.caption(
+        "Numbers shown as — are not yet measured; they appear once the evaluation and benchmark "
+        "scripts have run (`python -m src.cli evaluate`, `python -m src.cli stats`, `python bench/bench_inference.py`)."
+    )
 
 left, right = st.columns(2)
 with left:
@@ -69,5 +72,8 @@ with right:
         icon=":material/balance:",
     )
 
-st.page_link("pages/2_emotion_detection.py", label="Try it: analyse photos, a batch, the camera or a video",
-             icon=":material/arrow_forward:")
+st.page_link(
+    "pages/2_emotion_detection.py",
+    label="Try it: analyse photos, a batch, the camera or a video",
+    icon=":material/arrow_forward:",
+)

@@ -1,4 +1,5 @@
 """Emotion Detection: photos, batches with campaign comparison, the live camera and video files."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -16,8 +17,10 @@ MAX_FACES_SHOWN = 6
 SENTIMENT_BADGE = {"positive": "green", "neutral": "blue", "negative": "red"}
 
 st.title("Emotion Detection")
-st.caption("Faces are found, cropped and classified into 7 expressions. Sentiment groups them: "
-           "happy = positive; surprise and neutral = neutral; angry, disgust, fear and sad = negative.")
+st.caption(
+    "Faces are found, cropped and classified into 7 expressions. Sentiment groups them: "
+    "happy = positive; surprise and neutral = neutral; angry, disgust, fear and sad = negative."
+)
 
 
 def recognizer():
@@ -35,6 +38,7 @@ def sentiment_badge(emotion: str) -> None:
 
 # --- Photos ------------------------------------------------------------------
 
+
 def photo_image(rgb, result, saliency: bool = False):
     """The picture shown for one photo: boxes and labels drawn on it, optionally over Grad-CAM."""
     base = app_cache.saliency_photo(rgb, result.faces) if saliency else rgb
@@ -48,8 +52,12 @@ def render_face(rgb, index: int, face, class_names, key: str) -> None:
         st.image(draw.face_crop(rgb, face), width=96)
         st.markdown(f"**#{index + 1} {face.emotion.capitalize()}** · {face.confidence:.0%}")
         sentiment_badge(face.emotion)
-    chart.plotly_chart(plots.probability_bar(face.emotions, class_names), width="stretch",
-                       key=f"bar-{key}-{index}", config={"displayModeBar": False})
+    chart.plotly_chart(
+        plots.probability_bar(face.emotions, class_names),
+        width="stretch",
+        key=f"bar-{key}-{index}",
+        config={"displayModeBar": False},
+    )
 
 
 def render_photo(item: uploads.UploadItem, result, class_names, key: str, saliency: bool = False) -> None:
@@ -64,8 +72,9 @@ def render_photo(item: uploads.UploadItem, result, class_names, key: str, salien
             st.error(f"Could not display this file: {exc}")
             return
         if result.status == "no_face":
-            st.warning("No face found. Faces should be at least "
-                       f"{config.MIN_FACE_SIZE} px, frontal and reasonably lit.")
+            st.warning(
+                f"No face found. Faces should be at least {config.MIN_FACE_SIZE} px, frontal and reasonably lit."
+            )
             st.image(draw.fit(rgb, 800)[0])
             return
         n = len(result.faces)
@@ -80,33 +89,49 @@ def render_photo(item: uploads.UploadItem, result, class_names, key: str, salien
 
 
 def photos_tab() -> None:
-    files = st.file_uploader("Drop photos or a .zip of photos", type=PHOTO_TYPES, accept_multiple_files=True,
-                             key="photos_upload",
-                             help="JPEG, PNG, WebP, BMP, GIF or TIFF. Group photos work: every face is analysed.")
+    files = st.file_uploader(
+        "Drop photos or a .zip of photos",
+        type=PHOTO_TYPES,
+        accept_multiple_files=True,
+        key="photos_upload",
+        help="JPEG, PNG, WebP, BMP, GIF or TIFF. Group photos work: every face is analysed.",
+    )
     if not files:
         st.info("Upload one or more photos to see each face with its emotion, confidence and sentiment.")
         return
     expanded = uploads.expand_uploads((f.name, f.getvalue()) for f in files)
     if expanded.skipped:
-        st.caption(f"Skipped {len(expanded.skipped)} non-image file(s) in the archive: "
-                   + ", ".join(expanded.skipped[:5]) + ("…" if len(expanded.skipped) > 5 else ""))
+        st.caption(
+            f"Skipped {len(expanded.skipped)} non-image file(s) in the archive: "
+            + ", ".join(expanded.skipped[:5])
+            + ("…" if len(expanded.skipped) > 5 else "")
+        )
     if len(expanded.items) > MAX_PHOTOS_SHOWN:
-        st.warning(f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
-                   "Use the **Batch** tab for tables, charts and downloads over all of them.")
-    saliency = st.toggle("Saliency overlay (Grad-CAM)", key="photos_saliency",
-                         help="Colours the face regions that drove each prediction: red = most influential.")
+        st.warning(
+            f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
+            "Use the **Batch** tab for tables, charts and downloads over all of them."
+        )
+    saliency = st.toggle(
+        "Saliency overlay (Grad-CAM)",
+        key="photos_saliency",
+        help="Colours the face regions that drove each prediction: red = most influential.",
+    )
     rec = recognizer()
     if rec is None:
         return
     shown = expanded.items[:MAX_PHOTOS_SHOWN]
     with st.spinner(f"Analysing {len(shown)} photo{'s' if len(shown) != 1 else ''}…"):
-        results = [None if item.error else app_cache.analyze_photo(item.data, item.name, app_cache.model_key())
-                   for item in shown]
+        results = [
+            None if item.error else app_cache.analyze_photo(item.data, item.name, app_cache.model_key())
+            for item in shown
+        ]
     if len(shown) > 1:
         summary = analytics.summarize(analytics.results_frame([r for r in results if r], rec.class_names))
         if summary.dominant:
-            st.markdown(f"**{summary.faces} faces in {summary.files} photos** · mostly *{summary.dominant}* "
-                        f"({summary.dominant_share:.0%}) · {summary.negative_share:.0%} negative")
+            st.markdown(
+                f"**{summary.faces} faces in {summary.files} photos** · mostly *{summary.dominant}* "
+                f"({summary.dominant_share:.0%}) · {summary.negative_share:.0%} negative"
+            )
     for n, (item, result) in enumerate(zip(shown, results)):
         if result is None:
             st.error(f"**{item.name}**: {item.error}")
@@ -115,6 +140,7 @@ def photos_tab() -> None:
 
 
 # --- Batch and campaigns -----------------------------------------------------
+
 
 def batches() -> dict[str, dict]:
     """Named batches of this browser session: {name: {"df": results table, "results": [...]}}."""
@@ -135,8 +161,11 @@ def run_batch(rec, name: str, files) -> None:
     store = batches()
     previous = store.get(name, {}).get("results", [])
     all_results = previous + results
-    store[name] = {"results": all_results, "df": analytics.results_frame(all_results, rec.class_names),
-                   "skipped": expanded.skipped}
+    store[name] = {
+        "results": all_results,
+        "df": analytics.results_frame(all_results, rec.class_names),
+        "skipped": expanded.skipped,
+    }
     st.session_state["batch_selected"] = name
     if previous:
         st.toast(f"Added {len(results)} files to batch “{name}”.")
@@ -148,34 +177,62 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     cols = st.columns(5)
     cols[0].metric("Photos", summary.files)
     cols[1].metric("Faces", summary.faces)
-    cols[2].metric("Top emotion", summary.dominant.capitalize() if summary.dominant else "—",
-                   f"{summary.dominant_share:.0%} of faces" if summary.dominant_share is not None else None,
-                   delta_color="off", delta_arrow="off")
+    cols[2].metric(
+        "Top emotion",
+        summary.dominant.capitalize() if summary.dominant else "—",
+        f"{summary.dominant_share:.0%} of faces" if summary.dominant_share is not None else None,
+        delta_color="off",
+        delta_arrow="off",
+    )
     cols[3].metric("Negative faces", f"{summary.negative_share:.0%}" if summary.negative_share is not None else "—")
-    cols[4].metric("Net sentiment", f"{summary.net_sentiment:+.0f}" if summary.net_sentiment is not None else "—",
-                   help="% positive faces minus % negative faces (-100 to +100).")
-    problems = [f"{n} file{'s' if n != 1 else ''} {what}" for n, what in
-                ((summary.errors, "could not be read"), (summary.no_face, "had no face")) if n]
+    cols[4].metric(
+        "Net sentiment",
+        f"{summary.net_sentiment:+.0f}" if summary.net_sentiment is not None else "—",
+        help="% positive faces minus % negative faces (-100 to +100).",
+    )
+    problems = [
+        f"{n} file{'s' if n != 1 else ''} {what}"
+        for n, what in ((summary.errors, "could not be read"), (summary.no_face, "had no face"))
+        if n
+    ]
     if problems:
         st.warning(" and ".join(problems) + "; see the *status* and *error* columns below.")
     if entry.get("skipped"):
         st.caption(f"Skipped {len(entry['skipped'])} non-image file(s) found in archives.")
     if summary.faces:
         left, right = st.columns([1.6, 1])
-        left.plotly_chart(plots.emotion_distribution(analytics.emotion_counts(df, class_names)),
-                          width="stretch", key=f"dist-{name}")
-        right.plotly_chart(plots.sentiment_donut(analytics.sentiment_counts(df)), width="stretch",
-                           key=f"donut-{name}")
+        left.plotly_chart(
+            plots.emotion_distribution(analytics.emotion_counts(df, class_names)), width="stretch", key=f"dist-{name}"
+        )
+        right.plotly_chart(plots.sentiment_donut(analytics.sentiment_counts(df)), width="stretch", key=f"donut-{name}")
     probabilities = {c: st.column_config.NumberColumn(c, format="percent") for c in class_names}
-    st.dataframe(analytics.with_sentiment(df), width="stretch", hide_index=True,
-                 column_config={"confidence": st.column_config.ProgressColumn(
-                     "confidence", format="percent", min_value=0.0, max_value=1.0), **probabilities})
+    st.dataframe(
+        analytics.with_sentiment(df),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
+            **probabilities,
+        },
+    )
     slug = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "batch"
     dl1, dl2, _ = st.columns([1, 1, 3])
-    dl1.download_button("Download CSV", analytics.csv_bytes(df), f"{slug}.csv", "text/csv",
-                        key=f"csv-{name}", icon=":material/download:")
-    dl2.download_button("Download JSON", analytics.results_json(entry["results"], class_names),
-                        f"{slug}.json", "application/json", key=f"json-{name}", icon=":material/download:")
+    dl1.download_button(
+        "Download CSV",
+        analytics.csv_bytes(df),
+        f"{slug}.csv",
+        "text/csv",
+        key=f"csv-{name}",
+        icon=":material/download:",
+    )
+    dl2.download_button(
+        "Download JSON",
+        analytics.results_json(entry["results"], class_names),
+        f"{slug}.json",
+        "application/json",
+        key=f"json-{name}",
+        icon=":material/download:",
+    )
 
 
 def render_campaigns(class_names) -> None:
@@ -191,22 +248,36 @@ def render_campaigns(class_names) -> None:
     frames = {n: store[n]["df"] for n in chosen}
     table = analytics.campaign_table(frames, class_names)
     st.plotly_chart(plots.campaign_sentiment(table), width="stretch", key="campaign-sentiment")
-    st.plotly_chart(plots.campaign_bars(analytics.campaign_long(frames, class_names)), width="stretch",
-                    key="campaign-bars")
+    st.plotly_chart(
+        plots.campaign_bars(analytics.campaign_long(frames, class_names)), width="stretch", key="campaign-bars"
+    )
     st.dataframe(table, width="stretch", hide_index=True)
-    st.download_button("Download comparison CSV", analytics.csv_bytes(table), "campaign_comparison.csv",
-                       "text/csv", key="campaign-csv", icon=":material/download:")
+    st.download_button(
+        "Download comparison CSV",
+        analytics.csv_bytes(table),
+        "campaign_comparison.csv",
+        "text/csv",
+        key="campaign-csv",
+        icon=":material/download:",
+    )
 
 
 def batch_tab() -> None:
-    st.markdown("Analyse many photos at once and name the batch after its campaign, store or session; "
-                "batches with the same name accumulate, and different names can be compared below.")
+    st.markdown(
+        "Analyse many photos at once and name the batch after its campaign, store or session; "
+        "batches with the same name accumulate, and different names can be compared below."
+    )
     name_col, upload_col = st.columns([1, 2])
     name = name_col.text_input("Batch name", value="Campaign A", key="batch_name", max_chars=60).strip()
-    files = upload_col.file_uploader("Photos and .zip archives", type=PHOTO_TYPES, accept_multiple_files=True,
-                                     key="batch_upload")
-    clicked = st.button(f"Analyse {len(files)} file{'s' if len(files or []) != 1 else ''}" if files
-                        else "Analyse", type="primary", disabled=not files, key="batch_run")
+    files = upload_col.file_uploader(
+        "Photos and .zip archives", type=PHOTO_TYPES, accept_multiple_files=True, key="batch_upload"
+    )
+    clicked = st.button(
+        f"Analyse {len(files)} file{'s' if len(files or []) != 1 else ''}" if files else "Analyse",
+        type="primary",
+        disabled=not files,
+        key="batch_run",
+    )
     if clicked:
         if not name:
             st.warning("Give the batch a name first.")
@@ -220,8 +291,9 @@ def batch_tab() -> None:
         return
     names = list(store)
     selected = st.session_state.get("batch_selected")
-    shown = st.selectbox("Show batch", names, index=names.index(selected) if selected in names else len(names) - 1,
-                         key="batch_show")
+    shown = st.selectbox(
+        "Show batch", names, index=names.index(selected) if selected in names else len(names) - 1, key="batch_show"
+    )
     rec_names = tuple(c for c in store[shown]["df"].columns if c in config.EMOTIONS)
     render_batch(shown, store[shown], rec_names)
     if st.button(f"Remove batch “{shown}”", key="batch_remove"):
@@ -232,6 +304,7 @@ def batch_tab() -> None:
 
 
 # --- Live camera ---------------------------------------------------------------
+
 
 def live_streamer(session):
     """The WebRTC component; frames go to ``session.video_frame_callback`` in a worker thread."""
@@ -261,23 +334,39 @@ def render_live(session) -> None:
     top = max(snap.current, key=snap.current.get) if snap.current else None
     row1, row2 = st.columns(2), st.columns(2)
     row1[0].metric("Faces in view", snap.faces)
-    row1[1].metric("Current mood", top.capitalize() if top else "—",
-                   f"{snap.current[top]:.0%}" if top else None, delta_color="off", delta_arrow="off")
+    row1[1].metric(
+        "Current mood",
+        top.capitalize() if top else "—",
+        f"{snap.current[top]:.0%}" if top else None,
+        delta_color="off",
+        delta_arrow="off",
+    )
     row2[0].metric("Processed fps", f"{snap.fps:.1f}")
     row2[1].metric("Frames analysed", snap.frames)
     if snap.timeline.empty:
         st.caption("The emotion mix of the last minute appears here once faces are seen.")
         return
-    st.plotly_chart(plots.emotion_timeline(snap.timeline, snap.labels, time_col="time",
-                                           title="Emotion mix, last minute", y_title="share of faces",
-                                           hover_unit="of faces", compact=True),
-                    width="stretch", key="live-timeline")
+    st.plotly_chart(
+        plots.emotion_timeline(
+            snap.timeline,
+            snap.labels,
+            time_col="time",
+            title="Emotion mix, last minute",
+            y_title="share of faces",
+            hover_unit="of faces",
+            compact=True,
+        ),
+        width="stretch",
+        key="live-timeline",
+    )
 
 
 def live_tab() -> None:
-    st.markdown("Point a camera at a service desk or a test participant. Faces are boxed live; the chart "
-                "shows the emotion mix of the last minute and an alert appears when negative "
-                "expressions dominate. **Tell people the camera analysis is running.**")
+    st.markdown(
+        "Point a camera at a service desk or a test participant. Faces are boxed live; the chart "
+        "shows the emotion mix of the last minute and an alert appears when negative "
+        "expressions dominate. **Tell people the camera analysis is running.**"
+    )
     try:
         from src.live import LiveSession
     except ImportError as exc:
@@ -310,14 +399,26 @@ def live_tab() -> None:
 
 # --- Video file ------------------------------------------------------------------
 
+
 def video_tab() -> None:
     st.markdown("Upload a short recording (a UX session, an ad viewing) and get the emotion timeline.")
     file = st.file_uploader("Video file", type=[e.lstrip(".") for e in videos.VIDEO_EXTENSIONS], key="video_upload")
     rate_col, smooth_col = st.columns(2)
-    every = rate_col.select_slider("Analyse one frame every", options=[0.1, 0.25, 0.5, 1.0, 2.0, 5.0], value=0.5,
-                                   format_func=lambda s: f"{s:g} s", key="video_every")
-    window = smooth_col.slider("Smoothing (frames)", 1, 15, 3, key="video_smooth",
-                               help="Rolling mean over this many sampled frames, for the chart only.")
+    every = rate_col.select_slider(
+        "Analyse one frame every",
+        options=[0.1, 0.25, 0.5, 1.0, 2.0, 5.0],
+        value=0.5,
+        format_func=lambda s: f"{s:g} s",
+        key="video_every",
+    )
+    window = smooth_col.slider(
+        "Smoothing (frames)",
+        1,
+        15,
+        3,
+        key="video_smooth",
+        help="Rolling mean over this many sampled frames, for the chart only.",
+    )
     if file is not None and st.button("Analyse video", type="primary", key="video_run"):
         rec = recognizer()
         if rec is not None:
@@ -327,18 +428,28 @@ def video_tab() -> None:
                 total = videos.expected_samples(info, every)
                 bar = st.progress(0.0, text=f"Analysing about {total} frames…")
                 timeline = videos.analyze_video_bytes(
-                    rec, data, file.name, every_s=every,
-                    progress=lambda done: bar.progress(min(1.0, done / total), text=f"Frame {done} of ~{total}"))
+                    rec,
+                    data,
+                    file.name,
+                    every_s=every,
+                    progress=lambda done: bar.progress(min(1.0, done / total), text=f"Frame {done} of ~{total}"),
+                )
                 bar.empty()
-                st.session_state["video_result"] = {"name": file.name, "every": every, "info": info,
-                                                    "timeline": timeline, "labels": rec.class_names}
+                st.session_state["video_result"] = {
+                    "name": file.name,
+                    "every": every,
+                    "info": info,
+                    "timeline": timeline,
+                    "labels": rec.class_names,
+                }
             except videos.VideoError as exc:
                 st.error(f"**{file.name}**: {exc}")
     result = st.session_state.get("video_result")
     if not result:
         if file is None:
-            st.info("MP4, MOV, AVI, MKV or WebM; a few minutes at most (up to "
-                    f"{videos.MAX_SAMPLES} frames are analysed).")
+            st.info(
+                f"MP4, MOV, AVI, MKV or WebM; a few minutes at most (up to {videos.MAX_SAMPLES} frames are analysed)."
+            )
         return
     timeline, labels = result["timeline"], result["labels"]
     with_faces = timeline[timeline["faces"] > 0]
@@ -349,22 +460,42 @@ def video_tab() -> None:
     if len(with_faces):
         top = with_faces["emotion"].value_counts()
         negative = with_faces["sentiment"].eq("negative").mean()
-        cols[2].metric("Most frequent", top.index[0].capitalize(), f"{top.iloc[0] / len(with_faces):.0%} of frames",
-                       delta_color="off", delta_arrow="off")
+        cols[2].metric(
+            "Most frequent",
+            top.index[0].capitalize(),
+            f"{top.iloc[0] / len(with_faces):.0%} of frames",
+            delta_color="off",
+            delta_arrow="off",
+        )
         cols[3].metric("Negative frames", f"{negative:.0%}")
-        st.plotly_chart(plots.emotion_timeline(videos.smooth(timeline, labels, window), labels),
-                        width="stretch", key="video-timeline")
+        st.plotly_chart(
+            plots.emotion_timeline(videos.smooth(timeline, labels, window), labels),
+            width="stretch",
+            key="video-timeline",
+        )
     else:
         st.warning("No face was found in any sampled frame.")
     with st.expander("Per-frame table"):
         st.dataframe(timeline, width="stretch", hide_index=True)
     stem = result["name"].rsplit(".", 1)[0] or "video"
-    st.download_button("Download timeline CSV", analytics.csv_bytes(timeline), f"{stem}_timeline.csv", "text/csv",
-                       key="video-csv", icon=":material/download:")
+    st.download_button(
+        "Download timeline CSV",
+        analytics.csv_bytes(timeline),
+        f"{stem}_timeline.csv",
+        "text/csv",
+        key="video-csv",
+        icon=":material/download:",
+    )
 
 
-photos, batch, live, video = st.tabs([":material/photo_camera: Photos", ":material/folder_copy: Batch & campaigns",
-                                      ":material/videocam: Live camera", ":material/movie: Video file"])
+photos, batch, live, video = st.tabs(
+    [
+        ":material/photo_camera: Photos",
+        ":material/folder_copy: Batch & campaigns",
+        ":material/videocam: Live camera",
+        ":material/movie: Video file",
+    ]
+)
 with photos:
     photos_tab()
 with batch:

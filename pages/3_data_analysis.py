@@ -1,4 +1,5 @@
 """Data Analysis: what FER2013 looks like — balance, example and mean faces, pixels, label noise."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -14,14 +15,19 @@ data, data_error = app_cache.load_dataset()
 if data_error:
     st.warning(data_error)
 if stats is None:
-    st.info("No dataset and no saved statistics yet. Put FER2013 under `inputs/datasets/fer2013/` "
-            "(`python -m src.cli collect PATH`) or write the statistics with `python -m src.cli stats`.")
+    st.info(
+        "No dataset and no saved statistics yet. Put FER2013 under `inputs/datasets/fer2013/` "
+        "(`python -m src.cli collect PATH`) or write the statistics with `python -m src.cli stats`."
+    )
     st.stop()
 
 names = list(stats.get("class_names") or [])
-st.caption("Computed from the dataset on disk." if origin == "dataset"
-           else f"From the saved statistics (outputs/{app_cache.report_folder()}/dataset_stats.json)"
-           + ("; example faces from the dataset on disk." if data is not None else "."))
+st.caption(
+    "Computed from the dataset on disk."
+    if origin == "dataset"
+    else f"From the saved statistics (outputs/{app_cache.report_folder()}/dataset_stats.json)"
+    + ("; example faces from the dataset on disk." if data is not None else ".")
+)
 
 agreement = stats.get("ferplus_agreement") or {}
 cols = st.columns(4)
@@ -29,8 +35,11 @@ cols[0].metric("Faces", f"{stats.get('total', 0):,}")
 cols[1].metric("Classes", len(names))
 ratio = stats.get("imbalance_ratio")
 cols[2].metric("Imbalance (largest / smallest class)", f"{ratio:.1f}x" if ratio else "—")
-cols[3].metric("FER+ agreement", f"{agreement['overall']:.0%}" if agreement.get("overall") is not None else "—",
-               help="Share of faces whose FER2013 label matches the FER+ majority vote of 10 annotators.")
+cols[3].metric(
+    "FER+ agreement",
+    f"{agreement['overall']:.0%}" if agreement.get("overall") is not None else "—",
+    help="Share of faces whose FER2013 label matches the FER+ majority vote of 10 annotators.",
+)
 
 with st.container(border=True):
     st.markdown("**Key findings**")
@@ -58,8 +67,9 @@ else:
 
 mean = app_cache.mean_faces()
 if mean is not None and names:
-    st.markdown("**Mean face per class** (average of all training faces): the mouth and brow regions "
-                "carry most of the signal.")
+    st.markdown(
+        "**Mean face per class** (average of all training faces): the mouth and brow regions carry most of the signal."
+    )
     st.image(dataset_view.strip_tiles(mean, len(names)), caption=names, width=110)
 
 st.subheader("Pixel intensities")
@@ -71,16 +81,29 @@ st.subheader("FER2013 vs FER+ labels")
 if agreement.get("overall") is None:
     st.info("FER+ votes (fer2013new.csv) were not available when the statistics were computed.")
 else:
-    st.markdown(f"FER+ asked 10 annotators to relabel every face. On {agreement.get('n_compared', 0):,} faces "
-                f"with a clear majority, they agree with the original label **{agreement['overall']:.0%}** "
-                "of the time — a ceiling on how well any model can match FER2013 labels.")
+    st.markdown(
+        f"FER+ asked 10 annotators to relabel every face. On {agreement.get('n_compared', 0):,} faces "
+        f"with a clear majority, they agree with the original label **{agreement['overall']:.0%}** "
+        "of the time — a ceiling on how well any model can match FER2013 labels."
+    )
     left, right = st.columns(2)
-    left.plotly_chart(plots.per_class_bars(agreement.get("per_class") or {}, "Agreement per FER2013 class"),
-                      width="stretch", key="ferplus-per-class")
+    left.plotly_chart(
+        plots.per_class_bars(agreement.get("per_class") or {}, "Agreement per FER2013 class"),
+        width="stretch",
+        key="ferplus-per-class",
+    )
     with right:
         normalise = st.toggle("Show row percentages", value=True, key="ferplus_normalise")
         if agreement.get("confusion"):
-            st.plotly_chart(plots.heatmap(agreement["confusion"], names, normalise=normalise,
-                                          x_title="FER+ majority", y_title="FER2013 label",
-                                          title="FER2013 label vs FER+ majority"),
-                            width="stretch", key="ferplus-confusion")
+            st.plotly_chart(
+                plots.heatmap(
+                    agreement["confusion"],
+                    names,
+                    normalise=normalise,
+                    x_title="FER+ majority",
+                    y_title="FER2013 label",
+                    title="FER2013 label vs FER+ majority",
+                ),
+                width="stretch",
+                key="ferplus-confusion",
+            )

@@ -1,4 +1,5 @@
 """Model Performance: how good the deployed model is, where it errs, how well calibrated, and its card."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -24,44 +25,70 @@ st.title("Model Performance")
 manifest = app_cache.model_manifest()
 metrics = app_cache.metrics()
 class_names = list((metrics or {}).get("class_names") or (manifest or {}).get("class_names") or [])
-st.caption(f"Model `{model_card.model_version(manifest, metrics)}` · FER2013 head with {len(class_names) or 7} "
-           f"labels ({', '.join(class_names) or 'angry … neutral'}) · scores from "
-           f"outputs/{app_cache.report_folder()}")
+st.caption(
+    f"Model `{model_card.model_version(manifest, metrics)}` · FER2013 head with {len(class_names) or 7} "
+    f"labels ({', '.join(class_names) or 'angry … neutral'}) · scores from "
+    f"outputs/{app_cache.report_folder()}"
+)
 if metrics is not None and manifest is not None and not model_card.metrics_match_model(manifest, metrics):
-    st.warning("These scores were computed for a different model file than the one deployed; "
-               "re-run `python -m src.cli evaluate` after publishing a model.")
+    st.warning(
+        "These scores were computed for a different model file than the one deployed; "
+        "re-run `python -m src.cli evaluate` after publishing a model."
+    )
 
 if metrics is None:
-    st.info("The model has not been evaluated yet: run `python -m src.cli evaluate` to fill this page. "
-            "The model card below is read from the model's manifest.")
+    st.info(
+        "The model has not been evaluated yet: run `python -m src.cli evaluate` to fill this page. "
+        "The model card below is read from the model's manifest."
+    )
     splits: list[str] = []
 else:
     splits = model_card.split_names(metrics)
 
 split = None
 if splits:
-    split = st.radio("Split", splits, horizontal=True, format_func=lambda s: SPLIT_LABELS.get(s, s),
-                     key="perf_split", help="PrivateTest is the held-out test set; PublicTest chose the model.")
+    split = st.radio(
+        "Split",
+        splits,
+        horizontal=True,
+        format_func=lambda s: SPLIT_LABELS.get(s, s),
+        key="perf_split",
+        help="PrivateTest is the held-out test set; PublicTest chose the model.",
+    )
     scores = metrics["splits"][split]
-    plus = ((metrics.get("ferplus") or {}).get(split) or {})
+    plus = (metrics.get("ferplus") or {}).get(split) or {}
     cols = st.columns(5)
     cols[0].metric("Accuracy", pct(scores.get("accuracy")), help=f"{scores.get('n') or 0:,} faces")
     cols[1].metric("Macro-F1", score(scores.get("macro_f1")), help="Every class weighs the same.")
     cols[2].metric("Weighted F1", score(scores.get("weighted_f1")))
-    cols[3].metric("Calibration error (ECE)", pct(scores.get("ece")),
-                   help="Average gap between confidence and accuracy; lower is better.")
-    cols[4].metric("Accuracy vs FER+", pct(plus.get("accuracy")),
-                   help="Against the majority vote of 10 FER+ annotators (less label noise).")
+    cols[3].metric(
+        "Calibration error (ECE)",
+        pct(scores.get("ece")),
+        help="Average gap between confidence and accuracy; lower is better.",
+    )
+    cols[4].metric(
+        "Accuracy vs FER+",
+        pct(plus.get("accuracy")),
+        help="Against the majority vote of 10 FER+ annotators (less label noise).",
+    )
 
-tabs = st.tabs(["Confusion matrix", "Per-class report", "Learning curves", "ROC", "Calibration",
-                "Model comparison", "Model card"])
+tabs = st.tabs(
+    ["Confusion matrix", "Per-class report", "Learning curves", "ROC", "Calibration", "Model comparison", "Model card"]
+)
 
 with tabs[0]:
     if split and scores.get("confusion_matrix"):
         normalise = st.toggle("Row-normalised (recall per true class)", value=True, key="cm_normalise")
-        st.plotly_chart(plots.heatmap(scores["confusion_matrix"], class_names, normalise=normalise,
-                                      title=f"Confusion matrix, {SPLIT_LABELS.get(split, split)}"),
-                        width="stretch", key="confusion")
+        st.plotly_chart(
+            plots.heatmap(
+                scores["confusion_matrix"],
+                class_names,
+                normalise=normalise,
+                title=f"Confusion matrix, {SPLIT_LABELS.get(split, split)}",
+            ),
+            width="stretch",
+            key="confusion",
+        )
         st.caption("Rows are the true labels, columns the predictions; the diagonal is correct.")
     else:
         st.info("No confusion matrix yet.")
@@ -69,12 +96,17 @@ with tabs[0]:
 with tabs[1]:
     if split:
         table = model_card.report_table(scores, class_names)
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
-            c: st.column_config.ProgressColumn(c, format="%.2f", min_value=0.0, max_value=1.0)
-            for c in ("precision", "recall", "f1")})
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                c: st.column_config.ProgressColumn(c, format="%.2f", min_value=0.0, max_value=1.0)
+                for c in ("precision", "recall", "f1")
+            },
+        )
         recall = {n: (scores.get("per_class") or {}).get(n, {}).get("recall") for n in class_names}
-        st.plotly_chart(plots.per_class_bars(recall, "Recall per class", "recall"), width="stretch",
-                        key="recall-bars")
+        st.plotly_chart(plots.per_class_bars(recall, "Recall per class", "recall"), width="stretch", key="recall-bars")
     else:
         st.info("No classification report yet.")
 
@@ -82,8 +114,10 @@ with tabs[2]:
     history = app_cache.history()
     if history is not None and len(history):
         st.plotly_chart(plots.learning_curves(history), width="stretch", key="history")
-        st.caption("Validation = PublicTest. A widening gap between the curves means over-fitting; the "
-                   "deployed weights are those of the best validation epoch.")
+        st.caption(
+            "Validation = PublicTest. A widening gap between the curves means over-fitting; the "
+            "deployed weights are those of the best validation epoch."
+        )
     else:
         st.info("No training history (history.csv) yet.")
 
@@ -98,22 +132,31 @@ with tabs[3]:
 
 with tabs[4]:
     calibration = (metrics or {}).get("calibration") or {}
-    reliability = (calibration.get("reliability") or {})
+    reliability = calibration.get("reliability") or {}
     curve = reliability.get(split or "PrivateTest") or next(iter(reliability.values()), None)
     if calibration:
         cols = st.columns(3)
-        cols[0].metric("Temperature", f"{calibration.get('temperature', 1.0):.2f}",
-                       help=f"Fitted on {calibration.get('fitted_on', 'PublicTest')}; divides the logits.")
+        cols[0].metric(
+            "Temperature",
+            f"{calibration.get('temperature', 1.0):.2f}",
+            help=f"Fitted on {calibration.get('fitted_on', 'PublicTest')}; divides the logits.",
+        )
         before, after = calibration.get("ece_before"), calibration.get("ece_after")
         cols[1].metric("ECE before scaling", pct(before))
-        cols[2].metric("ECE after scaling", pct(after),
-                       f"{(after - before) * 100:+.1f} pts" if before is not None and after is not None else None,
-                       delta_color="inverse")
+        cols[2].metric(
+            "ECE after scaling",
+            pct(after),
+            f"{(after - before) * 100:+.1f} pts" if before is not None and after is not None else None,
+            delta_color="inverse",
+        )
     if curve:
-        st.plotly_chart(plots.reliability_diagram(curve, "Reliability diagram (after scaling)"), width="stretch",
-                        key="reliability")
-        st.caption("Bars below the diagonal mean over-confidence. The app shows calibrated probabilities, "
-                   "so a face labelled 70% is right about 70% of the time.")
+        st.plotly_chart(
+            plots.reliability_diagram(curve, "Reliability diagram (after scaling)"), width="stretch", key="reliability"
+        )
+        st.caption(
+            "Bars below the diagonal mean over-confidence. The app shows calibrated probabilities, "
+            "so a face labelled 70% is right about 70% of the time."
+        )
     elif not calibration:
         st.info("No calibration results yet.")
 
@@ -133,8 +176,7 @@ with tabs[6]:
         st.dataframe(pd.DataFrame(card.facts, columns=["field", "value"]), hide_index=True, width="stretch")
     with right:
         st.markdown("**Performance**")
-        st.dataframe(pd.DataFrame(card.performance, columns=["metric", "value"]), hide_index=True,
-                     width="stretch")
+        st.dataframe(pd.DataFrame(card.performance, columns=["metric", "value"]), hide_index=True, width="stretch")
         if card.training:
             st.markdown("**Training configuration**")
             st.json(card.training, expanded=False)

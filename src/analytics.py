@@ -4,11 +4,13 @@ Everything here works on the one-row-per-face table of the CLI schema
 (``ImageResult.rows``) so the app, the CLI and downloads agree on the numbers.
 No streamlit and no TensorFlow: these are plain pandas functions with unit tests.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 import pandas as pd
 
@@ -74,11 +76,13 @@ def emotion_counts(df: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame
     faces = faces_only(df)
     counts = faces["emotion"].value_counts().reindex(list(class_names), fill_value=0)
     total = int(counts.sum())
-    return pd.DataFrame({
-        "emotion": list(class_names),
-        "faces": counts.to_numpy().astype(int),
-        "share": counts.to_numpy() / total if total else 0.0,
-    })
+    return pd.DataFrame(
+        {
+            "emotion": list(class_names),
+            "faces": counts.to_numpy().astype(int),
+            "share": counts.to_numpy() / total if total else 0.0,
+        }
+    )
 
 
 def sentiment_counts(df: pd.DataFrame) -> pd.DataFrame:
@@ -87,11 +91,13 @@ def sentiment_counts(df: pd.DataFrame) -> pd.DataFrame:
     labels = pd.Series([sentiment_of(e) for e in faces["emotion"]], dtype=object)
     counts = labels.value_counts().reindex(list(SENTIMENT_ORDER), fill_value=0)
     total = int(counts.sum())
-    return pd.DataFrame({
-        "sentiment": list(SENTIMENT_ORDER),
-        "faces": counts.to_numpy().astype(int),
-        "share": counts.to_numpy() / total if total else 0.0,
-    })
+    return pd.DataFrame(
+        {
+            "sentiment": list(SENTIMENT_ORDER),
+            "faces": counts.to_numpy().astype(int),
+            "share": counts.to_numpy() / total if total else 0.0,
+        }
+    )
 
 
 def net_sentiment(df: pd.DataFrame) -> float | None:
@@ -161,9 +167,13 @@ def campaign_table(batches: Mapping[str, pd.DataFrame], class_names: Sequence[st
         sentiments = sentiment_counts(df).set_index("sentiment")["share"]
         row: dict[str, object] = {"batch": name, "photos": summary.files, "faces": summary.faces}
         row.update({f"{e} %": round(100 * float(emotions[e]), 1) for e in class_names})
-        row.update({"positive %": round(100 * float(sentiments["positive"]), 1),
-                    "negative %": round(100 * float(sentiments["negative"]), 1),
-                    "net sentiment": summary.net_sentiment})
+        row.update(
+            {
+                "positive %": round(100 * float(sentiments["positive"]), 1),
+                "negative %": round(100 * float(sentiments["negative"]), 1),
+                "net sentiment": summary.net_sentiment,
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -172,14 +182,16 @@ def results_json(results: Iterable, class_names: Sequence[str]) -> str:
     """All results as JSON: one object per file with its faces (box, probabilities, top emotion)."""
     out = []
     for res in results:
-        out.append({
-            "file": res.file,
-            "status": res.status,
-            "error": res.error,
-            "width": res.width,
-            "height": res.height,
-            "faces": [dict(f.to_dict(), sentiment=sentiment_of(f.emotion)) for f in res.faces],
-        })
+        out.append(
+            {
+                "file": res.file,
+                "status": res.status,
+                "error": res.error,
+                "width": res.width,
+                "height": res.height,
+                "faces": [dict(f.to_dict(), sentiment=sentiment_of(f.emotion)) for f in res.faces],
+            }
+        )
     return json.dumps({"class_names": list(class_names), "results": out}, indent=2)
 
 

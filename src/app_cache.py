@@ -6,10 +6,12 @@ loaded once per server process and shared by every session. Report files are
 shows up on the next rerun without a restart. TensorFlow is imported lazily, on
 the first call that needs the model, so summary pages open fast.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,7 @@ def model_key() -> str:
 
 # --- model -------------------------------------------------------------------
 
+
 @st.cache_resource(show_spinner="Loading the emotion model…", max_entries=1)
 def _recognizer(key: str):
     from src import inference
@@ -62,8 +65,10 @@ def _recognizer(key: str):
 def load_recognizer() -> tuple[Any | None, str | None]:
     """The shared recognizer, or None and a message a user can act on."""
     if not config.MODEL_FILE.exists():
-        return None, (f"No model found at `{config.MODEL_FILE.name}`. Train one "
-                      "(`python -m src.train`) or set FER_MODEL to a .keras file.")
+        return None, (
+            f"No model found at `{config.MODEL_FILE.name}`. Train one "
+            "(`python -m src.train`) or set FER_MODEL to a .keras file."
+        )
     try:
         return _recognizer(model_key()), None
     except Exception as exc:  # a broken model file must not take the page down
@@ -160,6 +165,7 @@ def report_folder() -> str:
 
 
 # --- dataset -----------------------------------------------------------------
+
 
 def dataset_source() -> str | None:
     """The FER2013 copy the app would read, or None when there is none."""

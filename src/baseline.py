@@ -26,6 +26,7 @@ Choices, measured on this 2-core machine:
 
 Run: ``python -m src.baseline --data PATH [--output outputs/v1/baseline.json]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,9 @@ import csv
 import json
 import math
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -69,7 +70,7 @@ PUBLISHED_ANCHORS: tuple[dict[str, object], ...] = (
     {
         "model": "Human accuracy",
         "source": "Goodfellow et al. 2013, Challenges in Representation Learning: A report on three "
-                  "machine learning contests (arXiv:1307.0414)",
+        "machine learning contests (arXiv:1307.0414)",
         "private_test_accuracy": 0.65,
         "macro_f1": None,
         "notes": "approx. 65% (+-5%) measured by the authors on a small sample; shows how noisy the labels are",
@@ -77,7 +78,7 @@ PUBLISHED_ANCHORS: tuple[dict[str, object], ...] = (
     {
         "model": "mini-Xception",
         "source": "Arriaga et al. 2017, Real-time Convolutional Neural Networks for Emotion and Gender "
-                  "Classification (arXiv:1710.07557)",
+        "Classification (arXiv:1710.07557)",
         "private_test_accuracy": 0.66,
         "macro_f1": None,
         "notes": "approx. 66%; about 60k parameters, real-time on CPU",
@@ -88,12 +89,12 @@ PUBLISHED_ANCHORS: tuple[dict[str, object], ...] = (
         "private_test_accuracy": 0.658,
         "macro_f1": None,
         "notes": "approx. 65.8%; ships a mini-Xception-style Keras model; the figure is indicative, "
-                 "not a documented PrivateTest protocol",
+        "not a documented PrivateTest protocol",
     },
     {
         "model": "VGGNet (tuned)",
         "source": "Khaireddin & Chen 2021, Facial Emotion Recognition: State of the Art Performance on "
-                  "FER2013 (arXiv:2105.03588)",
+        "FER2013 (arXiv:2105.03588)",
         "private_test_accuracy": 0.7328,
         "macro_f1": None,
         "notes": "single network; tuned optimiser and learning-rate schedule",
@@ -122,8 +123,9 @@ def hog_features(images: np.ndarray, cell: int = HOG_CELL, bins: int = HOG_BINS)
     return out
 
 
-def lbp_features(images: np.ndarray, grid: int = LBP_GRID, points: int = LBP_POINTS,
-                 radius: int = LBP_RADIUS) -> np.ndarray:
+def lbp_features(
+    images: np.ndarray, grid: int = LBP_GRID, points: int = LBP_POINTS, radius: int = LBP_RADIUS
+) -> np.ndarray:
     """Uniform-LBP histograms on a ``grid`` x ``grid`` layout of cells, each normalised to sum 1.
 
     Returns (N, grid * grid * (points + 2)) float32 (360 values at the defaults).
@@ -137,8 +139,12 @@ def lbp_features(images: np.ndarray, grid: int = LBP_GRID, points: int = LBP_POI
     out = np.empty((len(images), grid * grid * bins), np.float32)
     for i, image in enumerate(images):
         codes = local_binary_pattern(image, points, radius, method="uniform").astype(np.int64)
-        cells = (codes[: grid * cell, : grid * cell]
-                 .reshape(grid, cell, grid, cell).swapaxes(1, 2).reshape(grid * grid, cell * cell))
+        cells = (
+            codes[: grid * cell, : grid * cell]
+            .reshape(grid, cell, grid, cell)
+            .swapaxes(1, 2)
+            .reshape(grid * grid, cell * cell)
+        )
         out[i] = np.bincount((cells + offsets).ravel(), minlength=grid * grid * bins) / (cell * cell)
     return out
 
@@ -162,11 +168,15 @@ def extract_features(images: np.ndarray, feature_set: str = "hog+lbp") -> np.nda
 
 def make_classifier(alpha: float = 1e-4, seed: int = SEED, epochs: int = EPOCHS) -> Pipeline:
     """StandardScaler -> linear SVM (hinge loss, averaged SGD, fixed epochs so runs are repeatable)."""
-    return Pipeline([
-        ("scale", StandardScaler()),
-        ("svm", SGDClassifier(loss="hinge", alpha=alpha, average=True, max_iter=epochs, tol=None,
-                              random_state=seed)),
-    ])
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "svm",
+                SGDClassifier(loss="hinge", alpha=alpha, average=True, max_iter=epochs, tol=None, random_state=seed),
+            ),
+        ]
+    )
 
 
 def equivalent_c(alpha: float, n_samples: int) -> float:
@@ -185,8 +195,9 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -
     }
 
 
-def cross_validate(x: np.ndarray, y: np.ndarray, alpha: float, folds: int = CV_FOLDS,
-                   limit: int | None = None, seed: int = SEED) -> dict:
+def cross_validate(
+    x: np.ndarray, y: np.ndarray, alpha: float, folds: int = CV_FOLDS, limit: int | None = None, seed: int = SEED
+) -> dict:
     """Stratified k-fold accuracy and macro-F1 of ``make_classifier(alpha)`` on (x, y).
 
     ``limit`` subsamples the rows (stratified) first, to bound the cost; the number
@@ -229,15 +240,27 @@ def benchmark_hog(images: np.ndarray, n: int = 300) -> dict[str, float]:
     cv2_ms = (time.perf_counter() - start) / max(len(sample), 1) * 1e3
     start = time.perf_counter()
     for image in sample:
-        hog(image, orientations=HOG_BINS, pixels_per_cell=(HOG_CELL, HOG_CELL), cells_per_block=(2, 2),
-            block_norm="L2-Hys", feature_vector=True)
+        hog(
+            image,
+            orientations=HOG_BINS,
+            pixels_per_cell=(HOG_CELL, HOG_CELL),
+            cells_per_block=(2, 2),
+            block_norm="L2-Hys",
+            feature_vector=True,
+        )
     skimage_ms = (time.perf_counter() - start) / max(len(sample), 1) * 1e3
     return {"cv2": round(cv2_ms, 4), "skimage": round(skimage_ms, 4), "faces": int(len(sample))}
 
 
-def run_baseline(data: FerData, feature_sets: Sequence[str] = FEATURE_SETS, alphas: Sequence[float] = ALPHAS,
-                 cv_folds: int = CV_FOLDS, cv_limit: int | None = None, seed: int = SEED,
-                 log: Log = print) -> dict:
+def run_baseline(
+    data: FerData,
+    feature_sets: Sequence[str] = FEATURE_SETS,
+    alphas: Sequence[float] = ALPHAS,
+    cv_folds: int = CV_FOLDS,
+    cv_limit: int | None = None,
+    seed: int = SEED,
+    log: Log = print,
+) -> dict:
     """Select on PublicTest, cross-validate on Training, score PrivateTest; returns the result dict."""
     started = time.perf_counter()
     parts = {usage: data.split(usage) for usage in ("Training", "PublicTest", "PrivateTest")}
@@ -264,12 +287,20 @@ def run_baseline(data: FerData, feature_sets: Sequence[str] = FEATURE_SETS, alph
             fit_start = time.perf_counter()
             pred = make_classifier(alpha, seed).fit(x_train, train.labels).predict(x_public)
             result = scores(public.labels, pred, names)
-            entry = {"features": feature_set, "dims": int(x_train.shape[1]), "alpha": alpha,
-                     "equivalent_C": equivalent_c(alpha, len(train)), "accuracy": result["accuracy"],
-                     "macro_f1": result["macro_f1"], "fit_seconds": round(time.perf_counter() - fit_start, 2)}
+            entry = {
+                "features": feature_set,
+                "dims": int(x_train.shape[1]),
+                "alpha": alpha,
+                "equivalent_C": equivalent_c(alpha, len(train)),
+                "accuracy": result["accuracy"],
+                "macro_f1": result["macro_f1"],
+                "fit_seconds": round(time.perf_counter() - fit_start, 2),
+            }
             grid.append(entry)
-            log(f"  {feature_set:8s} alpha={alpha:g}: PublicTest acc {entry['accuracy']:.4f} "
-                f"macro-F1 {entry['macro_f1']:.4f}")
+            log(
+                f"  {feature_set:8s} alpha={alpha:g}: PublicTest acc {entry['accuracy']:.4f} "
+                f"macro-F1 {entry['macro_f1']:.4f}"
+            )
             if best is None or (entry["accuracy"], entry["macro_f1"]) > (best["accuracy"], best["macro_f1"]):
                 best = entry
     selection_seconds = time.perf_counter() - start
@@ -280,8 +311,10 @@ def run_baseline(data: FerData, feature_sets: Sequence[str] = FEATURE_SETS, alph
     start = time.perf_counter()
     cv = cross_validate(matrix("Training", feature_set), train.labels, alpha, cv_folds, cv_limit, seed)
     cv_seconds = time.perf_counter() - start
-    log(f"{cv['folds']}-fold CV on {cv['rows']} Training rows: acc {cv['accuracy_mean']:.4f} "
-        f"+- {cv['accuracy_std']:.4f}, macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}")
+    log(
+        f"{cv['folds']}-fold CV on {cv['rows']} Training rows: acc {cv['accuracy_mean']:.4f} "
+        f"+- {cv['accuracy_std']:.4f}, macro-F1 {cv['macro_f1_mean']:.4f} +- {cv['macro_f1_std']:.4f}"
+    )
 
     start = time.perf_counter()
     model = make_classifier(alpha, seed).fit(matrix("Training", feature_set), train.labels)
@@ -289,19 +322,34 @@ def run_baseline(data: FerData, feature_sets: Sequence[str] = FEATURE_SETS, alph
     public_pred = model.predict(matrix("PublicTest", feature_set))
     private_pred = model.predict(matrix("PrivateTest", feature_set))
     private_scores = scores(private.labels, private_pred, names)
-    private_scores["confusion_matrix"] = confusion_matrix(
-        private.labels, private_pred, labels=np.arange(len(names))).astype(int).tolist()
+    private_scores["confusion_matrix"] = (
+        confusion_matrix(private.labels, private_pred, labels=np.arange(len(names))).astype(int).tolist()
+    )
     log(f"PrivateTest acc {private_scores['accuracy']:.4f} macro-F1 {private_scores['macro_f1']:.4f}")
 
     return {
         "features": {
             "name": feature_set,
             "dims": best["dims"],
-            "hog": {"extractor": "cv2.HOGDescriptor", "cell": HOG_CELL, "block_cells": 2,
-                    "block_stride_cells": 1, "bins": HOG_BINS, "block_norm": "L2-Hys"},
-            "lbp": ({"extractor": "skimage.feature.local_binary_pattern", "method": "uniform",
-                     "points": LBP_POINTS, "radius": LBP_RADIUS, "grid": LBP_GRID}
-                    if "lbp" in feature_families(feature_set) else None),
+            "hog": {
+                "extractor": "cv2.HOGDescriptor",
+                "cell": HOG_CELL,
+                "block_cells": 2,
+                "block_stride_cells": 1,
+                "bins": HOG_BINS,
+                "block_norm": "L2-Hys",
+            },
+            "lbp": (
+                {
+                    "extractor": "skimage.feature.local_binary_pattern",
+                    "method": "uniform",
+                    "points": LBP_POINTS,
+                    "radius": LBP_RADIUS,
+                    "grid": LBP_GRID,
+                }
+                if "lbp" in feature_families(feature_set)
+                else None
+            ),
             "hog_ms_per_face": benchmark_hog(train.images),
         },
         "classifier": {
@@ -313,19 +361,29 @@ def run_baseline(data: FerData, feature_sets: Sequence[str] = FEATURE_SETS, alph
             "seed": seed,
         },
         "selection": {"metric": "PublicTest accuracy (macro-F1 breaks ties)", "grid": grid},
-        "cv": {**cv, "split": "Training", "config": f"{feature_set}, alpha={alpha:g}",
-               "note": ("stratified subsample of Training" if cv["subsampled"] else "all Training rows")},
+        "cv": {
+            **cv,
+            "split": "Training",
+            "config": f"{feature_set}, alpha={alpha:g}",
+            "note": ("stratified subsample of Training" if cv["subsampled"] else "all Training rows"),
+        },
         "public_test": scores(public.labels, public_pred, names),
         "private_test": private_scores,
         "train_seconds": round(train_seconds, 2),
-        "timings": {"features_seconds": round(feature_seconds, 2), "selection_seconds": round(selection_seconds, 2),
-                    "cv_seconds": round(cv_seconds, 2), "total_seconds": round(time.perf_counter() - started, 2)},
-        "data": {"source": Path(data.source).name if data.source else "",
-                 "rows": {usage: int(len(part)) for usage, part in parts.items()}},
+        "timings": {
+            "features_seconds": round(feature_seconds, 2),
+            "selection_seconds": round(selection_seconds, 2),
+            "cv_seconds": round(cv_seconds, 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+        },
+        "data": {
+            "source": Path(data.source).name if data.source else "",
+            "rows": {usage: int(len(part)) for usage, part in parts.items()},
+        },
         "class_names": list(names),
         "protocol": "fit on Training; features and alpha chosen on PublicTest; PrivateTest scored once",
         "versions": {"scikit-learn": sklearn.__version__, "opencv": cv2.__version__},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -337,8 +395,10 @@ def baseline_row(result: Mapping) -> dict[str, object]:
         "source": BASELINE_SOURCE,
         "private_test_accuracy": round(private["accuracy"], 4),
         "macro_f1": round(private["macro_f1"], 4),
-        "notes": (f"alpha={result['classifier']['alpha']:g} chosen on PublicTest; {cv['folds']}-fold CV on "
-                  f"Training {cv['accuracy_mean']:.3f} +- {cv['accuracy_std']:.3f}"),
+        "notes": (
+            f"alpha={result['classifier']['alpha']:g} chosen on PublicTest; {cv['folds']}-fold CV on "
+            f"Training {cv['accuracy_mean']:.3f} +- {cv['accuracy_std']:.3f}"
+        ),
     }
 
 
@@ -358,8 +418,7 @@ def _upsert(rows: list[dict], new: Iterable[Mapping]) -> list[dict]:
     return rows
 
 
-def write_model_comparison(path: str | Path | None = None,
-                           extra_rows: Iterable[Mapping] = ()) -> Path:
+def write_model_comparison(path: str | Path | None = None, extra_rows: Iterable[Mapping] = ()) -> Path:
     """Write ``model_comparison.csv``: published anchors, the baseline and ``extra_rows``.
 
     Rows already in the file are kept unless a new row has the same ``model`` or the

@@ -11,6 +11,7 @@ The contract other tools rely on:
 TensorFlow is imported only after the arguments are checked, so user errors are
 fast and free of backend log noise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ info/warnings off stderr
 
@@ -91,8 +93,11 @@ def iter_inputs(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
         if path.is_dir():
             for member in sorted(path.rglob("*")):
                 relative = member.relative_to(path)
-                if (member.suffix.lower() in config.IMAGE_EXTENSIONS and member.is_file()
-                        and not any(part.startswith(".") for part in relative.parts)):
+                if (
+                    member.suffix.lower() in config.IMAGE_EXTENSIONS
+                    and member.is_file()
+                    and not any(part.startswith(".") for part in relative.parts)
+                ):
                     yield os.path.join(given, relative.as_posix()), member
         else:
             yield given, path
@@ -138,9 +143,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
             for start in range(0, len(items), PREDICT_CHUNK):
-                chunk = items[start:start + PREDICT_CHUNK]
-                results = recognizer.analyze_batch([p for _, p in chunk], names=[n for n, _ in chunk],
-                                                   crop=args.crops, chunk=PREDICT_CHUNK)
+                chunk = items[start : start + PREDICT_CHUNK]
+                results = recognizer.analyze_batch(
+                    [p for _, p in chunk], names=[n for n, _ in chunk], crop=args.crops, chunk=PREDICT_CHUNK
+                )
                 rows = []
                 for result in results:
                     counts[result.status] = counts.get(result.status, 0) + 1
@@ -151,8 +157,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     finally:
         if stream is not sys.stdout:
             stream.close()
-    print(f"{len(items)} images: {counts['ok']} with faces ({faces} faces in all), {counts['no_face']} without, "
-          f"{counts['error']} errors" + (f"; wrote {args.output}" if args.output else ""), file=sys.stderr)
+    print(
+        f"{len(items)} images: {counts['ok']} with faces ({faces} faces in all), {counts['no_face']} without, "
+        f"{counts['error']} errors" + (f"; wrote {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -189,16 +198,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"model: {model_file} (version {m['model']['version']})")
     print(f"data: {data.source} ({len(data)} rows)")
     for name, s in m["splits"].items():
-        print(f"{name}: n={s['n']} accuracy={s['accuracy']:.4f} macro_f1={s['macro_f1']:.4f} "
-              f"weighted_f1={s['weighted_f1']:.4f} ece={s['ece']:.4f}")
+        print(
+            f"{name}: n={s['n']} accuracy={s['accuracy']:.4f} macro_f1={s['macro_f1']:.4f} "
+            f"weighted_f1={s['weighted_f1']:.4f} ece={s['ece']:.4f}"
+        )
     plus = (m.get("ferplus") or {}).get("PrivateTest")
     if plus:
-        print(f"FER+ majority (PrivateTest): n={plus['n']} accuracy={plus['accuracy']:.4f} "
-              f"macro_f1={plus['macro_f1']:.4f}")
+        print(
+            f"FER+ majority (PrivateTest): n={plus['n']} accuracy={plus['accuracy']:.4f} "
+            f"macro_f1={plus['macro_f1']:.4f}"
+        )
     cal = m.get("calibration")
     if cal:
-        print(f"temperature={cal['temperature']:.3f} (fitted on PublicTest): ECE {cal['ece_before']:.4f} -> "
-              f"{cal['ece_after']:.4f}, NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}")
+        print(
+            f"temperature={cal['temperature']:.3f} (fitted on PublicTest): ECE {cal['ece_before']:.4f} -> "
+            f"{cal['ece_after']:.4f}, NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}"
+        )
     print(f"wrote {result.output_dir}")
     print(result.summary_line)
     return 0
@@ -236,8 +251,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.output_dir) if args.output_dir else default_output_dir()
     stats = write_dataset_stats(data, out_dir)
-    print(f"{stats['total']} rows, imbalance ratio {stats['imbalance_ratio']:.1f}; "
-          f"wrote {out_dir / 'dataset_stats.json'} and {out_dir / 'mean_faces.png'}")
+    print(
+        f"{stats['total']} rows, imbalance ratio {stats['imbalance_ratio']:.1f}; "
+        f"wrote {out_dir / 'dataset_stats.json'} and {out_dir / 'mean_faces.png'}"
+    )
     return 0
 
 
@@ -248,9 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify the faces in images or folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and/or folders (searched recursively)")
     p.add_argument("--crops", action="store_true", help="each image is one cropped face (no detection)")
-    p.add_argument("--fast", action="store_true",
-                   help="coarse-first face detection: ~5x faster on camera-sized photos, may miss small "
-                        "faces beside a large one")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="coarse-first face detection: ~5x faster on camera-sized photos, may miss small faces beside a large one",
+    )
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--model", metavar="FILE", help=f"model file (default {config.MODEL_FILE})")

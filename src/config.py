@@ -3,6 +3,7 @@
 Paths are resolved from the repository root (never the working directory).
 Environment variables prefixed ``FER_`` override the defaults.
 """
+
 from __future__ import annotations
 
 import json

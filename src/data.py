@@ -3,6 +3,7 @@
 Everything is returned as compact uint8 arrays (N, 48, 48) with integer labels in
 FER2013 order and a ``usage`` array holding Training / PublicTest / PrivateTest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,7 +48,7 @@ class FerData:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def split(self, usage: str) -> "FerData":
+    def split(self, usage: str) -> FerData:
         usage = config.SPLITS.get(usage, usage)
         mask = self.usage == usage
         return FerData(

@@ -3,9 +3,11 @@
 Works on RGB uint8 arrays and any object with ``.box`` (x, y, w, h or None),
 ``.emotion`` and ``.confidence`` (``inference.FaceResult``), so it needs no model.
 """
+
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -65,10 +67,17 @@ def annotate(rgb: np.ndarray, faces: Sequence[_Face], max_side: int | None = Non
         top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y
         top = min(top, max(0, h - th - base - 2 * thickness))
         left = min(max(0, x), max(0, w - tw - 2 * thickness))
-        cv2.rectangle(img, (left, top), (left + tw + 2 * thickness, top + th + base + 2 * thickness),
-                      color, cv2.FILLED)
-        cv2.putText(img, text, (left + thickness, top + th + thickness), font, font_scale,
-                    (255, 255, 255), max(1, thickness // 2), cv2.LINE_AA)
+        cv2.rectangle(img, (left, top), (left + tw + 2 * thickness, top + th + base + 2 * thickness), color, cv2.FILLED)
+        cv2.putText(
+            img,
+            text,
+            (left + thickness, top + th + thickness),
+            font,
+            font_scale,
+            (255, 255, 255),
+            max(1, thickness // 2),
+            cv2.LINE_AA,
+        )
     return img
 
 

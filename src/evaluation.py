@@ -7,12 +7,13 @@ under ``outputs/<version>/``. ``write_dataset_stats`` writes ``dataset_stats.jso
 and ``mean_faces.png`` for the Data Analysis page. Accuracy-type metrics use the
 uncalibrated probabilities (temperature never changes the argmax).
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,14 +109,14 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
         return float("nan")
     rel = reliability(probs, labels, n_bins)
     total = sum(rel["count"])
-    return float(sum(n * abs(a - c) for a, c, n in zip(rel["accuracy"], rel["confidence"], rel["count"]) if n)
-                 / total)
+    return float(sum(n * abs(a - c) for a, c, n in zip(rel["accuracy"], rel["confidence"], rel["count"]) if n) / total)
 
 
 def fit_temperature(probs: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """The T minimising NLL of softmax(log p / T) on the given (validation) predictions."""
-    result = minimize_scalar(lambda t: nll(scale_probs(probs, t), labels), bounds=bounds, method="bounded",
-                             options={"xatol": 1e-4})
+    result = minimize_scalar(
+        lambda t: nll(scale_probs(probs, t), labels), bounds=bounds, method="bounded", options={"xatol": 1e-4}
+    )
     return float(result.x)
 
 
@@ -123,8 +124,7 @@ def split_metrics(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str,
     """Accuracy, F1s, per-class precision/recall/F1/support, confusion matrix and ECE."""
     classes = np.arange(len(class_names))
     pred = probs.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, pred, labels=classes, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, pred, labels=classes, zero_division=0)
     return {
         "n": int(len(labels)),
         "accuracy": float(accuracy_score(labels, pred)),
@@ -146,8 +146,9 @@ def _thin(fpr: np.ndarray, tpr: np.ndarray, max_points: int) -> tuple[np.ndarray
     return fpr[keep], tpr[keep]
 
 
-def roc_curves(labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...],
-               max_points: int = ROC_MAX_POINTS) -> dict[str, dict]:
+def roc_curves(
+    labels: np.ndarray, probs: np.ndarray, class_names: tuple[str, ...], max_points: int = ROC_MAX_POINTS
+) -> dict[str, dict]:
     """One-vs-rest ROC per class (sklearn), thinned to ``max_points``; classes lacking
     positives or negatives in the split are left out (their ROC is undefined)."""
     curves = {}
@@ -177,8 +178,9 @@ def ferplus_metrics(votes: np.ndarray | None, probs: np.ndarray, class_names: tu
     return {
         "n": int(keep.sum()),
         "accuracy": float(accuracy_score(majority[keep], pred)),
-        "macro_f1": float(f1_score(majority[keep], pred, labels=np.arange(len(class_names)),
-                                   average="macro", zero_division=0)),
+        "macro_f1": float(
+            f1_score(majority[keep], pred, labels=np.arange(len(class_names)), average="macro", zero_division=0)
+        ),
     }
 
 
@@ -244,8 +246,9 @@ def update_model_comparison(out_dir: Path, metrics: dict, model_name: str) -> Pa
         "private_test_accuracy": round(private.get("accuracy", float("nan")), 4),
         "macro_f1": round(private.get("macro_f1", float("nan")), 4),
         "notes": f"version {metrics['model']['version']}; selected on PublicTest; "
-                 f"T={metrics['calibration']['temperature']:.3f}" if metrics.get("calibration")
-                 else f"version {metrics['model']['version']}",
+        f"T={metrics['calibration']['temperature']:.3f}"
+        if metrics.get("calibration")
+        else f"version {metrics['model']['version']}",
     }
     path = out_dir / "model_comparison.csv"
     try:
@@ -263,9 +266,14 @@ def update_model_comparison(out_dir: Path, metrics: dict, model_name: str) -> Pa
     return path
 
 
-def evaluate(data: FerData, model_file: str | Path | None = None, output_dir: str | Path | None = None,
-             split: str = "PrivateTest", run_dir: str | Path | None = None,
-             update_manifest: bool = True) -> Evaluation:
+def evaluate(
+    data: FerData,
+    model_file: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    split: str = "PrivateTest",
+    run_dir: str | Path | None = None,
+    update_manifest: bool = True,
+) -> Evaluation:
     """Score a saved model, calibrate it on PublicTest and write the dashboard files.
 
     With ``update_manifest`` the fitted temperature and headline metrics go into
@@ -297,7 +305,7 @@ def evaluate(data: FerData, model_file: str | Path | None = None, output_dir: st
         raise ValueError(f"the dataset has no {split} rows")
 
     metrics: dict[str, Any] = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {"file": model_file.name, "sha256": sha256_file(model_file), "version": info.version},
         "class_names": list(class_names),
         "splits": {name: split_metrics(labels[name], probs[name], class_names) for name in probs},
@@ -322,8 +330,11 @@ def evaluate(data: FerData, model_file: str | Path | None = None, output_dir: st
             "reliability_uncalibrated": {report: reliability(before, labels[report])},
         }
     metrics = _json_safe(metrics)
-    roc = {name: roc_curves(labels[name], probs[name], class_names)
-           for name in dict.fromkeys(("PrivateTest", split)) if name in probs}
+    roc = {
+        name: roc_curves(labels[name], probs[name], class_names)
+        for name in dict.fromkeys(("PrivateTest", split))
+        if name in probs
+    }
 
     _write_json(out_dir / "metrics.json", metrics)
     _write_json(out_dir / "roc.json", roc)
@@ -365,8 +376,11 @@ def dataset_stats(data: FerData) -> dict:
     per_class = {}
     for k, name in enumerate(names):
         faces = train.images[train.labels == k]
-        per_class[name] = ({"mean": float(faces.mean(dtype=np.float64)), "std": float(faces.std(dtype=np.float64))}
-                           if len(faces) else {"mean": None, "std": None})
+        per_class[name] = (
+            {"mean": float(faces.mean(dtype=np.float64)), "std": float(faces.std(dtype=np.float64))}
+            if len(faces)
+            else {"mean": None, "std": None}
+        )
     levels = np.bincount(train.images.ravel(), minlength=256)
     stats: dict[str, Any] = {
         "source": Path(data.source).name if data.source else "",
@@ -390,8 +404,10 @@ def dataset_stats(data: FerData) -> dict:
         fer, plus = data.labels[keep], majority[keep]
         stats["ferplus_agreement"] = {
             "overall": float(accuracy_score(fer, plus)) if keep.any() else None,
-            "per_class": {name: (float((plus[fer == k] == k).mean()) if (fer == k).any() else None)
-                          for k, name in enumerate(names)},
+            "per_class": {
+                name: (float((plus[fer == k] == k).mean()) if (fer == k).any() else None)
+                for k, name in enumerate(names)
+            },
             "n_compared": int(keep.sum()),
             "confusion": confusion_matrix(fer, plus, labels=np.arange(len(names))).astype(int).tolist(),
         }

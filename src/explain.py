@@ -4,6 +4,7 @@ Uses the last convolutional activation whose map is still at least 6x6 (the fina
 3x3 map is too coarse to point at a mouth or brows). TensorFlow backend only,
 which is what the app runs on.
 """
+
 from __future__ import annotations
 
 import cv2

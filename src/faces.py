@@ -9,11 +9,13 @@ per thread.
 The settings (cascades, scale factors, neighbours, working size, NMS overlap)
 live in ``src/config.py``; ``bench/bench_detect.py`` measures speed and recall.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -143,8 +145,9 @@ class FaceDetector:
         if not found and self.profile is not None:
             # The profile cascade only knows one side of the head: run it mirrored too.
             found = self._run(self.profile, small, self.profile_scale_factor, self.profile_min_neighbors, min_size)
-            mirrored = self._run(self.profile, cv2.flip(small, 1), self.profile_scale_factor,
-                                 self.profile_min_neighbors, min_size)
+            mirrored = self._run(
+                self.profile, cv2.flip(small, 1), self.profile_scale_factor, self.profile_min_neighbors, min_size
+            )
             found += [(small.shape[1] - x - w, y, w, h, n) for x, y, w, h, n in mirrored]
         sx, sy = width / small.shape[1], height / small.shape[0]
         boxes: list[Box] = []
@@ -168,14 +171,17 @@ class FaceDetector:
         return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
     @staticmethod
-    def _run(cascade: cv2.CascadeClassifier, image: np.ndarray, scale_factor: float, min_neighbors: int,
-             min_size: int) -> list[tuple[int, int, int, int, float]]:
+    def _run(
+        cascade: cv2.CascadeClassifier, image: np.ndarray, scale_factor: float, min_neighbors: int, min_size: int
+    ) -> list[tuple[int, int, int, int, float]]:
         """(x, y, w, h, neighbours) per detection; neighbours ranks duplicates in NMS."""
         rects, neighbours = cascade.detectMultiScale2(
             image, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size)
         )
-        return [(int(x), int(y), int(w), int(h), float(n))
-                for (x, y, w, h), n in zip(np.asarray(rects).reshape(-1, 4), np.ravel(neighbours))]
+        return [
+            (int(x), int(y), int(w), int(h), float(n))
+            for (x, y, w, h), n in zip(np.asarray(rects).reshape(-1, 4), np.ravel(neighbours))
+        ]
 
 
 def _clip(x: int, y: int, w: int, h: int, width: int, height: int) -> Box | None:

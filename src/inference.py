@@ -5,12 +5,13 @@ compiled call (Keras ``predict`` costs ~60 ms a call in overhead alone).
 ``get_recognizer()`` gives the process-wide instance. Bad inputs never raise from
 ``analyze``/``analyze_batch``: they come back with ``status="error"`` and a reason.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -62,8 +63,13 @@ class ImageResult:
         rows = []
         for i, face in enumerate(self.faces):
             box = face.box or Box(0, 0, self.width, self.height)
-            row = {"file": self.file, "face": i, **box._asdict(), "emotion": face.emotion,
-                   "confidence": round(face.confidence, 4)}
+            row = {
+                "file": self.file,
+                "face": i,
+                **box._asdict(),
+                "emotion": face.emotion,
+                "confidence": round(face.confidence, 4),
+            }
             row.update({k: round(v, 4) for k, v in face.emotions.items()})
             row.update(status=self.status, error="")
             rows.append(row)
@@ -78,8 +84,11 @@ def _compiled_call(model):
         import tensorflow as tf
 
         size = model.input_shape[1]
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                         input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
+        fn = tf.function(
+            lambda x: model(x, training=False),
+            reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)],
+        )
         return lambda x: fn(x).numpy()
     return lambda x: np.asarray(model(x, training=False))
 
@@ -114,8 +123,7 @@ class EmotionRecognizer:
         if len(faces) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         x = faces.reshape(len(faces), self.size, self.size, 1).astype(np.float32)
-        probs = np.concatenate([self._call(x[i:i + self.batch_size])
-                                for i in range(0, len(x), self.batch_size)])
+        probs = np.concatenate([self._call(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
         return apply_temperature(probs, self.info.temperature)
 
     def _result(self, probs: np.ndarray, box: Box | None) -> FaceResult:
@@ -133,8 +141,11 @@ class EmotionRecognizer:
         if crop:
             return [None], resize_face(gray, self.size)[None]
         boxes = get_detector(self.fast).detect(gray)
-        faces = np.stack([crop_face(gray, b, self.size) for b in boxes]) if boxes else \
-            np.zeros((0, self.size, self.size), np.uint8)
+        faces = (
+            np.stack([crop_face(gray, b, self.size) for b in boxes])
+            if boxes
+            else np.zeros((0, self.size, self.size), np.uint8)
+        )
         return boxes, faces
 
     def predict(self, image: ImageInput, crop: bool = False) -> list[FaceResult]:
@@ -147,9 +158,14 @@ class EmotionRecognizer:
         """Like ``predict`` but never raises for bad input: the reason goes in ``error``."""
         return self.analyze_batch([image], names=[name], crop=crop)[0]
 
-    def analyze_batch(self, images: Iterable[ImageInput], names: Sequence[str] | None = None,
-                      crop: bool = False, progress: Callable[[int], None] | None = None,
-                      chunk: int = 64) -> list[ImageResult]:
+    def analyze_batch(
+        self,
+        images: Iterable[ImageInput],
+        names: Sequence[str] | None = None,
+        crop: bool = False,
+        progress: Callable[[int], None] | None = None,
+        chunk: int = 64,
+    ) -> list[ImageResult]:
         """Many images; faces of up to ``chunk`` images go through the network together."""
         results: list[ImageResult] = []
         pending: list[tuple[ImageResult, list, np.ndarray]] = []
@@ -160,7 +176,7 @@ class EmotionRecognizer:
             probs = self.classify(np.concatenate([f for _, _, f in pending]))
             offset = 0
             for res, boxes, faces in pending:
-                res.faces = [self._result(p, b) for p, b in zip(probs[offset:offset + len(faces)], boxes)]
+                res.faces = [self._result(p, b) for p, b in zip(probs[offset : offset + len(faces)], boxes)]
                 offset += len(faces)
             pending.clear()
 
@@ -215,5 +231,4 @@ def get_recognizer(model_file: str | Path | None = None) -> EmotionRecognizer:
     return _recognizer(str(Path(model_file or config.MODEL_FILE).resolve()))
 
 
-__all__ = ["EmotionRecognizer", "FaceResult", "ImageResult", "ModelInfo", "get_recognizer",
-           "apply_temperature"]
+__all__ = ["EmotionRecognizer", "FaceResult", "ImageResult", "ModelInfo", "get_recognizer", "apply_temperature"]

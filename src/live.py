@@ -7,6 +7,7 @@ over time, draws the boxes and pushes per-second counts into a lock-protected ri
 buffer. The Streamlit script reads everything through ``snapshot()``, never the
 other way round, so no ``st.*`` call ever happens in the worker thread.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,9 +15,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -55,6 +57,7 @@ def rtc_configuration() -> dict:
 # ---------------------------------------------------------------------------
 # Temporal smoothing
 # ---------------------------------------------------------------------------
+
 
 def iou(a: BoxT, b: BoxT) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
@@ -96,8 +99,13 @@ class FaceSmoother:
     changes when the new emotion persists for a few frames.
     """
 
-    def __init__(self, alpha: float = config.LIVE_SMOOTHING, min_iou: float = 0.3,
-                 max_centre_distance: float = 0.5, max_age: float = 1.0):
+    def __init__(
+        self,
+        alpha: float = config.LIVE_SMOOTHING,
+        min_iou: float = 0.3,
+        max_centre_distance: float = 0.5,
+        max_age: float = 1.0,
+    ):
         if not 0.0 < alpha <= 1.0:
             raise ValueError("alpha must be in (0, 1]")
         self.alpha = alpha
@@ -151,6 +159,7 @@ class FaceSmoother:
 # Per-second timeline and alert
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class _Second:
     """Counts for one wall-clock second: processed frames, face observations, labels."""
@@ -191,10 +200,14 @@ def timeline_frame(seconds: Sequence[_Second], labels: Sequence[str]) -> pd.Data
     return df
 
 
-def negative_alert(seconds: Sequence[_Second], labels: Sequence[str], now: float,
-                   min_seconds: float = config.ALERT_SECONDS,
-                   threshold: float = config.ALERT_THRESHOLD,
-                   negative: Sequence[str] = config.NEGATIVE_EMOTIONS) -> tuple[bool, str]:
+def negative_alert(
+    seconds: Sequence[_Second],
+    labels: Sequence[str],
+    now: float,
+    min_seconds: float = config.ALERT_SECONDS,
+    threshold: float = config.ALERT_THRESHOLD,
+    negative: Sequence[str] = config.NEGATIVE_EMOTIONS,
+) -> tuple[bool, str]:
     """Alert when negative labels are at least ``threshold`` of the faces in every second
     of an unbroken run (ending now) that has lasted ``min_seconds``.
 
@@ -226,13 +239,16 @@ def negative_alert(seconds: Sequence[_Second], labels: Sequence[str], now: float
     mix = sorted(((totals[i] / faces, labels[i]) for i in neg_idx), reverse=True)
     detail = ", ".join(f"{name} {share:.0%}" for share, name in mix if share > 0)
     share = totals[neg_idx].sum() / faces
-    return True, (f"Negative emotions on {share:.0%} of faces for the last {duration:.0f} s "
-                  f"({detail}; alert at {threshold:.0%} for {min_seconds:g} s)")
+    return True, (
+        f"Negative emotions on {share:.0%} of faces for the last {duration:.0f} s "
+        f"({detail}; alert at {threshold:.0%} for {min_seconds:g} s)"
+    )
 
 
 # ---------------------------------------------------------------------------
 # The session
 # ---------------------------------------------------------------------------
+
 
 def tune_switch_interval(interval: float | None = None) -> None:
     """Lower the GIL switch interval (never raise it) for the frame worker's sake.
@@ -262,12 +278,16 @@ class LiveSession:
     thread on the first frame, and frames pass through unannotated until it is ready.
     """
 
-    def __init__(self, recognizer: _Classifier | None = None, clock: Clock = time.time,
-                 detect_width: int = config.LIVE_DETECT_WIDTH,
-                 detect_every: int = config.LIVE_DETECT_EVERY,
-                 smoothing: float = config.LIVE_SMOOTHING,
-                 window_seconds: int = config.LIVE_WINDOW_SECONDS,
-                 detector_factory: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        recognizer: _Classifier | None = None,
+        clock: Clock = time.time,
+        detect_width: int = config.LIVE_DETECT_WIDTH,
+        detect_every: int = config.LIVE_DETECT_EVERY,
+        smoothing: float = config.LIVE_SMOOTHING,
+        window_seconds: int = config.LIVE_WINDOW_SECONDS,
+        detector_factory: Callable[[], object] | None = None,
+    ):
         self._recognizer = recognizer
         self.clock = clock
         self.detect_width = detect_width
@@ -309,8 +329,7 @@ class LiveSession:
             return self._recognizer
         with self._lock:
             if self._loader is None:
-                self._loader = threading.Thread(target=self._load_recognizer, name="live-model-loader",
-                                                 daemon=True)
+                self._loader = threading.Thread(target=self._load_recognizer, name="live-model-loader", daemon=True)
                 self._loader.start()
         return None
 
@@ -409,8 +428,9 @@ class LiveSession:
         counts = np.zeros(len(labels), np.int64)
         for track in tracks:
             counts[track.top] += 1
-        current = ({name: float(p) for name, p in zip(labels, np.mean([t.probs for t in tracks], axis=0))}
-                   if tracks else {})
+        current = (
+            {name: float(p) for name, p in zip(labels, np.mean([t.probs for t in tracks], axis=0))} if tracks else {}
+        )
         with self._lock:
             if self._started is None:
                 self._started = now
@@ -436,8 +456,13 @@ class LiveSession:
             seconds = [_Second(b.second, b.frames, b.faces, b.counts.copy()) for b in self._seconds]
             processed = list(self._processed_at)
             current = dict(self._current)
-            frames, faces, received, dropped, error = (self._frames, self._faces, self._received,
-                                                       self._dropped, self._error)
+            frames, faces, received, dropped, error = (
+                self._frames,
+                self._faces,
+                self._received,
+                self._dropped,
+                self._error,
+            )
             started = self._started
             process_ms = float(np.mean(self._process_ms)) if self._process_ms else 0.0
         seconds = [b for b in seconds if b.second > now - self.window_seconds - 1]
@@ -482,5 +507,14 @@ def _fps(processed: Sequence[float], started: float | None, now: float, window: 
     return recent / span
 
 
-__all__ = ["FaceSmoother", "LiveSession", "LiveSnapshot", "Track", "iou", "negative_alert",
-           "rtc_configuration", "timeline_frame", "tune_switch_interval"]
+__all__ = [
+    "FaceSmoother",
+    "LiveSession",
+    "LiveSnapshot",
+    "Track",
+    "iou",
+    "negative_alert",
+    "rtc_configuration",
+    "timeline_frame",
+    "tune_switch_interval",
+]

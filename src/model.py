@@ -4,12 +4,13 @@ Models take raw 48x48x1 grayscale faces in [0, 255] and return 7 probabilities;
 rescaling lives inside the model so every caller feeds the same thing. The code
 is backend-agnostic (TensorFlow here, JAX on a lent GPU machine).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -111,7 +112,7 @@ def write_manifest(model_file: str | Path, class_names, input_size: int, **field
         "class_names": list(class_names),
         "input_size": int(input_size),
         "temperature": 1.0,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
     }

@@ -4,6 +4,7 @@ Reads the model's JSON manifest directly (no Keras import), so the summary pages
 and the sidebar render without loading TensorFlow. Missing numbers become
 "not yet measured" rather than errors (a headline KPI shows "—" and says so in its help).
 """
+
 from __future__ import annotations
 
 import json
@@ -91,17 +92,30 @@ def headline_kpis(metrics: dict | None, stats: dict | None, benchmark: dict | No
         return fmt.format(float(value)) if isinstance(value, (int, float)) else None
 
     return [
-        _kpi("Test accuracy", number(acc, "{:.1%}"),
-             f"Share of the {n:,} held-out FER2013 PrivateTest faces labelled correctly "
-             "(published human accuracy is about 65%)." if isinstance(n, int) else
-             "Accuracy on the held-out FER2013 PrivateTest split."),
-        _kpi("Macro-F1", number(f1, "{:.3f}"),
-             "F1 averaged over the 7 emotions with equal weight, so rare classes such as "
-             "disgust count as much as happy."),
-        _kpi("Dataset size", number(total, "{:,.0f} faces"),
-             "48x48 grayscale faces in FER2013 (Training + PublicTest + PrivateTest)."),
-        _kpi("Median latency", number(latency, "{:.0f} ms / photo"),
-             "Median time to find and classify the faces of one photo on CPU."),
+        _kpi(
+            "Test accuracy",
+            number(acc, "{:.1%}"),
+            f"Share of the {n:,} held-out FER2013 PrivateTest faces labelled correctly "
+            "(published human accuracy is about 65%)."
+            if isinstance(n, int)
+            else "Accuracy on the held-out FER2013 PrivateTest split.",
+        ),
+        _kpi(
+            "Macro-F1",
+            number(f1, "{:.3f}"),
+            "F1 averaged over the 7 emotions with equal weight, so rare classes such as "
+            "disgust count as much as happy.",
+        ),
+        _kpi(
+            "Dataset size",
+            number(total, "{:,.0f} faces"),
+            "48x48 grayscale faces in FER2013 (Training + PublicTest + PrivateTest).",
+        ),
+        _kpi(
+            "Median latency",
+            number(latency, "{:.0f} ms / photo"),
+            "Median time to find and classify the faces of one photo on CPU.",
+        ),
     ]
 
 
@@ -145,13 +159,24 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
         ("Created", str(manifest.get("created", "—"))),
         ("Architecture", f"{cfg.get('arch', '—')} CNN" + (f", width {cfg['width']}" if "width" in cfg else "")),
         ("Parameters", f"{training['parameters']:,}" if isinstance(training.get("parameters"), int) else "—"),
-        ("Input", f"{manifest.get('input_size', config.IMAGE_SIZE)}x{manifest.get('input_size', config.IMAGE_SIZE)} "
-                  "grayscale face crop"),
+        (
+            "Input",
+            f"{manifest.get('input_size', config.IMAGE_SIZE)}x{manifest.get('input_size', config.IMAGE_SIZE)} "
+            "grayscale face crop",
+        ),
         ("Labels (FER2013 head)", ", ".join(manifest.get("class_names") or config.EMOTIONS)),
-        ("Training data", f"FER2013 Training ({training['train_rows']:,} faces)" if training.get("train_rows")
-         else "FER2013 Training"),
-        ("Model selection", f"FER2013 PublicTest ({training['val_rows']:,} faces)" if training.get("val_rows")
-         else "FER2013 PublicTest"),
+        (
+            "Training data",
+            f"FER2013 Training ({training['train_rows']:,} faces)"
+            if training.get("train_rows")
+            else "FER2013 Training",
+        ),
+        (
+            "Model selection",
+            f"FER2013 PublicTest ({training['val_rows']:,} faces)"
+            if training.get("val_rows")
+            else "FER2013 PublicTest",
+        ),
         ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
         ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f}"),
     ]
@@ -160,13 +185,17 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
     calibration = (metrics or {}).get("calibration") or {}
     performance = [
         ("PrivateTest accuracy (test)", _pct(test.get("accuracy"))),
-        ("PrivateTest macro-F1", f"{test['macro_f1']:.3f}" if isinstance(test.get("macro_f1"), float) else NOT_MEASURED),
+        (
+            "PrivateTest macro-F1",
+            f"{test['macro_f1']:.3f}" if isinstance(test.get("macro_f1"), float) else NOT_MEASURED,
+        ),
         ("PublicTest accuracy (validation)", _pct(val.get("accuracy"))),
         ("Accuracy vs FER+ majority labels", _pct(plus.get("accuracy"))),
         ("Calibration error (ECE) after scaling", _pct(calibration.get("ece_after"))),
     ]
-    return ModelCard(facts=facts, training=cfg, performance=performance,
-                     intended_use=INTENDED_USE, limitations=LIMITATIONS)
+    return ModelCard(
+        facts=facts, training=cfg, performance=performance, intended_use=INTENDED_USE, limitations=LIMITATIONS
+    )
 
 
 def report_table(split: dict | None, class_names: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -181,18 +210,27 @@ def report_table(split: dict | None, class_names: list[str] | tuple[str, ...] | 
     table = pd.DataFrame(rows, columns=["class", "precision", "recall", "f1", "support"])
     if rows:
         support = pd.to_numeric(table["support"], errors="coerce").fillna(0)
-        extra = [{"class": "macro avg", "precision": table["precision"].mean(), "recall": table["recall"].mean(),
-                  "f1": split.get("macro_f1", table["f1"].mean()), "support": int(support.sum())},
-                 {"class": "weighted avg",
-                  "precision": (table["precision"] * support).sum() / max(1, support.sum()),
-                  "recall": (table["recall"] * support).sum() / max(1, support.sum()),
-                  "f1": split.get("weighted_f1", (table["f1"] * support).sum() / max(1, support.sum())),
-                  "support": int(support.sum())}]
+        extra = [
+            {
+                "class": "macro avg",
+                "precision": table["precision"].mean(),
+                "recall": table["recall"].mean(),
+                "f1": split.get("macro_f1", table["f1"].mean()),
+                "support": int(support.sum()),
+            },
+            {
+                "class": "weighted avg",
+                "precision": (table["precision"] * support).sum() / max(1, support.sum()),
+                "recall": (table["recall"] * support).sum() / max(1, support.sum()),
+                "f1": split.get("weighted_f1", (table["f1"] * support).sum() / max(1, support.sum())),
+                "support": int(support.sum()),
+            },
+        ]
         table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
     return table
 
 
 def split_names(metrics: dict | None) -> list[str]:
     """Splits with scores, the test split first."""
-    splits = list(((metrics or {}).get("splits") or {}))
+    splits = list((metrics or {}).get("splits") or {})
     return sorted(splits, key=lambda s: (s != TEST_SPLIT, s))

@@ -1,4 +1,5 @@
 """Colours shared by the charts and the annotated images, so one emotion looks the same everywhere."""
+
 from __future__ import annotations
 
 from src import config

@@ -5,9 +5,10 @@ Each builder takes plain data (dicts in the outputs/ schemas, DataFrames from
 tested and look the same on every page. Emotions always keep their colour from
 ``src.palette``.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,31 +30,45 @@ def _layout(fig: go.Figure, height: int = 320, **kwargs) -> go.Figure:
     return fig
 
 
-def probability_bar(emotions: Mapping[str, float], class_names: Sequence[str] | None = None,
-                    title: str = "") -> go.Figure:
+def probability_bar(
+    emotions: Mapping[str, float], class_names: Sequence[str] | None = None, title: str = ""
+) -> go.Figure:
     """Horizontal bars of one face's probabilities, the top emotion first."""
     names = list(class_names or emotions.keys())
     order = sorted(names, key=lambda n: emotions.get(n, 0.0))  # plotly draws bottom-up: top ends up first
     values = [float(emotions.get(n, 0.0)) for n in order]
-    fig = go.Figure(go.Bar(
-        x=values, y=order, orientation="h",
-        marker_color=[emotion_color(n) for n in order],
-        text=[f"{v:.0%}" for v in values], textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=order,
+            orientation="h",
+            marker_color=[emotion_color(n) for n in order],
+            text=[f"{v:.0%}" for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+        )
+    )
     fig.update_xaxes(range=[0, 1.1], tickformat=".0%", showgrid=False, visible=False)
-    return _layout(fig, height=230, title=title or None, showlegend=False,
-                   margin=dict(l=10, r=30, t=30 if title else 5, b=5))
+    return _layout(
+        fig, height=230, title=title or None, showlegend=False, margin=dict(l=10, r=30, t=30 if title else 5, b=5)
+    )
 
 
 def emotion_distribution(counts: pd.DataFrame, title: str = "Emotion mix") -> go.Figure:
     """Bars of faces per top emotion (``analytics.emotion_counts``) labelled with their share."""
-    fig = go.Figure(go.Bar(
-        x=counts["emotion"], y=counts["faces"],
-        marker_color=[emotion_color(e) for e in counts["emotion"]],
-        text=[f"{s:.0%}" for s in counts["share"]], textposition="outside", cliponaxis=False,
-        customdata=counts["share"], hovertemplate="%{x}: %{y} faces (%{customdata:.1%})<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=counts["emotion"],
+            y=counts["faces"],
+            marker_color=[emotion_color(e) for e in counts["emotion"]],
+            text=[f"{s:.0%}" for s in counts["share"]],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=counts["share"],
+            hovertemplate="%{x}: %{y} faces (%{customdata:.1%})<extra></extra>",
+        )
+    )
     top = int(counts["faces"].max()) if len(counts) else 0
     # Whole faces only: small batches would otherwise get ticks at 0.2, 0.4, ...
     fig.update_yaxes(title="faces", rangemode="tozero", tickformat="d", dtick=max(1, -(-top // 5)))
@@ -62,12 +77,18 @@ def emotion_distribution(counts: pd.DataFrame, title: str = "Emotion mix") -> go
 
 def sentiment_donut(shares: pd.DataFrame, title: str = "Sentiment") -> go.Figure:
     """Donut of positive / neutral / negative faces (``analytics.sentiment_counts``)."""
-    fig = go.Figure(go.Pie(
-        labels=shares["sentiment"], values=shares["faces"], hole=0.55, sort=False,
-        marker=dict(colors=[sentiment_color(s) for s in shares["sentiment"]]),
-        text=[f"{s:.0%}" if n else "" for s, n in zip(shares["share"], shares["faces"])],
-        textinfo="text", hovertemplate="%{label}: %{value} faces (%{percent})<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Pie(
+            labels=shares["sentiment"],
+            values=shares["faces"],
+            hole=0.55,
+            sort=False,
+            marker=dict(colors=[sentiment_color(s) for s in shares["sentiment"]]),
+            text=[f"{s:.0%}" if n else "" for s, n in zip(shares["share"], shares["faces"])],
+            textinfo="text",
+            hovertemplate="%{label}: %{value} faces (%{percent})<extra></extra>",
+        )
+    )
     return _layout(fig, title=title, legend=dict(orientation="h", y=-0.05))
 
 
@@ -75,9 +96,13 @@ def campaign_bars(long: pd.DataFrame, title: str = "Emotion mix by batch") -> go
     """Grouped bars: share of each emotion, one bar per named batch (``analytics.campaign_long``)."""
     fig = go.Figure()
     for batch, part in long.groupby("batch", sort=False):
-        fig.add_bar(x=part["emotion"], y=part["share"], name=str(batch),
-                    customdata=part["faces"],
-                    hovertemplate=f"{batch}<br>%{{x}}: %{{y:.1%}} (%{{customdata}} faces)<extra></extra>")
+        fig.add_bar(
+            x=part["emotion"],
+            y=part["share"],
+            name=str(batch),
+            customdata=part["faces"],
+            hovertemplate=f"{batch}<br>%{{x}}: %{{y:.1%}} (%{{customdata}} faces)<extra></extra>",
+        )
     fig.update_yaxes(tickformat=".0%", title="share of faces")
     return _layout(fig, height=360, title=title, barmode="group", legend=LEGEND_TOP)
 
@@ -88,22 +113,40 @@ def campaign_sentiment(table: pd.DataFrame, title: str = "Sentiment by batch") -
     neutral = (100 - table["positive %"] - table["negative %"]).clip(lower=0).round(1)
     parts = {"positive": table["positive %"], "neutral": neutral, "negative": table["negative %"]}
     for sentiment in SENTIMENT_ORDER:
-        fig.add_bar(y=table["batch"], x=parts[sentiment], name=sentiment, orientation="h",
-                    marker_color=sentiment_color(sentiment),
-                    text=[f"{v:.0f}%" if v >= 5 else "" for v in parts[sentiment]], textposition="inside",
-                    hovertemplate=f"%{{y}}: %{{x:.1f}}% {sentiment}<extra></extra>")
+        fig.add_bar(
+            y=table["batch"],
+            x=parts[sentiment],
+            name=sentiment,
+            orientation="h",
+            marker_color=sentiment_color(sentiment),
+            text=[f"{v:.0f}%" if v >= 5 else "" for v in parts[sentiment]],
+            textposition="inside",
+            hovertemplate=f"%{{y}}: %{{x:.1f}}% {sentiment}<extra></extra>",
+        )
     for batch, net in zip(table["batch"], table["net sentiment"]):
         label = "no faces" if net is None or pd.isna(net) else f"net {net:+.0f}"
         fig.add_annotation(x=101, y=batch, text=label, showarrow=False, xanchor="left")
     fig.update_xaxes(range=[0, 118], ticksuffix="%", showgrid=False)
-    return _layout(fig, height=120 + 45 * len(table), title=title, barmode="stack",
-                   legend=LEGEND_TOP, yaxis=dict(autorange="reversed"))
+    return _layout(
+        fig,
+        height=120 + 45 * len(table),
+        title=title,
+        barmode="stack",
+        legend=LEGEND_TOP,
+        yaxis=dict(autorange="reversed"),
+    )
 
 
-def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_col: str = "time_s",
-                     title: str = "Emotion over time", x_title: str = "time (s)",
-                     y_title: str = "mean probability", hover_unit: str = "probability",
-                     compact: bool = False) -> go.Figure:
+def emotion_timeline(
+    timeline: pd.DataFrame,
+    class_names: Sequence[str],
+    time_col: str = "time_s",
+    title: str = "Emotion over time",
+    x_title: str = "time (s)",
+    y_title: str = "mean probability",
+    hover_unit: str = "probability",
+    compact: bool = False,
+) -> go.Figure:
     """Stacked area of the emotion columns over time (gaps where no face was seen).
 
     ``y_title``/``hover_unit`` name what the columns hold (mean probabilities for a video,
@@ -115,20 +158,30 @@ def emotion_timeline(timeline: pd.DataFrame, class_names: Sequence[str], time_co
     for name in class_names:
         if name not in timeline:
             continue
-        fig.add_trace(go.Scatter(
-            x=x, y=timeline[name], name=name, mode="lines", stackgroup="one",
-            line=dict(width=0.5, color=emotion_color(name)),
-            hovertemplate=f"{name}: %{{y:.0%}} {hover_unit}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=timeline[name],
+                name=name,
+                mode="lines",
+                stackgroup="one",
+                line=dict(width=0.5, color=emotion_color(name)),
+                hovertemplate=f"{name}: %{{y:.0%}} {hover_unit}<extra></extra>",
+            )
+        )
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title=y_title)
     fig.update_xaxes(title=None if compact else x_title)
     if compact:
         if pd.api.types.is_datetime64_any_dtype(x):
             fig.update_xaxes(tickformat="%H:%M:%S")  # no date line under the ticks to collide with the legend
-        return _layout(fig, height=300, title=title, hovermode="x unified",
-                       legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0,
-                                   traceorder="normal"),
-                       margin=dict(l=10, r=10, t=40, b=10))
+        return _layout(
+            fig,
+            height=300,
+            title=title,
+            hovermode="x unified",
+            legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0, traceorder="normal"),
+            margin=dict(l=10, r=10, t=40, b=10),
+        )
     return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(LEGEND_TOP, traceorder="normal"))
 
 
@@ -138,8 +191,7 @@ def class_counts(stats: Mapping, title: str = "Faces per class and split") -> go
     fig = go.Figure()
     for split, counts in (stats.get("class_counts") or {}).items():
         names = names or list(counts)
-        fig.add_bar(x=names, y=[counts.get(n, 0) for n in names], name=split,
-                    marker_color=SPLIT_COLORS.get(split))
+        fig.add_bar(x=names, y=[counts.get(n, 0) for n in names], name=split, marker_color=SPLIT_COLORS.get(split))
     fig.update_yaxes(title="faces")
     return _layout(fig, height=360, title=title, barmode="group", legend=LEGEND_TOP)
 
@@ -150,37 +202,60 @@ def class_share(stats: Mapping, split: str = "Training", title: str = "Class sha
     names = list(stats.get("class_names") or counts)
     total = sum(counts.get(n, 0) for n in names) or 1
     shares = [counts.get(n, 0) / total for n in names]
-    fig = go.Figure(go.Bar(x=names, y=shares, marker_color=[emotion_color(n) for n in names],
-                           text=[f"{s:.1%}" for s in shares], textposition="outside", cliponaxis=False))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=shares,
+            marker_color=[emotion_color(n) for n in names],
+            text=[f"{s:.1%}" for s in shares],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
     fig.update_yaxes(tickformat=".0%")
     return _layout(fig, title=title, showlegend=False)
 
 
 def pixel_histogram(stats: Mapping, title: str = "Pixel intensity (Training)") -> go.Figure:
-    hist = ((stats.get("pixel_stats") or {}).get("histogram") or {})
+    hist = (stats.get("pixel_stats") or {}).get("histogram") or {}
     bins, counts = hist.get("bins") or [], hist.get("Training") or []
     total = float(sum(counts)) or 1.0
-    fig = go.Figure(go.Bar(x=bins[:len(counts)], y=[c / total for c in counts], marker_color="#4c78a8",
-                           hovertemplate="level %{x}: %{y:.2%}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=bins[: len(counts)],
+            y=[c / total for c in counts],
+            marker_color="#4c78a8",
+            hovertemplate="level %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title="gray level (0 = black)")
     fig.update_yaxes(title="share of pixels", tickformat=".1%")
     return _layout(fig, title=title, bargap=0.05, showlegend=False)
 
 
 def pixel_stats(stats: Mapping, title: str = "Mean brightness per class (± std)") -> go.Figure:
-    per_class = ((stats.get("pixel_stats") or {}).get("per_class") or {})
+    per_class = (stats.get("pixel_stats") or {}).get("per_class") or {}
     names = [n for n, v in per_class.items() if v and v.get("mean") is not None]
-    fig = go.Figure(go.Bar(
-        x=names, y=[per_class[n]["mean"] for n in names],
-        error_y=dict(type="data", array=[per_class[n].get("std") or 0 for n in names], visible=True),
-        marker_color=[emotion_color(n) for n in names],
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[per_class[n]["mean"] for n in names],
+            error_y=dict(type="data", array=[per_class[n].get("std") or 0 for n in names], visible=True),
+            marker_color=[emotion_color(n) for n in names],
+        )
+    )
     fig.update_yaxes(title="gray level", range=[0, 255])
     return _layout(fig, title=title, showlegend=False)
 
 
-def heatmap(matrix: Sequence[Sequence[float]], labels: Sequence[str], normalise: bool = False,
-            title: str = "", x_title: str = "predicted", y_title: str = "true") -> go.Figure:
+def heatmap(
+    matrix: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    normalise: bool = False,
+    title: str = "",
+    x_title: str = "predicted",
+    y_title: str = "true",
+) -> go.Figure:
     """Annotated confusion-style heatmap; ``normalise`` divides each row by its total (recall)."""
     m = np.asarray(matrix, dtype=float)
     if normalise:
@@ -189,10 +264,18 @@ def heatmap(matrix: Sequence[Sequence[float]], labels: Sequence[str], normalise:
         text = [[f"{v:.0%}" for v in row] for row in m]
     else:
         text = [[f"{int(v):,}" for v in row] for row in m]
-    fig = go.Figure(go.Heatmap(
-        z=m, x=list(labels), y=list(labels), text=text, texttemplate="%{text}", colorscale="Blues",
-        showscale=False, hovertemplate=f"{y_title} %{{y}} → {x_title} %{{x}}: %{{text}}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m,
+            x=list(labels),
+            y=list(labels),
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate=f"{y_title} %{{y}} → {x_title} %{{x}}: %{{text}}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title=x_title, side="bottom")
     fig.update_yaxes(title=y_title, autorange="reversed")
     return _layout(fig, height=460, title=title or None)
@@ -202,8 +285,16 @@ def per_class_bars(values: Mapping[str, float | None], title: str, y_title: str 
     """One bar per class for a 0-1 score (recall, F1, agreement), in emotion colours."""
     names = [n for n, v in values.items() if v is not None]
     ys = [float(values[n]) for n in names]
-    fig = go.Figure(go.Bar(x=names, y=ys, marker_color=[emotion_color(n) for n in names],
-                           text=[f"{v:.0%}" for v in ys], textposition="outside", cliponaxis=False))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=ys,
+            marker_color=[emotion_color(n) for n in names],
+            text=[f"{v:.0%}" for v in ys],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
     fig.update_yaxes(range=[0, 1.1], tickformat=".0%", title=y_title)
     return _layout(fig, title=title, showlegend=False)
 
@@ -212,27 +303,55 @@ def learning_curves(history: pd.DataFrame) -> go.Figure:
     """Accuracy and loss per epoch, training vs validation, side by side."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
     x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
-    series = (("accuracy", 1, "train", "#4c78a8", "solid"), ("val_accuracy", 1, "validation", "#f58518", "dash"),
-              ("loss", 2, "train", "#4c78a8", "solid"), ("val_loss", 2, "validation", "#f58518", "dash"))
+    series = (
+        ("accuracy", 1, "train", "#4c78a8", "solid"),
+        ("val_accuracy", 1, "validation", "#f58518", "dash"),
+        ("loss", 2, "train", "#4c78a8", "solid"),
+        ("val_loss", 2, "validation", "#f58518", "dash"),
+    )
     for col, pos, name, color, dash in series:
         if col in history:
-            fig.add_trace(go.Scatter(x=x, y=history[col], name=name, legendgroup=name, showlegend=pos == 1,
-                                     line=dict(color=color, dash=dash)), row=1, col=pos)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=history[col],
+                    name=name,
+                    legendgroup=name,
+                    showlegend=pos == 1,
+                    line=dict(color=color, dash=dash),
+                ),
+                row=1,
+                col=pos,
+            )
     fig.update_xaxes(title="epoch")
-    return _layout(fig, height=360, legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="center", x=0.5),
-                   margin=dict(l=10, r=10, t=70, b=10))
+    return _layout(
+        fig,
+        height=360,
+        legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="center", x=0.5),
+        margin=dict(l=10, r=10, t=70, b=10),
+    )
 
 
 def roc_curves(roc_split: Mapping[str, Mapping]) -> go.Figure:
     """One-vs-rest ROC curve per class with its AUC in the legend."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbbbbb", dash="dot"),
-                             name="chance", hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbbbbb", dash="dot"), name="chance", hoverinfo="skip"
+        )
+    )
     for name, curve in roc_split.items():
         auc = curve.get("auc")
         label = f"{name} (AUC {auc:.2f})" if isinstance(auc, (int, float)) else name
-        fig.add_trace(go.Scatter(x=curve.get("fpr", []), y=curve.get("tpr", []), mode="lines", name=label,
-                                 line=dict(color=emotion_color(name))))
+        fig.add_trace(
+            go.Scatter(
+                x=curve.get("fpr", []),
+                y=curve.get("tpr", []),
+                mode="lines",
+                name=label,
+                line=dict(color=emotion_color(name)),
+            )
+        )
     fig.update_xaxes(title="false positive rate", range=[0, 1])
     fig.update_yaxes(title="true positive rate", range=[0, 1.02])
     return _layout(fig, height=420)
@@ -248,14 +367,33 @@ def reliability_diagram(reliability: Mapping[str, Sequence], title: str = "Relia
     centers = (lower + upper) / 2 if len(lower) == len(upper) else conf
     keep = count > 0 if len(count) == len(centers) else np.ones(len(centers), bool)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbbbbb", dash="dot"),
-                             name="perfect calibration", hoverinfo="skip"))
-    fig.add_trace(go.Bar(x=centers[keep], y=acc[keep], width=(upper - lower)[keep] * 0.9 if len(upper) else None,
-                         name="accuracy", marker_color="#4c78a8", opacity=0.8,
-                         customdata=count[keep] if len(count) else None,
-                         hovertemplate="confidence ~%{x:.2f}: accuracy %{y:.1%} (%{customdata:.0f} faces)<extra></extra>"))
-    fig.add_trace(go.Scatter(x=centers[keep], y=conf[keep], mode="markers", name="mean confidence",
-                             marker=dict(color="#f58518", size=7)))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line=dict(color="#bbbbbb", dash="dot"),
+            name="perfect calibration",
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=centers[keep],
+            y=acc[keep],
+            width=(upper - lower)[keep] * 0.9 if len(upper) else None,
+            name="accuracy",
+            marker_color="#4c78a8",
+            opacity=0.8,
+            customdata=count[keep] if len(count) else None,
+            hovertemplate="confidence ~%{x:.2f}: accuracy %{y:.1%} (%{customdata:.0f} faces)<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=centers[keep], y=conf[keep], mode="markers", name="mean confidence", marker=dict(color="#f58518", size=7)
+        )
+    )
     fig.update_xaxes(title="confidence", range=[0, 1])
     fig.update_yaxes(title="accuracy", range=[0, 1], tickformat=".0%")
     return _layout(fig, height=380, title=title, legend=LEGEND_TOP)
@@ -265,11 +403,16 @@ def model_comparison(df: pd.DataFrame, title: str = "Test accuracy by model") ->
     """Horizontal bars of PrivateTest accuracy per model, this project's model highlighted."""
     df = df.sort_values("private_test_accuracy", na_position="first")
     ours = df.get("source", pd.Series([""] * len(df))).astype(str).str.contains("this project")
-    fig = go.Figure(go.Bar(
-        y=df["model"].astype(str), x=df["private_test_accuracy"], orientation="h",
-        marker_color=["#2ca02c" if o else "#9ecae1" for o in ours],
-        text=[f"{v:.1%}" if pd.notna(v) else "" for v in df["private_test_accuracy"]], textposition="outside",
-        cliponaxis=False,
-    ))
+    fig = go.Figure(
+        go.Bar(
+            y=df["model"].astype(str),
+            x=df["private_test_accuracy"],
+            orientation="h",
+            marker_color=["#2ca02c" if o else "#9ecae1" for o in ours],
+            text=[f"{v:.1%}" if pd.notna(v) else "" for v in df["private_test_accuracy"]],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
     fig.update_xaxes(tickformat=".0%", range=[0, 1.05])
     return _layout(fig, height=140 + 35 * len(df), title=title, showlegend=False)

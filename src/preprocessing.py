@@ -6,11 +6,11 @@ alpha flattened on white, 16-bit and float scaled to 8-bit) or raises
 box -> margin -> grayscale 48x48 used everywhere; intensity normalisation is a
 layer inside the model.
 """
+
 from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Union
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from src import config
 
-ImageInput = Union[str, Path, bytes, bytearray, io.IOBase, Image.Image, np.ndarray]
+ImageInput = str | Path | bytes | bytearray | io.IOBase | Image.Image | np.ndarray
 
 # PIL's own bomb guard fires at ~179M pixels; ours is stricter and configurable.
 Image.MAX_IMAGE_PIXELS = None

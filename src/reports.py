@@ -4,6 +4,7 @@ Every loader returns ``None`` when its file is missing or unreadable, so a page
 can show "not evaluated yet" instead of failing. Nothing here writes files or
 imports Streamlit or TensorFlow.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Protocol: fit on Training, select the checkpoint on PublicTest; PrivateTest is
 never looked at here. Backend-agnostic: no ``tf.*`` calls, so the same script
 runs with KERAS_BACKEND=jax on a GPU machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,16 @@ PROFILES: dict[str, TrainConfig] = {
     # Fits the 2-core CPU: ~25M MACs a face, a few minutes an epoch.
     "cpu": TrainConfig(),
     # For a lent GPU (run with KERAS_BACKEND=jax): a VGG-class net, long schedule.
-    "gpu": TrainConfig(arch="vgg", width=64, epochs=120, batch_size=128, learning_rate=1e-3,
-                       weight_decay=5e-4, dropout=0.4, warmup_epochs=5),
+    "gpu": TrainConfig(
+        arch="vgg",
+        width=64,
+        epochs=120,
+        batch_size=128,
+        learning_rate=1e-3,
+        weight_decay=5e-4,
+        dropout=0.4,
+        warmup_epochs=5,
+    ),
     # Seconds, for tests and pipeline checks.
     "smoke": TrainConfig(width=8, epochs=1, batch_size=32, warmup_epochs=0, limit_train=512),
 }
@@ -95,8 +104,7 @@ def _xy(data: FerData, num_classes: int):
     return x, y
 
 
-def train(data_path: str | Path | None, profile: str = "cpu", run_dir: str | Path | None = None,
-          **overrides) -> Path:
+def train(data_path: str | Path | None, profile: str = "cpu", run_dir: str | Path | None = None, **overrides) -> Path:
     """Train a model and return the run folder (best.keras, history.csv, run.json).
 
     Re-running with the same ``run_dir`` resumes from the last finished epoch, after an
@@ -134,17 +142,31 @@ def train(data_path: str | Path | None, profile: str = "cpu", run_dir: str | Pat
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
-    (run_dir / "run.json").write_text(json.dumps({
-        "profile": profile, "config": asdict(cfg), "data": data.source,
-        "train_rows": len(x_train), "val_rows": len(x_val),
-        "class_weights": dict(zip(config.EMOTIONS, map(float, weights))),
-        "parameters": int(model.count_params()), "backend": keras.backend.backend(),
-    }, indent=2))
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "profile": profile,
+                "config": asdict(cfg),
+                "data": data.source,
+                "train_rows": len(x_train),
+                "val_rows": len(x_val),
+                "class_weights": dict(zip(config.EMOTIONS, map(float, weights))),
+                "parameters": int(model.count_params()),
+                "backend": keras.backend.backend(),
+            },
+            indent=2,
+        )
+    )
     start = time.time()
     wrapper.fit(
-        x_train, y_train, sample_weight=sample_weight,
+        x_train,
+        y_train,
+        sample_weight=sample_weight,
         validation_data=(x_val, y_val),
-        epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=2,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        verbose=2,
         callbacks=[
             # Kept after a finished run too, so a later call with more epochs continues it.
             keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),

@@ -4,13 +4,14 @@ Archives are opened in memory; images in nested folders are kept with their path
 inside the archive as the name. Non-image members are skipped (and reported),
 and size limits guard against zip bombs. Nothing here raises for bad input.
 """
+
 from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterable
 
 from src import config
 
@@ -67,13 +68,15 @@ def extract_zip(name: str, data: bytes) -> ExpandedUploads:
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
         if len(members) > MAX_ZIP_MEMBERS:
-            out.items.append(UploadItem(name, error=f"archive holds {len(members):,} files "
-                                                    f"(limit {MAX_ZIP_MEMBERS:,})"))
+            out.items.append(
+                UploadItem(name, error=f"archive holds {len(members):,} files (limit {MAX_ZIP_MEMBERS:,})")
+            )
             return out
         total = sum(m.file_size for m in members if _is_image_name(m.filename))
         if total > MAX_ZIP_TOTAL_MB * 1024 * 1024:
-            out.items.append(UploadItem(name, error=f"archive unpacks to {total / 2**20:,.0f} MB "
-                                                    f"(limit {MAX_ZIP_TOTAL_MB:,} MB)"))
+            out.items.append(
+                UploadItem(name, error=f"archive unpacks to {total / 2**20:,.0f} MB (limit {MAX_ZIP_TOTAL_MB:,} MB)")
+            )
             return out
         for member in sorted(members, key=lambda m: m.filename):
             label = f"{name}/{member.filename}"

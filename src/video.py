@@ -5,14 +5,15 @@ at a time (a long 1080p video never sits in memory). The timeline has one row pe
 sampled frame: time, number of faces, the mean probability of each emotion over
 the faces in that frame, and the top emotion with its sentiment.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -59,9 +60,13 @@ def probe(path: str | Path) -> VideoInfo:
         fps = cap.get(cv2.CAP_PROP_FPS)
         known = bool(fps and math.isfinite(fps) and 0 < fps < 1000)
         frames = int(max(0, cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
-        info = VideoInfo(fps=fps if known else DEFAULT_FPS, frames=frames,
-                         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps_known=known)
+        info = VideoInfo(
+            fps=fps if known else DEFAULT_FPS,
+            frames=frames,
+            width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps_known=known,
+        )
     finally:
         cap.release()
     if info.width <= 0 or info.height <= 0:
@@ -73,8 +78,9 @@ def expected_samples(info: VideoInfo, every_s: float, max_samples: int = MAX_SAM
     return min(max_samples, max(1, math.ceil(info.duration_s / every_s))) if info.frames else max_samples
 
 
-def sample_frames(path: str | Path, every_s: float = 0.5,
-                  max_samples: int = MAX_SAMPLES) -> Iterator[tuple[int, float, np.ndarray]]:
+def sample_frames(
+    path: str | Path, every_s: float = 0.5, max_samples: int = MAX_SAMPLES
+) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(frame_index, time_s, rgb)`` for one frame every ``every_s`` seconds.
 
     Skipped frames are only ``grab``bed (not converted), which keeps sampling cheap.
@@ -98,8 +104,7 @@ def sample_frames(path: str | Path, every_s: float = 0.5,
         cap.release()
 
 
-def timeline_frame(samples: Sequence[tuple[int, float]], results: Sequence,
-                   class_names: Sequence[str]) -> pd.DataFrame:
+def timeline_frame(samples: Sequence[tuple[int, float]], results: Sequence, class_names: Sequence[str]) -> pd.DataFrame:
     """One row per sampled frame: frame, time_s, faces, emotion, confidence, sentiment, mean probabilities."""
     rows = []
     for (frame, t), res in zip(samples, results):
@@ -107,8 +112,11 @@ def timeline_frame(samples: Sequence[tuple[int, float]], results: Sequence,
         if res.faces:
             probs = np.mean([[f.emotions[c] for c in class_names] for f in res.faces], axis=0)
             top = int(np.argmax(probs))
-            row.update(emotion=class_names[top], confidence=round(float(probs[top]), 4),
-                       sentiment=sentiment_of(class_names[top]))
+            row.update(
+                emotion=class_names[top],
+                confidence=round(float(probs[top]), 4),
+                sentiment=sentiment_of(class_names[top]),
+            )
             row.update({c: round(float(p), 4) for c, p in zip(class_names, probs)})
         else:
             row.update(emotion="", confidence=np.nan, sentiment="")
@@ -127,8 +135,13 @@ def smooth(timeline: pd.DataFrame, class_names: Sequence[str], window: int) -> p
     return out
 
 
-def analyze_video(recognizer, path: str | Path, every_s: float = 0.5, max_samples: int = MAX_SAMPLES,
-                  progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def analyze_video(
+    recognizer,
+    path: str | Path,
+    every_s: float = 0.5,
+    max_samples: int = MAX_SAMPLES,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """The per-frame emotion timeline of a video file (raises ``VideoError`` if unreadable)."""
     samples: list[tuple[int, float]] = []
 
@@ -143,9 +156,14 @@ def analyze_video(recognizer, path: str | Path, every_s: float = 0.5, max_sample
     return timeline_frame(samples, results, recognizer.class_names)
 
 
-def analyze_video_bytes(recognizer, data: bytes, name: str, every_s: float = 0.5,
-                        max_samples: int = MAX_SAMPLES,
-                        progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def analyze_video_bytes(
+    recognizer,
+    data: bytes,
+    name: str,
+    every_s: float = 0.5,
+    max_samples: int = MAX_SAMPLES,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """``analyze_video`` for an upload: OpenCV needs a real file, so the bytes go to a temp file."""
     if not data:
         raise VideoError("empty file")

@@ -23,6 +23,7 @@ remounted. We reset in that case only, and switch the library's counter-based ch
 off by clearing the run count it compares against. Call ``prepare_webrtc_context(key)``
 right before ``webrtc_streamer(key=key, ...)`` on every run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,13 @@ LOGGER = logging.getLogger(__name__)
 
 def _has_live_state(context) -> bool:
     state = context.state
-    return bool(context._get_worker() or context._sdp_answer_json or context._is_sdp_answer_sent
-                or state.playing or state.signalling)
+    return bool(
+        context._get_worker()
+        or context._sdp_answer_json
+        or context._is_sdp_answer_sent
+        or state.playing
+        or state.signalling
+    )
 
 
 def prepare_webrtc_context(key: str) -> None:

@@ -4,6 +4,7 @@ Chromium's fake capture device plays a YUV4MPEG2 (.y4m) file in a loop; we write
 directly with numpy from the astronaut photo in scikit-image, so the live camera test
 sees a real face without a webcam or ffmpeg.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -25,9 +26,16 @@ WEBRTC_IFRAME = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 # Chromium flags that work in a container without GPU, sandbox or internet; the fake
 # media flags turn the .y4m into the camera and auto-accept the permission prompt.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 
 
@@ -38,7 +46,7 @@ def face_frame(width: int = 640, height: int = 480, shift: int = 0) -> np.ndarra
     photo = data.astronaut()[: min(height, 512)]
     canvas = np.full((height, width, 3), 128, np.uint8)
     x0 = (width - photo.shape[1]) // 2 + shift
-    canvas[: photo.shape[0], max(0, x0): x0 + photo.shape[1]] = photo[:, max(0, -x0): width - x0]
+    canvas[: photo.shape[0], max(0, x0) : x0 + photo.shape[1]] = photo[:, max(0, -x0) : width - x0]
     return canvas
 
 
@@ -109,8 +117,13 @@ _runtime.Runtime._send_message = _lagging_send
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path, script: str = "streamlit_app.py", timeout: float = 90.0,
-                     env: dict[str, str] | None = None, run_count_lag: float = 0.0) -> Iterator[str]:
+def streamlit_server(
+    log_path: Path,
+    script: str = "streamlit_app.py",
+    timeout: float = 90.0,
+    env: dict[str, str] | None = None,
+    run_count_lag: float = 0.0,
+) -> Iterator[str]:
     """Run ``streamlit run`` on a free port; yields the base URL once /_stcore/health answers."""
     port = free_port()
     pythonpath = [str(ROOT)]
@@ -119,9 +132,23 @@ def streamlit_server(log_path: Path, script: str = "streamlit_app.py", timeout: 
         inject.mkdir(exist_ok=True)
         (inject / "sitecustomize.py").write_text(_RUN_COUNT_LAG.format(lag=run_count_lag))
         pythonpath.append(str(inject))
-    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        script,
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     # The shipped app reads the repository's models/ and outputs/ (it never writes there),
     # not the empty temporary folders that tests/conftest.py points FER_* at.
     inherited = {k: v for k, v in os.environ.items() if k not in ("FER_OUTPUTS_DIR", "FER_RUNS_DIR")}

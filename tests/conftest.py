@@ -4,6 +4,7 @@ Nothing here depends on the bundled model or the real dataset, so the suite runs
 anywhere in a few minutes. Training runs, caches and outputs go to temporary
 folders, never to the repository's runs/ or outputs/.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,20 @@ if str(ROOT) not in sys.path:
 
 from src import config  # noqa: E402
 
-FERPLUS_COLUMNS = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust",
-                   "fear", "contempt", "unknown", "NF"]
+FERPLUS_COLUMNS = [
+    "Usage",
+    "Image name",
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+]
 SPLIT_SIZES = {"Training": 12, "PublicTest": 4, "PrivateTest": 4}  # rows per class
 
 
@@ -38,7 +51,7 @@ def make_fer_frame(per_class: dict[str, int] = SPLIT_SIZES, seed: int = 0) -> pd
     for usage, n in per_class.items():
         for label in range(len(config.EMOTIONS)):
             for _ in range(n):
-                pixels = rng.integers(0, 256, config.IMAGE_SIZE ** 2)
+                pixels = rng.integers(0, 256, config.IMAGE_SIZE**2)
                 rows.append({"emotion": label, "pixels": " ".join(map(str, pixels)), "Usage": usage})
     return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
@@ -66,8 +79,9 @@ def make_ferplus_frame(fer: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def pytest_configure(config):
     # Keras' TensorFlow backend trips a NumPy 2 deprecation inside its own code; not ours to fix.
-    config.addinivalue_line("filterwarnings",
-                            "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Aggregations behind the dashboard: result tables, shares, campaign comparison, exports."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ def _face(emotion: str, conf: float = 0.8):
 def _image(name: str, *emotions: str, status: str = "ok", error: str = ""):
     from src.inference import ImageResult
 
-    return ImageResult(file=name, faces=[_face(e) for e in emotions], status=status, error=error,
-                       width=100, height=100)
+    return ImageResult(file=name, faces=[_face(e) for e in emotions], status=status, error=error, width=100, height=100)
 
 
 @pytest.fixture
@@ -39,8 +39,19 @@ def results():
 
 def test_results_frame_has_cli_schema_and_one_row_per_face(results):
     df = analytics.results_frame(results, CLASSES)
-    assert list(df.columns) == ["file", "face", "x", "y", "w", "h", "emotion", "confidence", *CLASSES,
-                                "status", "error"]
+    assert list(df.columns) == [
+        "file",
+        "face",
+        "x",
+        "y",
+        "w",
+        "h",
+        "emotion",
+        "confidence",
+        *CLASSES,
+        "status",
+        "error",
+    ]
     assert len(df) == 6  # 3 + 1 faces, plus one row each for the faceless and the broken file
     assert df.loc[df["file"] == "d.jpg", "error"].item() == "not an image"
     assert df["face"].dtype == "Int64" and df["confidence"].dtype == float

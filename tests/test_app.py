@@ -5,6 +5,7 @@ Emotion Detection tabs are exercised with a real face photo, a broken upload,
 a mixed batch and a small video. The bundled model is used (its emotions are
 not asserted: it may be a placeholder).
 """
+
 from __future__ import annotations
 
 import io
@@ -15,18 +16,22 @@ from pathlib import Path
 import streamlit_webrtc  # noqa: F401  isort: skip
 
 import cv2
+import fake_outputs
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import fake_outputs
 from src import config
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["pages/1_project_summary.py", "pages/2_emotion_detection.py",
-         "pages/3_data_analysis.py", "pages/4_model_performance.py"]
+PAGES = [
+    "pages/1_project_summary.py",
+    "pages/2_emotion_detection.py",
+    "pages/3_data_analysis.py",
+    "pages/4_model_performance.py",
+]
 TIMEOUT = 240  # the first model load imports TensorFlow on a busy 2-core machine
 
 pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundled model")
@@ -108,12 +113,14 @@ def texts(elements) -> str:
 
 def image_urls(at: AppTest) -> list[str]:
     """Media URLs of every st.image on the page, in order (they change when the pixels do)."""
+
     def walk(node):
         proto = getattr(node, "proto", None)
         if proto is not None and hasattr(proto, "imgs"):
             yield from (img.url for img in proto.imgs)
         for child in getattr(node, "children", {}).values():
             yield from walk(child)
+
     return list(walk(at.main))
 
 
@@ -198,7 +205,8 @@ def test_photos_from_a_zip_with_a_summary(populated, face_jpeg):
         zf.writestr("crew/notes.txt", "not a photo")
     at = open_page(PAGES[1])
     at.file_uploader(key="photos_upload").set_value(
-        [("shots.zip", buf.getvalue(), "application/zip"), ("again.jpg", face_jpeg, "image/jpeg")]).run()
+        [("shots.zip", buf.getvalue(), "application/zip"), ("again.jpg", face_jpeg, "image/jpeg")]
+    ).run()
     assert not at.exception, at.exception
     assert "Skipped 1 non-image" in texts(at.caption)
     assert "in 2 photos" in texts(at.markdown)
@@ -268,9 +276,16 @@ class FakeLiveSession:
         labels = tuple(config.EMOTIONS)
         times = pd.date_range("2026-01-01 12:00:00", periods=20, freq="s")
         timeline = pd.DataFrame({"time": times, **{e: [0.7 if e == "angry" else 0.05] * 20 for e in labels}})
-        return LiveSnapshot(timeline=timeline, current={"angry": 0.7, "happy": 0.3}, alert=True,
-                            alert_reason="Negative emotions on 70% of faces for the last 20 s", fps=7.5,
-                            frames=150, faces=2, labels=labels)
+        return LiveSnapshot(
+            timeline=timeline,
+            current={"angry": 0.7, "happy": 0.3},
+            alert=True,
+            alert_reason="Negative emotions on 70% of faces for the last 20 s",
+            fps=7.5,
+            frames=150,
+            faces=2,
+            labels=labels,
+        )
 
 
 def test_live_tab_shows_alert_and_timeline(populated):

@@ -1,4 +1,5 @@
 """The classical baseline on the tiny synthetic dataset: feature shapes, pipeline, JSON and comparison CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -29,8 +30,8 @@ def test_feature_shapes(data):
     hog = baseline.hog_features(faces)
     lbp = baseline.lbp_features(faces)
     assert hog.shape == (5, 900) and hog.dtype == np.float32
-    assert lbp.shape == (5, baseline.LBP_GRID ** 2 * (baseline.LBP_POINTS + 2))
-    np.testing.assert_allclose(lbp.reshape(5, baseline.LBP_GRID ** 2, -1).sum(axis=2), 1.0, rtol=1e-5)
+    assert lbp.shape == (5, baseline.LBP_GRID**2 * (baseline.LBP_POINTS + 2))
+    np.testing.assert_allclose(lbp.reshape(5, baseline.LBP_GRID**2, -1).sum(axis=2), 1.0, rtol=1e-5)
     assert baseline.extract_features(faces, "hog+lbp").shape == (5, hog.shape[1] + lbp.shape[1])
     with pytest.raises(ValueError):
         baseline.extract_features(faces, "sift")
@@ -47,8 +48,9 @@ def test_pipeline_predicts_seven_classes(data):
 
 def test_result_has_expected_keys(result):
     assert EXPECTED_KEYS <= set(result)
-    assert {"accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "folds", "rows",
-            "subsampled"} <= set(result["cv"])
+    assert {"accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "folds", "rows", "subsampled"} <= set(
+        result["cv"]
+    )
     assert result["cv"]["folds"] == baseline.CV_FOLDS
     private = result["private_test"]
     assert 0.0 <= private["accuracy"] <= 1.0 and 0.0 <= private["macro_f1"] <= 1.0
@@ -81,8 +83,13 @@ def test_cli_writes_json_and_comparison(fer_csv, tmp_path):
 
 def test_write_model_comparison_upserts(tmp_path):
     path = tmp_path / "model_comparison.csv"
-    row = {"model": "CNN (a)", "source": "this project (CNN)", "private_test_accuracy": 0.6, "macro_f1": 0.5,
-           "notes": "first"}
+    row = {
+        "model": "CNN (a)",
+        "source": "this project (CNN)",
+        "private_test_accuracy": 0.6,
+        "macro_f1": 0.5,
+        "notes": "first",
+    }
     baseline.write_model_comparison(path, [row])
     baseline.write_model_comparison(path, [{**row, "model": "CNN (b)", "private_test_accuracy": 0.62}])
     with path.open(newline="") as fh:

@@ -9,6 +9,7 @@ the committed ones) or a temporary folder.
 ``FER_LIVE_REPEAT=10 pytest tests/test_browser.py -k live`` repeats the live test in
 fresh browser sessions to measure how reliably streams start and stay up.
 """
+
 from __future__ import annotations
 
 import os
@@ -76,8 +77,9 @@ def browser(tmp_path_factory):
 
     video = face_video(tmp_path_factory.mktemp("camera") / "face.y4m")
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM),
-                                      args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"])
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"]
+        )
         yield chromium
         chromium.close()
 
@@ -191,7 +193,8 @@ def test_photo_upload_shows_the_emotion(page, app_url, screenshot_dir, tmp_path)
 
 def _video_state(frame) -> dict:
     return frame.locator("video").first.evaluate(
-        "v => ({t: v.currentTime, w: v.videoWidth, h: v.videoHeight, paused: v.paused})")
+        "v => ({t: v.currentTime, w: v.videoWidth, h: v.videoHeight, paused: v.paused})"
+    )
 
 
 def _wait_playing(frame, timeout: float = 45.0) -> dict:
@@ -254,8 +257,10 @@ def test_live_camera_processes_frames(page, app_url, screenshot_dir, attempt):
     state = _video_state(frame)
     frames_after, elapsed = _frames(page), time.monotonic() - t_before
     fps = float(metric_value(page, "Processed fps"))
-    print(f"live: {frames_after - frames_before} frames in {elapsed:.1f} s "
-          f"({(frames_after - frames_before) / elapsed:.1f}/s), page fps {fps}")
+    print(
+        f"live: {frames_after - frames_before} frames in {elapsed:.1f} s "
+        f"({(frames_after - frames_before) / elapsed:.1f}/s), page fps {fps}"
+    )
     assert state["t"] - first["t"] > 4, f"the processed video stalled: {first} -> {state}"
     assert not state["paused"]
     assert frame.get_by_role("button", name=re.compile(r"^stop$", re.I)).count() == 1, "stream was disconnected"

@@ -1,4 +1,5 @@
 """End to end through ``python -m src.cli`` in a subprocess, as other tools call it."""
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,9 @@ HEADER = "file,face,x,y,w,h,emotion,confidence,angry,disgust,fear,happy,sad,surp
 
 def run_cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "src.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "src.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +66,11 @@ def test_predict_csv_header_and_statuses(predicted, photo_dir):
         by_file.setdefault(row["file"], []).append(row)
     given = str(photo_dir)
     assert set(by_file) == {
-        os.path.join(given, "astronaut.jpg"), os.path.join(given, "blank.png"), os.path.join(given, "fake.jpg"),
-        os.path.join(given, "empty.png"), os.path.join(given, "nested/deeper/small.JPG"),
+        os.path.join(given, "astronaut.jpg"),
+        os.path.join(given, "blank.png"),
+        os.path.join(given, "fake.jpg"),
+        os.path.join(given, "empty.png"),
+        os.path.join(given, "nested/deeper/small.JPG"),
         str(photo_dir / "no_such_file.jpg"),
     }
     astronaut = by_file[os.path.join(given, "astronaut.jpg")]
@@ -92,8 +97,19 @@ def test_predict_csv_header_and_statuses(predicted, photo_dir):
 def test_predict_jsonl_to_file(photo_dir, trained_model, tmp_path, capsys):
     # In-process through the same entry point: saves a TensorFlow start-up.
     out = tmp_path / "faces.jsonl"
-    code = main(["predict", str(photo_dir / "astronaut.jpg"), str(photo_dir / "fake.jpg"), "--format", "jsonl",
-                 "--output", str(out), "--model", str(trained_model)])
+    code = main(
+        [
+            "predict",
+            str(photo_dir / "astronaut.jpg"),
+            str(photo_dir / "fake.jpg"),
+            "--format",
+            "jsonl",
+            "--output",
+            str(out),
+            "--model",
+            str(trained_model),
+        ]
+    )
     assert code == 0
     assert capsys.readouterr().out == ""
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -133,8 +149,10 @@ def test_evaluate_last_line(fer_dir, model_copy, tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"accuracy=\d\.\d{4} macro_f1=\d\.\d{4}", last)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert last == (f"accuracy={metrics['splits']['PrivateTest']['accuracy']:.4f} "
-                    f"macro_f1={metrics['splits']['PrivateTest']['macro_f1']:.4f}")
+    assert last == (
+        f"accuracy={metrics['splits']['PrivateTest']['accuracy']:.4f} "
+        f"macro_f1={metrics['splits']['PrivateTest']['macro_f1']:.4f}"
+    )
     for name in ("roc.json", "dataset_stats.json", "mean_faces.png", "model_comparison.csv"):
         assert (out / name).exists(), name
 

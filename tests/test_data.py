@@ -1,4 +1,5 @@
 """Dataset loaders: FER2013 CSV (plain and gzip), image folders, FER+ votes, caching."""
+
 from __future__ import annotations
 
 import gzip
@@ -137,13 +138,11 @@ def test_bad_pixel_count_and_labels_are_reported(tmp_path):
     with pytest.raises(DatasetError, match="48x48"):
         load_fer_csv(path)
     path = tmp_path / "labels.csv"
-    pd.DataFrame({"emotion": [9], "pixels": [" ".join(["0"] * 2304)], "Usage": ["Training"]}).to_csv(
-        path, index=False)
+    pd.DataFrame({"emotion": [9], "pixels": [" ".join(["0"] * 2304)], "Usage": ["Training"]}).to_csv(path, index=False)
     with pytest.raises(DatasetError, match="outside 0..6"):
         load_fer_csv(path)
     path = tmp_path / "usage.csv"
-    pd.DataFrame({"emotion": [0], "pixels": [" ".join(["0"] * 2304)], "Usage": ["Holdout"]}).to_csv(
-        path, index=False)
+    pd.DataFrame({"emotion": [0], "pixels": [" ".join(["0"] * 2304)], "Usage": ["Holdout"]}).to_csv(path, index=False)
     with pytest.raises(DatasetError, match="Holdout"):
         load_fer_csv(path)
 

@@ -1,4 +1,5 @@
 """Annotated images: boxes and labels drawn in sentiment colours, sizes preserved or fitted."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """Evaluation outputs: metrics.json schema, agreement with scikit-learn, ECE and
 temperature scaling on synthetic cases, dataset statistics and the manifest update."""
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,8 @@ def test_temperature_scaling_fixes_overconfidence():
     after = scale_probs(overconfident[held], fitted)
     assert nll(after, labels[held]) < nll(overconfident[held], labels[held]) - 0.1
     assert expected_calibration_error(after, labels[held]) < expected_calibration_error(
-        overconfident[held], labels[held])
+        overconfident[held], labels[held]
+    )
     np.testing.assert_array_equal(after.argmax(axis=1), overconfident[held].argmax(axis=1))
 
 
@@ -80,8 +82,7 @@ def test_evaluate_writes_schema_and_agrees_with_sklearn(fer_dir, model_copy, tmp
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics == result.metrics
     assert set(metrics) >= {"created", "model", "class_names", "splits", "ferplus", "calibration"}
-    assert metrics["model"] == {"file": model_copy.name, "sha256": sha256_file(model_copy),
-                                "version": "test-smoke"}
+    assert metrics["model"] == {"file": model_copy.name, "sha256": sha256_file(model_copy), "version": "test-smoke"}
     assert metrics["class_names"] == list(config.EMOTIONS)
     assert set(metrics["splits"]) == {"PublicTest", "PrivateTest"}
     for s in metrics["splits"].values():
@@ -136,8 +137,13 @@ def test_evaluate_updates_manifest_history_and_comparison(fer_dir, model_copy, t
     manifest = read_manifest(model_copy)
     assert manifest["temperature"] == pytest.approx(result.metrics["calibration"]["temperature"])
     assert manifest["metrics"]["private_test_accuracy"] == result.metrics["splits"]["PrivateTest"]["accuracy"]
-    assert set(manifest["metrics"]) == {"public_test_accuracy", "private_test_accuracy", "private_test_macro_f1",
-                                        "ferplus_accuracy", "ece_after"}
+    assert set(manifest["metrics"]) == {
+        "public_test_accuracy",
+        "private_test_accuracy",
+        "private_test_macro_f1",
+        "ferplus_accuracy",
+        "ece_after",
+    }
     for kept in ("training", "version", "created", "class_names", "input_size"):
         assert manifest[kept] == before[kept]
     assert manifest["sha256"] == sha256_file(model_copy)
@@ -159,8 +165,15 @@ def test_dataset_stats_and_mean_faces(fer_dir, tmp_path):
     stats = write_dataset_stats(data, tmp_path)
     saved = json.loads((tmp_path / "dataset_stats.json").read_text())
     assert saved == stats
-    assert set(stats) >= {"source", "class_names", "class_counts", "total", "imbalance_ratio", "pixel_stats",
-                          "ferplus_agreement"}
+    assert set(stats) >= {
+        "source",
+        "class_names",
+        "class_counts",
+        "total",
+        "imbalance_ratio",
+        "pixel_stats",
+        "ferplus_agreement",
+    }
     assert stats["total"] == len(data)
     assert stats["class_counts"]["Training"] == data.split("Training").class_counts()
     assert stats["imbalance_ratio"] == 1.0

@@ -1,4 +1,5 @@
 """Grad-CAM: heatmap shape/range, the chosen layer, and the overlay."""
+
 import numpy as np
 import pytest
 

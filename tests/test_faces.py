@@ -1,4 +1,5 @@
 """Face detection on real offline photos (scikit-image's astronaut, cameraman) and composites."""
+
 from __future__ import annotations
 
 import threading
@@ -45,8 +46,7 @@ def test_astronaut_face_found_once(astronaut: np.ndarray) -> None:
 @pytest.mark.parametrize("kind", ["blank", "noise"])
 def test_no_face_gives_empty_list(kind: str) -> None:
     rng = np.random.default_rng(0)
-    image = np.full((240, 320), 128, np.uint8) if kind == "blank" else \
-        rng.integers(0, 256, (240, 320), dtype=np.uint8)
+    image = np.full((240, 320), 128, np.uint8) if kind == "blank" else rng.integers(0, 256, (240, 320), dtype=np.uint8)
     assert get_detector().detect(image) == []
 
 
@@ -59,8 +59,9 @@ def test_three_faces_sorted_left_to_right(astronaut: np.ndarray) -> None:
     crop = _face_crop(astronaut)
     placed = []  # (x, y, size) of each pasted crop, deliberately not in x order
     for x, y, size in [(820, 150, 300), (60, 200, 160), (430, 80, 230)]:
-        canvas[y:y + size, x:x + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA
-                                                    if size < crop.shape[0] else cv2.INTER_CUBIC)
+        canvas[y : y + size, x : x + size] = cv2.resize(
+            crop, (size, size), interpolation=cv2.INTER_AREA if size < crop.shape[0] else cv2.INTER_CUBIC
+        )
         placed.append((x, y, size))
     boxes = get_detector().detect(canvas)
     assert len(boxes) == 3
@@ -99,8 +100,12 @@ def test_face_at_the_border_is_clipped_to_the_image(astronaut: np.ndarray) -> No
 
 
 def test_non_max_suppression_merges_duplicates() -> None:
-    face, nested, shifted, other = Box(100, 100, 80, 80), Box(120, 120, 30, 30), Box(105, 102, 80, 80), \
-        Box(300, 100, 80, 80)
+    face, nested, shifted, other = (
+        Box(100, 100, 80, 80),
+        Box(120, 120, 30, 30),
+        Box(105, 102, 80, 80),
+        Box(300, 100, 80, 80),
+    )
     kept = non_max_suppression([nested, face, shifted, other], [2, 9, 4, 5], overlap=0.3)
     assert sorted(kept) == [face, other]
     assert non_max_suppression([], [], overlap=0.3) == []
@@ -150,7 +155,7 @@ def test_camera_frame_small_and_large_face(astronaut: np.ndarray, size: int) -> 
     """In fast mode 640x480 frames take the coarse pass; a face too small for it is found by the full pass."""
     frame = np.full((480, 640), 128, np.uint8)
     crop = _face_crop(astronaut)
-    frame[100:100 + size, 200:200 + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    frame[100 : 100 + size, 200 : 200 + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     for fast in (False, True):
         boxes = get_detector(fast).detect(frame)
         assert len(boxes) == 1

@@ -3,6 +3,7 @@
 Frames are real ``av.VideoFrame`` objects built from numpy; the clock is injected so
 the per-second timeline and the alert are tested without sleeping.
 """
+
 from __future__ import annotations
 
 import sys
@@ -80,6 +81,7 @@ def video_frame(rgb: np.ndarray, pts: int = 0) -> av.VideoFrame:
 
 # --- configuration -------------------------------------------------------------------
 
+
 def test_rtc_configuration_uses_configured_ice_servers(monkeypatch):
     assert rtc_configuration() == {"iceServers": list(config.ICE_SERVERS)}
     servers = [{"urls": ["stun:stun.example.org:3478"]}]
@@ -103,6 +105,7 @@ def test_ice_servers_from_environment(monkeypatch):
 
 
 # --- smoothing -----------------------------------------------------------------------
+
 
 def test_iou():
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
@@ -151,8 +154,16 @@ def test_fast_move_matches_by_centre_distance_and_old_tracks_expire():
 
 # --- timeline and alert --------------------------------------------------------------
 
-def feed(session: LiveSession, recognizer: FakeRecognizer, label: str, start: float, seconds: float,
-         fps: float = 5.0, frame: np.ndarray | None = None) -> float:
+
+def feed(
+    session: LiveSession,
+    recognizer: FakeRecognizer,
+    label: str,
+    start: float,
+    seconds: float,
+    fps: float = 5.0,
+    frame: np.ndarray | None = None,
+) -> float:
     """Process ``seconds`` worth of frames classified as ``label``; returns the end time."""
     frame = np.zeros((480, 640, 3), np.uint8) if frame is None else frame
     recognizer.probs = onehot(label)
@@ -241,6 +252,7 @@ def test_fps_and_detection_every_nth_frame():
 
 # --- frames in, frames out -----------------------------------------------------------
 
+
 def test_callback_draws_boxes_and_keeps_timing():
     session, _, _ = fake_session()
     rgb = np.zeros((480, 640, 3), np.uint8)
@@ -249,7 +261,7 @@ def test_callback_draws_boxes_and_keeps_timing():
     assert (out.width, out.height, out.pts, out.time_base) == (640, 480, 1234, Fraction(1, 90_000))
     img = out.to_ndarray(format="rgb24")
     x, y, w, h = FACE_BOX
-    assert img[y + h // 2, x - 1:x + 3].any(axis=-1).any()  # the left edge of the box
+    assert img[y + h // 2, x - 1 : x + 3].any(axis=-1).any()  # the left edge of the box
     assert not img[y + h // 2, x + w // 2].any()  # the face itself is not painted over
     assert not img[470, 10].any()
 
@@ -355,6 +367,7 @@ def test_reset_clears_everything():
 
 # --- the real detector and model -----------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def real_session():
     if not config.MODEL_FILE.exists():
@@ -405,8 +418,12 @@ def test_module_has_no_streamlit_import():
     import inspect
 
     tree = ast.parse(inspect.getsource(live))
-    names = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-             for alias in getattr(node, "names", [])}
+    names = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in getattr(node, "names", [])
+    }
     modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(n.startswith("streamlit") for n in names | {m for m in modules if m})
 

@@ -1,4 +1,5 @@
 """The bundled model artefact: present, small, matching its manifest, and right on a real photo."""
+
 from __future__ import annotations
 
 from src import config

@@ -1,12 +1,13 @@
 """Manifest reading, headline KPIs, model card and classification report without Keras."""
+
 from __future__ import annotations
 
 import json
 
+import fake_outputs as fake
 import numpy as np
 import pytest
 
-import fake_outputs as fake
 from src import config, dataset_view, model_card
 from src.data import FerData
 
@@ -42,9 +43,18 @@ def test_version_and_sha_match():
 
 
 def test_model_card_sections():
-    manifest = {"version": "v1", "sha256": "f" * 64, "class_names": list(config.EMOTIONS), "input_size": 48,
-                "training": {"config": {"arch": "compact", "width": 24, "epochs": 60}, "parameters": 338083,
-                             "train_rows": 28709, "val_rows": 3589}}
+    manifest = {
+        "version": "v1",
+        "sha256": "f" * 64,
+        "class_names": list(config.EMOTIONS),
+        "input_size": 48,
+        "training": {
+            "config": {"arch": "compact", "width": 24, "epochs": 60},
+            "parameters": 338083,
+            "train_rows": 28709,
+            "val_rows": 3589,
+        },
+    }
     card = model_card.model_card(manifest, fake.metrics())
     facts = dict(card.facts)
     assert facts["Architecture"] == "compact CNN, width 24" and facts["Parameters"] == "338,083"
@@ -71,8 +81,11 @@ def test_dataset_views():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(7), 3)
     labels = labels[labels != 1]  # no disgust faces at all
-    data = FerData(images=rng.integers(0, 255, (len(labels), 48, 48), dtype=np.uint8), labels=labels,
-                   usage=np.array(["Training"] * len(labels)))
+    data = FerData(
+        images=rng.integers(0, 255, (len(labels), 48, 48), dtype=np.uint8),
+        labels=labels,
+        usage=np.array(["Training"] * len(labels)),
+    )
     grid = dataset_view.sample_grid(data, per_class=4)
     assert grid.shape == (7 * 50 - 2, 4 * 50 - 2)
     rows = dataset_view.grid_rows(grid, 7)

@@ -6,6 +6,7 @@ environment: ``FER_DATA`` / ``FER_NB_OUTPUT`` point at temporary folders and
 conftest has already redirected runs/ and outputs/, so nothing in the repository
 is written.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,8 @@ def tiny_csv(tmp_path_factory) -> Path:
     """7 classes x 10 rows in each split, random pixels, columns emotion,pixels,Usage."""
     root = tmp_path_factory.mktemp("nb_data")
     make_fer_frame({"Training": 10, "PublicTest": 10, "PrivateTest": 10}, seed=3).to_csv(
-        root / "fer2013.csv", index=False)
+        root / "fer2013.csv", index=False
+    )
     return root / "fer2013.csv"
 
 
@@ -50,11 +52,13 @@ def test_notebook_runs(name, tiny_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_DATA", str(tiny_csv))
     monkeypatch.setenv("FER_NB_OUTPUT", str(tmp_path / "out"))
     monkeypatch.setenv("FER_NB_PROFILE", "smoke")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent),
-                                                                    os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH")]))
+    )
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     client.execute()  # raises CellExecutionError with the failing cell's traceback
     assert (tmp_path / "out").is_dir()
     if name.startswith("03"):

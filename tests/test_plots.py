@@ -1,12 +1,13 @@
 """Every chart builder returns a figure for realistic inputs and degrades on empty ones."""
+
 from __future__ import annotations
 
+import fake_outputs as fake
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-import fake_outputs as fake
 from src import plots
 from src.palette import emotion_color
 
@@ -23,15 +24,21 @@ def test_probability_bar_sorted_with_emotion_colours():
 
 
 def test_batch_charts():
-    counts = pd.DataFrame({"emotion": CLASSES, "faces": [1, 0, 0, 5, 2, 1, 1], "share": np.array([1, 0, 0, 5, 2, 1, 1]) / 10})
+    counts = pd.DataFrame(
+        {"emotion": CLASSES, "faces": [1, 0, 0, 5, 2, 1, 1], "share": np.array([1, 0, 0, 5, 2, 1, 1]) / 10}
+    )
     assert isinstance(plots.emotion_distribution(counts), go.Figure)
-    shares = pd.DataFrame({"sentiment": ["positive", "neutral", "negative"], "faces": [5, 2, 3], "share": [.5, .2, .3]})
+    shares = pd.DataFrame(
+        {"sentiment": ["positive", "neutral", "negative"], "faces": [5, 2, 3], "share": [0.5, 0.2, 0.3]}
+    )
     assert list(plots.sentiment_donut(shares).data[0].labels) == ["positive", "neutral", "negative"]
-    long = pd.DataFrame({"batch": ["A"] * 7 + ["B"] * 7, "emotion": list(CLASSES) * 2,
-                         "faces": [1] * 14, "share": [1 / 7] * 14})
+    long = pd.DataFrame(
+        {"batch": ["A"] * 7 + ["B"] * 7, "emotion": list(CLASSES) * 2, "faces": [1] * 14, "share": [1 / 7] * 14}
+    )
     assert len(plots.campaign_bars(long).data) == 2
-    table = pd.DataFrame({"batch": ["A", "B"], "positive %": [50.0, 20.0], "negative %": [10.0, 60.0],
-                          "net sentiment": [40.0, None]})
+    table = pd.DataFrame(
+        {"batch": ["A", "B"], "positive %": [50.0, 20.0], "negative %": [10.0, 60.0], "net sentiment": [40.0, None]}
+    )
     fig = plots.campaign_sentiment(table)
     assert len(fig.data) == 3 and [a.text for a in fig.layout.annotations] == ["net +40", "no faces"]
 
@@ -42,17 +49,19 @@ def test_timeline_skips_missing_columns():
     assert [t.name for t in fig.data] == ["sad", "happy"] or {t.name for t in fig.data} == {"happy", "sad"}
 
 
-
 def test_live_timeline_labels_shares_of_faces():
-    df = pd.DataFrame({"time": pd.to_datetime(["2025-01-01 10:00:00", "2025-01-01 10:00:01"]),
-                       "happy": [1.0, 0.5], "sad": [0.0, 0.5]})
-    fig = plots.emotion_timeline(df, CLASSES, time_col="time", y_title="share of faces",
-                                 hover_unit="of faces", compact=True)
+    df = pd.DataFrame(
+        {"time": pd.to_datetime(["2025-01-01 10:00:00", "2025-01-01 10:00:01"]), "happy": [1.0, 0.5], "sad": [0.0, 0.5]}
+    )
+    fig = plots.emotion_timeline(
+        df, CLASSES, time_col="time", y_title="share of faces", hover_unit="of faces", compact=True
+    )
     assert fig.layout.yaxis.title.text == "share of faces"
     assert all("of faces" in t.hovertemplate for t in fig.data)
     assert fig.layout.legend.y < 0, "the compact legend sits under the plot"
     assert fig.layout.xaxis.tickformat == "%H:%M:%S"
     assert plots.emotion_timeline(df, CLASSES, time_col="time").layout.yaxis.title.text == "mean probability"
+
 
 def test_data_analysis_charts():
     stats = fake.dataset_stats()

@@ -1,4 +1,5 @@
 """Image decoding for every input kind and mode, its error reasons, and face cropping."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Dashboard loaders: version selection, round trips, and None (never an error) when missing."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ def outputs(tmp_path, monkeypatch):
 
 def test_missing_files_give_none(outputs):
     assert reports.output_dir() == outputs / config.OUTPUT_VERSION
-    for loader in (reports.load_metrics, reports.load_roc, reports.load_history, reports.load_dataset_stats,
-                   reports.load_model_comparison, reports.load_benchmark, reports.mean_faces_path):
+    for loader in (
+        reports.load_metrics,
+        reports.load_roc,
+        reports.load_history,
+        reports.load_dataset_stats,
+        reports.load_model_comparison,
+        reports.load_benchmark,
+        reports.mean_faces_path,
+    ):
         assert loader() is None
 
 

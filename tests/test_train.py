@@ -1,4 +1,5 @@
 """Training: resumable from its run folder, seeded, class weights, published artefact."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Upload expansion: images pass through, zips are unpacked (nested folders too), junk is skipped."""
+
 from __future__ import annotations
 
 import io
@@ -32,14 +33,16 @@ def test_plain_images_pass_through_and_empty_files_fail():
 
 
 def test_zip_with_nested_folder_non_image_and_mac_junk():
-    archive = _zip({
-        "top.png": _png(1),
-        "shots/day1/inner.JPG": _png(2),
-        "notes/readme.txt": b"hello",
-        "__MACOSX/shots/._inner.JPG": b"junk",
-        ".DS_Store": b"junk",
-        "shots/empty/": b"",
-    })
+    archive = _zip(
+        {
+            "top.png": _png(1),
+            "shots/day1/inner.JPG": _png(2),
+            "notes/readme.txt": b"hello",
+            "__MACOSX/shots/._inner.JPG": b"junk",
+            ".DS_Store": b"junk",
+            "shots/empty/": b"",
+        }
+    )
     out = uploads.expand_uploads([("photos.zip", archive), ("b.png", _png(3))])
     names = [i.name for i in out.images]
     assert names == ["photos.zip/shots/day1/inner.JPG", "photos.zip/top.png", "b.png"]
@@ -63,8 +66,14 @@ def test_zip_limits(monkeypatch):
     assert "unpacks to" in out.failed[0].error
 
 
-@pytest.mark.parametrize("name,data,expected", [
-    ("x.zip", b"", True), ("x.ZIP", b"abc", True), ("x.bin", b"PK\x03\x04rest", True), ("x.jpg", b"\xff\xd8", False),
-])
+@pytest.mark.parametrize(
+    "name,data,expected",
+    [
+        ("x.zip", b"", True),
+        ("x.ZIP", b"abc", True),
+        ("x.bin", b"PK\x03\x04rest", True),
+        ("x.jpg", b"\xff\xd8", False),
+    ],
+)
 def test_is_zip(name, data, expected):
     assert uploads.is_zip(name, data) is expected

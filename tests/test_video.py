@@ -1,4 +1,5 @@
 """Video sampling and the per-frame emotion timeline, on small videos written with cv2.VideoWriter."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

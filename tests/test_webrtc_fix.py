@@ -3,6 +3,7 @@
 The end-to-end check (a live stream surviving quick reruns with a lagging run counter)
 is in tests/test_browser.py; these tests pin the decision itself.
 """
+
 from __future__ import annotations
 
 import types
@@ -67,8 +68,7 @@ def test_component_dropped_by_a_completed_run_is_reset(session_state):
 
 
 def test_idle_context_without_frontend_state_is_left_alone(session_state):
-    context = session_state[KEY] = WebRtcStreamerContext(worker=None,
-                                                         state=WebRtcStreamerState(False, False))
+    context = session_state[KEY] = WebRtcStreamerContext(worker=None, state=WebRtcStreamerState(False, False))
     context._last_rendered_run_count = 5
     webrtc_fix.prepare_webrtc_context(KEY)
     assert context._last_rendered_run_count is None
