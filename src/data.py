@@ -44,6 +44,7 @@ class FerData:
     ferplus: np.ndarray | None = None  # (N, 7) float32 vote counts in class_names order
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    groups: np.ndarray | None = None  # (N,) str: the source photo of each face, where known
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -59,6 +60,7 @@ class FerData:
             ferplus=None if self.ferplus is None else self.ferplus[mask],
             source=self.source,
             notes=list(self.notes),
+            groups=None if self.groups is None else self.groups[mask],
         )
 
     def class_counts(self) -> dict[str, int]:
@@ -266,3 +268,115 @@ def collect_dataset(source: str | Path, dest: Path | None = None) -> Path:
         elif item.name.startswith("fer2013"):
             shutil.copy2(item, target)
     return dest
+
+
+def expw_split(source_image: str, val_fraction: float = 0.2) -> str:
+    """ "Training" or "PublicTest" for an ExpW face, decided by its source photo.
+
+    A hash of the photo's name, not a random draw: every face of one photo lands on
+    the same side, and the split is the same on every machine and run.
+    """
+    bucket = int(hashlib.sha1(source_image.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "PublicTest" if bucket < val_fraction else "Training"
+
+
+def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
+    """ExpW face crops as aligned 48x48 faces, split by source photo.
+
+    ``root`` holds ``labels.csv`` (file, source_image, x, y, w, h, emotion) and
+    ``faces/``. Each crop goes through the product's own detector and alignment
+    (``src.faces``, ``src.preprocessing.extract_face``): the detection that best
+    overlaps the labelled box gives the landmarks. Where none overlaps it by IoU 0.3,
+    the labelled box is framed like the aligned faces (its median scale); the note
+    says how often.
+    """
+    import cv2
+
+    from src.faces import Box, get_detector
+    from src.preprocessing import ImageError, extract_face, load_image
+
+    root = Path(root)
+    try:
+        frame = pd.read_csv(root / "labels.csv")
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {root / 'labels.csv'}: {exc}") from exc
+    missing = {"file", "source_image", "x", "y", "w", "h", "emotion"} - set(frame.columns)
+    if missing:
+        raise DatasetError(f"labels.csv lacks columns {sorted(missing)}")
+    index = {name: i for i, name in enumerate(config.EMOTIONS)}
+    detector = get_detector(backend="yunet")
+    images, labels, usage, sources, fallback, notes = [], [], [], [], [], []
+    pending: list[tuple[int, np.ndarray, Box]] = []
+    for row in frame.itertuples(index=False):
+        label = index.get(str(row.emotion).lower())
+        if label is None:
+            notes.append(f"skipped {row.file}: unknown emotion {row.emotion!r}")
+            continue
+        try:
+            rgb = load_image(root / "faces" / row.file)
+        except ImageError as exc:
+            notes.append(f"skipped {row.file}: {exc}")
+            continue
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        box = Box(int(row.x), int(row.y), int(row.w), int(row.h))
+        best, best_iou = None, 0.3
+        for face in detector.detect_faces(rgb):
+            iou = box_iou(face.box, box)
+            if iou >= best_iou:
+                best, best_iou = face, iou
+        if best is None:
+            pending.append((len(images), gray, box))
+            images.append(None)
+        else:
+            images.append(extract_face(gray, best.box, best.landmarks))
+            fallback.append(_frame_scale(best.landmarks, box))
+        labels.append(label)
+        usage.append(expw_split(str(row.source_image), val_fraction))
+        sources.append(str(row.source_image))
+    if not labels:
+        raise DatasetError(f"{root} has no usable labelled faces")
+    scale = float(np.median(fallback)) if fallback else 1.6
+    for i, gray, box in pending:
+        images[i] = _frame_box(gray, box, scale)
+    notes.append(f"{len(pending)} of {len(labels)} faces not found by the detector: framed from their labelled box")
+    data = FerData(
+        images=np.stack(images),
+        labels=np.asarray(labels, np.int64),
+        usage=np.asarray(usage, dtype=object).astype(str),
+        source=str(root),
+        notes=notes,
+        groups=np.asarray(sources, dtype=object).astype(str),
+    )
+    return data
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _frame_scale(landmarks: np.ndarray, box) -> float:
+    """Side of the aligned 48 px frame, in photo pixels, over the labelled box's width."""
+    from src.preprocessing import alignment_matrix
+
+    matrix = alignment_matrix(landmarks, config.IMAGE_SIZE)
+    return config.IMAGE_SIZE / float(np.hypot(matrix[0, 0], matrix[1, 0])) / max(box[2], 1)
+
+
+def _frame_box(gray: np.ndarray, box, scale: float) -> np.ndarray:
+    """A square of ``scale`` box widths around the box's centre, as a 48x48 face."""
+    import cv2
+
+    from src.preprocessing import resize_face
+
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    side = scale * box[2]
+    matrix = np.array([[1, 0, side / 2 - cx], [0, 1, side / 2 - cy]], np.float64) * (config.IMAGE_SIZE / side)
+    matrix[:, :2] = np.eye(2) * (config.IMAGE_SIZE / side)
+    k = 4 if side > 2 * config.IMAGE_SIZE else 1
+    big = cv2.warpAffine(gray, matrix * k, (config.IMAGE_SIZE * k,) * 2, borderMode=cv2.BORDER_REPLICATE)
+    return resize_face(big, config.IMAGE_SIZE)

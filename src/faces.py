@@ -1,17 +1,21 @@
-"""Face detection: an OpenCV Haar cascade, one per thread, on a downscaled copy.
+"""Face detection: YuNet (boxes + five landmarks) by default, OpenCV Haar as an option.
 
-``get_detector().detect(gray)`` returns the faces of a grayscale image as ``Box``
-tuples in that image's own pixels, sorted left to right. OpenCV cascade objects
-are not safe to share between threads (the dashboard's video callback and its
-upload page run in different threads), so ``get_detector`` keeps one detector
-per thread.
+``get_detector().detect_faces(image)`` returns the faces of a grayscale or RGB
+uint8 image as ``Face(box, landmarks, score)`` in that image's own pixels, sorted
+left to right; ``detect(gray)`` returns just the boxes. YuNet comes from the
+``yuface`` wheel (libfacedetection with its weights compiled in, so nothing is
+downloaded); the backend is ``config.DETECTOR`` (``FER_DETECTOR``). Neither
+OpenCV cascades nor the YuNet wrapper are documented as thread-safe (the
+dashboard's video callback and its upload page run in different threads), so
+``get_detector`` keeps one detector per thread.
 
-The settings (cascades, scale factors, neighbours, working size, NMS overlap)
-live in ``src/config.py``; ``bench/bench_detect.py`` measures speed and recall.
+The settings (backend, working size, scores, cascades, NMS overlap) live in
+``src/config.py``; ``bench/bench_detect.py`` measures speed and recall.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +38,18 @@ class Box(NamedTuple):
     y: int
     w: int
     h: int
+
+
+class Face(NamedTuple):
+    """A detected face: its box, five landmarks when the detector gives them, a score.
+
+    ``landmarks`` is a (5, 2) float32 array in image pixels: the two eyes, the nose
+    tip and the two mouth corners, each pair ordered left to right in the image.
+    """
+
+    box: Box
+    landmarks: np.ndarray | None
+    score: float
 
 
 def cascade_path(filename: str = config.HAAR_CASCADE) -> Path:
@@ -117,13 +133,13 @@ class FaceDetector:
         self.fast_side = fast_side
         self.fast_scale_factor = fast_scale_factor
 
+    def detect_faces(self, image: np.ndarray) -> list[Face]:
+        """Faces of a grayscale or RGB uint8 image (Haar gives no landmarks)."""
+        return [Face(box, None, 1.0) for box in self.detect(_gray(image))]
+
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Faces in a 2-D uint8 image, in its pixels, sorted left to right; [] if none."""
-        if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8:
-            raise ValueError(
-                "detect() expects a 2-D uint8 grayscale array, got "
-                f"{type(gray).__name__} {getattr(gray, 'shape', '')} {getattr(gray, 'dtype', '')}"
-            )
+        _check_gray(gray)
         height, width = gray.shape
         if min(height, width) < self.min_face_size:
             return []
@@ -193,24 +209,140 @@ def _clip(x: int, y: int, w: int, h: int, width: int, height: int) -> Box | None
     return Box(int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
+def _check_gray(gray) -> None:
+    if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError(
+            "detect() expects a 2-D uint8 grayscale array, got "
+            f"{type(gray).__name__} {getattr(gray, 'shape', '')} {getattr(gray, 'dtype', '')}"
+        )
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.dtype == np.uint8 and image.shape[2] in (3, 4):
+        return cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    return image
+
+
+def _yuface():
+    """Import yuface with OpenMP kept to one thread.
+
+    Its libgomp otherwise spins a thread per core: on 2 busy cores one 320 px frame
+    went from 32 ms to 250 ms. The variable is read when the library loads.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import yuface
+    except ImportError as exc:  # pragma: no cover - the wheel is a declared dependency
+        raise FaceDetectorError(
+            f"the YuNet detector needs the yuface package ({exc}); or set FER_DETECTOR=haar"
+        ) from exc
+    return yuface
+
+
+class YuNetDetector:
+    """libfacedetection's YuNet CNN: boxes, five landmarks and a score per face.
+
+    Runs on a copy whose long side is at most ``max_side``; tiny images (a face crop,
+    a thumbnail) are enlarged and framed with a border first, since YuNet needs the
+    face to be smaller than the frame. Not thread-safe: use ``get_detector()``.
+    """
+
+    # Below this long side an image is enlarged (FER2013's 48 px faces: 98.5% found at 4x
+    # with a border, few without).
+    SMALL_SIDE = 160
+
+    def __init__(
+        self,
+        min_score: float = config.YUNET_MIN_SCORE,
+        max_side: int = config.YUNET_MAX_SIDE,
+        min_face_size: int = config.MIN_FACE_SIZE,
+        nms_overlap: float = config.NMS_OVERLAP,
+    ) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+        self._detect = _yuface().detect
+        self.min_score = min_score
+        self.max_side = max_side
+        self.min_face_size = min_face_size
+        self.nms_overlap = nms_overlap
+
+    def detect(self, gray: np.ndarray) -> list[Box]:
+        """Boxes only, like the Haar detector's ``detect``."""
+        _check_gray(gray)
+        return [face.box for face in self.detect_faces(gray)]
+
+    def detect_faces(self, image: np.ndarray) -> list[Face]:
+        """Faces of a grayscale (H, W) or RGB (H, W, 3) uint8 image, sorted left to right."""
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError(
+                "detect_faces() expects a 2-D grayscale or (H, W, 3) RGB uint8 array, got "
+                f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
+            )
+        height, width = image.shape[:2]
+        if min(height, width) < 8:
+            return []
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[..., 2::-1]
+        long_side = max(height, width)
+        pad = 0
+        if long_side < self.SMALL_SIDE:
+            scale = self.SMALL_SIDE / long_side
+            interp = cv2.INTER_CUBIC
+        elif 0 < self.max_side < long_side:
+            scale = self.max_side / long_side
+            interp = cv2.INTER_AREA
+        else:
+            scale, interp = 1.0, None
+        work = bgr
+        if interp is not None:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            work = cv2.resize(bgr, size, interpolation=interp)
+        if long_side < self.SMALL_SIDE:
+            pad = self.SMALL_SIDE // 2
+            work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        scores, rects, points = self._detect(np.ascontiguousarray(work), conf=self.min_score)
+        sx = width / (work.shape[1] - 2 * pad)
+        sy = height / (work.shape[0] - 2 * pad)
+        faces: list[Face] = []
+        for score, rect, pts in zip(scores, rects, points):
+            x, y, w, h = (float(v) for v in rect)
+            box = _clip(round((x - pad) * sx), round((y - pad) * sy), round(w * sx), round(h * sy), width, height)
+            if box is None or min(box.w, box.h) < self.min_face_size * min(1.0, long_side / self.SMALL_SIDE):
+                continue
+            marks = (np.asarray(pts, np.float32).reshape(5, 2) - pad) * np.float32([sx, sy])
+            # Eyes and mouth corners ordered left to right in the image, whatever the model's order.
+            for a, b in ((0, 1), (3, 4)):
+                if marks[a, 0] > marks[b, 0]:
+                    marks[[a, b]] = marks[[b, a]]
+            faces.append(Face(box, marks, float(score) / 100.0))
+        if len(faces) > 1:
+            kept = set(non_max_suppression([f.box for f in faces], [f.score for f in faces], self.nms_overlap))
+            faces = [f for f in faces if f.box in kept]
+        return sorted(faces, key=lambda f: (f.box.x, f.box.y))
+
+
 _local = threading.local()
 
 
-def get_detector(fast: bool = False, max_side: int | None = None) -> FaceDetector:
-    """This thread's detector, built on first use (cascades are not thread-safe).
+def get_detector(fast: bool = False, max_side: int | None = None, backend: str | None = None):
+    """This thread's detector, built on first use (detectors are not thread-safe).
 
-    ``fast`` adds the coarse first pass (``config.DETECT_FAST_SIDE_FAST_MODE``) on
-    camera-sized frames: ~10 ms instead of ~70 ms on a 640x480 photo, but a frame
-    with one large face loses its small ones (multi-face recall 0.99 -> 0.71 in
-    bench/bench_detect.py), so analytics use the default, thorough mode.
-    ``max_side`` overrides the working size (0: full resolution); boxes are always
-    in the given image's pixels.
+    ``backend`` is "yunet" or "haar" (default ``config.DETECTOR``). ``max_side``
+    overrides the working size (0: full resolution); boxes are always in the given
+    image's pixels. ``fast`` matters to Haar only: a coarse first pass
+    (``config.DETECT_FAST_SIDE_FAST_MODE``) on camera-sized frames, ~10 ms instead of
+    ~70 ms on a 640x480 photo, at the cost of small faces beside a large one.
     """
+    backend = (backend or config.DETECTOR).lower()
+    if backend not in ("yunet", "haar"):
+        raise FaceDetectorError(f"unknown face detector {backend!r} (FER_DETECTOR): choose yunet or haar")
     detectors = _local.__dict__.setdefault("detectors", {})
-    key = (fast, max_side)
+    key = (backend, fast and backend == "haar", max_side)
     if key not in detectors:
         kwargs = {} if max_side is None else {"max_side": max_side}
-        if fast:
-            kwargs["fast_side"] = config.DETECT_FAST_SIDE_FAST_MODE
-        detectors[key] = FaceDetector(**kwargs)
+        if backend == "yunet":
+            detectors[key] = YuNetDetector(**kwargs)
+        else:
+            if fast:
+                kwargs["fast_side"] = config.DETECT_FAST_SIDE_FAST_MODE
+            detectors[key] = FaceDetector(**kwargs)
     return detectors[key]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from src.faces import Box, FaceDetector, FaceDetectorError, get_detector, non_max_suppression
+from src.faces import Box, Face, FaceDetector, FaceDetectorError, YuNetDetector, get_detector, non_max_suppression
 
 # The astronaut's face in the 512x512 photo, measured once by eye and by the cascade.
 FACE_REGION = (170, 20, 290, 180)  # x0, y0, x1, y1
@@ -162,7 +162,51 @@ def test_camera_frame_small_and_large_face(astronaut: np.ndarray, size: int) -> 
         assert _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
 
 
-def test_fast_mode_is_its_own_thread_local_detector() -> None:
-    assert get_detector(True) is get_detector(True)
-    assert get_detector(True) is not get_detector(False)
-    assert get_detector(True).fast_side > 0 and get_detector(False).fast_side == 0
+def test_haar_fast_mode_is_its_own_thread_local_detector() -> None:
+    assert get_detector(True, backend="haar") is get_detector(True, backend="haar")
+    assert get_detector(True, backend="haar") is not get_detector(False, backend="haar")
+    assert get_detector(True, backend="haar").fast_side > 0 and get_detector(False, backend="haar").fast_side == 0
+
+
+def test_default_backend_is_yunet_and_unknown_backend_is_refused() -> None:
+    assert isinstance(get_detector(), YuNetDetector)
+    with pytest.raises(FaceDetectorError, match="unknown face detector"):
+        get_detector(backend="mtcnn")
+
+
+def test_yunet_landmarks_on_the_astronaut() -> None:
+    """Five landmarks inside the face box, in anatomical order: eyes above nose above mouth."""
+    faces = get_detector().detect_faces(data.astronaut())
+    assert len(faces) == 1
+    face = faces[0]
+    assert isinstance(face, Face) and 0.6 <= face.score <= 1.0
+    assert _overlap(face.box, FACE_REGION) > 0.8
+    marks = face.landmarks
+    assert marks.shape == (5, 2)
+    x0, y0 = face.box.x, face.box.y
+    assert np.all((marks[:, 0] > x0) & (marks[:, 0] < x0 + face.box.w))
+    assert np.all((marks[:, 1] > y0) & (marks[:, 1] < y0 + face.box.h))
+    eyes, nose, mouth = marks[:2], marks[2], marks[3:]
+    assert eyes[0, 0] < eyes[1, 0] and mouth[0, 0] < mouth[1, 0]
+    assert eyes[:, 1].max() < nose[1] < mouth[:, 1].min()
+    # Grayscale input finds the same face.
+    gray_faces = get_detector().detect_faces(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY))
+    assert len(gray_faces) == 1 and _overlap(gray_faces[0].box, FACE_REGION) > 0.8
+
+
+def test_yunet_finds_a_face_that_fills_a_tiny_image(astronaut: np.ndarray) -> None:
+    """A 48x48 FER-style crop (the face fills the frame) is enlarged and bordered before detection."""
+    crop = cv2.resize(astronaut[20:200, 150:310], (48, 48), interpolation=cv2.INTER_AREA)
+    faces = get_detector().detect_faces(crop)
+    assert len(faces) == 1
+    box = faces[0].box
+    assert 0 <= box.x and box.x + box.w <= 48 and box.w >= 20
+
+
+def test_yunet_boxes_are_in_original_pixels_on_a_large_photo(astronaut: np.ndarray) -> None:
+    """A 2048 px photo is searched on a smaller copy; boxes and landmarks come back in photo pixels."""
+    big = cv2.resize(data.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    faces = get_detector().detect_faces(big)
+    assert len(faces) == 1
+    assert _overlap(faces[0].box, tuple(v * 4 for v in FACE_REGION)) > 0.8
+    assert faces[0].box.w > 250

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from src import config
-from src.preprocessing import ImageError, crop_face, expand_box, load_image
+from src.preprocessing import ImageError, crop_face, expand_box, extract_face, load_image
 
 
 def _png_bytes(im: Image.Image) -> bytes:
@@ -159,3 +160,43 @@ def test_crop_face_shape_dtype_range():
 def test_expand_box_clips_to_image():
     assert expand_box((0, 0, 100, 100), 120, 110, margin=0.1) == (0, 0, 110, 110)
     assert expand_box((50, 50, 10, 10), 200, 200, margin=0.5) == (45, 45, 65, 65)
+
+
+def test_alignment_puts_the_landmarks_on_the_template() -> None:
+    from skimage import data
+
+    from src.faces import get_detector
+    from src.preprocessing import FACE_TEMPLATE_48, alignment_matrix
+
+    face = get_detector().detect_faces(data.astronaut())[0]
+    matrix = alignment_matrix(face.landmarks)
+    mapped = np.c_[face.landmarks, np.ones(5)] @ matrix.T
+    # Eyes land within a pixel of the template; the mouth's midpoint too.
+    assert np.abs(mapped[:2] - FACE_TEMPLATE_48[:2]).max() < 1.0
+    assert np.abs(mapped[3:].mean(0) - FACE_TEMPLATE_48[3:].mean(0)).max() < 1.0
+
+
+def test_alignment_frames_a_face_the_same_at_any_size_and_place() -> None:
+    """The astronaut shrunk to 80% and shifted within a larger canvas aligns to (nearly) the same face."""
+    from skimage import data
+
+    from src.faces import get_detector
+    from src.preprocessing import to_gray
+
+    photo = data.astronaut()
+    small = cv2.resize(photo, (410, 410), interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[40:450, 200:610] = small
+    faces = []
+    for image in (photo, canvas):
+        found = get_detector().detect_faces(image)
+        assert len(found) == 1
+        faces.append(extract_face(to_gray(image), found[0].box, found[0].landmarks).astype(np.float32))
+    assert faces[0].shape == faces[1].shape == (48, 48)
+    assert np.corrcoef(faces[0].ravel(), faces[1].ravel())[0, 1] > 0.85
+
+
+def test_extract_face_without_landmarks_is_the_box_crop() -> None:
+    gray = np.random.default_rng(0).integers(0, 256, (200, 300), dtype=np.uint8)
+    box = (50, 40, 100, 100)
+    assert np.array_equal(extract_face(gray, box, None), crop_face(gray, box))
