@@ -24,22 +24,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 from skimage import data
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from src import config  # noqa: E402
-from src.data import DatasetError, parse_pixels, resolve_dataset_path  # noqa: E402
-from src.faces import Box, FaceDetector  # noqa: E402
+from src import config
+from src.data import DatasetError, parse_pixels, resolve_dataset_path
+from src.faces import Box, FaceDetector
 
 Scene = tuple[np.ndarray, list[Box]]
 NO_FACE_PHOTOS = (

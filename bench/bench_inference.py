@@ -21,12 +21,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 COLD_START = (
@@ -102,7 +99,7 @@ def main() -> None:
                 [sys.executable, "-c", COLD_START.format(model=args.model)],
                 capture_output=True,
                 text=True,
-                cwd=ROOT,
+                cwd=config.ROOT,  # the same checkout as this process, whatever the caller's directory
                 check=True,
             ).stdout.split()[-1]
         )

@@ -20,9 +20,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 
 def main() -> None:
     from src import config
@@ -56,7 +53,7 @@ def main() -> None:
                 str(out),
             ],
             check=True,
-            cwd=ROOT,
+            cwd=config.ROOT,  # the same checkout as this process, whatever the caller's directory
         )
         seconds = time.perf_counter() - start
         pred = pd.read_csv(out)

@@ -34,9 +34,6 @@ INPUTS_DIR = _env_path("FER_INPUTS_DIR", ROOT / "inputs")
 DATASETS_DIR = INPUTS_DIR / "datasets"
 RUNS_DIR = _env_path("FER_RUNS_DIR", ROOT / "runs")
 
-# The developers' shared copy; users put theirs under inputs/datasets/ or pass a path.
-SHARED_DATASET_DIR = ROOT.parent / "shared" / "datasets" / "fer2013"
-
 MODEL_FILE = _env_path("FER_MODEL", MODELS_DIR / "fer_cnn.keras")
 OUTPUT_VERSION = os.environ.get("FER_OUTPUT_VERSION", "v1")
 

@@ -188,15 +188,16 @@ def ferplus_majority(votes: np.ndarray) -> np.ndarray:
 
 
 def resolve_dataset_path(path: str | Path | None = None) -> Path:
-    """The dataset to use: the given path, else inputs/datasets/fer2013, else the shared copy."""
+    """The dataset to use: the given path, else inputs/datasets/fer2013."""
     if path is not None:
         return Path(path).expanduser()
-    for candidate in (config.DATASETS_DIR / "fer2013", config.SHARED_DATASET_DIR):
-        if candidate.exists():
-            return candidate
+    default = config.DATASETS_DIR / "fer2013"
+    if default.exists():
+        return default
     raise DatasetError(
-        "no dataset found: pass --data PATH or put fer2013.csv(.gz) or train/ test/ folders "
-        f"under {config.DATASETS_DIR / 'fer2013'}"
+        "no dataset found: pass --data PATH (fer2013.csv(.gz), a folder holding it, or train/ test/ "
+        f"image folders) or copy one to {default} with `python -m src.cli collect PATH`; FER2013 is "
+        "downloaded from Kaggle (see the README, Training and evaluation)"
     )
 
 

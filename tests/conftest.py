@@ -8,7 +8,6 @@ folders, never to the repository's runs/ or outputs/.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 # Tiny models gain nothing from many threads, and the suite must share the CPU politely.
@@ -20,10 +19,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from src import config  # noqa: E402
 

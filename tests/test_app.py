@@ -68,7 +68,6 @@ def navigation_mode(monkeypatch):
 @pytest.fixture
 def no_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "no_datasets")
-    monkeypatch.setattr(config, "SHARED_DATASET_DIR", tmp_path / "no_shared")
 
 
 def _point_outputs(folder: Path, monkeypatch) -> Path:

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, WEBRTC_IFRAME, face_frame, face_video, streamlit_server
+from browser_support import CHROMIUM, CHROMIUM_ARGS, WEBRTC_IFRAME, face_frame, face_video, streamlit_server
 
 pytestmark = [
     pytest.mark.browser,

@@ -19,6 +19,7 @@ from src.data import (
     load_fer_csv,
     load_ferplus,
     load_image_folder,
+    resolve_dataset_path,
 )
 
 
@@ -156,6 +157,17 @@ def test_misaligned_ferplus_is_refused(fer_dir, tmp_path):
     plus.drop(columns=["fear"]).to_csv(tmp_path / "votes.csv", index=False)
     with pytest.raises(DatasetError, match="fear"):
         load_ferplus(tmp_path / "votes.csv")
+
+
+def test_dataset_is_the_given_path_or_the_one_under_inputs(tmp_path, monkeypatch, fer_csv):
+    monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "datasets")
+    assert resolve_dataset_path(fer_csv) == fer_csv
+    # Nothing else is searched: the message says how to provide a dataset.
+    with pytest.raises(DatasetError, match=r"--data PATH .*src\.cli collect"):
+        resolve_dataset_path()
+    shutil.copytree(fer_csv.parent, tmp_path / "datasets" / "fer2013")
+    assert resolve_dataset_path() == tmp_path / "datasets" / "fer2013"
+    assert len(load_dataset()) == len(load_dataset(fer_csv))
 
 
 def test_missing_path_and_empty_folder(tmp_path):

@@ -52,6 +52,8 @@ def test_notebook_runs(name, tiny_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_DATA", str(tiny_csv))
     monkeypatch.setenv("FER_NB_OUTPUT", str(tmp_path / "out"))
     monkeypatch.setenv("FER_NB_PROFILE", "smoke")
+    # The kernel is another process: make it import this checkout's `src`, as the tests do,
+    # even when the environment's editable install points at another checkout.
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH")]))
     )
