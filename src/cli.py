@@ -226,7 +226,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.profile not in PROFILES:
         raise UserError(f"unknown profile {args.profile}")
-    run_dir = train(str(data_path), args.profile, run_dir=args.run_dir, epochs=args.epochs, seed=args.seed)
+    expw = None
+    if args.expw:
+        expw = Path(args.expw).expanduser()
+        if not (expw / "labels.csv").is_file():
+            raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
+    if args.init_from and not Path(args.init_from).is_file():
+        raise UserError(f"--init-from {args.init_from}: no such model file")
+    run_dir = train(
+        str(data_path),
+        args.profile,
+        run_dir=args.run_dir,
+        expw_path=expw,
+        epochs=args.epochs,
+        seed=args.seed,
+        init_from=args.init_from,
+        mixed_precision=args.bf16,
+    )
     print(f"run: {run_dir}")
     if args.publish:
         dest = publish(run_dir, args.model)
@@ -285,7 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (fit on Training, select on PublicTest)")
     p.add_argument("--data", metavar="PATH")
-    p.add_argument("--profile", choices=("cpu", "gpu", "smoke"), default="cpu")
+    p.add_argument("--profile", choices=("cpu", "wild", "gpu", "smoke"), default="cpu")
+    p.add_argument("--expw", metavar="DIR", help="ExpW-style in-the-wild faces (labels.csv + faces/) to train on too")
+    p.add_argument("--init-from", metavar="FILE", help="start from this .keras model's weights (same architecture)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 compute (AMX/oneDNN); default: the profile's choice",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--run-dir", metavar="DIR")
     p.add_argument("--seed", type=int)

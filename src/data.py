@@ -381,3 +381,27 @@ def _frame_box(gray: np.ndarray, box, scale: float) -> np.ndarray:
     k = 4 if side > 2 * config.IMAGE_SIZE else 1
     big = cv2.warpAffine(gray, matrix * k, (config.IMAGE_SIZE * k,) * 2, borderMode=cv2.BORDER_REPLICATE)
     return resize_face(big, config.IMAGE_SIZE)
+
+
+def load_expw_cached(path: str | Path, cache_dir: Path | None = None) -> FerData:
+    """``load_expw`` with an .npz cache keyed by the labels file (detection takes ~1.5 min)."""
+    root = Path(path).expanduser().resolve()
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise DatasetError(f"{root} has no labels.csv: not an ExpW-style folder")
+    cache_dir = cache_dir or config.RUNS_DIR / "cache"
+    key = hashlib.sha256(f"expw-v1:{root}:{labels.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = cache_dir / f"expw_{key}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return FerData(
+            images=z["images"],
+            labels=z["labels"],
+            usage=z["usage"].astype(str),
+            source=str(root),
+            groups=z["groups"].astype(str),
+        )
+    data = load_expw(root)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, images=data.images, labels=data.labels, usage=data.usage, groups=data.groups)
+    return data

@@ -47,7 +47,8 @@ def build_compact(num_classes: int = 7, size: int = config.IMAGE_SIZE, width: in
     x = _conv_bn(x, width * 8, name="s5a")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="drop")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    # float32 output: a softmax in bfloat16 (mixed precision) loses the small probabilities.
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"compact_w{width}")
 
 
@@ -62,7 +63,8 @@ def build_vgg(num_classes: int = 7, size: int = config.IMAGE_SIZE, width: int = 
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(width * 4, activation="relu", name="fc")(x)
     x = layers.Dropout(dropout, name="drop")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    # float32 output: a softmax in bfloat16 (mixed precision) loses the small probabilities.
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"vgg_w{width}")
 
 
