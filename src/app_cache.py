@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from src import config, model_card, reports
+from src import config, reports
+from src.manifest import manifest_path, read_manifest
 
 
 def ensure_navigation() -> None:
@@ -102,12 +103,12 @@ def analyze_photo(data: bytes, name: str, key: str):
 
 @st.cache_data(show_spinner=False)
 def manifest(stamp: int = 0) -> dict | None:
-    return model_card.read_manifest(config.MODEL_FILE)
+    return read_manifest(config.MODEL_FILE, strict=False)
 
 
 def model_manifest() -> dict | None:
     """The deployed model's manifest (no TensorFlow needed)."""
-    return manifest(_stamp(config.MODEL_FILE.with_suffix(".json")))
+    return manifest(_stamp(manifest_path(config.MODEL_FILE)))
 
 
 # --- reports -----------------------------------------------------------------

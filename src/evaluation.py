@@ -33,6 +33,7 @@ from sklearn.metrics import (
 
 from src import config
 from src.data import FerData, ferplus_majority
+from src.manifest import sha256_file, write_manifest
 
 if TYPE_CHECKING:
     from src.model import ModelInfo
@@ -205,8 +206,6 @@ def find_run_dir(model_file: Path, manifest: dict) -> Path | None:
     Looks at an explicit ``run_dir`` in the manifest, then for a run under
     ``config.RUNS_DIR`` whose ``best.keras`` is byte-identical to the model.
     """
-    from src.model import sha256_file
-
     for info in (manifest.get("training") or {}, manifest):
         if info.get("run_dir") and Path(info["run_dir"]).is_dir():
             return Path(info["run_dir"])
@@ -279,7 +278,7 @@ def evaluate(
     With ``update_manifest`` the fitted temperature and headline metrics go into
     the model's manifest, so inference serves calibrated probabilities.
     """
-    from src.model import load_model, sha256_file
+    from src.model import load_model
 
     model_file = Path(model_file or config.MODEL_FILE)
     out_dir = Path(output_dir) if output_dir else default_output_dir()
@@ -348,8 +347,6 @@ def evaluate(
 
 
 def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
-    from src.model import write_manifest
-
     splits, calibration = metrics["splits"], metrics.get("calibration") or {}
     plus = (metrics.get("ferplus") or {}).get("PrivateTest") or {}
     fields: dict[str, Any] = {

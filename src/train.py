@@ -19,7 +19,8 @@ from keras import layers
 
 from src import config
 from src.data import FerData, load_cached
-from src.model import build_model, write_manifest
+from src.manifest import write_manifest
+from src.model import build_model
 
 
 @dataclass(frozen=True)

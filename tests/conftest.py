@@ -155,7 +155,7 @@ def model_copy(trained_model, tmp_path) -> Path:
     """A private copy of the tiny model (tests that rewrite its manifest use this)."""
     import shutil
 
-    from src.model import manifest_path
+    from src.manifest import manifest_path
 
     dest = tmp_path / "model" / trained_model.name
     dest.parent.mkdir()
