@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from src import config, reports
+from src import config, outputs, reports
 from src.manifest import manifest_path, read_manifest
 
 
@@ -131,7 +131,7 @@ def _report(kind: str, folder: str, stamp: int) -> Any:
 
 def report(kind: str) -> Any:
     """A report from ``outputs/<version>/`` (dict or DataFrame), None when not produced yet."""
-    folder = reports.output_dir()
+    folder = outputs.read_dir()
     return _report(kind, str(folder), _stamp(folder / _REPORT_FILES[kind][0]))
 
 
@@ -162,7 +162,7 @@ def saved_dataset_stats() -> dict | None:
 
 def report_folder() -> str:
     """Name of the outputs version the pages show (for captions)."""
-    return reports.output_dir().name
+    return outputs.read_dir().name
 
 
 # --- dataset -----------------------------------------------------------------

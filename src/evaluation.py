@@ -3,7 +3,7 @@
 ``evaluate`` scores a saved model on PublicTest and PrivateTest with scikit-learn
 metrics, fits a softmax temperature on PublicTest (never on PrivateTest), and
 writes ``metrics.json``, ``roc.json``, ``history.csv`` and ``model_comparison.csv``
-under ``outputs/<version>/``. ``write_dataset_stats`` writes ``dataset_stats.json``
+under ``outputs/<version>/`` (``outputs.write_dir``: where the dashboard reads). ``write_dataset_stats`` writes ``dataset_stats.json``
 and ``mean_faces.png`` for the Data Analysis page. Accuracy-type metrics use the
 uncalibrated probabilities (temperature never changes the argmax).
 """
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import (
@@ -32,8 +31,10 @@ from sklearn.metrics import (
 )
 
 from src import config
+from src.baseline import write_model_comparison
 from src.data import FerData, ferplus_majority
 from src.manifest import sha256_file, write_manifest
+from src.outputs import write_dir
 
 if TYPE_CHECKING:
     from src.model import ModelInfo
@@ -44,12 +45,7 @@ if TYPE_CHECKING:
 ECE_BINS = 15
 ROC_MAX_POINTS = 200
 HIST_BIN_WIDTH = 8
-COMPARISON_COLUMNS = ("model", "source", "private_test_accuracy", "macro_f1", "notes")
 CNN_SOURCE = "this project's CNN (src/train.py)"
-
-
-def default_output_dir(version: str | None = None) -> Path:
-    return config.OUTPUTS_DIR / (version or config.OUTPUT_VERSION)
 
 
 def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -249,20 +245,7 @@ def update_model_comparison(out_dir: Path, metrics: dict, model_name: str) -> Pa
         if metrics.get("calibration")
         else f"version {metrics['model']['version']}",
     }
-    path = out_dir / "model_comparison.csv"
-    try:
-        from src.baseline import write_model_comparison  # type: ignore[attr-defined]
-    except ImportError:
-        write_model_comparison = None
-    if write_model_comparison is not None:
-        write_model_comparison(path, [row])
-        return path
-    frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(COMPARISON_COLUMNS))
-    frame = frame[frame["source"] != CNN_SOURCE]  # one current CNN row, not one per evaluation
-    frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)[list(COMPARISON_COLUMNS)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    return path
+    return write_model_comparison(out_dir / "model_comparison.csv", [row])
 
 
 def evaluate(
@@ -281,7 +264,7 @@ def evaluate(
     from src.model import load_model
 
     model_file = Path(model_file or config.MODEL_FILE)
-    out_dir = Path(output_dir) if output_dir else default_output_dir()
+    out_dir = Path(output_dir) if output_dir else write_dir()
     model, info = load_model(model_file)
     class_names = info.class_names
     if tuple(class_names) != tuple(data.class_names):
@@ -429,7 +412,7 @@ def mean_faces_image(data: FerData, scale: int = 2) -> Image.Image:
 
 def write_dataset_stats(data: FerData, output_dir: str | Path | None = None) -> dict:
     """Write ``dataset_stats.json`` and ``mean_faces.png``; returns the stats."""
-    out_dir = Path(output_dir) if output_dir else default_output_dir()
+    out_dir = Path(output_dir) if output_dir else write_dir()
     stats = _json_safe(dataset_stats(data))
     _write_json(out_dir / "dataset_stats.json", stats)
     mean_faces_image(data).save(out_dir / "mean_faces.png")

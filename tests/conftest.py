@@ -134,6 +134,7 @@ def isolated_dirs(tmp_path_factory):
     mp.setattr(config, "OUTPUTS_DIR", outputs)
     mp.setenv("FER_RUNS_DIR", str(runs))
     mp.setenv("FER_OUTPUTS_DIR", str(outputs))
+    mp.setattr(config, "OUTPUT_VERSION", "")  # automatic, whatever the shell's FER_OUTPUT_VERSION
     mp.delenv("FER_OUTPUT_VERSION", raising=False)
     yield {"runs": runs, "outputs": outputs}
     mp.undo()

@@ -74,6 +74,7 @@ def no_dataset(tmp_path, monkeypatch):
 def _point_outputs(folder: Path, monkeypatch) -> Path:
     monkeypatch.setattr(config, "OUTPUTS_DIR", folder)
     monkeypatch.setenv("FER_OUTPUTS_DIR", str(folder))
+    monkeypatch.setattr(config, "OUTPUT_VERSION", "")
     monkeypatch.delenv("FER_OUTPUT_VERSION", raising=False)
     return folder
 
