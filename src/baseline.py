@@ -457,8 +457,9 @@ def write_result(result: Mapping, output: str | Path | None = None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="fer2013.csv(.gz), a folder holding it, or train/ test/ folders")
-    parser.add_argument("--output", help="JSON path (default baseline.json in the output version's folder)")
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", help="JSON path (default baseline.json in the output version's folder)")
+    where.add_argument(
         "--output-version",
         type=output_version,
         metavar="vN",

@@ -3,9 +3,10 @@
 ``evaluate`` scores a saved model on PublicTest and PrivateTest with scikit-learn
 metrics, fits a softmax temperature on PublicTest (never on PrivateTest), and
 writes ``metrics.json``, ``roc.json``, ``history.csv`` and ``model_comparison.csv``
-under ``outputs/<version>/`` (``outputs.write_dir``: where the dashboard reads). ``write_dataset_stats`` writes ``dataset_stats.json``
-and ``mean_faces.png`` for the Data Analysis page. Accuracy-type metrics use the
-uncalibrated probabilities (temperature never changes the argmax).
+under ``outputs/<version>/`` (``outputs.write_dir``, by default where the dashboard
+reads). ``write_dataset_stats`` writes ``dataset_stats.json`` and ``mean_faces.png``
+for the Data Analysis page. Accuracy-type metrics use the uncalibrated
+probabilities (temperature never changes the argmax).
 """
 
 from __future__ import annotations

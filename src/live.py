@@ -342,9 +342,10 @@ class LiveStats:
 
     def alert(self, now: float, labels: Sequence[str]) -> tuple[bool, str]:
         """``negative_alert`` over the window with this session's settings."""
-        return negative_alert(
-            self.seconds(now), labels, now, self.alert_seconds, self.alert_threshold, negative=self.negative
-        )
+        return self._alert(self.seconds(now), now, labels)
+
+    def _alert(self, seconds: Sequence[SecondCounts], now: float, labels: Sequence[str]) -> tuple[bool, str]:
+        return negative_alert(seconds, labels, now, self.alert_seconds, self.alert_threshold, negative=self.negative)
 
     def snapshot(self, now: float, labels: Sequence[str], ready: bool = True, error: str = "") -> LiveSnapshot:
         """A consistent copy of the results so far; ``error`` is shown when no frame failed."""
@@ -356,9 +357,7 @@ class LiveStats:
             started = self._started
             process_ms = float(np.mean(self._process_ms)) if self._process_ms else 0.0
             error = self._error or error
-        alert, reason = negative_alert(
-            seconds, labels, now, self.alert_seconds, self.alert_threshold, negative=self.negative
-        )
+        alert, reason = self._alert(seconds, now, labels)
         return LiveSnapshot(
             timeline=timeline_frame(seconds, labels),
             current=current if processed and now - processed[-1] <= 2.0 else {},
