@@ -125,9 +125,9 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:32s} {value}")
     if not args.no_write:
-        from src.reports import output_dir
+        from src.outputs import write_dir
 
-        out = output_dir()
+        out = write_dir()
         out.mkdir(parents=True, exist_ok=True)
         (out / "benchmark.json").write_text(json.dumps(figures, indent=2) + "\n")
         print(f"wrote {out / 'benchmark.json'}")

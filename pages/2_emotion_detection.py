@@ -452,22 +452,20 @@ def video_tab() -> None:
             )
         return
     timeline, labels = result["timeline"], result["labels"]
-    with_faces = timeline[timeline["faces"] > 0]
+    summary = videos.summarize(timeline)
     st.markdown(f"**{result['name']}**: {result['info'].duration_s:.0f} s, one frame every {result['every']:g} s")
     cols = st.columns(4)
-    cols[0].metric("Frames analysed", len(timeline))
-    cols[1].metric("Frames with a face", f"{len(with_faces) / max(1, len(timeline)):.0%}")
-    if len(with_faces):
-        top = with_faces["emotion"].value_counts()
-        negative = with_faces["sentiment"].eq("negative").mean()
+    cols[0].metric("Frames analysed", summary.frames)
+    cols[1].metric("Frames with a face", f"{summary.face_share:.0%}")
+    if summary.has_faces:
         cols[2].metric(
             "Most frequent",
-            top.index[0].capitalize(),
-            f"{top.iloc[0] / len(with_faces):.0%} of frames",
+            summary.top_emotion.capitalize(),
+            f"{summary.top_share:.0%} of frames",
             delta_color="off",
             delta_arrow="off",
         )
-        cols[3].metric("Negative frames", f"{negative:.0%}")
+        cols[3].metric("Negative frames", f"{summary.negative_share:.0%}")
         st.plotly_chart(
             plots.emotion_timeline(videos.smooth(timeline, labels, window), labels),
             width="stretch",

@@ -16,7 +16,23 @@ import pandas as pd
 
 from src.palette import SENTIMENT_ORDER, sentiment_of
 
+# The per-face table of the CLI's CSV, the batch table and its downloads: these columns,
+# one per label of the model, then the file's status and error.
+BASE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidence")
+TAIL_COLUMNS = ("status", "error")
 INT_COLUMNS = ("face", "x", "y", "w", "h")
+
+
+def table_columns(class_names: Sequence[str]) -> tuple[str, ...]:
+    """The per-face table's columns for a model with these labels."""
+    return (*BASE_COLUMNS, *class_names, *TAIL_COLUMNS)
+
+
+def file_row(file: str, status: str, error: str, class_names: Sequence[str]) -> dict:
+    """The single row of a file without faces (no_face or error): blank but for file, status and error."""
+    row = dict.fromkeys(table_columns(class_names), "")
+    row.update(file=file, status=status, error=error)
+    return row
 
 
 class _HasRows(Protocol):
@@ -39,16 +55,13 @@ class FailedFile:
     faces: list = field(default_factory=list)
 
     def rows(self, class_names: Sequence[str]) -> list[dict]:
-        row = {c: "" for c in ("file", "face", "x", "y", "w", "h", "emotion", "confidence", *class_names)}
-        row.update(file=self.file, status=self.status, error=self.error)
-        return [row]
+        return [file_row(self.file, self.status, self.error, class_names)]
 
 
 def results_frame(results: Iterable[_HasRows], class_names: Sequence[str]) -> pd.DataFrame:
     """One row per face (or per failed/faceless file) in the CLI column order, numbers typed."""
     rows = [row for res in results for row in res.rows(class_names)]
-    columns = ["file", "face", "x", "y", "w", "h", "emotion", "confidence", *class_names, "status", "error"]
-    df = pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=list(table_columns(class_names)))
     for col in INT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     for col in ("confidence", *class_names):

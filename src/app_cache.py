@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from src import config, model_card, reports
+from src import config, outputs, reports
+from src.manifest import manifest_path, read_manifest
 
 
 def ensure_navigation() -> None:
@@ -102,12 +103,12 @@ def analyze_photo(data: bytes, name: str, key: str):
 
 @st.cache_data(show_spinner=False)
 def manifest(stamp: int = 0) -> dict | None:
-    return model_card.read_manifest(config.MODEL_FILE)
+    return read_manifest(config.MODEL_FILE, strict=False)
 
 
 def model_manifest() -> dict | None:
     """The deployed model's manifest (no TensorFlow needed)."""
-    return manifest(_stamp(config.MODEL_FILE.with_suffix(".json")))
+    return manifest(_stamp(manifest_path(config.MODEL_FILE)))
 
 
 # --- reports -----------------------------------------------------------------
@@ -130,7 +131,7 @@ def _report(kind: str, folder: str, stamp: int) -> Any:
 
 def report(kind: str) -> Any:
     """A report from ``outputs/<version>/`` (dict or DataFrame), None when not produced yet."""
-    folder = reports.output_dir()
+    folder = outputs.read_dir()
     return _report(kind, str(folder), _stamp(folder / _REPORT_FILES[kind][0]))
 
 
@@ -161,7 +162,7 @@ def saved_dataset_stats() -> dict | None:
 
 def report_folder() -> str:
     """Name of the outputs version the pages show (for captions)."""
-    return reports.output_dir().name
+    return outputs.read_dir().name
 
 
 # --- dataset -----------------------------------------------------------------

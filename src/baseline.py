@@ -24,7 +24,7 @@ Choices, measured on this 2-core machine:
 * Training on horizontally flipped copies as well doubled the fit time without
   improving PublicTest accuracy, so it is not done.
 
-Run: ``python -m src.baseline --data PATH [--output outputs/v1/baseline.json]``.
+Run: ``python -m src.baseline --data PATH [--output-version vN | --output FILE.json]``.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from src import config
 from src.data import DatasetError, FerData, load_cached
+from src.outputs import output_version, write_dir
 
 HOG_CELL = 8  # pixels per cell; blocks are 2x2 cells with a one-cell stride
 HOG_BINS = 9  # unsigned orientations
@@ -426,7 +426,7 @@ def write_model_comparison(path: str | Path | None = None, extra_rows: Iterable[
     row is refreshed from ``baseline.json`` beside the CSV when that file exists.
     Accuracies are fractions in [0, 1]; rows are sorted best first.
     """
-    path = Path(path) if path else config.OUTPUTS_DIR / config.OUTPUT_VERSION / "model_comparison.csv"
+    path = Path(path) if path else write_dir() / "model_comparison.csv"
     rows: list[dict] = []
     if path.exists():
         with path.open(newline="") as fh:
@@ -446,8 +446,8 @@ def write_model_comparison(path: str | Path | None = None, extra_rows: Iterable[
 
 
 def write_result(result: Mapping, output: str | Path | None = None) -> Path:
-    """Write the baseline JSON (default ``outputs/<version>/baseline.json``) and refresh the comparison CSV."""
-    output = Path(output) if output else config.OUTPUTS_DIR / config.OUTPUT_VERSION / "baseline.json"
+    """Write the baseline JSON (default ``baseline.json`` in ``outputs.write_dir()``) and refresh the comparison CSV."""
+    output = Path(output) if output else write_dir() / "baseline.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     write_model_comparison(output.parent / "model_comparison.csv", [baseline_row(result)])
@@ -457,7 +457,14 @@ def write_result(result: Mapping, output: str | Path | None = None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m src.baseline", description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="fer2013.csv(.gz), a folder holding it, or train/ test/ folders")
-    parser.add_argument("--output", help="JSON path (default outputs/<version>/baseline.json)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", help="JSON path (default baseline.json in the output version's folder)")
+    where.add_argument(
+        "--output-version",
+        type=output_version,
+        metavar="vN",
+        help="write under outputs/vN/ ('new' starts the next version; default: see src/outputs.py)",
+    )
     parser.add_argument("--cv-folds", type=int, default=CV_FOLDS)
     parser.add_argument("--cv-limit", type=int, help="cross-validate on a stratified subsample of this many rows")
     parser.add_argument("--seed", type=int, default=SEED)
@@ -470,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with threadpool_limits(1):
         data = load_cached(args.data)
         result = run_baseline(data, cv_folds=args.cv_folds, cv_limit=args.cv_limit, seed=args.seed)
-    output = write_result(result, args.output)
+    output = write_result(result, args.output or write_dir(args.output_version) / "baseline.json")
     print(f"wrote {output} and {output.parent / 'model_comparison.csv'}")
     return 0
 

@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ info/warning
 
 from src import config  # noqa: E402
 from src.data import DatasetError, resolve_dataset_path  # noqa: E402
+from src.outputs import output_version, write_dir  # noqa: E402
 
 EXIT_USER_ERROR = 2
 PREDICT_CHUNK = 64  # images per network call and per write; bounds memory on huge folders
@@ -180,15 +181,19 @@ def _load_data(value: str | None):
     return load_cached(_data_path(value))
 
 
+def _output_dir(args: argparse.Namespace) -> Path:
+    """--output-dir as given, else the output version's folder (src/outputs.py: where the dashboard reads)."""
+    return Path(args.output_dir) if args.output_dir else write_dir(args.output_version)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     data_path = _data_path(args.data)
     model_file = _model_path(args.model)
-    out_dir = Path(args.output_dir) if args.output_dir else None
+    out_dir = _output_dir(args)
     data = _load_data(str(data_path))
     _start_backend()
-    from src.evaluation import default_output_dir, evaluate, write_dataset_stats
+    from src.evaluation import evaluate, write_dataset_stats
 
-    out_dir = out_dir or default_output_dir()
     try:
         result = evaluate(data, model_file, out_dir, split=args.split, run_dir=args.run_dir)
     except ValueError as exc:
@@ -263,15 +268,27 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     data = _load_data(args.data)
-    from src.evaluation import default_output_dir, write_dataset_stats
+    from src.evaluation import write_dataset_stats
 
-    out_dir = Path(args.output_dir) if args.output_dir else default_output_dir()
+    out_dir = _output_dir(args)
     stats = write_dataset_stats(data, out_dir)
     print(
         f"{stats['total']} rows, imbalance ratio {stats['imbalance_ratio']:.1f}; "
         f"wrote {out_dir / 'dataset_stats.json'} and {out_dir / 'mean_faces.png'}"
     )
     return 0
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--output-version",
+        type=output_version,
+        metavar="vN",
+        help=f"write under {config.OUTPUTS_DIR}/vN/; 'new' starts the next version "
+        "(default: FER_OUTPUT_VERSION, else the newest vN folder, else v1)",
+    )
+    where.add_argument("--output-dir", metavar="DIR", help="write to this folder instead")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="PATH", help="FER2013 CSV(.gz), folder holding one, or image folders")
     p.add_argument("--split", default="PrivateTest", choices=("PublicTest", "PrivateTest"))
     p.add_argument("--model", metavar="FILE")
-    p.add_argument("--output-dir", metavar="DIR", help=f"default {config.OUTPUTS_DIR / config.OUTPUT_VERSION}")
+    _add_output_options(p)
     p.add_argument("--run-dir", metavar="RUN", help="training run whose history.csv to copy")
     p.set_defaults(func=cmd_evaluate)
 
@@ -324,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", help="write dataset_stats.json and mean_faces.png")
     p.add_argument("--data", metavar="PATH")
-    p.add_argument("--output-dir", metavar="DIR")
+    _add_output_options(p)
     p.set_defaults(func=cmd_stats)
     return parser
 

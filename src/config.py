@@ -35,7 +35,9 @@ DATASETS_DIR = INPUTS_DIR / "datasets"
 RUNS_DIR = _env_path("FER_RUNS_DIR", ROOT / "runs")
 
 MODEL_FILE = _env_path("FER_MODEL", MODELS_DIR / "fer_cnn.keras")
-OUTPUT_VERSION = os.environ.get("FER_OUTPUT_VERSION", "v1")
+# Pins outputs/<version>/ for the dashboard and the commands that write there; empty (the
+# default) picks it automatically, see src/outputs.py.
+OUTPUT_VERSION = os.environ.get("FER_OUTPUT_VERSION", "")
 
 # FER2013 label order. The saved model's manifest is the authority at run time;
 # this list is used when building datasets and new models.

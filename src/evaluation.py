@@ -3,9 +3,10 @@
 ``evaluate`` scores a saved model on PublicTest and PrivateTest with scikit-learn
 metrics, fits a softmax temperature on PublicTest (never on PrivateTest), and
 writes ``metrics.json``, ``roc.json``, ``history.csv`` and ``model_comparison.csv``
-under ``outputs/<version>/``. ``write_dataset_stats`` writes ``dataset_stats.json``
-and ``mean_faces.png`` for the Data Analysis page. Accuracy-type metrics use the
-uncalibrated probabilities (temperature never changes the argmax).
+under ``outputs/<version>/`` (``outputs.write_dir``, by default where the dashboard
+reads). ``write_dataset_stats`` writes ``dataset_stats.json`` and ``mean_faces.png``
+for the Data Analysis page. Accuracy-type metrics use the uncalibrated
+probabilities (temperature never changes the argmax).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import (
@@ -32,7 +32,10 @@ from sklearn.metrics import (
 )
 
 from src import config
+from src.baseline import write_model_comparison
 from src.data import FerData, ferplus_majority
+from src.manifest import sha256_file, write_manifest
+from src.outputs import write_dir
 
 if TYPE_CHECKING:
     from src.model import ModelInfo
@@ -43,12 +46,7 @@ if TYPE_CHECKING:
 ECE_BINS = 15
 ROC_MAX_POINTS = 200
 HIST_BIN_WIDTH = 8
-COMPARISON_COLUMNS = ("model", "source", "private_test_accuracy", "macro_f1", "notes")
 CNN_SOURCE = "this project's CNN (src/train.py)"
-
-
-def default_output_dir(version: str | None = None) -> Path:
-    return config.OUTPUTS_DIR / (version or config.OUTPUT_VERSION)
 
 
 def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -205,8 +203,6 @@ def find_run_dir(model_file: Path, manifest: dict) -> Path | None:
     Looks at an explicit ``run_dir`` in the manifest, then for a run under
     ``config.RUNS_DIR`` whose ``best.keras`` is byte-identical to the model.
     """
-    from src.model import sha256_file
-
     for info in (manifest.get("training") or {}, manifest):
         if info.get("run_dir") and Path(info["run_dir"]).is_dir():
             return Path(info["run_dir"])
@@ -250,20 +246,7 @@ def update_model_comparison(out_dir: Path, metrics: dict, model_name: str) -> Pa
         if metrics.get("calibration")
         else f"version {metrics['model']['version']}",
     }
-    path = out_dir / "model_comparison.csv"
-    try:
-        from src.baseline import write_model_comparison  # type: ignore[attr-defined]
-    except ImportError:
-        write_model_comparison = None
-    if write_model_comparison is not None:
-        write_model_comparison(path, [row])
-        return path
-    frame = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(COMPARISON_COLUMNS))
-    frame = frame[frame["source"] != CNN_SOURCE]  # one current CNN row, not one per evaluation
-    frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)[list(COMPARISON_COLUMNS)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    return path
+    return write_model_comparison(out_dir / "model_comparison.csv", [row])
 
 
 def evaluate(
@@ -279,10 +262,10 @@ def evaluate(
     With ``update_manifest`` the fitted temperature and headline metrics go into
     the model's manifest, so inference serves calibrated probabilities.
     """
-    from src.model import load_model, sha256_file
+    from src.model import load_model
 
     model_file = Path(model_file or config.MODEL_FILE)
-    out_dir = Path(output_dir) if output_dir else default_output_dir()
+    out_dir = Path(output_dir) if output_dir else write_dir()
     model, info = load_model(model_file)
     class_names = info.class_names
     if tuple(class_names) != tuple(data.class_names):
@@ -348,8 +331,6 @@ def evaluate(
 
 
 def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
-    from src.model import write_manifest
-
     splits, calibration = metrics["splits"], metrics.get("calibration") or {}
     plus = (metrics.get("ferplus") or {}).get("PrivateTest") or {}
     fields: dict[str, Any] = {
@@ -432,7 +413,7 @@ def mean_faces_image(data: FerData, scale: int = 2) -> Image.Image:
 
 def write_dataset_stats(data: FerData, output_dir: str | Path | None = None) -> dict:
     """Write ``dataset_stats.json`` and ``mean_faces.png``; returns the stats."""
-    out_dir = Path(output_dir) if output_dir else default_output_dir()
+    out_dir = Path(output_dir) if output_dir else write_dir()
     stats = _json_safe(dataset_stats(data))
     _write_json(out_dir / "dataset_stats.json", stats)
     mean_faces_image(data).save(out_dir / "mean_faces.png")

@@ -34,14 +34,14 @@ class GradCam:
         self._tf = tf
         layer = model.get_layer(layer_name) if layer_name else _target_layer(model)
         self.layer_name = layer.name
-        self._model = keras.Model(model.inputs, [layer.output, model.output])
+        self.grad_model = keras.Model(model.inputs, [layer.output, model.output])
 
     def __call__(self, face: np.ndarray, class_index: int | None = None) -> np.ndarray:
         """Heatmap in [0, 1] with the face's shape (H, W) for a uint8 face crop."""
         tf = self._tf
         x = tf.convert_to_tensor(face.reshape(1, *face.shape[:2], 1).astype(np.float32))
         with tf.GradientTape() as tape:
-            fmap, probs = self._model(x, training=False)
+            fmap, probs = self.grad_model(x, training=False)
             idx = int(np.argmax(probs[0])) if class_index is None else class_index
             score = probs[:, idx]
         grads = tape.gradient(score, fmap)

@@ -16,13 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from src import config
+from src.analytics import file_row, table_columns
 from src.faces import Box, get_detector
 from src.model import ModelInfo, load_model
 from src.preprocessing import ImageError, ImageInput, crop_face, load_image, resize_face, to_gray
-
-# The CLI/batch table schema (one row per face); emotion columns follow the model's labels.
-BASE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidence")
-TAIL_COLUMNS = ("status", "error")
 
 
 @dataclass(frozen=True)
@@ -55,11 +52,9 @@ class ImageResult:
     height: int = 0
 
     def rows(self, class_names: Sequence[str]) -> list[dict]:
-        """Table rows in the CLI schema: one per face, or one row for no_face/error."""
+        """Rows of the per-face table (``analytics.table_columns``): one per face, or one for no_face/error."""
         if not self.faces:
-            row = {c: "" for c in (*BASE_COLUMNS, *class_names)}
-            row.update(file=self.file, status=self.status, error=self.error)
-            return [row]
+            return [file_row(self.file, self.status, self.error, class_names)]
         rows = []
         for i, face in enumerate(self.faces):
             box = face.box or Box(0, 0, self.width, self.height)
@@ -113,7 +108,7 @@ class EmotionRecognizer:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (*BASE_COLUMNS, *self.class_names, *TAIL_COLUMNS)
+        return table_columns(self.class_names)
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
         """(N, size, size) uint8 faces -> (N, classes) calibrated probabilities."""

@@ -1,11 +1,17 @@
 """Live-camera emotion recognition for streamlit-webrtc (no Streamlit import here).
 
-One ``LiveSession`` per browser session. Its ``video_frame_callback`` runs in the
-WebRTC worker thread: it detects faces (on a downscaled frame, every Nth frame,
-reusing the boxes in between), classifies them, smooths each face's probabilities
-over time, draws the boxes and pushes per-second counts into a lock-protected ring
-buffer. The Streamlit script reads everything through ``snapshot()``, never the
-other way round, so no ``st.*`` call ever happens in the worker thread.
+One ``LiveSession`` per browser session, made of two halves:
+
+* ``FramePipeline`` (scheduling and classification): detects faces on a downscaled
+  frame every Nth frame, reusing the boxes in between, classifies them, smooths each
+  face's probabilities over time (``FaceSmoother``) and draws the boxes.
+* ``LiveStats`` (recording and statistics): per-second label counts in a ring buffer,
+  frame counters and the negative-emotion alert, behind one short-held lock.
+
+``LiveSession.video_frame_callback`` runs in the WebRTC worker thread and passes one
+frame at a time from the first to the second. The Streamlit script reads everything
+through ``snapshot()``, never the other way round, so no ``st.*`` call ever happens in
+the worker thread.
 """
 
 from __future__ import annotations
@@ -156,13 +162,13 @@ class FaceSmoother:
 
 
 # ---------------------------------------------------------------------------
-# Per-second timeline and alert
+# Recording and statistics: per-second timeline, counters, alert
 # ---------------------------------------------------------------------------
 
 
 @dataclass
-class _Second:
-    """Counts for one wall-clock second: processed frames, face observations, labels."""
+class SecondCounts:
+    """Counts for one wall-clock second: processed frames, face observations, top labels."""
 
     second: int
     frames: int
@@ -189,7 +195,7 @@ class LiveSnapshot:
     labels: tuple[str, ...] = field(default_factory=lambda: tuple(config.EMOTIONS))
 
 
-def timeline_frame(seconds: Sequence[_Second], labels: Sequence[str]) -> pd.DataFrame:
+def timeline_frame(seconds: Sequence[SecondCounts], labels: Sequence[str]) -> pd.DataFrame:
     """Emotion mix per second: ``time`` + one column per label (share of the faces seen)."""
     rows = []
     for bucket in seconds:
@@ -201,11 +207,11 @@ def timeline_frame(seconds: Sequence[_Second], labels: Sequence[str]) -> pd.Data
 
 
 def negative_alert(
-    seconds: Sequence[_Second],
+    seconds: Sequence[SecondCounts],
     labels: Sequence[str],
     now: float,
-    min_seconds: float = config.ALERT_SECONDS,
-    threshold: float = config.ALERT_THRESHOLD,
+    min_seconds: float,
+    threshold: float,
     negative: Sequence[str] = config.NEGATIVE_EMOTIONS,
 ) -> tuple[bool, str]:
     """Alert when negative labels are at least ``threshold`` of the faces in every second
@@ -245,8 +251,139 @@ def negative_alert(
     )
 
 
+def _fps(processed: Sequence[float], started: float | None, now: float, window: float = 2.0) -> float:
+    """Processed frames per second over the last ``window`` seconds (0 once frames stop)."""
+    if not processed or started is None:
+        return 0.0
+    # At least half a second, so the first frames don't read as hundreds of fps.
+    span = max(0.5, min(window, now - started))
+    recent = sum(1 for t in processed if now - t <= window)
+    return recent / span
+
+
+class LiveStats:
+    """What one live session has seen: the per-second label counts, frame counters and the alert.
+
+    The frame worker writes (``frame_received``, ``frame_dropped``, ``record``,
+    ``processing_took``, ``failed``); the Streamlit script reads (``seconds``, ``alert``,
+    ``snapshot``). One lock, only ever held for microseconds, makes each read a
+    consistent copy. The alert settings are fixed at construction.
+    """
+
+    def __init__(
+        self,
+        window_seconds: int = config.LIVE_WINDOW_SECONDS,
+        alert_seconds: float = config.ALERT_SECONDS,
+        alert_threshold: float = config.ALERT_THRESHOLD,
+        negative: Sequence[str] = config.NEGATIVE_EMOTIONS,
+    ):
+        self.window_seconds = window_seconds
+        self.alert_seconds = alert_seconds
+        self.alert_threshold = alert_threshold
+        self.negative = tuple(negative)
+        self._lock = threading.Lock()
+        self._seconds: deque[SecondCounts] = deque(maxlen=window_seconds + 1)
+        self._processed_at: deque[float] = deque(maxlen=256)
+        self._process_ms: deque[float] = deque(maxlen=64)
+        self._current: dict[str, float] = {}
+        self._counts = {"received": 0, "dropped": 0, "frames": 0, "faces": 0}
+        self._error = ""
+        self._started: float | None = None
+
+    # -- worker thread ------------------------------------------------------
+
+    def frame_received(self) -> None:
+        with self._lock:
+            self._counts["received"] += 1
+
+    def frame_dropped(self) -> None:
+        """A frame that arrived while another was still being processed."""
+        with self._lock:
+            self._counts["dropped"] += 1
+
+    def processing_took(self, ms: float) -> None:
+        with self._lock:
+            self._process_ms.append(ms)
+
+    def failed(self, message: str) -> None:
+        with self._lock:
+            self._error = message
+
+    def record(self, now: float, tracks: Sequence[Track], labels: Sequence[str]) -> None:
+        """One processed frame: the faces seen in it, each counted under its smoothed top label."""
+        counts = np.zeros(len(labels), np.int64)
+        for track in tracks:
+            counts[track.top] += 1
+        current = (
+            {name: float(p) for name, p in zip(labels, np.mean([t.probs for t in tracks], axis=0))} if tracks else {}
+        )
+        with self._lock:
+            if self._started is None:
+                self._started = now
+            if self._seconds and self._seconds[-1].second == int(now):
+                bucket = self._seconds[-1]
+                bucket.frames += 1
+                bucket.faces += len(tracks)
+                bucket.counts += counts
+            else:
+                self._seconds.append(SecondCounts(int(now), 1, len(tracks), counts))
+            self._processed_at.append(now)
+            self._counts["frames"] += 1
+            self._counts["faces"] = len(tracks)
+            self._current = current
+
+    # -- script thread ------------------------------------------------------
+
+    def seconds(self, now: float) -> list[SecondCounts]:
+        """Copies of the seconds inside the window ending at ``now``, oldest first."""
+        with self._lock:
+            seconds = [SecondCounts(b.second, b.frames, b.faces, b.counts.copy()) for b in self._seconds]
+        return [b for b in seconds if b.second > now - self.window_seconds - 1]
+
+    def alert(self, now: float, labels: Sequence[str]) -> tuple[bool, str]:
+        """``negative_alert`` over the window with this session's settings."""
+        return self._alert(self.seconds(now), now, labels)
+
+    def _alert(self, seconds: Sequence[SecondCounts], now: float, labels: Sequence[str]) -> tuple[bool, str]:
+        return negative_alert(seconds, labels, now, self.alert_seconds, self.alert_threshold, negative=self.negative)
+
+    def snapshot(self, now: float, labels: Sequence[str], ready: bool = True, error: str = "") -> LiveSnapshot:
+        """A consistent copy of the results so far; ``error`` is shown when no frame failed."""
+        seconds = self.seconds(now)
+        with self._lock:
+            processed = list(self._processed_at)
+            current = dict(self._current)
+            counts = dict(self._counts)
+            started = self._started
+            process_ms = float(np.mean(self._process_ms)) if self._process_ms else 0.0
+            error = self._error or error
+        alert, reason = self._alert(seconds, now, labels)
+        return LiveSnapshot(
+            timeline=timeline_frame(seconds, labels),
+            current=current if processed and now - processed[-1] <= 2.0 else {},
+            alert=alert,
+            alert_reason=reason,
+            fps=_fps(processed, started, now),
+            process_ms=process_ms,
+            ready=ready,
+            error=error,
+            labels=tuple(labels),
+            **counts,
+        )
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seconds.clear()
+            self._processed_at.clear()
+            self._process_ms.clear()
+            self._current = {}
+            self._counts = dict.fromkeys(self._counts, 0)
+            self._error = ""
+            self._started = None
+
+
 # ---------------------------------------------------------------------------
-# The session
+# Scheduling and classification: detection every Nth frame, smoothing, drawing
 # ---------------------------------------------------------------------------
 
 
@@ -270,54 +407,51 @@ class _Face:
     confidence: float
 
 
-class LiveSession:
-    """Per-browser-session live processing state, shared by the worker thread and the script.
+class FramePipeline:
+    """Frames in, smoothed per-face labels out: what happens to one frame.
 
-    ``clock`` returns wall-clock seconds (injectable for tests). Pass the app's already
-    loaded ``recognizer``; without one the process-wide one is loaded in a background
-    thread on the first frame, and frames pass through unannotated until it is ready.
+    Faces are detected every ``detect_every``-th frame (on a ``detect_width`` copy) and
+    the boxes are reused in between; every frame is classified and each face's
+    probabilities are smoothed over time (``FaceSmoother``). Not thread-safe on its own:
+    ``LiveSession`` hands it one frame at a time.
+
+    Pass an already loaded ``recognizer``; without one the process-wide one is loaded in
+    a background thread on the first frame, and frames are skipped until it is ready.
     """
 
     def __init__(
         self,
         recognizer: _Classifier | None = None,
-        clock: Clock = time.time,
         detect_width: int = config.LIVE_DETECT_WIDTH,
         detect_every: int = config.LIVE_DETECT_EVERY,
         smoothing: float = config.LIVE_SMOOTHING,
-        window_seconds: int = config.LIVE_WINDOW_SECONDS,
         detector_factory: Callable[[], object] | None = None,
     ):
-        self._recognizer = recognizer
-        self.clock = clock
         self.detect_width = detect_width
         self.detect_every = max(1, detect_every)
-        self.window_seconds = window_seconds
-        self._detector_factory = detector_factory
         self.smoother = FaceSmoother(alpha=smoothing)
-        # _busy guards the frame pipeline (one frame at a time); _lock guards the
-        # published results and is only ever held for a few microseconds.
-        self._busy = threading.Lock()
-        self._lock = threading.Lock()
-        self._seconds: deque[_Second] = deque(maxlen=window_seconds + 1)
-        self._processed_at: deque[float] = deque(maxlen=256)
-        self._process_ms: deque[float] = deque(maxlen=64)
-        self._current: dict[str, float] = {}
-        self._faces = 0
-        self._frames = 0
-        self._received = 0
-        self._dropped = 0
-        self._error = ""
-        self._boxes: list[BoxT] = []
-        self._last_faces: list[_Face] = []
-        self._since_detect = 0
-        self._started: float | None = None
+        self.load_error = ""
+        self._recognizer = recognizer
+        self._detector_factory = detector_factory
         self._loader: threading.Thread | None = None
-        tune_switch_interval()
+        self._boxes: list[BoxT] = []
+        self._since_detect = 0
+        self._last_faces: list[_Face] = []
 
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self._recognizer.class_names) if self._recognizer is not None else tuple(config.EMOTIONS)
+
+    @property
+    def ready(self) -> bool:
+        """True once frames can be classified (the model is loaded)."""
+        return self._recognizer is not None
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a background model load, if one is under way; returns ``ready``."""
+        if self._loader is not None:
+            self._loader.join(timeout)
+        return self.ready
 
     def _classifier(self) -> _Classifier | None:
         """The recognizer, or None while it is still loading in the background.
@@ -325,13 +459,10 @@ class LiveSession:
         Loading TensorFlow and the model takes 5-20 s; doing it inside the callback would
         stall the stream (streamlit-webrtc kills a processing thread after 10 s).
         """
-        if self._recognizer is not None:
-            return self._recognizer
-        with self._lock:
-            if self._loader is None:
-                self._loader = threading.Thread(target=self._load_recognizer, name="live-model-loader", daemon=True)
-                self._loader.start()
-        return None
+        if self._recognizer is None and self._loader is None:
+            self._loader = threading.Thread(target=self._load_recognizer, name="live-model-loader", daemon=True)
+            self._loader.start()
+        return self._recognizer
 
     def _load_recognizer(self) -> None:
         try:
@@ -340,13 +471,7 @@ class LiveSession:
             self._recognizer = get_recognizer()
         except Exception as exc:
             LOGGER.exception("live model loading failed")
-            with self._lock:
-                self._error = f"model not available: {type(exc).__name__}: {exc}"
-
-    @property
-    def ready(self) -> bool:
-        """True once frames can be classified (the model is loaded)."""
-        return self._recognizer is not None
+            self.load_error = f"model not available: {type(exc).__name__}: {exc}"
 
     def _detector(self):
         if self._detector_factory is not None:
@@ -355,46 +480,15 @@ class LiveSession:
 
         return get_detector(max_side=max(self.detect_width, 0))
 
-    # -- worker thread ------------------------------------------------------
+    def _detect(self, gray: np.ndarray) -> list[BoxT]:
+        # The detector works on a detect_width copy and returns boxes in frame pixels.
+        return [tuple(int(v) for v in box[:4]) for box in self._detector().detect(gray)]
 
-    def video_frame_callback(self, frame):
-        """streamlit-webrtc callback: annotated copy of ``frame`` (an ``av.VideoFrame``)."""
-        import av
-
-        with self._lock:
-            self._received += 1
-        rgb = frame.to_ndarray(format="rgb24")
-        if not self._busy.acquire(blocking=False):
-            # Another frame is still in the pipeline: don't queue behind it, just redraw
-            # the last result on this one so the video stays fluid.
-            with self._lock:
-                self._dropped += 1
-            out = self._draw(rgb, self._last_faces)
-        else:
-            start = time.perf_counter()
-            try:
-                out = self.process(rgb)
-                with self._lock:
-                    self._process_ms.append((time.perf_counter() - start) * 1000.0)
-            except Exception as exc:  # a crash here would kill the stream for good
-                LOGGER.exception("live frame processing failed")
-                with self._lock:
-                    self._error = f"{type(exc).__name__}: {exc}"
-                out = rgb
-            finally:
-                self._busy.release()
-        new = av.VideoFrame.from_ndarray(out, format="rgb24")
-        new.pts = frame.pts
-        if frame.time_base is not None:
-            new.time_base = frame.time_base
-        return new
-
-    def process(self, rgb: np.ndarray, now: float | None = None) -> np.ndarray:
-        """Detect (when due), classify, smooth, record; returns the annotated RGB frame."""
-        now = self.clock() if now is None else now
+    def classify(self, rgb: np.ndarray, now: float) -> list[Track] | None:
+        """The faces of this frame as smoothed tracks (detecting when due); None while the model loads."""
         recognizer = self._classifier()
         if recognizer is None:
-            return rgb  # still loading: show the camera as is
+            return None
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         if self._since_detect == 0 or not self._boxes:
             self._boxes = self._detect(gray)
@@ -407,110 +501,125 @@ class LiveSession:
         else:
             probs = np.zeros((0, len(recognizer.class_names)), np.float32)
         tracks = self.smoother.update(boxes, probs, now)
-        labels = tuple(recognizer.class_names)
-        faces = [_Face(t.box, labels[t.top], float(t.probs[t.top])) for t in tracks]
-        self._last_faces = faces
-        self._record(now, tracks, labels)
-        return self._draw(rgb, faces)
+        labels = self.labels
+        self._last_faces = [_Face(t.box, labels[t.top], float(t.probs[t.top])) for t in tracks]
+        return tracks
 
-    def _detect(self, gray: np.ndarray) -> list[BoxT]:
-        # The detector works on a detect_width copy and returns boxes in frame pixels.
-        return [tuple(int(v) for v in box[:4]) for box in self._detector().detect(gray)]
-
-    @staticmethod
-    def _draw(rgb: np.ndarray, faces: Sequence[_Face]) -> np.ndarray:
+    def draw(self, rgb: np.ndarray) -> np.ndarray:
+        """``rgb`` with the latest faces boxed and labelled (safe from any thread: it only reads)."""
         from src.draw import annotate
 
+        faces = self._last_faces
         return annotate(rgb, faces) if faces else rgb
 
-    def _record(self, now: float, tracks: Sequence[Track], labels: Sequence[str]) -> None:
-        second = int(now)
-        counts = np.zeros(len(labels), np.int64)
-        for track in tracks:
-            counts[track.top] += 1
-        current = (
-            {name: float(p) for name, p in zip(labels, np.mean([t.probs for t in tracks], axis=0))} if tracks else {}
-        )
-        with self._lock:
-            if self._started is None:
-                self._started = now
-            if self._seconds and self._seconds[-1].second == second:
-                bucket = self._seconds[-1]
-                bucket.frames += 1
-                bucket.faces += len(tracks)
-                bucket.counts += counts
-            else:
-                self._seconds.append(_Second(second, 1, len(tracks), counts))
-            self._processed_at.append(now)
-            self._frames += 1
-            self._faces = len(tracks)
-            self._current = current
+    def reset(self) -> None:
+        self._boxes, self._since_detect, self._last_faces = [], 0, []
+        self.smoother.reset()
+
+
+# ---------------------------------------------------------------------------
+# The session: frame scheduling between the WebRTC worker and the two halves
+# ---------------------------------------------------------------------------
+
+
+class LiveSession:
+    """One browser session's live camera: a ``FramePipeline`` whose results a ``LiveStats`` records.
+
+    ``video_frame_callback`` runs in the WebRTC worker thread and takes one frame at a
+    time: a frame that arrives while another is processed is not queued but shown with
+    the last boxes. The Streamlit script reads through ``snapshot()``. ``clock`` returns
+    wall-clock seconds (injectable for tests). The alert settings default to config's.
+    """
+
+    def __init__(
+        self,
+        recognizer: _Classifier | None = None,
+        clock: Clock = time.time,
+        detect_width: int = config.LIVE_DETECT_WIDTH,
+        detect_every: int = config.LIVE_DETECT_EVERY,
+        smoothing: float = config.LIVE_SMOOTHING,
+        window_seconds: int = config.LIVE_WINDOW_SECONDS,
+        alert_seconds: float = config.ALERT_SECONDS,
+        alert_threshold: float = config.ALERT_THRESHOLD,
+        detector_factory: Callable[[], object] | None = None,
+    ):
+        self.clock = clock
+        self.pipeline = FramePipeline(recognizer, detect_width, detect_every, smoothing, detector_factory)
+        self.stats = LiveStats(window_seconds, alert_seconds, alert_threshold)
+        self._busy = threading.Lock()  # one frame in the pipeline at a time
+        tune_switch_interval()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.pipeline.labels
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline.ready
+
+    # -- worker thread ------------------------------------------------------
+
+    def video_frame_callback(self, frame):
+        """streamlit-webrtc callback: annotated copy of ``frame`` (an ``av.VideoFrame``)."""
+        import av
+
+        self.stats.frame_received()
+        rgb = frame.to_ndarray(format="rgb24")
+        if not self._busy.acquire(blocking=False):
+            # Another frame is still in the pipeline: don't queue behind it, just redraw
+            # the last result on this one so the video stays fluid.
+            self.stats.frame_dropped()
+            out = self.pipeline.draw(rgb)
+        else:
+            start = time.perf_counter()
+            try:
+                out = self._process(rgb, self.clock())
+                self.stats.processing_took((time.perf_counter() - start) * 1000.0)
+            except Exception as exc:  # a crash here would kill the stream for good
+                LOGGER.exception("live frame processing failed")
+                self.stats.failed(f"{type(exc).__name__}: {exc}")
+                out = rgb
+            finally:
+                self._busy.release()
+        new = av.VideoFrame.from_ndarray(out, format="rgb24")
+        new.pts = frame.pts
+        if frame.time_base is not None:
+            new.time_base = frame.time_base
+        return new
+
+    def process(self, rgb: np.ndarray, now: float | None = None) -> np.ndarray:
+        """Detect (when due), classify, smooth, record; returns the annotated RGB frame."""
+        with self._busy:
+            return self._process(rgb, self.clock() if now is None else now)
+
+    def _process(self, rgb: np.ndarray, now: float) -> np.ndarray:
+        tracks = self.pipeline.classify(rgb, now)
+        if tracks is None:
+            return rgb  # still loading: show the camera as is
+        self.stats.record(now, tracks, self.pipeline.labels)
+        return self.pipeline.draw(rgb)
 
     # -- script thread ------------------------------------------------------
 
     def snapshot(self, now: float | None = None) -> LiveSnapshot:
         """A consistent copy of the results so far (safe while frames are processed)."""
         now = self.clock() if now is None else now
-        labels = self.labels
-        with self._lock:
-            seconds = [_Second(b.second, b.frames, b.faces, b.counts.copy()) for b in self._seconds]
-            processed = list(self._processed_at)
-            current = dict(self._current)
-            frames, faces, received, dropped, error = (
-                self._frames,
-                self._faces,
-                self._received,
-                self._dropped,
-                self._error,
-            )
-            started = self._started
-            process_ms = float(np.mean(self._process_ms)) if self._process_ms else 0.0
-        seconds = [b for b in seconds if b.second > now - self.window_seconds - 1]
-        alert, reason = negative_alert(seconds, labels, now)
-        return LiveSnapshot(
-            timeline=timeline_frame(seconds, labels),
-            current=current if processed and now - processed[-1] <= 2.0 else {},
-            alert=alert,
-            alert_reason=reason,
-            fps=_fps(processed, started, now),
-            frames=frames,
-            faces=faces,
-            received=received,
-            dropped=dropped,
-            process_ms=process_ms,
-            ready=self.ready,
-            error=error,
-            labels=labels,
-        )
+        return self.stats.snapshot(now, self.labels, ready=self.ready, error=self.pipeline.load_error)
 
     def reset(self) -> None:
         """Forget everything (e.g. when the user presses STOP and START again)."""
-        with self._busy, self._lock:
-            self._seconds.clear()
-            self._processed_at.clear()
-            self._process_ms.clear()
-            self._current, self._faces, self._frames = {}, 0, 0
-            self._received = self._dropped = 0
-            self._error = ""
-            self._boxes, self._last_faces, self._since_detect = [], [], 0
-            self._started = None
-            self.smoother.reset()
-
-
-def _fps(processed: Sequence[float], started: float | None, now: float, window: float = 2.0) -> float:
-    """Processed frames per second over the last ``window`` seconds (0 once frames stop)."""
-    if not processed or started is None:
-        return 0.0
-    # At least half a second, so the first frames don't read as hundreds of fps.
-    span = max(0.5, min(window, now - started))
-    recent = sum(1 for t in processed if now - t <= window)
-    return recent / span
+        with self._busy:
+            self.pipeline.reset()
+            self.stats.reset()
 
 
 __all__ = [
     "FaceSmoother",
+    "FramePipeline",
     "LiveSession",
     "LiveSnapshot",
+    "LiveStats",
+    "SecondCounts",
     "Track",
     "iou",
     "negative_alert",

@@ -1,22 +1,21 @@
-"""Keras 3 architectures and the saved-model artefact (``.keras`` + manifest).
+"""Keras 3 architectures and loading the saved-model artefact (``.keras`` + manifest).
 
 Models take raw 48x48x1 grayscale faces in [0, 255] and return 7 probabilities;
 rescaling lives inside the model so every caller feeds the same thing. The code
-is backend-agnostic (TensorFlow here, JAX on a lent GPU machine).
+is backend-agnostic (TensorFlow here, JAX on a lent GPU machine). The manifest
+itself is read and written by ``src.manifest``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 from keras import layers
 
 from src import config
+from src.manifest import manifest_path, read_manifest
 
 
 def _conv_bn(x, filters: int, strides: int = 1, name: str = ""):
@@ -77,18 +76,6 @@ def build_model(arch: str, num_classes: int = 7, **kwargs) -> keras.Model:
     return ARCHITECTURES[arch](num_classes=num_classes, **kwargs)
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def manifest_path(model_file: str | Path) -> Path:
-    return Path(model_file).with_suffix(".json")
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """What the app needs to know about a saved model, read from its manifest."""
@@ -104,39 +91,13 @@ class ModelInfo:
         return str(self.manifest.get("version", "unversioned"))
 
 
-def write_manifest(model_file: str | Path, class_names, input_size: int, **fields) -> dict:
-    """Write ``<model>.json`` beside the model: sha256, labels, input size and any extra fields."""
-    model_file = Path(model_file)
-    manifest = {
-        "file": model_file.name,
-        "sha256": sha256_file(model_file),
-        "size_bytes": model_file.stat().st_size,
-        "class_names": list(class_names),
-        "input_size": int(input_size),
-        "temperature": 1.0,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
-    previous = read_manifest(model_file) if manifest_path(model_file).exists() else {}
-    if previous.get("sha256") == manifest["sha256"] and "created" in previous:
-        manifest["created"] = previous["created"]  # same weights: the model's birth date stands
-    manifest.update({k: v for k, v in previous.items() if k not in manifest})
-    manifest.update(fields)
-    manifest_path(model_file).write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
-
-
-def read_manifest(model_file: str | Path) -> dict:
-    return json.loads(manifest_path(model_file).read_text())
-
-
 def load_model(model_file: str | Path | None = None) -> tuple[keras.Model, ModelInfo]:
     """Load a ``.keras`` model and its manifest; labels and size come from the artefact."""
     model_file = Path(model_file or config.MODEL_FILE)
     if not model_file.exists():
         raise FileNotFoundError(f"model file {model_file} not found")
     model = keras.models.load_model(model_file, compile=False)
+    # No manifest: the labels default to config's; a corrupt one is an error, not a guess.
     manifest = read_manifest(model_file) if manifest_path(model_file).exists() else {}
     size = int(model.input_shape[1])
     classes = tuple(manifest.get("class_names", config.EMOTIONS))

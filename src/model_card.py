@@ -1,15 +1,13 @@
 """What the dashboard says about the model: manifest facts, headline KPIs and the model card.
 
-Reads the model's JSON manifest directly (no Keras import), so the summary pages
-and the sidebar render without loading TensorFlow. Missing numbers become
+Works from the model's JSON manifest (``src.manifest``, no Keras import), so the
+summary pages and the sidebar render without loading TensorFlow. Missing numbers become
 "not yet measured" rather than errors (a headline KPI shows "—" and says so in its help).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,16 +18,6 @@ NOT_MEASURED = "not yet measured"
 MISSING = "—"  # a headline KPI without a number: short enough for st.metric
 TEST_SPLIT = "PrivateTest"
 VAL_SPLIT = "PublicTest"
-
-
-def read_manifest(model_file: str | Path | None = None) -> dict | None:
-    """The ``<model>.json`` manifest beside the model file, or None if absent or unreadable."""
-    path = Path(model_file or config.MODEL_FILE).with_suffix(".json")
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 def _split(metrics: dict | None, split: str = TEST_SPLIT) -> dict:

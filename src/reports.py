@@ -1,46 +1,24 @@
 """Read-only loaders for the evaluation outputs the dashboard shows.
 
 Every loader returns ``None`` when its file is missing or unreadable, so a page
-can show "not evaluated yet" instead of failing. Nothing here writes files or
-imports Streamlit or TensorFlow.
+can show "not evaluated yet" instead of failing. The folder is ``outputs.read_dir``:
+the pinned version, else the newest one holding a metrics.json. Nothing here writes
+files or imports Streamlit or TensorFlow.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from src import config
-
-_VERSION = re.compile(r"^v(\d+)$")
-
-
-def output_dir(version: str | None = None) -> Path:
-    """``outputs/<version>``: the given one, else ``FER_OUTPUT_VERSION``, else the highest
-    ``vN`` holding a metrics.json, else ``config.OUTPUT_VERSION``."""
-    if version:
-        return config.OUTPUTS_DIR / version
-    override = os.environ.get("FER_OUTPUT_VERSION")
-    if override:
-        return config.OUTPUTS_DIR / override
-    candidates = []
-    if config.OUTPUTS_DIR.is_dir():
-        for child in config.OUTPUTS_DIR.iterdir():
-            match = _VERSION.match(child.name)
-            if match and (child / "metrics.json").is_file():
-                candidates.append((int(match.group(1)), child))
-    if candidates:
-        return max(candidates)[1]
-    return config.OUTPUTS_DIR / config.OUTPUT_VERSION
+from src.outputs import read_dir
 
 
 def _json(name: str, version: str | None) -> dict | None:
     try:
-        payload = json.loads((output_dir(version) / name).read_text())
+        payload = json.loads((read_dir(version) / name).read_text())
     except (OSError, ValueError):
         return None
     return payload if isinstance(payload, dict) else None
@@ -48,7 +26,7 @@ def _json(name: str, version: str | None) -> dict | None:
 
 def _csv(name: str, version: str | None) -> pd.DataFrame | None:
     try:
-        return pd.read_csv(output_dir(version) / name)
+        return pd.read_csv(read_dir(version) / name)
     except (OSError, ValueError, pd.errors.ParserError):
         return None
 
@@ -85,5 +63,5 @@ def load_benchmark(version: str | None = None) -> dict | None:
 
 def mean_faces_path(version: str | None = None) -> Path | None:
     """mean_faces.png if it has been written."""
-    path = output_dir(version) / "mean_faces.png"
+    path = read_dir(version) / "mean_faces.png"
     return path if path.is_file() else None

@@ -21,7 +21,8 @@ from keras import layers
 
 from src import config
 from src.data import FerData, load_cached, load_expw_cached
-from src.model import build_model, sha256_file, write_manifest
+from src.manifest import sha256_file, write_manifest
+from src.model import build_model
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,36 @@ def timeline_frame(samples: Sequence[tuple[int, float]], results: Sequence, clas
     return pd.DataFrame(rows, columns=columns)
 
 
+@dataclass(frozen=True)
+class VideoSummary:
+    """Headline numbers of a video's timeline; the emotion figures are None without a face."""
+
+    frames: int  # sampled frames
+    face_share: float  # of sampled frames, those with at least one face
+    top_emotion: str | None  # the most frequent top emotion over frames with a face
+    top_share: float | None  # its share of the frames with a face
+    negative_share: float | None  # frames with a face whose top emotion is negative
+
+    @property
+    def has_faces(self) -> bool:
+        return self.top_emotion is not None
+
+
+def summarize(timeline: pd.DataFrame) -> VideoSummary:
+    """The ``VideoSummary`` of a ``timeline_frame``."""
+    with_faces = timeline[timeline["faces"] > 0]
+    if with_faces.empty:
+        return VideoSummary(len(timeline), 0.0, None, None, None)
+    top = with_faces["emotion"].value_counts()
+    return VideoSummary(
+        frames=len(timeline),
+        face_share=len(with_faces) / len(timeline),
+        top_emotion=str(top.index[0]),
+        top_share=float(top.iloc[0] / len(with_faces)),
+        negative_share=float(with_faces["sentiment"].eq("negative").mean()),
+    )
+
+
 def smooth(timeline: pd.DataFrame, class_names: Sequence[str], window: int) -> pd.DataFrame:
     """Rolling mean of the probability columns over ``window`` samples (frames without faces skipped)."""
     if window <= 1 or timeline.empty:

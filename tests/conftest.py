@@ -129,6 +129,7 @@ def isolated_dirs(tmp_path_factory):
     mp.setattr(config, "OUTPUTS_DIR", outputs)
     mp.setenv("FER_RUNS_DIR", str(runs))
     mp.setenv("FER_OUTPUTS_DIR", str(outputs))
+    mp.setattr(config, "OUTPUT_VERSION", "")  # automatic, whatever the shell's FER_OUTPUT_VERSION
     mp.delenv("FER_OUTPUT_VERSION", raising=False)
     yield {"runs": runs, "outputs": outputs}
     mp.undo()
@@ -150,7 +151,7 @@ def model_copy(trained_model, tmp_path) -> Path:
     """A private copy of the tiny model (tests that rewrite its manifest use this)."""
     import shutil
 
-    from src.model import manifest_path
+    from src.manifest import manifest_path
 
     dest = tmp_path / "model" / trained_model.name
     dest.parent.mkdir()

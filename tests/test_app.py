@@ -73,6 +73,7 @@ def no_dataset(tmp_path, monkeypatch):
 def _point_outputs(folder: Path, monkeypatch) -> Path:
     monkeypatch.setattr(config, "OUTPUTS_DIR", folder)
     monkeypatch.setenv("FER_OUTPUTS_DIR", str(folder))
+    monkeypatch.setattr(config, "OUTPUT_VERSION", "")
     monkeypatch.delenv("FER_OUTPUT_VERSION", raising=False)
     return folder
 
@@ -261,35 +262,29 @@ def test_video_file_timeline(populated, tmp_path, face_jpeg):
     assert "bad.mp4" in texts(at.error)
 
 
-class FakeLiveSession:
-    """Stands in for ``src.live.LiveSession`` with a minute of mostly-negative faces."""
+def negative_live_session():
+    """A real ``LiveSession`` whose statistics hold the last 20 s of one mostly-angry face.
 
-    def video_frame_callback(self, frame):
-        return frame
+    Its results are recorded straight into ``session.stats``, as the frame pipeline
+    would, so no camera (and no WebRTC connection) is needed.
+    """
+    import time
 
-    def snapshot(self):
-        import pandas as pd
+    from src.live import LiveSession, Track
 
-        from src.live import LiveSnapshot
-
-        labels = tuple(config.EMOTIONS)
-        times = pd.date_range("2026-01-01 12:00:00", periods=20, freq="s")
-        timeline = pd.DataFrame({"time": times, **{e: [0.7 if e == "angry" else 0.05] * 20 for e in labels}})
-        return LiveSnapshot(
-            timeline=timeline,
-            current={"angry": 0.7, "happy": 0.3},
-            alert=True,
-            alert_reason="Negative emotions on 70% of faces for the last 20 s",
-            fps=7.5,
-            frames=150,
-            faces=2,
-            labels=labels,
-        )
+    now = time.time()
+    session = LiveSession(clock=lambda: now, alert_seconds=10.0, alert_threshold=0.5)  # however slow the page
+    labels = session.labels
+    angry = np.array([0.7 if e == "angry" else 0.05 for e in labels])
+    for i in range(100):
+        t = now - 20 + i / 5
+        session.stats.record(t, [Track(0, (10, 10, 50, 50), angry, t)], labels)
+    return session
 
 
 def test_live_tab_shows_alert_and_timeline(populated):
     at = open_page(PAGES[1])
-    at.session_state["live_session"] = FakeLiveSession()
+    at.session_state["live_session"] = negative_live_session()
     at.run()
     assert not at.exception, at.exception
     assert "Negative-emotion alert" in texts(at.error)

@@ -174,3 +174,16 @@ def test_user_errors_exit_2_with_one_line(tmp_path, trained_model):
     proc = run_cli("stats", "--data", str(bad))
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "lacks columns" in proc.stderr
+
+
+def test_stats_output_version(fer_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(config, "OUTPUTS_DIR", tmp_path)
+    monkeypatch.setattr(config, "OUTPUT_VERSION", "")
+    (tmp_path / "v4").mkdir()
+    assert main(["stats", "--data", str(fer_dir)]) == 0
+    assert (tmp_path / "v4" / "dataset_stats.json").is_file()  # the newest version folder
+    assert main(["stats", "--data", str(fer_dir), "--output-version", "new"]) == 0
+    assert (tmp_path / "v5" / "mean_faces.png").is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stats", "--data", str(fer_dir), "--output-version", "latest"])
+    assert exit_info.value.code == 2 and "invalid output_version value: 'latest'" in capsys.readouterr().err

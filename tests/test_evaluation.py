@@ -23,7 +23,8 @@ from src.evaluation import (
     scale_probs,
     write_dataset_stats,
 )
-from src.model import load_model, read_manifest, sha256_file
+from src.manifest import read_manifest, sha256_file
+from src.model import load_model
 
 SPLIT_KEYS = {"n", "accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "ece"}
 

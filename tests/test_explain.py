@@ -22,7 +22,7 @@ def test_heatmap_shape_and_range(cam):
 
 
 def test_targets_a_map_at_least_6x6(cam):
-    layer = cam._model.outputs[0]
+    layer = cam.grad_model.outputs[0]
     assert layer.shape[1] >= 6
     assert cam.layer_name.startswith("s4")
 

@@ -208,21 +208,38 @@ def test_alert_after_negative_emotions_dominate_for_n_seconds(monkeypatch):
     assert not session.snapshot(now=t).alert
 
 
-def test_alert_threshold_and_seconds_are_configurable(monkeypatch):
-    monkeypatch.setattr(config, "ALERT_SECONDS", 3.0)
-    monkeypatch.setattr(config, "ALERT_THRESHOLD", 0.9)
-    session, recognizer, _ = fake_session()
-    t = feed(session, recognizer, "fear", 1_000.0, 4)
-    seconds = list(session._seconds)
-    assert negative_alert(seconds, LABELS, t, min_seconds=3.0, threshold=0.9)[0]
-    assert not negative_alert(seconds, LABELS, t, min_seconds=5.0, threshold=0.9)[0]
-    # Half the faces negative is below a 90 % threshold.
-    session, recognizer, _ = fake_session(boxes=((40, 40, 80, 80), (400, 40, 80, 80)))
-    recognizer.classify = lambda faces: np.stack([onehot("fear"), onehot("happy")])
-    for i in range(20):
-        session.process(np.zeros((480, 640, 3), np.uint8), now=1_000.0 + i / 4)
-    assert not negative_alert(list(session._seconds), LABELS, 1_005.0, min_seconds=3.0, threshold=0.9)[0]
-    assert negative_alert(list(session._seconds), LABELS, 1_005.0, min_seconds=3.0, threshold=0.5)[0]
+def test_alert_seconds_and_threshold_come_from_the_constructor():
+    def fearful(seconds: float, threshold: float) -> bool:
+        session, recognizer, _ = fake_session(alert_seconds=seconds, alert_threshold=threshold)
+        t = feed(session, recognizer, "fear", 1_000.0, 4)
+        return session.snapshot(now=t).alert
+
+    assert fearful(3.0, 0.9) and not fearful(5.0, 0.9)
+
+    def half_fearful(threshold: float) -> LiveSession:
+        session, recognizer, _ = fake_session(
+            boxes=((40, 40, 80, 80), (400, 40, 80, 80)), alert_seconds=3.0, alert_threshold=threshold
+        )
+        recognizer.classify = lambda faces: np.stack([onehot("fear"), onehot("happy")])
+        for i in range(20):
+            session.process(np.zeros((480, 640, 3), np.uint8), now=1_000.0 + i / 4)
+        return session
+
+    # Half the faces negative is below a 90 % threshold and at a 50 % one.
+    strict, lenient = half_fearful(0.9), half_fearful(0.5)
+    assert (strict.stats.alert_seconds, strict.stats.alert_threshold) == (3.0, 0.9)
+    assert not strict.snapshot(now=1_005.0).alert and lenient.snapshot(now=1_005.0).alert
+    reason = lenient.snapshot(now=1_005.0).alert_reason
+    assert "fear 50%" in reason and "alert at 50% for 3 s" in reason
+    # The stats' own rule is negative_alert's over the recorded seconds.
+    seconds = lenient.stats.seconds(1_005.0)
+    assert [b.faces for b in seconds] == [8, 8, 8, 8, 8]
+    assert lenient.stats.alert(1_005.0, LABELS) == negative_alert(seconds, LABELS, 1_005.0, 3.0, 0.5)
+
+
+def test_alert_defaults_are_the_configured_ones():
+    stats = LiveSession(recognizer=FakeRecognizer()).stats
+    assert (stats.alert_seconds, stats.alert_threshold) == (config.ALERT_SECONDS, config.ALERT_THRESHOLD)
 
 
 def test_no_alert_without_faces_or_when_the_stream_stopped():
@@ -232,8 +249,6 @@ def test_no_alert_without_faces_or_when_the_stream_stopped():
     assert not session.snapshot(now=t + 30).alert  # camera stopped 30 s ago
     assert session.snapshot(now=t + 30).current == {}
     detector.boxes = []
-    session.smoother.reset()
-    session._boxes = []
     t = feed(session, recognizer, "sad", t, 15)
     snap = session.snapshot(now=t)
     assert not snap.alert and snap.faces == 0
@@ -277,12 +292,28 @@ def test_callback_on_blank_frame_returns_it_unchanged():
 
 def test_busy_session_drops_work_instead_of_queueing():
     session, recognizer, _ = fake_session()
-    session.video_frame_callback(video_frame(np.zeros((480, 640, 3), np.uint8)))
-    with session._busy:  # as if a frame were still being processed in another thread
-        out = session.video_frame_callback(video_frame(np.zeros((480, 640, 3), np.uint8)))
+    frame = video_frame(np.zeros((480, 640, 3), np.uint8))
+    session.video_frame_callback(frame)
+    entered, release = threading.Event(), threading.Event()
+    classify = recognizer.classify
+
+    def slow(faces):
+        entered.set()
+        release.wait(5)
+        return classify(faces)
+
+    recognizer.classify = slow
+    worker = threading.Thread(target=session.video_frame_callback, args=(frame,))
+    worker.start()
+    try:
+        assert entered.wait(5)
+        out = session.video_frame_callback(frame)  # arrives while the worker's frame is in the pipeline
+    finally:
+        release.set()
+        worker.join(5)
     snap = session.snapshot(now=1_000.5)
-    assert (snap.frames, snap.received, snap.dropped) == (1, 2, 1)
-    assert recognizer.calls == 1
+    assert (snap.frames, snap.received, snap.dropped) == (2, 3, 1)
+    assert recognizer.calls == 2
     assert out.to_ndarray(format="rgb24").any()  # the last boxes are still drawn
 
 
@@ -319,7 +350,7 @@ def test_model_loads_in_the_background_without_stalling_frames(monkeypatch):
     assert np.array_equal(out.to_ndarray(format="rgb24"), rgb)  # passed through while loading
     assert not session.snapshot().ready and session.snapshot().frames == 0
     release.set()
-    session._loader.join(5)
+    assert session.pipeline.wait_until_ready(5)
     session.video_frame_callback(video_frame(rgb))
     snap = session.snapshot()
     assert snap.ready and snap.frames == 1 and snap.faces == 1
@@ -383,7 +414,7 @@ def test_real_pipeline_finds_and_labels_the_astronaut(real_session, face_rgb):
     snap = real_session.snapshot()
     assert snap.faces == 1 and snap.frames == 1
     assert set(snap.current) == set(real_session.labels)
-    (track,) = real_session.smoother.tracks
+    (track,) = real_session.pipeline.smoother.tracks
     x, y, w, h = track.box
     # Detected on the downscaled frame, drawn in full-resolution coordinates.
     assert 200 <= x + w / 2 <= 380 and 40 <= y + h / 2 <= 200 and w >= 60
@@ -411,21 +442,6 @@ def test_real_pipeline_keeps_up_with_a_webcam(real_session, face_rgb):
     per_frame = (time.perf_counter() - start) / n
     print(f"live pipeline: {per_frame * 1000:.1f} ms/frame ({1 / per_frame:.1f} fps)")
     assert per_frame < 0.5
-
-
-def test_module_has_no_streamlit_import():
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(live))
-    names = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for alias in getattr(node, "names", [])
-    }
-    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not any(n.startswith("streamlit") for n in names | {m for m in modules if m})
 
 
 def test_switch_interval_is_only_ever_lowered(monkeypatch):

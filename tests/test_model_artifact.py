@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from src import config
-from src.model import manifest_path, read_manifest, sha256_file
+from src.manifest import manifest_path, read_manifest, sha256_file
 
 MODEL = config.ROOT / "models" / "fer_cnn.keras"
 

@@ -1,8 +1,6 @@
-"""Manifest reading, headline KPIs, model card and classification report without Keras."""
+"""Headline KPIs, model card and classification report without Keras."""
 
 from __future__ import annotations
-
-import json
 
 import fake_outputs as fake
 import numpy as np
@@ -10,15 +8,6 @@ import pytest
 
 from src import config, dataset_view, model_card
 from src.data import FerData
-
-
-def test_read_manifest(tmp_path):
-    model = tmp_path / "m.keras"
-    assert model_card.read_manifest(model) is None
-    model.with_suffix(".json").write_text("{broken")
-    assert model_card.read_manifest(model) is None
-    model.with_suffix(".json").write_text(json.dumps({"version": "v7", "sha256": "abc"}))
-    assert model_card.read_manifest(model)["version"] == "v7"
 
 
 def test_kpis_measured_and_missing():

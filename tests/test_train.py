@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from src import config
-from src.model import load_model, sha256_file
+from src.manifest import sha256_file
+from src.model import load_model
 from src.train import class_weights, publish, train
 
 

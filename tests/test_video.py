@@ -110,3 +110,13 @@ def test_analyze_video_bytes_cleans_up_and_smooths(clip, tmp_path):
     assert video.smooth(timeline, CLASSES, 1) is timeline
     with pytest.raises(video.VideoError):
         video.analyze_video_bytes(FakeRecognizer(), b"", "empty.mp4")
+
+
+def test_summary_of_the_timeline(clip):
+    timeline = video.analyze_video(FakeRecognizer(), clip, every_s=0.5)  # faces on frames 0, 2, 4 of 6
+    summary = video.summarize(timeline)
+    assert summary.frames == 6 and summary.face_share == pytest.approx(0.5)
+    assert summary.has_faces and summary.top_emotion == "happy"  # frame 0 is sad (two faces), 2 and 4 happy
+    assert summary.top_share == pytest.approx(2 / 3) and summary.negative_share == pytest.approx(1 / 3)
+    faceless = video.summarize(timeline[timeline["faces"] == 0])
+    assert not faceless.has_faces and faceless.face_share == 0.0 and faceless.negative_share is None
