@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from src.preprocessing import crop_face, expand_box, to_gray
+from src.preprocessing import alignment_matrix, crop_face, expand_box, extract_face, to_gray
 
 MIN_CAM_SIDE = 6
 
@@ -65,11 +65,32 @@ def overlay(rgb: np.ndarray, box, heat: np.ndarray, alpha: float = 0.45) -> np.n
     return out
 
 
+def overlay_aligned(rgb: np.ndarray, landmarks, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend a heatmap of an aligned face back onto the photo through the inverse alignment."""
+    matrix = alignment_matrix(np.asarray(landmarks, np.float32), heat.shape[0])
+    size = (rgb.shape[1], rgb.shape[0])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    back = cv2.warpAffine(heat.astype(np.float32), matrix, size, flags=flags, borderValue=0)
+    inside = cv2.warpAffine(np.ones_like(heat, np.float32), matrix, size, flags=flags, borderValue=0)[..., None]
+    colour = cv2.cvtColor(cv2.applyColorMap((back * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    blend = rgb.astype(np.float32) * (1 - alpha * inside) + colour.astype(np.float32) * (alpha * inside)
+    return blend.astype(np.uint8)
+
+
 def explain_photo(cam: GradCam, rgb: np.ndarray, faces, size: int) -> np.ndarray:
-    """The photo with each detected face's Grad-CAM (for its top label) blended in."""
+    """The photo with each detected face's Grad-CAM (for its top label) blended in.
+
+    Each face is explained on the same input the classifier saw: aligned by its
+    landmarks when it has them, else its box crop.
+    """
     gray = to_gray(rgb)
     out = rgb
     for face in faces:
-        if face.box is not None:
+        if face.box is None:
+            continue
+        marks = getattr(face, "landmarks", None)
+        if marks is not None:
+            out = overlay_aligned(out, marks, cam(extract_face(gray, face.box, np.asarray(marks, np.float32), size)))
+        else:
             out = overlay(out, face.box, cam(crop_face(gray, face.box, size)))
     return out

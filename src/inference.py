@@ -17,19 +17,24 @@ import numpy as np
 
 from src import config
 from src.analytics import file_row, table_columns
-from src.faces import Box, get_detector
+from src.faces import Box, Face, get_detector
 from src.model import ModelInfo, load_model
-from src.preprocessing import ImageError, ImageInput, crop_face, load_image, resize_face, to_gray
+from src.preprocessing import ImageError, ImageInput, extract_face, load_image, resize_face, to_gray
 
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face: its box in original-image pixels, a probability per label, the top label."""
+    """One face: its box in original-image pixels, a probability per label, the top label.
+
+    ``landmarks`` (eyes, nose tip, mouth corners as five [x, y] pairs) come with the
+    YuNet detector and are None for Haar boxes and for whole-image crops.
+    """
 
     box: Box | None
     emotions: dict[str, float]
     emotion: str
     confidence: float
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -37,6 +42,7 @@ class FaceResult:
             "emotions": dict(self.emotions),
             "emotion": self.emotion,
             "confidence": self.confidence,
+            "landmarks": None if self.landmarks is None else [list(p) for p in self.landmarks],
         }
 
 
@@ -121,33 +127,41 @@ class EmotionRecognizer:
         probs = np.concatenate([self._call(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
         return apply_temperature(probs, self.info.temperature)
 
-    def _result(self, probs: np.ndarray, box: Box | None) -> FaceResult:
+    def _result(self, probs: np.ndarray, face: Face | None) -> FaceResult:
         top = int(np.argmax(probs))
+        marks = None
+        if face is not None and face.landmarks is not None:
+            marks = tuple((round(float(x), 1), round(float(y), 1)) for x, y in face.landmarks)
         return FaceResult(
-            box=box,
+            box=None if face is None else face.box,
             emotions={name: float(p) for name, p in zip(self.class_names, probs)},
             emotion=self.class_names[top],
             confidence=float(probs[top]),
+            landmarks=marks,
         )
 
-    def locate(self, rgb: np.ndarray, crop: bool = False) -> tuple[list[Box | None], np.ndarray]:
-        """Boxes and their size x size face crops for one decoded RGB image."""
+    def locate(self, rgb: np.ndarray, crop: bool = False) -> tuple[list[Face | None], np.ndarray]:
+        """Detected faces and their size x size classifier inputs for one decoded RGB image.
+
+        Each face is aligned onto the training framing by its landmarks
+        (``preprocessing.extract_face``); ``crop`` takes the whole image as one face.
+        """
         gray = to_gray(rgb)
         if crop:
             return [None], resize_face(gray, self.size)[None]
-        boxes = get_detector(self.fast).detect(gray)
+        found = get_detector(self.fast).detect_faces(rgb)
         faces = (
-            np.stack([crop_face(gray, b, self.size) for b in boxes])
-            if boxes
+            np.stack([extract_face(gray, f.box, f.landmarks, self.size) for f in found])
+            if found
             else np.zeros((0, self.size, self.size), np.uint8)
         )
-        return boxes, faces
+        return found, faces
 
     def predict(self, image: ImageInput, crop: bool = False) -> list[FaceResult]:
         """Faces in one image (raises ``ImageError`` for bad input)."""
         rgb = load_image(image)
-        boxes, faces = self.locate(rgb, crop)
-        return [self._result(p, b) for p, b in zip(self.classify(faces), boxes)]
+        found, faces = self.locate(rgb, crop)
+        return [self._result(p, b) for p, b in zip(self.classify(faces), found)]
 
     def analyze(self, image: ImageInput, name: str = "", crop: bool = False) -> ImageResult:
         """Like ``predict`` but never raises for bad input: the reason goes in ``error``."""
@@ -170,8 +184,8 @@ class EmotionRecognizer:
                 return
             probs = self.classify(np.concatenate([f for _, _, f in pending]))
             offset = 0
-            for res, boxes, faces in pending:
-                res.faces = [self._result(p, b) for p, b in zip(probs[offset : offset + len(faces)], boxes)]
+            for res, found, faces in pending:
+                res.faces = [self._result(p, b) for p, b in zip(probs[offset : offset + len(faces)], found)]
                 offset += len(faces)
             pending.clear()
 
@@ -181,9 +195,9 @@ class EmotionRecognizer:
             try:
                 rgb = load_image(image)
                 res.height, res.width = rgb.shape[:2]
-                boxes, faces = self.locate(rgb, crop)
-                if boxes:
-                    pending.append((res, boxes, faces))
+                found, faces = self.locate(rgb, crop)
+                if found:
+                    pending.append((res, found, faces))
                 else:
                     res.status = "no_face"
             except ImageError as exc:

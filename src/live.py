@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from src import config
-from src.preprocessing import crop_face
+from src.preprocessing import extract_face
 
 LOGGER = logging.getLogger(__name__)
 
@@ -434,7 +434,7 @@ class FramePipeline:
         self._recognizer = recognizer
         self._detector_factory = detector_factory
         self._loader: threading.Thread | None = None
-        self._boxes: list[BoxT] = []
+        self._faces: list = []  # the last detection (src.faces.Face), reused until the next one
         self._since_detect = 0
         self._last_faces: list[_Face] = []
 
@@ -480,9 +480,9 @@ class FramePipeline:
 
         return get_detector(max_side=max(self.detect_width, 0))
 
-    def _detect(self, gray: np.ndarray) -> list[BoxT]:
-        # The detector works on a detect_width copy and returns boxes in frame pixels.
-        return [tuple(int(v) for v in box[:4]) for box in self._detector().detect(gray)]
+    def _detect(self, rgb: np.ndarray) -> list:
+        # The detector works on a detect_width copy and returns faces in frame pixels.
+        return list(self._detector().detect_faces(rgb))
 
     def classify(self, rgb: np.ndarray, now: float) -> list[Track] | None:
         """The faces of this frame as smoothed tracks (detecting when due); None while the model loads."""
@@ -490,13 +490,13 @@ class FramePipeline:
         if recognizer is None:
             return None
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if self._since_detect == 0 or not self._boxes:
-            self._boxes = self._detect(gray)
+        if self._since_detect == 0 or not self._faces:
+            self._faces = self._detect(rgb)
             self._since_detect = 0
         self._since_detect = (self._since_detect + 1) % self.detect_every
-        boxes = self._boxes
+        boxes = [tuple(int(v) for v in face.box) for face in self._faces]
         if boxes:
-            crops = np.stack([crop_face(gray, b, recognizer.size) for b in boxes])
+            crops = np.stack([extract_face(gray, f.box, f.landmarks, recognizer.size) for f in self._faces])
             probs = recognizer.classify(crops)
         else:
             probs = np.zeros((0, len(recognizer.class_names)), np.float32)
@@ -513,7 +513,7 @@ class FramePipeline:
         return annotate(rgb, faces) if faces else rgb
 
     def reset(self) -> None:
-        self._boxes, self._since_detect, self._last_faces = [], 0, []
+        self._faces, self._since_detect, self._last_faces = [], 0, []
         self.smoother.reset()
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from src import config, live
+from src.faces import Box, Face
 from src.live import FaceSmoother, LiveSession, iou, negative_alert, rtc_configuration
 
 LABELS = tuple(config.EMOTIONS)
@@ -47,9 +48,9 @@ class FakeDetector:
         self.boxes = list(boxes)
         self.calls = 0
 
-    def detect(self, gray):
+    def detect_faces(self, rgb):
         self.calls += 1
-        return list(self.boxes)
+        return [Face(Box(*box), None, 1.0) for box in self.boxes]
 
 
 FACE_BOX = (240, 66, 96, 96)
