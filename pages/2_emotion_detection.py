@@ -427,7 +427,7 @@ def video_tab() -> None:
                 info = videos.probe_bytes(data, file.name)
                 total = videos.expected_samples(info, every)
                 bar = st.progress(0.0, text=f"Analysing about {total} frames…")
-                timeline = videos.analyze_video_bytes(
+                analysis = videos.analyze_video_bytes(
                     rec,
                     data,
                     file.name,
@@ -439,7 +439,8 @@ def video_tab() -> None:
                     "name": file.name,
                     "every": every,
                     "info": info,
-                    "timeline": timeline,
+                    "timeline": analysis.timeline,
+                    "faces": analysis.faces,
                     "labels": rec.class_names,
                 }
             except videos.VideoError as exc:
@@ -475,7 +476,19 @@ def video_tab() -> None:
         st.warning("No face was found in any sampled frame.")
     with st.expander("Per-frame table"):
         st.dataframe(timeline, width="stretch", hide_index=True)
+    faces = result["faces"]
+    if not faces.empty:
+        with st.expander(f"Per-person table ({faces['track_id'].nunique()} people followed across frames)"):
+            st.dataframe(faces, width="stretch", hide_index=True)
     stem = result["name"].rsplit(".", 1)[0] or "video"
+    st.download_button(
+        "Download per-person CSV",
+        analytics.csv_bytes(faces),
+        f"{stem}_faces.csv",
+        "text/csv",
+        key="video-faces-csv",
+        disabled=faces.empty,
+    )
     st.download_button(
         "Download timeline CSV",
         analytics.csv_bytes(timeline),

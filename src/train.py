@@ -20,7 +20,7 @@ import numpy as np
 from keras import layers
 
 from src import config
-from src.data import FerData, load_cached, load_expw_cached
+from src.data import FerData, ferplus_majority, load_cached, load_expw_cached
 from src.manifest import sha256_file, write_manifest
 from src.model import build_model
 
@@ -75,6 +75,22 @@ PROFILES: dict[str, TrainConfig] = {
         blur_probability=0.25,
         erasing_probability=0.25,
         ferplus_weight=0.3,
+        mixed_precision=True,
+    ),
+    # The FER+ model: the ten annotators' vote distribution as the target (rows FER+ dropped
+    # as not-a-face keep their FER2013 label), warm-started from a 7-class model.
+    "ferplus": TrainConfig(
+        epochs=12,
+        learning_rate=5e-4,
+        warmup_epochs=1,
+        label_smoothing=0.0,
+        class_weight_power=0.3,
+        rotation_deg=15.0,
+        brightness=0.25,
+        contrast=0.35,
+        blur_probability=0.25,
+        erasing_probability=0.25,
+        ferplus_weight=1.0,
         mixed_precision=True,
     ),
     # For a lent GPU (run with KERAS_BACKEND=jax): a VGG-class net, long schedule.
@@ -231,6 +247,13 @@ def train(
     x_train, y_train = _x(train_set), _targets(train_set, n_cls, cfg.ferplus_weight)
     labels_train = train_set.labels
     val_sets = {"fer": (_x(val_set), val_set.labels)}
+    if cfg.ferplus_weight >= 1.0:
+        # A FER+ model: fitted on the vote distributions, selected on PublicTest's FER+ majority.
+        if val_set.ferplus is None:
+            raise ValueError("a FER+ model needs fer2013new.csv beside the FER2013 CSV")
+        majority = ferplus_majority(val_set.ferplus)
+        keep = majority >= 0
+        val_sets = {"ferplus": (_x(val_set)[keep], majority[keep])}
     sources = {"fer2013": data_fingerprint(data.source)}
     if expw_path:
         expw = load_expw_cached(expw_path)

@@ -14,12 +14,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 import pandas as pd
 
 from src.palette import sentiment_of
+from src.tracking import FaceSmoother
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 DEFAULT_FPS = 25.0  # browsers' webm often report no frame rate
@@ -126,6 +128,32 @@ def timeline_frame(samples: Sequence[tuple[int, float]], results: Sequence, clas
     return pd.DataFrame(rows, columns=columns)
 
 
+def face_tracks_frame(
+    samples: Sequence[tuple[int, float]], results: Sequence, class_names: Sequence[str], every_s: float
+) -> pd.DataFrame:
+    """One row per face per sampled frame, with a ``track_id`` that stays with the person.
+
+    Faces are matched from one sample to the next by overlap or nearness
+    (``tracking.FaceSmoother``, no smoothing: each row keeps its own probabilities); a
+    track ends after two samples without its face.
+    """
+    tracker = FaceSmoother(alpha=1.0, max_age=2.5 * every_s)
+    rows = []
+    for (frame, t), res in zip(samples, results):
+        boxes = [tuple(int(v) for v in f.box) for f in res.faces if f.box is not None]
+        faces = [f for f in res.faces if f.box is not None]
+        probs = np.array([[f.emotions[c] for c in class_names] for f in faces], np.float32)
+        probs = probs.reshape(len(faces), len(class_names))
+        for box, p, track in zip(boxes, probs, tracker.update(boxes, probs, t)):
+            top = class_names[int(np.argmax(p))]
+            row = {"frame": frame, "time_s": t, "track_id": track.id, **dict(zip("xywh", box))}
+            row.update(emotion=top, confidence=round(float(p.max()), 4), sentiment=sentiment_of(top))
+            row.update({c: round(float(v), 4) for c, v in zip(class_names, p)})
+            rows.append(row)
+    columns = ["frame", "time_s", "track_id", "x", "y", "w", "h", "emotion", "confidence", "sentiment", *class_names]
+    return pd.DataFrame(rows, columns=columns)
+
+
 @dataclass(frozen=True)
 class VideoSummary:
     """Headline numbers of a video's timeline; the emotion figures are None without a face."""
@@ -165,14 +193,21 @@ def smooth(timeline: pd.DataFrame, class_names: Sequence[str], window: int) -> p
     return out
 
 
+class VideoAnalysis(NamedTuple):
+    """A video's results: the per-frame ``timeline`` and the per-face ``faces`` with track ids."""
+
+    timeline: pd.DataFrame
+    faces: pd.DataFrame
+
+
 def analyze_video(
     recognizer,
     path: str | Path,
     every_s: float = 0.5,
     max_samples: int = MAX_SAMPLES,
     progress: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """The per-frame emotion timeline of a video file (raises ``VideoError`` if unreadable)."""
+) -> VideoAnalysis:
+    """The emotion timeline and per-face tracks of a video file (raises ``VideoError`` if unreadable)."""
     samples: list[tuple[int, float]] = []
 
     def frames() -> Iterator[np.ndarray]:
@@ -183,7 +218,8 @@ def analyze_video(
     results = recognizer.analyze_batch(frames(), progress=progress, chunk=16)
     if not samples:
         raise VideoError("no frames could be decoded")
-    return timeline_frame(samples, results, recognizer.class_names)
+    names = recognizer.class_names
+    return VideoAnalysis(timeline_frame(samples, results, names), face_tracks_frame(samples, results, names, every_s))
 
 
 def analyze_video_bytes(
@@ -193,7 +229,7 @@ def analyze_video_bytes(
     every_s: float = 0.5,
     max_samples: int = MAX_SAMPLES,
     progress: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
+) -> VideoAnalysis:
     """``analyze_video`` for an upload: OpenCV needs a real file, so the bytes go to a temp file."""
     if not data:
         raise VideoError("empty file")

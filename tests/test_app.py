@@ -270,7 +270,8 @@ def negative_live_session():
     """
     import time
 
-    from src.live import LiveSession, Track
+    from src.live import LiveSession
+    from src.tracking import Track
 
     now = time.time()
     session = LiveSession(clock=lambda: now, alert_seconds=10.0, alert_threshold=0.5)  # however slow the page

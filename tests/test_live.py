@@ -17,7 +17,8 @@ import pytest
 
 from src import config, live
 from src.faces import Box, Face
-from src.live import FaceSmoother, LiveSession, iou, negative_alert, rtc_configuration
+from src.live import LiveSession, negative_alert, rtc_configuration
+from src.tracking import FaceSmoother, iou
 
 LABELS = tuple(config.EMOTIONS)
 

@@ -90,7 +90,7 @@ class FakeRecognizer:
 
 def test_analyze_video_timeline(clip):
     seen = []
-    timeline = video.analyze_video(FakeRecognizer(), clip, every_s=1.0, progress=seen.append)
+    timeline = video.analyze_video(FakeRecognizer(), clip, every_s=1.0, progress=seen.append).timeline
     assert list(timeline.columns) == ["frame", "time_s", "faces", "emotion", "confidence", "sentiment", *CLASSES]
     assert timeline["time_s"].tolist() == [0.0, 1.0, 2.0]
     assert timeline["faces"].tolist() == [2, 0, 1]
@@ -103,7 +103,7 @@ def test_analyze_video_timeline(clip):
 
 
 def test_analyze_video_bytes_cleans_up_and_smooths(clip, tmp_path):
-    timeline = video.analyze_video_bytes(FakeRecognizer(), clip.read_bytes(), clip.name, every_s=0.5)
+    timeline = video.analyze_video_bytes(FakeRecognizer(), clip.read_bytes(), clip.name, every_s=0.5).timeline
     assert len(timeline) == 6
     smoothed = video.smooth(timeline, CLASSES, 3)
     assert smoothed["happy"].notna().all()  # gaps without faces are filled by the rolling mean
@@ -113,10 +113,35 @@ def test_analyze_video_bytes_cleans_up_and_smooths(clip, tmp_path):
 
 
 def test_summary_of_the_timeline(clip):
-    timeline = video.analyze_video(FakeRecognizer(), clip, every_s=0.5)  # faces on frames 0, 2, 4 of 6
+    timeline = video.analyze_video(FakeRecognizer(), clip, every_s=0.5).timeline  # faces on frames 0, 2, 4 of 6
     summary = video.summarize(timeline)
     assert summary.frames == 6 and summary.face_share == pytest.approx(0.5)
     assert summary.has_faces and summary.top_emotion == "happy"  # frame 0 is sad (two faces), 2 and 4 happy
     assert summary.top_share == pytest.approx(2 / 3) and summary.negative_share == pytest.approx(1 / 3)
     faceless = video.summarize(timeline[timeline["faces"] == 0])
     assert not faceless.has_faces and faceless.face_share == 0.0 and faceless.negative_share is None
+
+
+def test_two_people_keep_their_track_ids_across_frames(tmp_path):
+    """The bundled model on a real video: two faces drifting apart keep one track id each."""
+    from skimage import data
+
+    from src.inference import get_recognizer
+
+    face = cv2.resize(cv2.cvtColor(data.astronaut()[0:260, 110:370], cv2.COLOR_RGB2BGR), (160, 160))
+    path = tmp_path / "two.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (640, 360))
+    for i in range(10):
+        frame = np.full((360, 640, 3), 150, np.uint8)
+        frame[100 : 100 + 160, 40 + 8 * i : 200 + 8 * i] = face
+        frame[100 : 100 + 160, 440 - 8 * i : 600 - 8 * i] = face[:, ::-1]
+        writer.write(frame)
+    writer.release()
+    result = video.analyze_video(get_recognizer(), path, every_s=0.2)
+    faces = result.faces
+    assert list(faces.columns[:7]) == ["frame", "time_s", "track_id", "x", "y", "w", "h"]
+    assert len(result.timeline) == 10 and (result.timeline["faces"] == 2).all()
+    assert len(faces) == 20 and faces["track_id"].nunique() == 2
+    # The left person stays left: one id for every face whose centre is in the left half.
+    left = faces[faces["x"] + faces["w"] / 2 < 320]
+    assert left["track_id"].nunique() == 1 and len(left) == 10
