@@ -1,6 +1,6 @@
 """Face-detection benchmark: speed, recall and false positives on offline photos.
 
-Prints, for the configured detector (src/config.py):
+Prints, for the configured detector (src/config.py, YuNet by default) beside Haar:
 - median ms of ``detect`` on a 640x480 frame and on a 1280x960 frame (the
   astronaut photo padded to 4:3), wall clock and CPU time of this process;
 - recall and false positives on synthetic multi-face canvases: the 100 LFW faces
@@ -26,6 +26,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,7 +35,7 @@ from skimage import data
 
 from src import config
 from src.data import DatasetError, parse_pixels, resolve_dataset_path
-from src.faces import Box, FaceDetector
+from src.faces import Box, FaceDetector, YuNetDetector, get_detector
 
 Scene = tuple[np.ndarray, list[Box]]
 NO_FACE_PHOTOS = (
@@ -240,40 +241,63 @@ def report(name: str, detector: FaceDetector, sets: dict[str, list[Scene]]) -> N
     )
 
 
+def expw_scenes(path: str | None, limit: int) -> list[Scene]:
+    """ExpW photos (face + context crops) with their labelled box: in-the-wild recall."""
+    if not path:
+        return []
+    root = Path(path)
+    labels = pd.read_csv(root / "labels.csv").head(limit)
+    scenes = []
+    for row in labels.itertuples():
+        image = cv2.imread(str(root / "faces" / row.file), cv2.IMREAD_GRAYSCALE)
+        if image is not None:
+            scenes.append((image, [Box(int(row.x), int(row.y), int(row.w), int(row.h))]))
+    return scenes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=30, help="timed detect calls per frame size")
     ap.add_argument("--compare", action="store_true", help="also measure the alternative settings")
     ap.add_argument("--fer", help="FER2013 CSV or folder (default: the project's dataset, if any)")
     ap.add_argument("--fer-faces", type=int, default=400, help="FER2013 Training faces to paste (0: none)")
+    ap.add_argument("--expw", help="ExpW folder (labels.csv + faces/): recall on in-the-wild photos")
+    ap.add_argument("--expw-faces", type=int, default=1000, help="ExpW photos to use")
     args = ap.parse_args()
 
-    detector = FaceDetector()
+    detector = get_detector()
+    haar = FaceDetector()
     print(
-        f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} threads; cascade {config.HAAR_CASCADE}, "
-        f"scaleFactor {config.HAAR_SCALE_FACTOR}, minNeighbors {config.HAAR_MIN_NEIGHBORS}, "
-        f"max side {config.DETECT_MAX_SIDE}, min face {config.MIN_FACE_SIZE}px"
+        f"configured detector: {config.DETECTOR} ({type(detector).__name__}); OpenCV {cv2.__version__}; "
+        f"YuNet max side {config.YUNET_MAX_SIDE}, min score {config.YUNET_MIN_SCORE}; Haar cascade "
+        f"{config.HAAR_CASCADE}, max side {config.DETECT_MAX_SIDE}; min face {config.MIN_FACE_SIZE}px"
     )
-    for width, height in ((640, 480), (1280, 960)):
-        image = frame(width, height)
-        wall, cpu = time_detect(detector, image, args.repeats)
-        print(
-            f"detect {width}x{height}: median {wall:.1f} ms wall, {cpu:.1f} ms CPU "
-            f"({len(detector.detect(image))} face)",
-            flush=True,
-        )
+    for name, det in (("configured", detector), ("haar", haar)):
+        for width, height in ((640, 480), (1280, 960)):
+            image = frame(width, height)
+            wall, cpu = time_detect(det, image, args.repeats)
+            print(
+                f"{name} detect {width}x{height}: median {wall:.1f} ms wall, {cpu:.1f} ms CPU "
+                f"({len(det.detect(image))} face)",
+                flush=True,
+            )
 
     small = {"640x480": synthetic_set(640, 480, (36, 180))}
     fer = fer_faces(args.fer, args.fer_faces)
     if fer is not None:
         small["FER 640x480"] = synthetic_set(640, 480, (36, 180), faces=fer)
+    wild = expw_scenes(args.expw, args.expw_faces)
+    if wild:
+        small["ExpW photos"] = wild
     large = {"1280x960": synthetic_set(1280, 960, (40, 400), seed=1)}
     report("configured", detector, {**small, **large})
-    report("configured, max side 320", FaceDetector(max_side=320), large)
+    report("haar (the previous default)", haar, {**small, **large})
+    for side in (320, 640):
+        report(f"yunet, max side {side}", YuNetDetector(max_side=side), {**small, **large})
     if args.compare:
-        report("configured, max side 480", FaceDetector(max_side=480), large)
-        report("without the profile fallback", FaceDetector(profile_cascade=""), small)
-        report("with equalizeHist", EqualizedDetector(), small)
+        report("haar, max side 320", FaceDetector(max_side=320), large)
+        report("haar without the profile fallback", FaceDetector(profile_cascade=""), small)
+        report("haar with equalizeHist", EqualizedDetector(), small)
         for cascade in ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml"):
             report(cascade, FaceDetector(cascade=cascade), small)
         for scale, neighbours in ((1.05, 5), (1.1, 3), (1.1, 4), (1.1, 6), (1.2, 3), (1.2, 5)):

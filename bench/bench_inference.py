@@ -5,6 +5,9 @@ Measures, on this machine:
   detection + crop + classification, median over repeated calls, in the default
   (thorough) detection mode and in fast mode (coarse first pass, see src/faces.py);
 - the classifier alone on batches of 48x48 faces (faces/s);
+- the live-camera callback's work (``LiveSession.process``) per 640x480 frame with one
+  moving face: detection every Nth frame on a small copy, alignment, classification,
+  smoothing and drawing (mean and p90 ms);
 - model load time, process cold start (fresh interpreter to first result), peak RSS.
 
 Usage: python bench/bench_inference.py [--model FILE] [--repeats 200] [--no-write]
@@ -82,6 +85,17 @@ def main() -> None:
     fast_photo_ms = timed(lambda: rec.predict(photo), args.repeats)
     rec.fast = False
 
+    from src.live import LiveSession
+
+    session = LiveSession(recognizer=rec)
+    live_ms = []
+    for i in range(max(args.repeats, 60)):
+        frame = np.roll(photo, (i % 20) - 10, axis=1)  # the face drifts, as in a webcam
+        t = time.perf_counter()
+        session.process(frame, now=1000.0 + i / 15)
+        live_ms.append((time.perf_counter() - t) * 1000)
+    live_ms = live_ms[10:]
+
     rng = np.random.default_rng(0)
     single = rng.integers(0, 256, (1, 48, 48), dtype=np.uint8)
     single_ms = timed(lambda: rec.classify(single), args.repeats)
@@ -111,6 +125,8 @@ def main() -> None:
         "median_detect_crop_ms": round(statistics.median(detect_ms), 2),
         "median_photo_ms_fast_mode": round(statistics.median(fast_photo_ms), 2),
         "p90_photo_ms_fast_mode": round(float(np.percentile(fast_photo_ms, 90)), 2),
+        "mean_live_frame_ms": round(statistics.fmean(live_ms), 2),
+        "p90_live_frame_ms": round(float(np.percentile(live_ms, 90)), 2),
         "median_single_face_classify_ms": round(statistics.median(single_ms), 3),
         "faces_per_second": round(statistics.median(runs)),
         "batch_size": rec.batch_size,
