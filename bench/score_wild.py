@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from sklearn.metrics import f1_score
 
 CKPLUS_TO_OURS = {
     "anger": "angry",
@@ -80,6 +81,7 @@ def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] 
     pred["name"] = pred["file"].map(lambda f: Path(f).name)
     faces = pred[pred["status"] == "ok"].groupby("name")
     correct = found = 0
+    predicted = []
     for row in held.itertuples():
         s = scales[row.file]
         box = (row.x * s, row.y * s, row.w * s, row.h * s)
@@ -89,6 +91,7 @@ def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] 
                 overlap = iou(box, (det.x, det.y, det.w, det.h))
                 if overlap >= best_iou:
                     best, best_iou = det, overlap
+        predicted.append(best.emotion if best is not None else "(missed)")
         if best is not None:
             found += 1
             correct += int(best.emotion == row.emotion)
@@ -100,6 +103,9 @@ def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] 
         "faces": n,
         "photos": photos,
         "accuracy": round(correct / n, 4),
+        "macro_f1": round(
+            float(f1_score(held["emotion"], predicted, labels=sorted(set(held["emotion"])), average="macro")), 4
+        ),
         "faces_found": round(found / n, 4),
         "accuracy_on_found": round(correct / max(found, 1), 4),
         "seconds_per_photo_after_startup": round((t_all - t_one) / max(photos - 1, 1), 4),
@@ -116,6 +122,8 @@ def score_ckplus(ckplus: Path, model: str, root: Path) -> dict:
     truth = pred["file"].map(lambda f: CKPLUS_TO_OURS[Path(f).parent.name])
     ok = pred["status"] == "ok"
     accuracy = float((pred.loc[ok, "emotion"] == truth[ok]).sum() / len(pred))
+    guessed = pred["emotion"].where(ok, "(error)")
+    macro_f1 = float(f1_score(truth, guessed, labels=sorted(set(truth)), average="macro"))
     per_class = {
         label: round(float((pred.loc[truth == label, "emotion"] == label).mean()), 4) for label in sorted(set(truth))
     }
@@ -124,13 +132,14 @@ def score_ckplus(ckplus: Path, model: str, root: Path) -> dict:
         "protocol": "`src.cli predict --crops`; contempt left out; never used for selection",
         "faces": int(len(pred)),
         "accuracy": round(accuracy, 4),
+        "macro_f1": round(macro_f1, 4),
         "recall_per_class": per_class,
     }
 
 
 def main() -> None:
     from src import config
-    from src.outputs import write_dir
+    from src.outputs import model_folder, write_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expw", type=Path, required=True)
@@ -147,7 +156,7 @@ def main() -> None:
         rows.append(score_ckplus(args.ckplus, args.model, config.ROOT))
     for row in rows:
         print(json.dumps(row))
-    out_dir = args.output_dir or write_dir()
+    out_dir = args.output_dir or model_folder(write_dir(), args.model)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "cross_dataset.json").write_text(
         json.dumps({"model": Path(args.model).name, "rows": rows}, indent=2) + "\n"

@@ -22,13 +22,24 @@ def score(value) -> str:
 
 st.title("Model Performance")
 
-manifest = app_cache.model_manifest()
-metrics = app_cache.metrics()
+choices = app_cache.model_choices()
+model = None
+if len(choices) > 1:
+    picked = st.selectbox(
+        "Model",
+        choices,
+        format_func=model_card.model_label,
+        key="perf_model",
+        help="The deployed model answers the dashboard, CLI and API by default; others are chosen with --model.",
+    )
+    model = None if picked == choices[0] else picked
+manifest = app_cache.model_manifest_of(model)
+metrics = app_cache.metrics(model)
 class_names = list((metrics or {}).get("class_names") or (manifest or {}).get("class_names") or [])
 st.caption(
-    f"Model `{model_card.model_version(manifest, metrics)}` · FER2013 head with {len(class_names) or 7} "
-    f"labels ({', '.join(class_names) or 'angry … neutral'}) · scores from "
-    f"outputs/{app_cache.report_folder()}"
+    f"Showing {model_card.model_label(model or (choices[0] if choices else ''))} · version "
+    f"`{model_card.model_version(manifest, metrics)}` · {len(class_names) or 7} labels "
+    f"({', '.join(class_names) or 'angry … neutral'}) · scores from outputs/{app_cache.report_folder()}"
 )
 if metrics is not None and manifest is not None and not model_card.metrics_match_model(manifest, metrics):
     st.warning(
@@ -73,7 +84,16 @@ if splits:
     )
 
 tabs = st.tabs(
-    ["Confusion matrix", "Per-class report", "Learning curves", "ROC", "Calibration", "Model comparison", "Model card"]
+    [
+        "Confusion matrix",
+        "Per-class report",
+        "Learning curves",
+        "ROC",
+        "Calibration",
+        "Cross-dataset",
+        "Model comparison",
+        "Model card",
+    ]
 )
 
 with tabs[0]:
@@ -111,7 +131,7 @@ with tabs[1]:
         st.info("No classification report yet.")
 
 with tabs[2]:
-    history = app_cache.history()
+    history = app_cache.history(model)
     if history is not None and len(history):
         st.plotly_chart(plots.learning_curves(history), width="stretch", key="history")
         st.caption(
@@ -122,7 +142,7 @@ with tabs[2]:
         st.info("No training history (history.csv) yet.")
 
 with tabs[3]:
-    roc = app_cache.roc()
+    roc = app_cache.roc(model)
     roc_split = (roc or {}).get(split or "PrivateTest") or next(iter((roc or {}).values()), None)
     if roc_split:
         st.plotly_chart(plots.roc_curves(roc_split), width="stretch", key="roc")
@@ -161,6 +181,25 @@ with tabs[4]:
         st.info("No calibration results yet.")
 
 with tabs[5]:
+    table = model_card.cross_dataset_table(metrics, app_cache.cross_dataset(model))
+    if table.empty:
+        st.info("No cross-dataset scores yet: run `python bench/score_wild.py --expw PATH --ckplus PATH`.")
+    else:
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "accuracy": st.column_config.ProgressColumn("accuracy", format="%.3f", min_value=0.0, max_value=1.0)
+            },
+        )
+        st.caption(
+            "FER2013 and FER+ are 48x48 lab crops; ExpW is in-the-wild web photos run through the whole "
+            "pipeline (detection, alignment, classification; a missed face counts as wrong); CK+ is posed "
+            "studio faces. None of ExpW's held-back photos or CK+ was used to train or select the model."
+        )
+
+with tabs[6]:
     comparison = app_cache.model_comparison()
     if comparison is not None and len(comparison) and "private_test_accuracy" in comparison:
         st.plotly_chart(plots.model_comparison(comparison), width="stretch", key="comparison")
@@ -168,7 +207,7 @@ with tabs[5]:
     else:
         st.info("No model comparison (model_comparison.csv) yet.")
 
-with tabs[6]:
+with tabs[7]:
     card = model_card.model_card(manifest, metrics)
     left, right = st.columns(2)
     with left:

@@ -113,38 +113,49 @@ def model_manifest() -> dict | None:
 
 # --- reports -----------------------------------------------------------------
 
-_REPORT_FILES: dict[str, tuple[str, Callable[[], Any]]] = {
+_REPORT_FILES: dict[str, tuple[str, Callable[..., Any]]] = {
     "metrics": ("metrics.json", reports.load_metrics),
     "roc": ("roc.json", reports.load_roc),
     "history": ("history.csv", reports.load_history),
+    "cross_dataset": ("cross_dataset.json", reports.load_cross_dataset),
     "dataset_stats": ("dataset_stats.json", reports.load_dataset_stats),
     "model_comparison": ("model_comparison.csv", reports.load_model_comparison),
     "benchmark": ("benchmark.json", reports.load_benchmark),
 }
+_PER_MODEL = {"metrics", "roc", "history", "cross_dataset"}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _report(kind: str, folder: str, stamp: int) -> Any:
+def _report(kind: str, folder: str, stamp: int, model: str | None) -> Any:
     # ``folder`` and ``stamp`` are only cache keys: the loaders resolve the folder themselves.
-    return _REPORT_FILES[kind][1]()
+    loader = _REPORT_FILES[kind][1]
+    return loader(model=model) if kind in _PER_MODEL else loader()
 
 
-def report(kind: str) -> Any:
-    """A report from ``outputs/<version>/`` (dict or DataFrame), None when not produced yet."""
-    folder = outputs.read_dir()
-    return _report(kind, str(folder), _stamp(folder / _REPORT_FILES[kind][0]))
+def report(kind: str, model: str | None = None) -> Any:
+    """A report from ``outputs/<version>/`` (dict or DataFrame), None when not produced yet.
+
+    ``model`` (a model file) picks that model's reports; None is the deployed model's.
+    """
+    model = model if kind in _PER_MODEL else None
+    folder = reports.folder(model=model)
+    return _report(kind, str(folder), _stamp(folder / _REPORT_FILES[kind][0]), model)
 
 
-def metrics() -> dict | None:
-    return report("metrics")
+def metrics(model: str | None = None) -> dict | None:
+    return report("metrics", model)
 
 
-def roc() -> dict | None:
-    return report("roc")
+def roc(model: str | None = None) -> dict | None:
+    return report("roc", model)
 
 
-def history() -> pd.DataFrame | None:
-    return report("history")
+def history(model: str | None = None) -> pd.DataFrame | None:
+    return report("history", model)
+
+
+def cross_dataset(model: str | None = None) -> dict | None:
+    return report("cross_dataset", model)
 
 
 def model_comparison() -> pd.DataFrame | None:
@@ -153,6 +164,18 @@ def model_comparison() -> pd.DataFrame | None:
 
 def benchmark() -> dict | None:
     return report("benchmark")
+
+
+def model_choices() -> list[str]:
+    """Model files the Model Performance page can show: the deployed one first."""
+    return [str(p) for p in outputs.model_files()]
+
+
+def model_manifest_of(model: str | None) -> dict | None:
+    """The manifest of ``model`` (None: the deployed model)."""
+    if model is None:
+        return model_manifest()
+    return read_manifest(model, strict=False)
 
 
 def saved_dataset_stats() -> dict | None:

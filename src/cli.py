@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ info/warning
 
 from src import config  # noqa: E402
 from src.data import DatasetError, resolve_dataset_path  # noqa: E402
-from src.outputs import output_version, write_dir  # noqa: E402
+from src.outputs import model_folder, output_version, write_dir  # noqa: E402
 
 EXIT_USER_ERROR = 2
 PREDICT_CHUNK = 64  # images per network call and per write; bounds memory on huge folders
@@ -68,7 +68,10 @@ def _start_backend() -> None:
 
 
 def _model_path(value: str | None) -> Path:
+    """--model as a file, or as a name of a model in models/ (``fer_plus`` = models/fer_plus.keras)."""
     path = Path(value).expanduser() if value else config.MODEL_FILE
+    if value and not path.is_file() and not path.suffix and (config.MODELS_DIR / f"{value}.keras").is_file():
+        path = config.MODELS_DIR / f"{value}.keras"
     if not path.is_file():
         hint = "" if value else " (train one with `python -m src.cli train --publish`, or pass --model)"
         raise UserError(f"model file {path} not found{hint}")
@@ -189,7 +192,8 @@ def _output_dir(args: argparse.Namespace) -> Path:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     data_path = _data_path(args.data)
     model_file = _model_path(args.model)
-    out_dir = _output_dir(args)
+    # Another model than the deployed one keeps its reports in a sub-folder named after it.
+    out_dir = _output_dir(args) if args.output_dir else model_folder(_output_dir(args), model_file)
     data = _load_data(str(data_path))
     _start_backend()
     from src.evaluation import evaluate, write_dataset_stats
@@ -305,7 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--model", metavar="FILE", help=f"model file (default {config.MODEL_FILE})")
+    p.add_argument(
+        "--model",
+        metavar="FILE",
+        help=f"model file or name in models/, e.g. fer_plus (default {config.MODEL_FILE.name})",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score a model, calibrate it and write the dashboard outputs")

@@ -222,3 +222,53 @@ def split_names(metrics: dict | None) -> list[str]:
     """Splits with scores, the test split first."""
     splits = list((metrics or {}).get("splits") or {})
     return sorted(splits, key=lambda s: (s != TEST_SPLIT, s))
+
+
+def model_label(model_file: str) -> str:
+    """How a model file is named in the dashboard: the deployed one, the FER+ one, or its file name."""
+    from pathlib import Path
+
+    name = Path(model_file).name if model_file else ""
+    if not name or Path(model_file).resolve() == Path(config.MODEL_FILE).resolve():
+        return f"deployed model ({name or config.MODEL_FILE.name})"
+    if "plus" in Path(name).stem:
+        return f"FER+ model ({name})"
+    return name
+
+
+def cross_dataset_table(metrics: dict | None, cross: dict | None) -> pd.DataFrame:
+    """One row per dataset: FER2013 and FER+ (from metrics.json), then ExpW and CK+ (cross_dataset.json)."""
+    rows = []
+    test = _split(metrics)
+    if test.get("accuracy") is not None:
+        rows.append(
+            {
+                "dataset": "FER2013 PrivateTest (48x48 crops)",
+                "faces": test.get("n"),
+                "accuracy": test.get("accuracy"),
+                "macro_f1": test.get("macro_f1"),
+                "faces_found": None,
+            }
+        )
+    plus = ((metrics or {}).get("ferplus") or {}).get(TEST_SPLIT) or {}
+    if plus.get("accuracy") is not None:
+        rows.append(
+            {
+                "dataset": "FER+ majority vote, PrivateTest",
+                "faces": plus.get("n"),
+                "accuracy": plus.get("accuracy"),
+                "macro_f1": plus.get("macro_f1"),
+                "faces_found": None,
+            }
+        )
+    for row in (cross or {}).get("rows") or []:
+        rows.append(
+            {
+                "dataset": row.get("dataset"),
+                "faces": row.get("faces"),
+                "accuracy": row.get("accuracy"),
+                "macro_f1": row.get("macro_f1"),
+                "faces_found": row.get("faces_found"),
+            }
+        )
+    return pd.DataFrame(rows, columns=["dataset", "faces", "accuracy", "macro_f1", "faces_found"])

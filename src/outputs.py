@@ -15,7 +15,9 @@ A version folder holds one round of reports: ``metrics.json``, ``roc.json``,
   for a retrained model; the dashboard moves to it when its metrics.json is written.
 * With no ``vN`` folder at all, both use ``v1``.
 
-Versions compare by number (``v10`` is newer than ``v9``). No Streamlit, no TensorFlow.
+Versions compare by number (``v10`` is newer than ``v9``). The deployed model's reports
+sit in the version folder itself; another model's (e.g. ``models/fer_plus.keras``) in
+its sub-folder named after the model file (``model_folder``). No Streamlit, no TensorFlow.
 """
 
 from __future__ import annotations
@@ -67,3 +69,22 @@ def write_dir(version: str | None = None) -> Path:
     if version or config.OUTPUT_VERSION:
         return config.OUTPUTS_DIR / (version or config.OUTPUT_VERSION)
     return existing[-1][1] if existing else config.OUTPUTS_DIR / FIRST_VERSION
+
+
+def model_folder(base: Path, model_file: str | Path | None) -> Path:
+    """Where one model's reports go inside a version folder: the folder itself for the
+    deployed model (``config.MODEL_FILE``), else a sub-folder named after the model file."""
+    if model_file is None or Path(model_file).resolve() == Path(config.MODEL_FILE).resolve():
+        return base
+    return base / Path(model_file).stem
+
+
+def model_files() -> list[Path]:
+    """The deployed model first, then every other ``.keras`` file beside it that has a manifest."""
+    default = Path(config.MODEL_FILE)
+    others = sorted(
+        p
+        for p in Path(config.MODELS_DIR).glob("*.keras")
+        if p.resolve() != default.resolve() and p.with_suffix(".json").is_file()
+    )
+    return ([default] if default.is_file() else []) + others
