@@ -240,6 +240,42 @@ def test_batch_rows_failures_and_campaign_comparison(populated, face_jpeg):
     assert comparison["batch"].tolist() == ["Campaign A", "Campaign B"]
 
 
+def test_model_performance_picks_a_second_model_and_shows_cross_dataset(populated, tmp_path, monkeypatch):
+    """A FER+ model beside the deployed one gets its own reports and a place in the model picker."""
+    import json
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("fer_cnn", "fer_plus"):
+        shutil.copy(config.MODEL_FILE, models / f"{name}.keras")
+        shutil.copy(config.MODEL_FILE.with_suffix(".json"), models / f"{name}.json")
+    monkeypatch.setattr(config, "MODELS_DIR", models)
+    monkeypatch.setattr(config, "MODEL_FILE", models / "fer_cnn.keras")
+    cross = {"rows": [{"dataset": "ExpW held-back photos", "faces": 1040, "accuracy": 0.5, "faces_found": 0.97}]}
+    (populated / "v1" / "cross_dataset.json").write_text(json.dumps(cross))
+    plus = populated / "v1" / "fer_plus"
+    fake_outputs.write_fake_outputs(plus)
+    metrics = json.loads((plus / "metrics.json").read_text())
+    metrics["splits"]["PrivateTest"]["accuracy"] = 0.8123
+    (plus / "metrics.json").write_text(json.dumps(metrics))
+
+    at = open_page(PAGES[3])
+    picker = at.selectbox(key="perf_model")
+    assert picker.options[1].startswith("FER+ model")
+    assert "deployed model (fer_cnn.keras)" in texts(at.caption)
+    frames = [d.value for d in at.dataframe]
+    cross_table = next(f for f in frames if "dataset" in f.columns)
+    assert "ExpW held-back photos" in set(cross_table["dataset"]) and "FER2013 PrivateTest (48x48 crops)" in set(
+        cross_table["dataset"]
+    )
+
+    picker.set_value(str(models / "fer_plus.keras")).run()
+    assert not at.exception, at.exception
+    assert "FER+ model (fer_plus.keras)" in texts(at.caption)
+    assert any(m.label == "Accuracy" and m.value == "81.2%" for m in at.metric)
+
+
 def test_video_file_timeline(populated, tmp_path, face_jpeg):
     from skimage import data
 

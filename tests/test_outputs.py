@@ -85,3 +85,21 @@ def test_evaluate_writes_where_the_dashboard_reads(root, fer_dir, model_copy):
     again = evaluate(data, model_copy, new, update_manifest=False)
     assert outputs.read_dir() == again.output_dir == root / "v3"
     assert reports.load_metrics() == again.metrics
+
+
+def test_another_model_reports_in_its_own_sub_folder(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    default, plus, stray = models / "fer_cnn.keras", models / "fer_plus.keras", models / "scratch.keras"
+    for f in (default, plus, stray):
+        f.write_bytes(b"x")
+    for f in (default, plus):
+        f.with_suffix(".json").write_text("{}")
+    monkeypatch.setattr(config, "MODELS_DIR", models)
+    monkeypatch.setattr(config, "MODEL_FILE", default)
+    base = tmp_path / "outputs" / "v2"
+    assert outputs.model_folder(base, None) == base
+    assert outputs.model_folder(base, default) == base
+    assert outputs.model_folder(base, plus) == base / "fer_plus"
+    # Only models with a manifest are offered, the deployed one first.
+    assert outputs.model_files() == [default, plus]
