@@ -158,3 +158,40 @@ def model_copy(trained_model, tmp_path) -> Path:
     shutil.copy2(trained_model, dest)
     shutil.copy2(manifest_path(trained_model), manifest_path(dest))
     return dest
+
+
+@pytest.fixture(scope="session")
+def expw_dir(tmp_path_factory) -> Path:
+    """An ExpW-style folder: 14 photos (the astronaut, shifted, mirrored and dimmed), labels.csv.
+
+    Two faces share each source photo, so a split by source photo keeps pairs together.
+    """
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("expw")
+    (root / "faces").mkdir()
+    photo = data.astronaut()
+    rows = []
+    for i in range(14):
+        dx = (i % 5) * 6
+        crop = photo[0 + dx : 240 + dx, 100:340]
+        if i % 2:
+            crop = crop[:, ::-1]
+        crop = (crop * (0.6 + 0.03 * i)).astype(np.uint8)
+        name = f"{config.EMOTIONS[i % 7]}_photo_{i // 2}_{i % 2}.jpg"
+        Image.fromarray(np.ascontiguousarray(crop)).save(root / "faces" / name, quality=90)
+        rows.append(
+            {
+                "file": name,
+                "source_image": f"photo_{i // 2}.jpg",
+                "face_id": i % 2,
+                "x": 80,
+                "y": 60 - dx,
+                "w": 90,
+                "h": 110,
+                "detector_conf": 50.0,
+                "emotion": config.EMOTIONS[i % 7],
+            }
+        )
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from src import config
 from src.manifest import sha256_file
@@ -38,3 +39,34 @@ def test_training_resumes_and_publishes(fer_csv, tmp_path):
     assert meta.class_names == config.EMOTIONS and meta.input_size == 48
     probs = np.asarray(model(np.zeros((2, 48, 48, 1), np.float32), training=False))
     assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_expw_faces_are_detected_aligned_and_split_by_photo(expw_dir):
+    from src.data import load_expw
+
+    data = load_expw(expw_dir, val_fraction=0.5)
+    assert data.images.shape == (14, 48, 48) and data.images.dtype == np.uint8
+    assert set(data.usage) <= {"Training", "PublicTest"}
+    # Both faces of a source photo land on the same side.
+    for photo in set(data.groups):
+        assert len(set(data.usage[data.groups == photo])) == 1
+    assert "0 of 14 faces not found" in data.notes[-1]
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_wild_training_with_and_without_bfloat16(fer_csv, expw_dir, tmp_path, bf16):
+    """The smoke profile on FER2013 + ExpW: both validation sets logged, a float32 model saved."""
+    run = train(
+        str(fer_csv), "smoke", run_dir=tmp_path / "run", expw_path=expw_dir, mixed_precision=bf16, ferplus_weight=0.3
+    )
+    history = pd.read_csv(run / "history.csv")
+    assert {"val_fer_accuracy", "val_expw_accuracy", "val_mean_accuracy"} <= set(history.columns)
+    info = json.loads((run / "run.json").read_text())
+    assert info["config"]["mixed_precision"] is bf16
+    assert set(info["data"]) == {"fer2013", "expw"}
+    assert str(tmp_path) not in json.dumps(info["data"])  # named by file and sha256, not by path
+    model, _ = load_model(run / "best.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # the run leaves the policy as it found it
