@@ -51,11 +51,11 @@ with right:
     st.subheader("How it was built (CRISP-DM)")
     st.markdown(
         "1. **Business understanding**: sentiment analytics for service, campaigns and UX.\n"
-        "2. **Data understanding**: FER2013 (35,887 faces, 48x48 grayscale) and FER+ re-labels "
-        "— see *Data Analysis*.\n"
-        "3. **Data preparation**: face detection, crop with margin, grayscale 48x48; augmentation "
-        "and class weights against imbalance.\n"
-        "4. **Modelling**: a compact CNN in Keras 3, selected on PublicTest.\n"
+        "2. **Data understanding**: FER2013 (35,887 faces, 48x48 grayscale), FER+ re-labels and "
+        "ExpW in-the-wild web photos — see *Data Analysis*.\n"
+        "3. **Data preparation**: face detection with landmarks (YuNet), alignment onto FER2013's "
+        "framing, grayscale 48x48; lighting, blur and occlusion augmentation; class weights.\n"
+        "4. **Modelling**: a compact CNN in Keras 3, selected on PublicTest and held-back ExpW photos.\n"
         "5. **Evaluation**: accuracy, macro-F1, ROC and calibration on the untouched PrivateTest "
         "split — see *Model Performance*.\n"
         "6. **Deployment**: this dashboard (photos, batches, live camera, video) and a CLI."

@@ -152,19 +152,9 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
             f"{manifest.get('input_size', config.IMAGE_SIZE)}x{manifest.get('input_size', config.IMAGE_SIZE)} "
             "grayscale face crop",
         ),
-        ("Labels (FER2013 head)", ", ".join(manifest.get("class_names") or config.EMOTIONS)),
-        (
-            "Training data",
-            f"FER2013 Training ({training['train_rows']:,} faces)"
-            if training.get("train_rows")
-            else "FER2013 Training",
-        ),
-        (
-            "Model selection",
-            f"FER2013 PublicTest ({training['val_rows']:,} faces)"
-            if training.get("val_rows")
-            else "FER2013 PublicTest",
-        ),
+        ("Labels", ", ".join(manifest.get("class_names") or config.EMOTIONS)),
+        ("Training data", _training_data(training, cfg)),
+        ("Model selection", _selection(training)),
         ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
         ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f}"),
     ]
@@ -184,6 +174,32 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
     return ModelCard(
         facts=facts, training=cfg, performance=performance, intended_use=INTENDED_USE, limitations=LIMITATIONS
     )
+
+
+def _training_data(training: dict, cfg: dict) -> str:
+    """What the model was fitted on, from the manifest's training record."""
+    sources = training.get("data") if isinstance(training.get("data"), dict) else {}
+    expw = sources.get("expw") if isinstance(sources.get("expw"), dict) else None
+    target = " (FER+ vote distributions as targets)" if float(cfg.get("ferplus_weight") or 0) >= 1 else ""
+    if expw:
+        return (
+            f"FER2013 Training{target} + ExpW in-the-wild photos ({expw.get('train_faces', '?'):,} faces, "
+            f"{cfg.get('expw_repeat', 1)}x an epoch)"
+        )
+    rows = training.get("train_rows")
+    return f"FER2013 Training ({rows:,} faces){target}" if isinstance(rows, int) else f"FER2013 Training{target}"
+
+
+def _selection(training: dict) -> str:
+    """How the checkpoint was chosen: PublicTest alone, or with ExpW's held-back photos, or FER+."""
+    val = training.get("val_rows")
+    if isinstance(val, int):
+        return f"FER2013 PublicTest ({val:,} faces)"
+    if isinstance(val, dict) and val:
+        names = {"fer": "FER2013 PublicTest", "expw": "ExpW held-back photos", "ferplus": "FER+ majority, PublicTest"}
+        parts = [f"{names.get(k, k)} ({n:,} faces)" for k, n in val.items()]
+        return ("mean accuracy of " if len(parts) > 1 else "") + " and ".join(parts)
+    return "FER2013 PublicTest"
 
 
 def report_table(split: dict | None, class_names: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:

@@ -85,3 +85,27 @@ def test_dataset_views():
     text = " ".join(dataset_view.insights(fake.dataset_stats()))
     assert "disgust" in text and "FER+" in text
     assert dataset_view.insights({}) == []
+
+
+def test_card_of_a_model_trained_in_the_wild():
+    """A v2 manifest (FER2013 + ExpW, selected on two validation sets) reads as such."""
+    manifest = {
+        "class_names": list(config.EMOTIONS),
+        "training": {
+            "config": {"arch": "compact", "width": 24, "expw_repeat": 3, "ferplus_weight": 0.3},
+            "data": {"fer2013": {"fer2013.csv.gz": "e1e8"}, "expw": {"train_faces": 3965, "val_faces": 1040}},
+            "train_rows": 40604,
+            "val_rows": {"fer": 3589, "expw": 1040},
+        },
+    }
+    facts = dict(model_card.model_card(manifest, None).facts)
+    assert facts["Training data"] == "FER2013 Training + ExpW in-the-wild photos (3,965 faces, 3x an epoch)"
+    assert facts["Model selection"] == (
+        "mean accuracy of FER2013 PublicTest (3,589 faces) and ExpW held-back photos (1,040 faces)"
+    )
+    manifest["training"]["config"]["ferplus_weight"] = 1.0
+    manifest["training"]["data"].pop("expw")
+    manifest["training"]["val_rows"] = {"ferplus": 3000}
+    facts = dict(model_card.model_card(manifest, None).facts)
+    assert facts["Training data"] == "FER2013 Training (40,604 faces) (FER+ vote distributions as targets)"
+    assert facts["Model selection"] == "FER+ majority, PublicTest (3,000 faces)"
