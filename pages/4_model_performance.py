@@ -135,7 +135,8 @@ with tabs[2]:
     if history is not None and len(history):
         st.plotly_chart(plots.learning_curves(history), width="stretch", key="history")
         st.caption(
-            "Validation = PublicTest. A widening gap between the curves means over-fitting; the "
+            "Validation is FER2013's PublicTest (and, for models trained on in-the-wild photos, the "
+            "held-back ExpW photos). A widening gap between the curves means over-fitting; the "
             "deployed weights are those of the best validation epoch."
         )
     else:

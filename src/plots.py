@@ -306,6 +306,11 @@ def learning_curves(history: pd.DataFrame) -> go.Figure:
     series = (
         ("accuracy", 1, "train", "#4c78a8", "solid"),
         ("val_accuracy", 1, "validation", "#f58518", "dash"),
+        # Runs selected on several validation sets log each, and the mean they were selected on.
+        ("val_fer_accuracy", 1, "FER2013 PublicTest", "#f58518", "dash"),
+        ("val_expw_accuracy", 1, "ExpW held-back photos", "#54a24b", "dash"),
+        ("val_ferplus_accuracy", 1, "FER+ majority (PublicTest)", "#e45756", "dash"),
+        ("val_mean_accuracy", 1, "selection (mean)", "#b279a2", "dot"),
         ("loss", 2, "train", "#4c78a8", "solid"),
         ("val_loss", 2, "validation", "#f58518", "dash"),
     )

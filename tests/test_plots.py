@@ -109,3 +109,18 @@ def test_small_batches_get_whole_face_ticks_and_no_zero_labels():
     assert fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.tickformat == "d"
     shares = pd.DataFrame({"sentiment": ["positive", "neutral", "negative"], "faces": [1, 0, 0], "share": [1.0, 0, 0]})
     assert list(plots.sentiment_donut(shares).data[0].text) == ["100%", "", ""]
+
+
+def test_learning_curves_show_each_validation_set():
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1],
+            "accuracy": [0.5, 0.6],
+            "loss": [1.4, 1.2],
+            "val_fer_accuracy": [0.6, 0.62],
+            "val_expw_accuracy": [0.37, 0.4],
+            "val_mean_accuracy": [0.485, 0.51],
+        }
+    )
+    names = [trace.name for trace in plots.learning_curves(history).data]
+    assert names == ["train", "FER2013 PublicTest", "ExpW held-back photos", "selection (mean)", "train"]
