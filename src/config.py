@@ -75,9 +75,13 @@ NEGATIVE_EMOTIONS = tuple(k for k, v in SENTIMENT.items() if v == "negative")
 # ahead on recall, false positives and speed; Haar stays selectable.
 DETECTOR = os.environ.get("FER_DETECTOR", "yunet").strip().lower()
 YUNET_MIN_SCORE = _env_float("FER_YUNET_MIN_SCORE", 0.6)
-# Long side of the copy YuNet runs on: its cost grows with the pixel count (about 12 ms at
-# 320 px and 50 ms at 640 px on one core here), faces below ~10 px of that copy are lost.
-YUNET_MAX_SIDE = _env_int("FER_YUNET_MAX_SIDE", 480)
+# Long side of the copy YuNet runs on: its cost grows with the pixel count, and faces below
+# ~10 px of that copy are lost. bench/bench_detect.py on 1280x960 canvases of 40-400 px
+# faces: recall 0.66 at 320 px, 0.78 at 480, 0.88 at 640 (Haar 0.96, but 0.76 against
+# YuNet's 0.96 on in-the-wild ExpW photos). Fast mode (CLI --fast, the live camera's own
+# LIVE_DETECT_WIDTH) trades the small faces for speed.
+YUNET_MAX_SIDE = _env_int("FER_YUNET_MAX_SIDE", 640)
+YUNET_FAST_SIDE = _env_int("FER_YUNET_FAST_SIDE", 320)
 FACE_MARGIN = _env_float("FER_FACE_MARGIN", 0.10)
 MIN_FACE_SIZE = _env_int("FER_MIN_FACE_SIZE", 24)
 DETECT_MAX_SIDE = _env_int("FER_DETECT_MAX_SIDE", 640)

@@ -328,18 +328,20 @@ def get_detector(fast: bool = False, max_side: int | None = None, backend: str |
 
     ``backend`` is "yunet" or "haar" (default ``config.DETECTOR``). ``max_side``
     overrides the working size (0: full resolution); boxes are always in the given
-    image's pixels. ``fast`` matters to Haar only: a coarse first pass
-    (``config.DETECT_FAST_SIDE_FAST_MODE``) on camera-sized frames, ~10 ms instead of
-    ~70 ms on a 640x480 photo, at the cost of small faces beside a large one.
+    image's pixels. ``fast`` trades small faces for speed: YuNet works on a smaller copy
+    (``config.YUNET_FAST_SIDE``); Haar adds a coarse first pass
+    (``config.DETECT_FAST_SIDE_FAST_MODE``) on camera-sized frames.
     """
     backend = (backend or config.DETECTOR).lower()
     if backend not in ("yunet", "haar"):
         raise FaceDetectorError(f"unknown face detector {backend!r} (FER_DETECTOR): choose yunet or haar")
     detectors = _local.__dict__.setdefault("detectors", {})
-    key = (backend, fast and backend == "haar", max_side)
+    key = (backend, fast, max_side)
     if key not in detectors:
         kwargs = {} if max_side is None else {"max_side": max_side}
         if backend == "yunet":
+            if fast and max_side is None:
+                kwargs["max_side"] = config.YUNET_FAST_SIDE
             detectors[key] = YuNetDetector(**kwargs)
         else:
             if fast:
