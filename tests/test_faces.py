@@ -157,9 +157,21 @@ def test_camera_frame_small_and_large_face(astronaut: np.ndarray, size: int) -> 
     crop = _face_crop(astronaut)
     frame[100 : 100 + size, 200 : 200 + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     for fast in (False, True):
-        boxes = get_detector(fast).detect(frame)
+        boxes = get_detector(fast, backend="haar").detect(frame)
         assert len(boxes) == 1
         assert _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
+
+
+@pytest.mark.parametrize("size", [60, 300])
+def test_yunet_thorough_mode_finds_small_faces_that_fast_mode_may_miss(astronaut: np.ndarray, size: int) -> None:
+    frame = np.full((480, 640), 128, np.uint8)
+    frame[100 : 100 + size, 200 : 200 + size] = cv2.resize(
+        _face_crop(astronaut), (size, size), interpolation=cv2.INTER_AREA
+    )
+    boxes = get_detector().detect(frame)
+    assert len(boxes) == 1 and _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
+    if size == 300:
+        assert len(get_detector(fast=True).detect(frame)) == 1
 
 
 def test_haar_fast_mode_is_its_own_thread_local_detector() -> None:
