@@ -15,10 +15,13 @@ them a zip), so none of them is trusted:
   links, images, LaTeX, ``:material/...:`` icons, ``:red[...]`` directives) shows it
   as the literal text. Pages prefer widgets that never parse Markdown (``st.text``,
   tables); this is for labels that mix our words with a user's.
+* ``plotly_literal`` does the same for Plotly text, which reads a few HTML tags
+  (``<a href>``, ``<b>``, ...) and entities.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -73,3 +76,8 @@ def line(value: str) -> str:
 def markdown_literal(value: str) -> str:
     """``value`` escaped so that Markdown renders exactly its characters, on one line."""
     return _PUNCTUATION.sub(r"\\\1", text(value)).replace("\r", " ").replace("\n", " ")
+
+
+def plotly_literal(value: str) -> str:
+    """``value`` for Plotly labels: ``& < >`` as entities, so tags show as typed."""
+    return html.escape(text(value), quote=False)
