@@ -17,15 +17,18 @@ import streamlit as st
 
 from src import app_cache, model_card
 
+# Unicode emoji only: a Material icon as page or page_icon makes the browser fetch the
+# favicon from a third-party font host on every page load (emoji become a local data: URL).
 st.set_page_config(
-    page_title="Facial Emotion Analytics", page_icon=":material/mood:", layout="wide", initial_sidebar_state="expanded"
+    page_title="Facial Emotion Analytics", page_icon="🙂", layout="wide", initial_sidebar_state="expanded"
 )
+app_cache.apply_upload_limit()
 
 PAGES = [
-    st.Page("pages/1_project_summary.py", title="Project Summary", icon=":material/summarize:", default=True),
-    st.Page("pages/2_emotion_detection.py", title="Emotion Detection", icon=":material/mood:"),
-    st.Page("pages/3_data_analysis.py", title="Data Analysis", icon=":material/bar_chart:"),
-    st.Page("pages/4_model_performance.py", title="Model Performance", icon=":material/target:"),
+    st.Page("pages/1_project_summary.py", title="Project Summary", icon="📋", default=True),
+    st.Page("pages/2_emotion_detection.py", title="Emotion Detection", icon="🙂"),
+    st.Page("pages/3_data_analysis.py", title="Data Analysis", icon="📊"),
+    st.Page("pages/4_model_performance.py", title="Model Performance", icon="🎯"),
 ]
 page = st.navigation(PAGES)
 

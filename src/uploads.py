@@ -13,6 +13,7 @@ while a member is streamed out in chunks). Nothing here raises for bad input.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from src import config, sanitize
 MAX_ZIP_MEMBERS = 5000
 _MB = 1024 * 1024
 _CHUNK = _MB
+_DRIVE = re.compile(r"[A-Za-z]:")  # a Windows drive, as in C:/photo.jpg
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def is_zip(name: str, data: bytes) -> bool:
 def _skip_reason(member: str) -> str | None:
     """Why an archive member is not analysed at all, or None for an image to unpack."""
     path = PurePosixPath(member.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and path.parts[0].endswith(":")):
+    if path.is_absolute() or ".." in path.parts or _DRIVE.fullmatch(path.parts[0] if path.parts else ""):
         return "unsafe path (.. or absolute), not unpacked"
     if any(p == "__MACOSX" or p.startswith(".") for p in path.parts):
         return "hidden or macOS metadata file"
