@@ -132,7 +132,8 @@ def photos_tab() -> None:
         batch = analytics.summarize(analytics.results_frame([r for r in results if r], rec.class_names))
         if batch.dominant:
             summary.markdown(
-                f"**{batch.faces} faces in {batch.files} photos** · mostly *{batch.dominant}* "
+                f"**{batch.faces} face{'s' if batch.faces != 1 else ''} in {batch.files} photos** · "
+                f"mostly *{batch.dominant}* "
                 f"({batch.dominant_share:.0%}) · {batch.negative_share:.0%} negative"
             )
 
