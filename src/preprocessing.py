@@ -129,11 +129,10 @@ def _strip_to_rgb(im: Image.Image, top: float | None) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def _decode(im: Image.Image, draft: bool) -> np.ndarray:
-    """An opened image -> RGB uint8 no larger than ``config.DECODE_MAX_SIDE``, memory bounded."""
+def _decode(im: Image.Image, draft: bool, max_side: int) -> np.ndarray:
+    """An opened image -> RGB uint8 no larger than ``max_side`` (0 = full size), memory bounded."""
     _check_size(*im.size)
     orientation = _orientation(im)
-    max_side = config.DECODE_MAX_SIDE
     if draft and max_side and max(im.size) > max_side and im.format == "JPEG":
         ratio = max_side / max(im.size)
         im.draft(im.mode, (max(1, int(im.width * ratio)), max(1, int(im.height * ratio))))
@@ -164,19 +163,21 @@ def _decode(im: Image.Image, draft: bool) -> np.ndarray:
     return _orient(rgb, orientation)
 
 
-def load_image(source: ImageInput) -> np.ndarray:
+def load_image(source: ImageInput, max_side: int | None = None) -> np.ndarray:
     """Decode any supported input to an RGB uint8 array (H, W, 3).
 
-    Files, bytes and PIL images come out at most ``config.DECODE_MAX_SIDE`` pixels on
-    their long side (``FER_DECODE_MAX_SIDE``), so positions found in the result are in
-    those pixels, not the original's. numpy inputs keep their size and are taken as
-    RGB(A) or grayscale; use ``cv2.cvtColor`` first for BGR.
+    Files, bytes and PIL images come out at most ``max_side`` pixels on their long side
+    (default ``config.DECODE_MAX_SIDE``, ``FER_DECODE_MAX_SIDE``; 0 = full size), so
+    positions found in the result are in those pixels, not the original's. Loaders of
+    trusted data whose labels are in original pixels pass 0. numpy inputs keep their
+    size and are taken as RGB(A) or grayscale; use ``cv2.cvtColor`` first for BGR.
     """
+    max_side = config.DECODE_MAX_SIDE if max_side is None else max_side
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source)
     if isinstance(source, Image.Image):
         try:
-            return _decode(source, draft=False)
+            return _decode(source, draft=False, max_side=max_side)
         except ImageError:
             raise
         except (OSError, SyntaxError, ValueError) as exc:
@@ -203,7 +204,7 @@ def load_image(source: ImageInput) -> np.ndarray:
         raise ImageError(f"unsupported input type {type(source).__name__}")
     try:
         with Image.open(opener) as im:
-            return _decode(im, draft=True)
+            return _decode(im, draft=True, max_side=max_side)
     except UnidentifiedImageError:
         raise ImageError("not an image") from None
     except ImageError:

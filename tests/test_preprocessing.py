@@ -251,6 +251,8 @@ def test_large_images_come_out_at_the_decode_size(monkeypatch):
     _assert_rgb(out, 40, 64)
     assert abs(float(out.mean()) - float(photo.mean())) < 3
 
+    _assert_rgb(load_image(buf.getvalue(), max_side=0), 300, 480)  # trusted data: full size
+
     wide16 = np.tile(np.linspace(0, 65535, 500).astype(np.uint16), (90, 1))
     out = load_image(_png_bytes(Image.fromarray(wide16)))
     _assert_rgb(out, 12, 64)
