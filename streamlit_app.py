@@ -15,17 +15,20 @@ import streamlit_webrtc  # noqa: F401  isort: skip
 
 import streamlit as st
 
-from src import app_cache, model_card
+from src import app_cache, draw, model_card
 
+# The favicon is drawn and served by the app; no page has an icon. A Material icon (or an
+# emoji shortcode) there made the browser fetch the favicon from a third-party font host.
 st.set_page_config(
-    page_title="Facial Emotion Analytics", page_icon=":material/mood:", layout="wide", initial_sidebar_state="expanded"
+    page_title="Facial Emotion Analytics", page_icon=draw.app_icon(), layout="wide", initial_sidebar_state="expanded"
 )
+app_cache.apply_upload_limit()
 
 PAGES = [
-    st.Page("pages/1_project_summary.py", title="Project Summary", icon=":material/summarize:", default=True),
-    st.Page("pages/2_emotion_detection.py", title="Emotion Detection", icon=":material/mood:"),
-    st.Page("pages/3_data_analysis.py", title="Data Analysis", icon=":material/bar_chart:"),
-    st.Page("pages/4_model_performance.py", title="Model Performance", icon=":material/target:"),
+    st.Page("pages/1_project_summary.py", title="Project Summary", default=True),
+    st.Page("pages/2_emotion_detection.py", title="Emotion Detection"),
+    st.Page("pages/3_data_analysis.py", title="Data Analysis"),
+    st.Page("pages/4_model_performance.py", title="Model Performance"),
 ]
 page = st.navigation(PAGES)
 

@@ -62,7 +62,7 @@ def main() -> None:
     }
     truth = []
     for row in labels.itertuples():
-        rgb = load_image(args.expw / "faces" / row.file)
+        rgb = load_image(args.expw / "faces" / row.file, max_side=0)  # labelled boxes are in full-size pixels
         gray = to_gray(rgb)
         box = (row.x, row.y, row.w, row.h)
         best = max(detector.detect_faces(rgb), key=lambda f: box_iou(f.box, box), default=None)

@@ -7,7 +7,7 @@ import streamlit as st
 from src import analytics, app_cache, config, draw, plots, uploads
 from src import video as videos
 from src.palette import sentiment_of
-from src.preprocessing import ImageError, load_image
+from src.sanitize import markdown_literal
 
 app_cache.ensure_navigation()
 
@@ -60,32 +60,40 @@ def render_face(rgb, index: int, face, class_names, key: str) -> None:
     )
 
 
-def render_photo(item: uploads.UploadItem, result, class_names, key: str, saliency: bool = False) -> None:
+def render_skipped(rows: list[dict[str, str]]) -> None:
+    """Archive entries that were not analysed, each with its reason (names as plain table cells)."""
+    if rows:
+        with st.expander(f"Skipped {len(rows)} archive entr{'y' if len(rows) == 1 else 'ies'}"):
+            st.dataframe(rows, width="stretch", hide_index=True)
+
+
+def render_photo(item: uploads.UploadItem, rec, key: str, saliency: bool = False):
+    """One uploaded photo in its card; returns its result (None when it was never analysed)."""
     with st.container(border=True):
-        st.markdown(f"**{item.name}**")
-        if result.status == "error":
-            st.error(f"Could not analyse this file: {result.error}")
-            return
-        try:
-            rgb = load_image(item.data)
-        except ImageError as exc:
-            st.error(f"Could not display this file: {exc}")
-            return
+        st.text(item.name)  # user-supplied: never parsed as Markdown
+        if item.error:
+            st.error(markdown_literal(item.error))
+            return None
+        result, rgb = app_cache.analyze_upload(item.data, item.name)
+        if rgb is None or result.status == "error":
+            st.error(f"Could not analyse this file: {markdown_literal(result.error)}")
+            return result
         if result.status == "no_face":
             st.warning(
                 f"No face found. Faces should be at least {config.MIN_FACE_SIZE} px, frontal and reasonably lit."
             )
             st.image(draw.fit(rgb, 800)[0])
-            return
+            return result
         n = len(result.faces)
         st.caption(f"{n} face{'s' if n != 1 else ''} found")
         picture, faces = st.columns([1, 1.4])
         picture.image(photo_image(rgb, result, saliency), width="stretch")
         with faces:
             for i, face in enumerate(result.faces[:MAX_FACES_SHOWN]):
-                render_face(rgb, i, face, class_names, key)
+                render_face(rgb, i, face, rec.class_names, key)
             if n > MAX_FACES_SHOWN:
                 st.caption(f"…and {n - MAX_FACES_SHOWN} more faces; the Batch tab lists them all.")
+        return result
 
 
 def photos_tab() -> None:
@@ -95,17 +103,13 @@ def photos_tab() -> None:
         accept_multiple_files=True,
         key="photos_upload",
         help="JPEG, PNG, WebP, BMP, GIF or TIFF. Group photos work: every face is analysed.",
+        max_upload_size=config.MAX_UPLOAD_MB,
     )
     if not files:
         st.info("Upload one or more photos to see each face with its emotion, confidence and sentiment.")
         return
     expanded = uploads.expand_uploads((f.name, f.getvalue()) for f in files)
-    if expanded.skipped:
-        st.caption(
-            f"Skipped {len(expanded.skipped)} non-image file(s) in the archive: "
-            + ", ".join(expanded.skipped[:5])
-            + ("…" if len(expanded.skipped) > 5 else "")
-        )
+    render_skipped(expanded.skipped_rows())
     if len(expanded.items) > MAX_PHOTOS_SHOWN:
         st.warning(
             f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
@@ -120,23 +124,18 @@ def photos_tab() -> None:
     if rec is None:
         return
     shown = expanded.items[:MAX_PHOTOS_SHOWN]
+    summary = st.container()  # filled once every photo has been analysed
+    # One photo at a time, decoded once for analysis and display, then let go.
     with st.spinner(f"Analysing {len(shown)} photo{'s' if len(shown) != 1 else ''}…"):
-        results = [
-            None if item.error else app_cache.analyze_photo(item.data, item.name, app_cache.model_key())
-            for item in shown
-        ]
+        results = [render_photo(item, rec, key=str(n), saliency=saliency) for n, item in enumerate(shown)]
     if len(shown) > 1:
-        summary = analytics.summarize(analytics.results_frame([r for r in results if r], rec.class_names))
-        if summary.dominant:
-            st.markdown(
-                f"**{summary.faces} faces in {summary.files} photos** · mostly *{summary.dominant}* "
-                f"({summary.dominant_share:.0%}) · {summary.negative_share:.0%} negative"
+        batch = analytics.summarize(analytics.results_frame([r for r in results if r], rec.class_names))
+        if batch.dominant:
+            summary.markdown(
+                f"**{batch.faces} face{'s' if batch.faces != 1 else ''} in {batch.files} photos** · "
+                f"mostly *{batch.dominant}* "
+                f"({batch.dominant_share:.0%}) · {batch.negative_share:.0%} negative"
             )
-    for n, (item, result) in enumerate(zip(shown, results)):
-        if result is None:
-            st.error(f"**{item.name}**: {item.error}")
-        else:
-            render_photo(item, result, rec.class_names, key=str(n), saliency=saliency)
 
 
 # --- Batch and campaigns -----------------------------------------------------
@@ -164,11 +163,11 @@ def run_batch(rec, name: str, files) -> None:
     store[name] = {
         "results": all_results,
         "df": analytics.results_frame(all_results, rec.class_names),
-        "skipped": expanded.skipped,
+        "skipped": store.get(name, {}).get("skipped", []) + expanded.skipped_rows(),
     }
     st.session_state["batch_selected"] = name
     if previous:
-        st.toast(f"Added {len(results)} files to batch “{name}”.")
+        st.toast(f"Added {len(results)} files to batch “{markdown_literal(name)}”.")
 
 
 def render_batch(name: str, entry: dict, class_names) -> None:
@@ -197,8 +196,7 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     ]
     if problems:
         st.warning(" and ".join(problems) + "; see the *status* and *error* columns below.")
-    if entry.get("skipped"):
-        st.caption(f"Skipped {len(entry['skipped'])} non-image file(s) found in archives.")
+    render_skipped(entry.get("skipped", []))
     if summary.faces:
         left, right = st.columns([1.6, 1])
         left.plotly_chart(
@@ -270,7 +268,11 @@ def batch_tab() -> None:
     name_col, upload_col = st.columns([1, 2])
     name = name_col.text_input("Batch name", value="Campaign A", key="batch_name", max_chars=60).strip()
     files = upload_col.file_uploader(
-        "Photos and .zip archives", type=PHOTO_TYPES, accept_multiple_files=True, key="batch_upload"
+        "Photos and .zip archives",
+        type=PHOTO_TYPES,
+        accept_multiple_files=True,
+        key="batch_upload",
+        max_upload_size=config.MAX_UPLOAD_MB,
     )
     clicked = st.button(
         f"Analyse {len(files)} file{'s' if len(files or []) != 1 else ''}" if files else "Analyse",
@@ -296,7 +298,7 @@ def batch_tab() -> None:
     )
     rec_names = tuple(c for c in store[shown]["df"].columns if c in config.EMOTIONS)
     render_batch(shown, store[shown], rec_names)
-    if st.button(f"Remove batch “{shown}”", key="batch_remove"):
+    if st.button(f"Remove batch “{markdown_literal(shown)}”", key="batch_remove"):
         store.pop(shown, None)
         st.rerun()
     st.divider()
@@ -402,7 +404,12 @@ def live_tab() -> None:
 
 def video_tab() -> None:
     st.markdown("Upload a short recording (a UX session, an ad viewing) and get the emotion timeline.")
-    file = st.file_uploader("Video file", type=[e.lstrip(".") for e in videos.VIDEO_EXTENSIONS], key="video_upload")
+    file = st.file_uploader(
+        "Video file",
+        type=[e.lstrip(".") for e in videos.VIDEO_EXTENSIONS],
+        key="video_upload",
+        max_upload_size=config.MAX_UPLOAD_MB,
+    )
     rate_col, smooth_col = st.columns(2)
     every = rate_col.select_slider(
         "Analyse one frame every",
@@ -444,7 +451,7 @@ def video_tab() -> None:
                     "labels": rec.class_names,
                 }
             except videos.VideoError as exc:
-                st.error(f"**{file.name}**: {exc}")
+                st.error(f"**{markdown_literal(file.name)}**: {exc}")
     result = st.session_state.get("video_result")
     if not result:
         if file is None:
@@ -454,7 +461,8 @@ def video_tab() -> None:
         return
     timeline, labels = result["timeline"], result["labels"]
     summary = videos.summarize(timeline)
-    st.markdown(f"**{result['name']}**: {result['info'].duration_s:.0f} s, one frame every {result['every']:g} s")
+    st.text(result["name"])  # user-supplied: never parsed as Markdown
+    st.caption(f"{result['info'].duration_s:.0f} s, one frame every {result['every']:g} s")
     cols = st.columns(4)
     cols[0].metric("Frames analysed", summary.frames)
     cols[1].metric("Frames with a face", f"{summary.face_share:.0%}")

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from src import sanitize
 from src.palette import SENTIMENT_ORDER, sentiment_of
 
 # The per-face table of the CLI's CSV, the batch table and its downloads: these columns,
@@ -209,4 +210,5 @@ def results_json(results: Iterable, class_names: Sequence[str]) -> str:
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    """A table as a CSV download, with formula-like text cells neutralised (``sanitize.csv_frame``)."""
+    return sanitize.csv_frame(df).to_csv(index=False).encode("utf-8")

@@ -92,13 +92,43 @@ def saliency_photo(rgb: np.ndarray, faces) -> np.ndarray:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def analyze_photo(data: bytes, name: str, key: str):
+def analyze_photo(data: bytes, name: str, key: str, _rgb: np.ndarray):
     """One uploaded photo's ``ImageResult``; cached so widget changes don't re-run the model.
 
+    Keyed on the upload's bytes; ``_rgb`` (not hashed) is those bytes already decoded.
     ``key`` is ``model_key()``: a new model invalidates the cached results.
     """
     recognizer = _recognizer(key)
-    return recognizer.analyze(data, name=name)
+    return recognizer.analyze(_rgb, name=name)
+
+
+def analyze_upload(data: bytes, name: str) -> tuple[Any, np.ndarray | None]:
+    """An uploaded photo decoded once, for both the analysis and the picture shown.
+
+    Returns its result (``ImageResult``, or ``analytics.FailedFile`` when it cannot be
+    decoded) and its pixels (None on failure).
+    """
+    from src.analytics import FailedFile
+    from src.preprocessing import ImageError, load_image
+
+    try:
+        rgb = load_image(data)
+    except ImageError as exc:
+        return FailedFile(name, str(exc)), None
+    return analyze_photo(data, name, model_key(), rgb), rgb
+
+
+def apply_upload_limit() -> None:
+    """Make ``FER_MAX_UPLOAD_MB`` the server's upload limit (uploaders get it as ``max_upload_size``).
+
+    Streamlit's upload endpoint checks ``server.maxUploadSize`` on every request, and
+    ``st.set_option`` refuses server options, so the value goes in through Streamlit's
+    config module, as ``--server.maxUploadSize`` would.
+    """
+    from streamlit import config as st_config
+
+    if st_config.get_option("server.maxUploadSize") != config.MAX_UPLOAD_MB:
+        st_config.set_option("server.maxUploadSize", config.MAX_UPLOAD_MB, "FER_MAX_UPLOAD_MB (src/config.py)")
 
 
 @st.cache_data(show_spinner=False)

@@ -47,6 +47,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from src import sanitize
 from src.data import DatasetError, FerData, load_cached
 from src.outputs import output_version, write_dir
 
@@ -441,7 +442,9 @@ def write_model_comparison(path: str | Path | None = None, extra_rows: Iterable[
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COMPARISON_COLUMNS))
         writer.writeheader()
-        writer.writerows({c: ("" if r.get(c) is None else r.get(c)) for c in COMPARISON_COLUMNS} for r in rows)
+        writer.writerows(
+            sanitize.csv_row({c: ("" if r.get(c) is None else r.get(c)) for c in COMPARISON_COLUMNS}) for r in rows
+        )
     return path
 
 

@@ -5,6 +5,11 @@ The contract other tools rely on:
 * ``predict`` writes one row per detected face (CSV or JSON lines) with columns
   ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``; a file that
   cannot be used gets one ``status=error`` row and the run still exits 0.
+* In ``predict`` output, boxes are in the pixels of the decoded image (at most
+  ``FER_DECODE_MAX_SIDE`` on its long side); CSV text cells that a spreadsheet would
+  run as a formula get a leading ``'`` (JSON lines stay exact); file-name bytes that
+  are not UTF-8 are written as ``\\xNN``. Folder entries left out (not images, hidden)
+  are listed on stderr, one ``skipped NAME: REASON`` line each, before the summary.
 * ``evaluate`` prints a summary whose last line is ``accuracy=0.xxxx macro_f1=0.xxxx``.
 * User errors (bad data path, missing model) print one line to stderr and exit 2.
 
@@ -26,7 +31,7 @@ from typing import IO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ info/warnings off stderr
 
-from src import config  # noqa: E402
+from src import config, sanitize  # noqa: E402
 from src.data import DatasetError, resolve_dataset_path  # noqa: E402
 from src.outputs import model_folder, output_version, write_dir  # noqa: E402
 
@@ -85,26 +90,56 @@ def _data_path(value: str | None) -> Path:
     return path
 
 
-def iter_inputs(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
+def iter_inputs(paths: Sequence[str], skipped: list[tuple[str, str]] | None = None) -> Iterator[tuple[str, Path]]:
     """(display name, path) for each input: files as given, folders expanded recursively.
 
     Inside folders only image extensions are taken and hidden entries (``.git``,
-    macOS ``._*`` forks) are skipped; a file named explicitly is always tried
-    (a missing one yields its own error row downstream).
+    macOS ``._*`` forks) are left out, each appended to ``skipped`` as (name, reason);
+    a file named explicitly is always tried (a missing one yields its own error row
+    downstream). Names may hold surrogate escapes (undecodable bytes): see ``sanitize.text``.
     """
     for given in paths:
         path = Path(given).expanduser()
-        if path.is_dir():
-            for member in sorted(path.rglob("*")):
-                relative = member.relative_to(path)
-                if (
-                    member.suffix.lower() in config.IMAGE_EXTENSIONS
-                    and member.is_file()
-                    and not any(part.startswith(".") for part in relative.parts)
-                ):
-                    yield os.path.join(given, relative.as_posix()), member
-        else:
+        if not path.is_dir():
             yield given, path
+            continue
+        for parts, member, reason in _scan_folder(path):
+            shown = os.path.join(given, *parts)
+            if reason is None:
+                yield shown, member
+            elif skipped is not None:
+                skipped.append((shown, reason))
+
+
+def _scan_folder(root: Path) -> list[tuple[tuple[str, ...], Path, str | None]]:
+    """Every entry under ``root`` as (relative parts, path, why it is skipped or None), sorted."""
+    found: list[tuple[tuple[str, ...], Path, str | None]] = []
+
+    def unreadable(err: OSError) -> None:
+        folder = Path(err.filename or root)
+        found.append((folder.relative_to(root).parts, folder, f"cannot read folder ({err.strerror})"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        base = Path(folder).relative_to(root).parts
+        for name in sorted(dirs):
+            member = Path(folder) / name
+            if name.startswith(".") or member.is_symlink():
+                dirs.remove(name)  # not walked into
+                reason = "hidden folder" if name.startswith(".") else "link to a folder, not followed"
+                found.append(((*base, name), member, reason))
+        found.extend(((*base, name), Path(folder) / name, _skip_reason(Path(folder) / name)) for name in files)
+    return sorted(found, key=lambda entry: entry[0])
+
+
+def _skip_reason(member: Path) -> str | None:
+    """Why a file found in a folder is not analysed, or None when it is an image to try."""
+    if member.name.startswith("."):
+        return "hidden file"
+    if member.suffix.lower() not in config.IMAGE_EXTENSIONS:
+        return f"not an image file ({member.suffix.lower() or 'no extension'})"
+    if not member.is_file():
+        return "not a regular file (or a broken link)"
+    return None
 
 
 class RowWriter:
@@ -117,8 +152,10 @@ class RowWriter:
             self._csv.writeheader()
 
     def write(self, rows: list[dict]) -> None:
+        # File names may hold undecodable bytes (surrogate escapes) that no UTF-8 stream takes.
+        rows = [{k: sanitize.text(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
         if self.fmt == "csv":
-            self._csv.writerows(rows)
+            self._csv.writerows(sanitize.csv_row(row) for row in rows)
         else:
             for row in rows:
                 record = {c: (None if row.get(c, "") == "" else row[c]) for c in self.columns}
@@ -128,7 +165,8 @@ class RowWriter:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     model_file = _model_path(args.model)
-    items = list(iter_inputs(args.paths))
+    skipped: list[tuple[str, str]] = []
+    items = list(iter_inputs(args.paths, skipped))
     from tqdm import tqdm
 
     _start_backend()
@@ -161,9 +199,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     finally:
         if stream is not sys.stdout:
             stream.close()
+    for name, reason in skipped:
+        print(sanitize.line(f"skipped {name}: {reason}"), file=sys.stderr)
     print(
         f"{len(items)} images: {counts['ok']} with faces ({faces} faces in all), {counts['no_face']} without, "
-        f"{counts['error']} errors" + (f"; wrote {args.output}" if args.output else ""),
+        f"{counts['error']} errors, {len(skipped)} skipped" + (f"; wrote {args.output}" if args.output else ""),
         file=sys.stderr,
     )
     return 0

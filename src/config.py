@@ -135,3 +135,15 @@ ICE_SERVERS: list[dict] = _env_json("FER_ICE_SERVERS", [])
 # frame worker makes many short OpenCV/TensorFlow calls that release the GIL; at the default
 # 5 ms each re-acquisition can wait a full interval behind the WebRTC event loop.
 LIVE_SWITCH_INTERVAL = _env_float("FER_LIVE_SWITCH_INTERVAL", 0.001)
+
+# --- Bad-input hardening (issue 7, part C) --------------------------------------------
+# Images are decoded no larger than this on their long side (pixels; 0 = full size): JPEGs
+# decode at 1/2, 1/4 or 1/8 scale directly and other formats are shrunk strip by strip, so
+# one upload never costs more than about its decoded full-size bitmap. Face boxes are in the
+# pixels of the decoded image. The detectors work on a smaller copy anyway.
+DECODE_MAX_SIDE = _env_int("FER_DECODE_MAX_SIDE", 2048)
+# Zip uploads: the most one archive may unpack to, and the largest compression ratio of a
+# member (above ZIP_RATIO_MIN_MB unpacked: photos barely compress, bombs do by ~1000x).
+ZIP_MAX_TOTAL_MB = _env_int("FER_ZIP_MAX_TOTAL_MB", 400)
+ZIP_MAX_RATIO = _env_int("FER_ZIP_MAX_RATIO", 100)
+ZIP_RATIO_MIN_MB = _env_float("FER_ZIP_RATIO_MIN_MB", 1.0)

@@ -314,7 +314,7 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
             notes.append(f"skipped {row.file}: unknown emotion {row.emotion!r}")
             continue
         try:
-            rgb = load_image(root / "faces" / row.file)
+            rgb = load_image(root / "faces" / row.file, max_side=0)  # labelled boxes are in full-size pixels
         except ImageError as exc:
             notes.append(f"skipped {row.file}: {exc}")
             continue

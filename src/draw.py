@@ -11,8 +11,9 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from src.palette import hex_to_rgb, sentiment_color, sentiment_of
+from src.palette import FALLBACK_COLOR, hex_to_rgb, sentiment_color, sentiment_of
 
 DISPLAY_MAX_SIDE = 1600
 
@@ -93,3 +94,22 @@ def face_crop(rgb: np.ndarray, face: _Face, size: int = 112, margin: float = 0.1
     if crop.size == 0:
         crop = rgb
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def app_icon(size: int = 64) -> Image.Image:
+    """The dashboard's favicon, drawn here (RGBA): a smiling face in the theme blue.
+
+    Served by the app itself; a Material or emoji-shortcode icon would make browsers
+    fetch it from a third-party font host on every page load.
+    """
+    scale = 8  # drawn large, then shrunk: smooth edges without anti-aliasing tricks
+    big = size * scale
+    img = np.zeros((big, big, 4), np.uint8)
+    blue = (*hex_to_rgb(FALLBACK_COLOR), 255)
+    centre, radius = (big // 2, big // 2), big // 2 - scale
+    cv2.circle(img, centre, radius, blue, cv2.FILLED)
+    white = (255, 255, 255, 255)
+    for dx in (-1, 1):
+        cv2.circle(img, (big // 2 + dx * big // 6, big * 2 // 5), big // 14, white, cv2.FILLED)
+    cv2.ellipse(img, centre, (big // 4, big // 4), 0, 25, 155, white, max(1, big // 18))
+    return Image.fromarray(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA), "RGBA")

@@ -24,8 +24,10 @@ from src.preprocessing import ImageError, ImageInput, extract_face, load_image, 
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face: its box in original-image pixels, a probability per label, the top label.
+    """One face: its box, a probability per label, the top label.
 
+    The box is in the pixels of the decoded image (``ImageResult.width`` x ``height``):
+    files larger than ``FER_DECODE_MAX_SIDE`` are decoded downscaled (see ``load_image``).
     ``landmarks`` (eyes, nose tip, mouth corners as five [x, y] pairs) come with the
     YuNet detector and are None for Haar boxes and for whole-image crops.
     """

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from src.palette import SENTIMENT_ORDER, emotion_color, sentiment_color
+from src.sanitize import plotly_literal
 
 TEMPLATE = "plotly_white"
 SPLIT_COLORS = {"Training": "#4c78a8", "PublicTest": "#f58518", "PrivateTest": "#54a24b"}
@@ -99,9 +100,10 @@ def campaign_bars(long: pd.DataFrame, title: str = "Emotion mix by batch") -> go
         fig.add_bar(
             x=part["emotion"],
             y=part["share"],
-            name=str(batch),
+            name=plotly_literal(str(batch)),
             customdata=part["faces"],
-            hovertemplate=f"{batch}<br>%{{x}}: %{{y:.1%}} (%{{customdata}} faces)<extra></extra>",
+            # The name comes in through fullData, never into the template (it could hold %{...}).
+            hovertemplate="%{fullData.name}<br>%{x}: %{y:.1%} (%{customdata} faces)<extra></extra>",
         )
     fig.update_yaxes(tickformat=".0%", title="share of faces")
     return _layout(fig, height=360, title=title, barmode="group", legend=LEGEND_TOP)
@@ -112,9 +114,10 @@ def campaign_sentiment(table: pd.DataFrame, title: str = "Sentiment by batch") -
     fig = go.Figure()
     neutral = (100 - table["positive %"] - table["negative %"]).clip(lower=0).round(1)
     parts = {"positive": table["positive %"], "neutral": neutral, "negative": table["negative %"]}
+    batches = [plotly_literal(str(b)) for b in table["batch"]]  # user-typed names
     for sentiment in SENTIMENT_ORDER:
         fig.add_bar(
-            y=table["batch"],
+            y=batches,
             x=parts[sentiment],
             name=sentiment,
             orientation="h",
@@ -123,7 +126,7 @@ def campaign_sentiment(table: pd.DataFrame, title: str = "Sentiment by batch") -
             textposition="inside",
             hovertemplate=f"%{{y}}: %{{x:.1f}}% {sentiment}<extra></extra>",
         )
-    for batch, net in zip(table["batch"], table["net sentiment"]):
+    for batch, net in zip(batches, table["net sentiment"]):
         label = "no faces" if net is None or pd.isna(net) else f"net {net:+.0f}"
         fig.add_annotation(x=101, y=batch, text=label, showarrow=False, xanchor="left")
     fig.update_xaxes(range=[0, 118], ticksuffix="%", showgrid=False)

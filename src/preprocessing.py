@@ -5,6 +5,13 @@ alpha flattened on white, 16-bit and float scaled to 8-bit) or raises
 ``ImageError`` with a one-line reason. ``crop_face`` is the single definition of
 box -> margin -> grayscale 48x48 used everywhere; intensity normalisation is a
 layer inside the model.
+
+Memory plan for files, bytes and PIL images: the declared size is checked before
+decoding; JPEGs decode straight at 1/2, 1/4 or 1/8 scale (``Image.draft``); any
+other format is converted and shrunk in horizontal strips, so besides the decoder's
+own bitmap only a strip and the ``config.DECODE_MAX_SIDE`` result are ever held.
+Results are therefore at most ``DECODE_MAX_SIDE`` pixels on their long side, and
+face boxes found in them are in those pixels. numpy arrays are taken as they are.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from src import config
 
@@ -22,6 +29,11 @@ ImageInput = str | Path | bytes | bytearray | io.IOBase | Image.Image | np.ndarr
 
 # PIL's own bomb guard fires at ~179M pixels; ours is stricter and configurable.
 Image.MAX_IMAGE_PIXELS = None
+
+# Pixels converted at a time when shrinking: bounds the temporary arrays (~50 MB).
+STRIP_PIXELS = 2_000_000
+_ORIENTATION = 0x0112
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 class ImageError(ValueError):
@@ -35,63 +47,141 @@ def _check_size(width: int, height: int) -> None:
         raise ImageError("empty image")
 
 
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Scale 16-bit, integer or float arrays to uint8 by their range type."""
+def _to_uint8(arr: np.ndarray, top: float | None = None) -> np.ndarray:
+    """Scale 16-bit, integer or float arrays to uint8 by their range type.
+
+    ``top`` is the whole image's maximum when ``arr`` is one strip of it, so that
+    every strip is scaled alike.
+    """
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
         arr = np.nan_to_num(arr.astype(np.float32))
-        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        top = arr.max(initial=0) if top is None else top
+        scale = 255.0 if top <= 1.0 else 1.0
         return np.clip(arr * scale, 0, 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
-        top = float(arr.max(initial=0))
+        top = float(arr.max(initial=0)) if top is None else top
         if top <= 255:
             return np.clip(arr, 0, 255).astype(np.uint8)
         # 16-bit photos: use the full 16-bit range, or the data range for odd depths.
         denom = 65535.0 if top <= 65535 else top
-        return np.clip(arr.astype(np.float64) / denom * 255.0, 0, 255).astype(np.uint8)
+        return np.clip(arr.astype(np.float32) * np.float32(255.0 / denom), 0, 255).astype(np.uint8)
     raise ImageError(f"unsupported pixel type {arr.dtype}")
 
 
-def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
+def _flatten_alpha(rgba: np.ndarray) -> np.ndarray:
+    """RGBA uint8 -> RGB on white, in integer math a strip of rows at a time (no float copy)."""
+    out = np.empty((*rgba.shape[:2], 3), np.uint8)
+    rows = max(1, STRIP_PIXELS // max(1, rgba.shape[1]))
+    for y in range(0, rgba.shape[0], rows):
+        part = rgba[y : y + rows]
+        alpha = part[..., 3:4].astype(np.uint16)
+        # colour * a + white * (255 - a), rounded: at most 255 * 255 + 127, which fits uint16.
+        out[y : y + rows] = (part[..., :3] * alpha + (255 - alpha) * 255 + 127) // 255
+    return out
+
+
+def _array_to_rgb(arr: np.ndarray, top: float | None = None) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise ImageError(f"unsupported array shape {arr.shape}")
     _check_size(arr.shape[1], arr.shape[0])
-    arr = _to_uint8(arr)
+    arr = _to_uint8(arr, top)
     if arr.ndim == 2:
         return np.stack([arr] * 3, axis=-1)
     if arr.shape[2] == 4:
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        arr = (arr[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        return _flatten_alpha(arr)
     return np.ascontiguousarray(arr)
 
 
-def _pil_to_rgb(im: Image.Image) -> np.ndarray:
-    _check_size(*im.size)
+def _orientation(im: Image.Image) -> int:
     try:
-        im = ImageOps.exif_transpose(im)
-    except (OSError, ValueError, SyntaxError):
-        pass  # a broken EXIF block should not cost the image
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return _array_to_rgb(np.asarray(im))
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        return _array_to_rgb(np.asarray(im.convert("RGBA")))
+        return int(im.getexif().get(_ORIENTATION, 1))
+    except (OSError, ValueError, TypeError, SyntaxError):
+        return 1  # a broken EXIF block should not cost the image
+
+
+def _orient(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (as ``ImageOps.exif_transpose`` would) to the small result."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return rgb if op is None else np.ascontiguousarray(op(rgb))
+
+
+def _strip_to_rgb(im: Image.Image, top: float | None) -> np.ndarray:
+    """One (small) PIL image or strip -> RGB uint8, alpha flattened on white."""
+    if im.mode in _HIGH_DEPTH_MODES:
+        return _array_to_rgb(np.asarray(im), top)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
+        return _flatten_alpha(np.asarray(im.convert("RGBA")))
     return np.asarray(im.convert("RGB"))
 
 
-def load_image(source: ImageInput) -> np.ndarray:
+def _decode(im: Image.Image, draft: bool, max_side: int) -> np.ndarray:
+    """An opened image -> RGB uint8 no larger than ``max_side`` (0 = full size), memory bounded."""
+    _check_size(*im.size)
+    orientation = _orientation(im)
+    if draft and max_side and max(im.size) > max_side and im.format == "JPEG":
+        ratio = max_side / max(im.size)
+        im.draft(im.mode, (max(1, int(im.width * ratio)), max(1, int(im.height * ratio))))
+    im.load()
+    width, height = im.size
+    top = None
+    if im.mode in _HIGH_DEPTH_MODES:
+        # The whole image's range, so that every strip is scaled alike.
+        top = float(np.nan_to_num(im.getextrema()[1]))
+    # Integer shrink strip by strip, then one exact resize of a result at most twice the target.
+    factor = max(1, max(width, height) // max_side) if max_side else 1
+    if factor == 1 and width * height <= STRIP_PIXELS:
+        rgb = _strip_to_rgb(im, top)
+    else:
+        out_w, out_h = -(-width // factor), -(-height // factor)
+        rgb = np.empty((out_h, out_w, 3), np.uint8)
+        rows = max(1, STRIP_PIXELS // width // factor) * factor
+        for y in range(0, height, rows):
+            strip = _strip_to_rgb(im.crop((0, y, width, min(height, y + rows))), top)
+            if factor > 1:
+                size = (out_w, -(-strip.shape[0] // factor))
+                strip = cv2.resize(strip, size, interpolation=cv2.INTER_AREA)
+            rgb[y // factor : y // factor + strip.shape[0]] = strip
+    if max_side and max(rgb.shape[:2]) > max_side:
+        ratio = max_side / max(rgb.shape[:2])
+        size = (max(1, round(rgb.shape[1] * ratio)), max(1, round(rgb.shape[0] * ratio)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return _orient(rgb, orientation)
+
+
+def load_image(source: ImageInput, max_side: int | None = None) -> np.ndarray:
     """Decode any supported input to an RGB uint8 array (H, W, 3).
 
-    numpy inputs are taken as RGB(A) or grayscale; use ``cv2.cvtColor`` first for BGR.
+    Files, bytes and PIL images come out at most ``max_side`` pixels on their long side
+    (default ``config.DECODE_MAX_SIDE``, ``FER_DECODE_MAX_SIDE``; 0 = full size), so
+    positions found in the result are in those pixels, not the original's. Loaders of
+    trusted data whose labels are in original pixels pass 0. numpy inputs keep their
+    size and are taken as RGB(A) or grayscale; use ``cv2.cvtColor`` first for BGR.
     """
+    max_side = config.DECODE_MAX_SIDE if max_side is None else max_side
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source)
     if isinstance(source, Image.Image):
-        return _pil_to_rgb(source)
+        try:
+            return _decode(source, draft=False, max_side=max_side)
+        except ImageError:
+            raise
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"corrupt image ({str(exc).splitlines()[0][:80]})") from None
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
@@ -114,9 +204,7 @@ def load_image(source: ImageInput) -> np.ndarray:
         raise ImageError(f"unsupported input type {type(source).__name__}")
     try:
         with Image.open(opener) as im:
-            _check_size(*im.size)
-            im.load()
-            return _pil_to_rgb(im)
+            return _decode(im, draft=True, max_side=max_side)
     except UnidentifiedImageError:
         raise ImageError("not an image") from None
     except ImageError:

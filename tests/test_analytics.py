@@ -126,3 +126,23 @@ def test_exports(results):
     assert first["file"] == "a.jpg" and len(first["faces"]) == 3
     assert first["faces"][0]["sentiment"] == "positive" and first["faces"][0]["box"]["w"] == 30
     assert payload["results"][3]["error"] == "not an image"
+
+
+def test_csv_downloads_neutralise_formulas_and_json_stays_exact():
+    """A file or batch named like a formula is written so a spreadsheet shows it, not runs it."""
+    import io
+
+    hostile = "=cmd|' /C calc'!A0.jpg"
+    results = [_image(hostile, "sad", "angry"), _image("@SUM(A1).png", status="error", error="not an image")]
+    df = analytics.results_frame(results, CLASSES)
+    back = pd.read_csv(io.BytesIO(analytics.csv_bytes(df)))
+    assert back["file"].tolist() == ["'" + hostile, "'" + hostile, "'@SUM(A1).png"]
+    assert back["confidence"].dtype == float and back["x"].tolist()[:2] == [10, 10]
+
+    table = analytics.campaign_table({"-Ad B": df, "+Ad C": df}, CLASSES)
+    back = pd.read_csv(io.BytesIO(analytics.csv_bytes(table)))
+    assert back["batch"].tolist() == ["'-Ad B", "'+Ad C"]
+    assert back["net sentiment"].tolist() == [-100.0, -100.0]  # negative numbers stay numbers
+
+    payload = json.loads(analytics.results_json(results, CLASSES))
+    assert [r["file"] for r in payload["results"]] == [hostile, "@SUM(A1).png"]

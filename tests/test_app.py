@@ -23,6 +23,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from src import config
+from src.sanitize import markdown_literal
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -124,6 +125,12 @@ def image_urls(at: AppTest) -> list[str]:
     return list(walk(at.main))
 
 
+def png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def jpeg(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
@@ -208,7 +215,9 @@ def test_photos_from_a_zip_with_a_summary(populated, face_jpeg):
         [("shots.zip", buf.getvalue(), "application/zip"), ("again.jpg", face_jpeg, "image/jpeg")]
     ).run()
     assert not at.exception, at.exception
-    assert "Skipped 1 non-image" in texts(at.caption)
+    assert [e.label for e in at.expander] == ["Skipped 1 archive entry"]
+    skipped = at.expander[0].dataframe[0].value
+    assert skipped.to_dict("records") == [{"entry": "shots.zip/crew/notes.txt", "reason": "not an image file (.txt)"}]
     assert "in 2 photos" in texts(at.markdown)
 
 
@@ -295,7 +304,7 @@ def test_video_file_timeline(populated, tmp_path, face_jpeg):
     at.file_uploader(key="video_upload").set_value(("bad.mp4", b"no video here", "video/mp4")).run()
     at.button(key="video_run").click().run()
     assert not at.exception
-    assert "bad.mp4" in texts(at.error)
+    assert markdown_literal("bad.mp4") in texts(at.error)  # the name as literal text
 
 
 def negative_live_session():
@@ -326,3 +335,94 @@ def test_live_tab_shows_alert_and_timeline(populated):
     assert not at.exception, at.exception
     assert "Negative-emotion alert" in texts(at.error)
     assert any(m.label == "Current mood" and m.value == "Angry" for m in at.metric)
+
+
+# --- bad-input corpus (issue 7) -------------------------------------------------------------
+
+TRACKER = "![t](http://tracker.invalid/pixel.png).jpg"
+
+
+def markdown_shown(at: AppTest) -> list[str]:
+    """Every string the page hands to Streamlit's Markdown renderer (bodies and labels)."""
+    out = [
+        str(e.value) for kind in ("markdown", "caption", "error", "warning", "info", "success") for e in at.get(kind)
+    ]
+    out += [e.proto.body for e in at.get("toast")]
+    out += [b.label for b in at.button] + [e.label for e in at.expander]
+    return out
+
+
+def test_user_supplied_names_are_shown_as_plain_text(populated, face_jpeg):
+    """A file named like a Markdown image made the browser fetch its URL; names must show literally."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[x](http://tracker.invalid/).jpg", b"not an image")
+        zf.writestr("../$x^2$ :material/home:.jpg", face_jpeg)
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(
+        [(TRACKER, face_jpeg, "image/jpeg"), ("**bold**.zip", buf.getvalue(), "application/zip")]
+    ).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.text] == [TRACKER, "**bold**.zip/[x](http://tracker.invalid/).jpg"]
+    skipped = at.expander[0].dataframe[0].value
+    assert skipped["entry"].tolist() == ["**bold**.zip/../$x^2$ :material/home:.jpg"]
+    assert skipped["reason"].tolist() == ["unsafe path (.. or absolute), not unpacked"]
+    for shown in markdown_shown(at):
+        assert "](http" not in shown and "$x^2$" not in shown and ":material/home" not in shown, shown
+
+    batch_name = "![b](http://tracker.invalid/b.png)"
+    at.text_input(key="batch_name").set_value(batch_name).run()
+    for _ in range(2):  # the second run adds to the batch: its toast names the batch
+        at.file_uploader(key="batch_upload").set_value([(TRACKER, face_jpeg, "image/jpeg")]).run()
+        at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert at.dataframe[-1].value["file"].tolist()[0] == TRACKER  # table cells are plain text
+    shown = markdown_shown(at)
+    assert any("Remove batch" in s for s in shown) and any("Added 1 files" in s for s in shown)
+    for text in shown:
+        assert "](http" not in text, text
+
+
+def test_one_decode_per_uploaded_photo(populated, monkeypatch):
+    """The Photos tab decoded each upload twice (analysis, then display); once is enough."""
+    from PIL import ImageFile
+    from skimage import data
+
+    decodes = []
+    load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        if self.tile:  # pixels still to decode (an already loaded image has none)
+            decodes.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    photo = data.astronaut()[:500, :510].copy()  # a size no other picture on the page has
+    photo[:4, :4] = np.random.default_rng().integers(0, 256, (4, 4, 3))  # bytes no earlier test cached
+    at = open_page(PAGES[1])
+    decodes.clear()
+    at.file_uploader(key="photos_upload").set_value(("fresh.png", png(photo), "image/png")).run()
+    assert not at.exception, at.exception
+    assert "face found" in texts(at.caption) or "faces found" in texts(at.caption)
+    # (Streamlit re-reads the small face thumbnails it encodes itself; those are not uploads.)
+    assert decodes.count((510, 500)) == 1, decodes
+
+
+def test_upload_limit_follows_fer_max_upload_mb(populated, monkeypatch):
+    """FER_MAX_UPLOAD_MB sets the uploaders' limit and the server's (Streamlit said 200 MB regardless)."""
+    from streamlit import config as st_config
+
+    before = st_config.get_option("server.maxUploadSize")
+    monkeypatch.setattr(config, "MAX_UPLOAD_MB", 1)
+    try:
+        at = open_page(PAGES[1])
+        assert st_config.get_option("server.maxUploadSize") == 1  # what the upload endpoint enforces
+        assert [u.proto.max_upload_size_mb for u in at.get("file_uploader")] == [1, 1, 1]
+        # A client that skips the browser's check is still held to the limit.
+        at.file_uploader(key="photos_upload").set_value(("big.jpg", b"x" * (3 << 19), "image/jpeg")).run()
+        assert not at.exception, at.exception
+        assert markdown_literal("file is 1.5 MB (limit 1 MB)") in texts(at.error)
+    finally:
+        st_config.set_option("server.maxUploadSize", before)

@@ -317,3 +317,85 @@ def test_y4m_camera_file_decodes_to_the_face(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 4 and frames[0].shape == (480, 640, 3)
     assert np.abs(frames[0].astype(int) - face_frame().astype(int)).mean() < 3
+
+
+# --- bad-input corpus (issue 7) ---------------------------------------------------------------
+
+TRACKER_NAME = "![t](http://tracker.invalid/pixel.png).jpg"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def _offsite(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    return parsed.scheme not in ("data", "blob", "about", "chrome-error") and parsed.hostname not in LOCAL_HOSTS
+
+
+@pytest.fixture()
+def limited_app_url(tmp_path_factory):
+    """A server started with FER_MAX_UPLOAD_MB=3 (and nothing else set for Streamlit's upload limit)."""
+    log = tmp_path_factory.mktemp("streamlit_limited") / "server.log"
+    with streamlit_server(log, env={"FER_MAX_UPLOAD_MB": "3"}) as url:
+        yield url
+
+
+def test_no_request_leaves_the_machine_and_names_stay_text(browser, limited_app_url, tmp_path):
+    """Every page and tab, and an upload named like a Markdown image: no request goes beyond
+    localhost (Material page icons made the browser fetch the favicon from a font host, and the
+    file name made it fetch the tracker's pixel). The uploader's limit is FER_MAX_UPLOAD_MB."""
+    from PIL import Image
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    requested: list[str] = []
+
+    def route(route):
+        requested.append(route.request.url)
+        if _offsite(route.request.url):
+            route.abort()  # recorded, never sent
+        else:
+            route.continue_()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        for path in PAGES:
+            page.goto(f"{limited_app_url}/{path}")
+            wait_until_idle(page)
+            assert_no_exception(page)
+        page.goto(f"{limited_app_url}/emotion_detection")
+        wait_until_idle(page)
+        tabs = page.get_by_role("tab")
+        for i in range(tabs.count()):
+            tabs.nth(i).click()
+            wait_until_idle(page, quiet=0.5)
+        page.get_by_role("tab", name=re.compile("Photos")).click()
+        uploader = page.locator('[data-testid="stFileUploader"]').first
+        assert re.search(r"\b3\s?MB per file", uploader.inner_text()), uploader.inner_text()
+
+        photo = tmp_path / "face.jpg"
+        Image.fromarray(face_frame()).save(photo, quality=90)
+        uploader.locator('input[type="file"]').set_input_files(
+            {"name": TRACKER_NAME, "mimeType": "image/jpeg", "buffer": photo.read_bytes()}
+        )
+        page.get_by_text("1 face found").wait_for(timeout=120_000)
+        wait_until_idle(page)
+        assert_no_exception(page)
+        main = page.locator('[data-testid="stMain"]')
+        assert main.get_by_text(TRACKER_NAME, exact=True).count() == 1  # shown as typed
+        assert main.locator('img[src*="tracker.invalid"], a[href*="tracker.invalid"]').count() == 0
+
+        # Over the limit: the browser refuses it before sending.
+        uploader.locator('input[type="file"]').set_input_files(
+            {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (4 * 1024 * 1024)}
+        )
+        page.get_by_text(re.compile(r"must be 3(\.0)?\s?MB or smaller", re.I)).first.wait_for(timeout=15_000)
+
+        icons = page.evaluate("() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
+        assert icons and not [href for href in icons if _offsite(href)], icons
+    finally:
+        context.close()
+    offsite = sorted({url for url in requested if _offsite(url)})
+    assert not offsite, f"requests beyond localhost: {offsite}"

@@ -187,3 +187,52 @@ def test_stats_output_version(fer_dir, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["stats", "--data", str(fer_dir), "--output-version", "latest"])
     assert exit_info.value.code == 2 and "invalid output_version value: 'latest'" in capsys.readouterr().err
+
+
+def test_odd_names_and_skipped_entries_in_a_batch(trained_model, tmp_path):
+    """A non-UTF-8 file name (bytes b"caf\\xe9.jpg") used to end the run with a UnicodeEncodeError
+    and lose the rows after it; entries a folder walk leaves out were not mentioned at all."""
+    folder = tmp_path / "batch"
+    (folder / ".git").mkdir(parents=True)
+    blank = Image.new("RGB", (64, 48), (90, 90, 90))
+    blank.save(folder / "a.png")
+    blank.save(os.fsencode(folder) + b"/caf\xe9.jpg")
+    blank.save(folder / "z.png")
+    blank.save(folder / ".hidden.jpg")
+    blank.save(folder / ".git" / "inside.jpg")
+    (folder / "notes.txt").write_text("not a photo")
+    explicit = os.fsdecode(os.fsencode(tmp_path) + b"/\xff\xfe.png")  # named on the command line
+    blank.save(os.fsencode(explicit))
+
+    proc = run_cli("predict", str(folder), explicit, "--model", str(trained_model))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    rows = _rows(proc.stdout)
+    assert [r["file"] for r in rows] == [
+        os.path.join(str(folder), "a.png"),
+        os.path.join(str(folder), "caf\\xe9.jpg"),
+        os.path.join(str(folder), "z.png"),
+        str(tmp_path / "\\xff\\xfe.png"),
+    ]
+    assert {r["status"] for r in rows} == {"no_face"}
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped ")]
+    assert skipped == [
+        f"skipped {folder / '.git'}: hidden folder",
+        f"skipped {folder / '.hidden.jpg'}: hidden file",
+        f"skipped {folder / 'notes.txt'}: not an image file (.txt)",
+    ]
+    assert "4 images: 0 with faces (0 faces in all), 4 without, 0 errors, 3 skipped" in proc.stderr
+
+
+def test_formula_names_are_neutralised_in_csv_and_exact_in_jsonl(trained_model, tmp_path, monkeypatch, capsys):
+    names = ["=cmd|' -C calc'!A0.jpg", "+1+2.png", "-2+3.png", "@SUM(A1).png", "\tTAB.png", "\rCR.png", "plain.png"]
+    for name in names:
+        Image.new("RGB", (40, 30), (128, 128, 128)).save(tmp_path / name, format="PNG")
+    monkeypatch.chdir(tmp_path)  # relative names are written as given: the cell starts with the name
+    assert main(["predict", "--model", str(trained_model), "--", *names]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert [r["file"] for r in rows] == [f"'{n}".replace("\r", "\\x0d") for n in names[:-1]] + ["plain.png"]
+
+    assert main(["predict", "--format", "jsonl", "--model", str(trained_model), "--", *names]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in records] == names

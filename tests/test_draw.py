@@ -48,3 +48,10 @@ def test_fit_and_face_crop():
     crop = draw.face_crop(rgb, Face((70, 40, 20, 20), "sad", 0.5), size=32)
     assert crop.shape == (32, 32, 3)
     assert draw.face_crop(rgb, Face(None, "sad", 0.5), size=16).shape == (16, 16, 3)
+
+
+def test_app_icon_is_a_local_rgba_picture():
+    icon = np.asarray(draw.app_icon(64))
+    assert icon.shape == (64, 64, 4) and icon.dtype == np.uint8
+    assert icon[0, 0, 3] == 0  # transparent corners
+    assert icon[32, 10, 3] == 255 and tuple(icon[32, 10, :3]) == hex_to_rgb("#1f77b4")

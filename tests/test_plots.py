@@ -43,6 +43,19 @@ def test_batch_charts():
     assert len(fig.data) == 3 and [a.text for a in fig.layout.annotations] == ["net +40", "no faces"]
 
 
+def test_campaign_charts_show_batch_names_as_typed():
+    """Plotly reads <a href>, <b> and entities in labels, and %{...} in hover templates."""
+    name = '<a href="http://tracker.invalid/">Ad</a> %{y} &amp;'
+    long = pd.DataFrame({"batch": [name] * 7, "emotion": list(CLASSES), "faces": [1] * 7, "share": [1 / 7] * 7})
+    bar = plots.campaign_bars(long).data[0]
+    assert bar.name == '&lt;a href="http://tracker.invalid/"&gt;Ad&lt;/a&gt; %{y} &amp;amp;'
+    assert "tracker" not in bar.hovertemplate
+    table = pd.DataFrame({"batch": [name], "positive %": [50.0], "negative %": [10.0], "net sentiment": [40.0]})
+    fig = plots.campaign_sentiment(table)
+    assert {tuple(trace.y) for trace in fig.data} == {(bar.name,)}
+    assert fig.layout.annotations[0].y == bar.name
+
+
 def test_timeline_skips_missing_columns():
     df = pd.DataFrame({"time_s": [0, 1], "happy": [0.5, 0.7], "sad": [0.5, 0.3]})
     fig = plots.emotion_timeline(df, CLASSES)

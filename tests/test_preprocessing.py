@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from src import config
+from src import config, preprocessing
 from src.preprocessing import ImageError, crop_face, expand_box, extract_face, load_image
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _png_bytes(im: Image.Image) -> bytes:
@@ -200,3 +206,115 @@ def test_extract_face_without_landmarks_is_the_box_crop() -> None:
     gray = np.random.default_rng(0).integers(0, 256, (200, 300), dtype=np.uint8)
     box = (50, 40, 100, 100)
     assert np.array_equal(extract_face(gray, box, None), crop_face(gray, box))
+
+
+# --- bounded decoding (issue 7, defect 1) ------------------------------------------------
+
+
+def _write_png_rows(path, width: int, height: int, color_type: int, bit_depth: int, row: bytes) -> None:
+    """A PNG written row by row with zlib (holds one row, never the image): ``row`` repeats."""
+    import struct
+    import zlib
+
+    def chunk(fh, kind: bytes, data: bytes) -> None:
+        fh.write(struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)))
+
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        chunk(fh, b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0))
+        comp = zlib.compressobj(9)
+        for _ in range(height):
+            data = comp.compress(b"\x00" + row)
+            if data:
+                chunk(fh, b"IDAT", data)
+        chunk(fh, b"IDAT", comp.flush())
+        chunk(fh, b"IEND", b"")
+
+
+def test_large_images_come_out_at_the_decode_size(monkeypatch):
+    monkeypatch.setattr(config, "DECODE_MAX_SIDE", 64)
+    monkeypatch.setattr(preprocessing, "STRIP_PIXELS", 3000)  # many strips even for small test images
+    rng = np.random.default_rng(3)
+    coarse = rng.integers(0, 256, (7, 11, 4), dtype=np.uint8)
+    rgba = cv2.resize(coarse, (333, 210), interpolation=cv2.INTER_LINEAR)  # smooth, with varied alpha
+    out = load_image(_png_bytes(Image.fromarray(rgba, "RGBA")))
+    _assert_rgb(out, 40, 64)  # long side 64, aspect kept
+    alpha = rgba[..., 3:4].astype(np.float64) / 255
+    flat = np.rint(rgba[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    reference = cv2.resize(flat, (64, 40), interpolation=cv2.INTER_AREA)
+    assert np.abs(out.astype(int) - reference).mean() < 1.5  # strip-wise shrink ~ one-shot shrink
+
+    photo = rng.integers(0, 256, (300, 480, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="JPEG", quality=95)
+    out = load_image(buf.getvalue())
+    _assert_rgb(out, 40, 64)
+    assert abs(float(out.mean()) - float(photo.mean())) < 3
+
+    _assert_rgb(load_image(buf.getvalue(), max_side=0), 300, 480)  # trusted data: full size
+
+    wide16 = np.tile(np.linspace(0, 65535, 500).astype(np.uint16), (90, 1))
+    out = load_image(_png_bytes(Image.fromarray(wide16)))
+    _assert_rgb(out, 12, 64)
+    assert out[:, 0].max() < 10 and out[:, -1].min() > 245  # every strip scaled by the image's range
+
+
+def test_exif_orientation_matches_pillow_for_every_value():
+    from PIL import ImageOps
+
+    base = Image.fromarray(np.random.default_rng(4).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buf = io.BytesIO()
+        base.save(buf, format="PNG", exif=exif.tobytes())
+        expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))).convert("RGB"))
+        np.testing.assert_array_equal(load_image(buf.getvalue()), expected, err_msg=f"orientation {orientation}")
+
+
+# Decodes one file in a fresh interpreter and prints how far its peak RSS (VmHWM) rose above
+# the RSS it had once the imports were done, in MiB. (ru_maxrss would not do: Linux folds
+# the parent's RSS at fork into the child's across exec, and pytest's is large.)
+_PEAK_RSS = """
+import sys
+from src.preprocessing import load_image
+
+def status_mib(key):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(key)) / 1024
+
+idle = status_mib("VmRSS:")
+rgb = load_image(sys.argv[1])
+print(rgb.shape[0], rgb.shape[1], round(status_mib("VmHWM:") - idle))
+"""
+MEMORY_BUDGET_MIB = 400
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
+@pytest.mark.parametrize("kind", ["rgba_png_7000", "rgba16_png_7000", "jpeg_8000x6000"])
+def test_huge_images_decode_within_the_memory_budget(kind, tmp_path):
+    """The bad-input corpus: a 7000x7000 RGBA PNG (~0.2 MB on disk) peaked at 2.8 GB, an
+    8000x6000 JPEG at 1.6 GB. Now any accepted image costs at most ~400 MB over idle."""
+    path = tmp_path / f"{kind}.{'jpg' if 'jpeg' in kind else 'png'}"
+    if kind == "rgba_png_7000":
+        _write_png_rows(path, 7000, 7000, 6, 8, bytes([30, 160, 90, 128]) * 7000)
+    elif kind == "rgba16_png_7000":
+        _write_png_rows(path, 7000, 7000, 6, 16, np.full(7000 * 4, 30000, ">u2").tobytes())
+    else:
+        big = np.empty((6000, 8000, 3), np.uint8)
+        big[...] = np.linspace(0, 255, 8000, dtype=np.float32).astype(np.uint8)[None, :, None]
+        Image.fromarray(big).save(path, quality=85)
+        del big
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, str(path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    height, width, rise = map(int, proc.stdout.split())
+    print(f"{kind}: {rise} MiB above idle")
+    assert max(height, width) == config.DECODE_MAX_SIDE
+    assert rise <= MEMORY_BUDGET_MIB, f"{kind}: peak RSS {rise} MiB above idle"
