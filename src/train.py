@@ -322,10 +322,13 @@ def train(
         )
     )
     start = time.time()
+    # Keras's own validation on the first set gives val_accuracy and val_loss (the learning curves).
+    first_x, first_labels = next(iter(val_sets.values()))
     wrapper.fit(
         x_train,
         y_train,
         sample_weight=sample_weight,
+        validation_data=(first_x, keras.utils.to_categorical(first_labels, n_cls).astype(np.float32)),
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         shuffle=True,
