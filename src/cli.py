@@ -5,8 +5,9 @@ The contract other tools rely on:
 * ``predict`` writes one row per detected face (CSV or JSON lines) with columns
   ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``; a file that
   cannot be used gets one ``status=error`` row and the run still exits 0.
-* In ``predict`` output, boxes are in the pixels of the decoded image (at most
-  ``FER_DECODE_MAX_SIDE`` on its long side); CSV text cells that a spreadsheet would
+* In ``predict`` output, boxes are in the photo's original pixels (however large: it
+  is decoded at most ``FER_DECODE_MAX_SIDE`` on its long side, and the boxes are
+  scaled back); CSV text cells that a spreadsheet would
   run as a formula get a leading ``'`` (JSON lines stay exact); file-name bytes that
   are not UTF-8 are written as ``\\xNN``. Folder entries left out (not images, hidden)
   are listed on stderr, one ``skipped NAME: REASON`` line each, before the summary.

@@ -19,15 +19,15 @@ from src import config
 from src.analytics import file_row, table_columns
 from src.faces import Box, Face, get_detector
 from src.model import ModelInfo, load_model
-from src.preprocessing import ImageError, ImageInput, extract_face, load_image, resize_face, to_gray
+from src.preprocessing import ImageError, ImageInput, extract_face, load_image_sized, resize_face, to_gray
 
 
 @dataclass(frozen=True)
 class FaceResult:
     """One face: its box, a probability per label, the top label.
 
-    The box is in the pixels of the decoded image (``ImageResult.width`` x ``height``):
-    files larger than ``FER_DECODE_MAX_SIDE`` are decoded downscaled (see ``load_image``).
+    The box is in the input's original pixels (``ImageResult.width`` x ``height``), also
+    for files decoded downscaled (larger than ``FER_DECODE_MAX_SIDE``, see ``load_image``).
     ``landmarks`` (eyes, nose tip, mouth corners as five [x, y] pairs) come with the
     YuNet detector and are None for Haar boxes and for whole-image crops.
     """
@@ -160,9 +160,10 @@ class EmotionRecognizer:
         return found, faces
 
     def predict(self, image: ImageInput, crop: bool = False) -> list[FaceResult]:
-        """Faces in one image (raises ``ImageError`` for bad input)."""
-        rgb = load_image(image)
+        """Faces in one image, boxes in its original pixels (raises ``ImageError`` for bad input)."""
+        rgb, size = load_image_sized(image)
         found, faces = self.locate(rgb, crop)
+        found = _in_original_pixels(found, rgb, size)
         return [self._result(p, b) for p, b in zip(self.classify(faces), found)]
 
     def analyze(self, image: ImageInput, name: str = "", crop: bool = False) -> ImageResult:
@@ -195,9 +196,9 @@ class EmotionRecognizer:
             name = names[i] if names is not None else _default_name(image, i)
             res = ImageResult(file=name)
             try:
-                rgb = load_image(image)
-                res.height, res.width = rgb.shape[:2]
+                rgb, (res.width, res.height) = load_image_sized(image)
                 found, faces = self.locate(rgb, crop)
+                found = _in_original_pixels(found, rgb, (res.width, res.height))
                 if found:
                     pending.append((res, found, faces))
                 else:
@@ -214,6 +215,23 @@ class EmotionRecognizer:
                 progress(i + 1)
         flush()
         return results
+
+
+def _in_original_pixels(found: list, rgb: np.ndarray, size: tuple[int, int]) -> list:
+    """Faces found on a decoded copy shrunk from a large photo, moved back to the photo's pixels."""
+    sx, sy = size[0] / rgb.shape[1], size[1] / rgb.shape[0]
+    if sx == sy == 1.0:
+        return found
+    out = []
+    for face in found:
+        if face is None:
+            out.append(face)
+            continue
+        x, y, w, h = face.box
+        box = Box(round(x * sx), round(y * sy), round(w * sx), round(h * sy))
+        marks = None if face.landmarks is None else face.landmarks * np.float32([sx, sy])
+        out.append(Face(box, marks, face.score))
+    return out
 
 
 def _default_name(image: ImageInput, index: int) -> str:

@@ -129,10 +129,12 @@ def _strip_to_rgb(im: Image.Image, top: float | None) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def _decode(im: Image.Image, draft: bool, max_side: int) -> np.ndarray:
-    """An opened image -> RGB uint8 no larger than ``max_side`` (0 = full size), memory bounded."""
+def _decode_sized(im: Image.Image, draft: bool, max_side: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """An opened image -> RGB uint8 no larger than ``max_side`` (0 = full size), memory bounded,
+    and the full-size (width, height) of the image as displayed (EXIF-rotated)."""
     _check_size(*im.size)
     orientation = _orientation(im)
+    original = (im.height, im.width) if orientation in (5, 6, 7, 8) else im.size
     if draft and max_side and max(im.size) > max_side and im.format == "JPEG":
         ratio = max_side / max(im.size)
         im.draft(im.mode, (max(1, int(im.width * ratio)), max(1, int(im.height * ratio))))
@@ -160,7 +162,7 @@ def _decode(im: Image.Image, draft: bool, max_side: int) -> np.ndarray:
         ratio = max_side / max(rgb.shape[:2])
         size = (max(1, round(rgb.shape[1] * ratio)), max(1, round(rgb.shape[0] * ratio)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return _orient(rgb, orientation)
+    return _orient(rgb, orientation), (int(original[0]), int(original[1]))
 
 
 def load_image(source: ImageInput, max_side: int | None = None) -> np.ndarray:
@@ -168,16 +170,23 @@ def load_image(source: ImageInput, max_side: int | None = None) -> np.ndarray:
 
     Files, bytes and PIL images come out at most ``max_side`` pixels on their long side
     (default ``config.DECODE_MAX_SIDE``, ``FER_DECODE_MAX_SIDE``; 0 = full size), so
-    positions found in the result are in those pixels, not the original's. Loaders of
+    positions found in the result are in those pixels, not the original's
+    (``load_image_sized`` tells the original size, to scale them back). Loaders of
     trusted data whose labels are in original pixels pass 0. numpy inputs keep their
     size and are taken as RGB(A) or grayscale; use ``cv2.cvtColor`` first for BGR.
     """
+    return load_image_sized(source, max_side)[0]
+
+
+def load_image_sized(source: ImageInput, max_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """``load_image`` and the input's full (width, height), EXIF rotation applied."""
     max_side = config.DECODE_MAX_SIDE if max_side is None else max_side
     if isinstance(source, np.ndarray):
-        return _array_to_rgb(source)
+        rgb = _array_to_rgb(source)
+        return rgb, (rgb.shape[1], rgb.shape[0])
     if isinstance(source, Image.Image):
         try:
-            return _decode(source, draft=False, max_side=max_side)
+            return _decode_sized(source, draft=False, max_side=max_side)
         except ImageError:
             raise
         except (OSError, SyntaxError, ValueError) as exc:
@@ -204,7 +213,7 @@ def load_image(source: ImageInput, max_side: int | None = None) -> np.ndarray:
         raise ImageError(f"unsupported input type {type(source).__name__}")
     try:
         with Image.open(opener) as im:
-            return _decode(im, draft=True, max_side=max_side)
+            return _decode_sized(im, draft=True, max_side=max_side)
     except UnidentifiedImageError:
         raise ImageError("not an image") from None
     except ImageError:
