@@ -37,8 +37,8 @@ def main() -> None:
     from pathlib import Path
 
     from src import config
-    from src.data import box_iou, expw_split
-    from src.faces import get_detector
+    from src.data import expw_split
+    from src.faces import get_detector, iou
     from src.inference import EmotionRecognizer
     from src.preprocessing import crop_face, extract_face, load_image, to_gray
 
@@ -65,8 +65,8 @@ def main() -> None:
         rgb = load_image(args.expw / "faces" / row.file, max_side=0)  # labelled boxes are in full-size pixels
         gray = to_gray(rgb)
         box = (row.x, row.y, row.w, row.h)
-        best = max(detector.detect_faces(rgb), key=lambda f: box_iou(f.box, box), default=None)
-        if best is None or box_iou(best.box, box) < 0.3:
+        best = max(detector.detect_faces(rgb), key=lambda f: iou(f.box, box), default=None)
+        if best is None or iou(best.box, box) < 0.3:
             continue
         truth.append(index[row.emotion])
         variants["landmarks (shipped)"].append(extract_face(gray, best.box, best.landmarks))

@@ -46,16 +46,9 @@ def run_cli(args: list[str], root: Path) -> float:
     return time.perf_counter() - start
 
 
-def iou(a, b) -> float:
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] | None, seed: int = 0) -> dict:
     from src.data import expw_split
+    from src.faces import iou
 
     labels = pd.read_csv(expw / "labels.csv")
     held = labels[[expw_split(s) == "PublicTest" for s in labels["source_image"]]].reset_index(drop=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,31 +227,40 @@ def load_dataset(path: str | Path | None = None, with_ferplus: bool = True) -> F
     return load_image_folder(path)
 
 
-def load_cached(path: str | Path | None = None, cache_dir: Path | None = None) -> FerData:
-    """``load_dataset`` with an .npz cache keyed by the source path (parsing the CSV takes ~10 s)."""
-    source = resolve_dataset_path(path).resolve()
-    cache_dir = cache_dir or config.RUNS_DIR / "cache"
-    key = hashlib.sha256(f"{source}:{source.stat().st_mtime_ns}".encode()).hexdigest()[:16]
-    cache = cache_dir / f"fer_{key}.npz"
+def _npz_cached(cache: Path, source: Path, build: Callable[[], FerData]) -> FerData:
+    """``build()``'s arrays kept in ``cache`` (.npz, no pickles): read back on the next call."""
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
+        optional = {k: z[k] if k in z and z[k].size else None for k in ("ferplus", "groups")}
+        groups = optional["groups"]
         return FerData(
             images=z["images"],
             labels=z["labels"],
             usage=z["usage"].astype(str),
-            ferplus=z["ferplus"] if z["ferplus"].size else None,
+            ferplus=optional["ferplus"],
+            groups=None if groups is None else groups.astype(str),
             source=str(source),
         )
-    data = load_dataset(source)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    data = build()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    empty = np.zeros(0, np.float32)
     np.savez(
         cache,
         images=data.images,
         labels=data.labels,
         usage=data.usage,
-        ferplus=data.ferplus if data.ferplus is not None else np.zeros(0, np.float32),
+        ferplus=empty if data.ferplus is None else data.ferplus,
+        groups=empty if data.groups is None else data.groups,
     )
     return data
+
+
+def load_cached(path: str | Path | None = None, cache_dir: Path | None = None) -> FerData:
+    """``load_dataset`` with an .npz cache keyed by the source path (parsing the CSV takes ~10 s)."""
+    source = resolve_dataset_path(path).resolve()
+    key = hashlib.sha256(f"{source}:{source.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = (cache_dir or config.RUNS_DIR / "cache") / f"fer_{key}.npz"
+    return _npz_cached(cache, source, lambda: load_dataset(source))
 
 
 def collect_dataset(source: str | Path, dest: Path | None = None) -> Path:
@@ -293,7 +303,7 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
     """
     import cv2
 
-    from src.faces import Box, get_detector
+    from src.faces import Box, get_detector, iou
     from src.preprocessing import ImageError, extract_face, load_image
 
     root = Path(root)
@@ -322,9 +332,9 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
         box = Box(int(row.x), int(row.y), int(row.w), int(row.h))
         best, best_iou = None, 0.3
         for face in detector.detect_faces(rgb):
-            iou = box_iou(face.box, box)
-            if iou >= best_iou:
-                best, best_iou = face, iou
+            overlap = iou(face.box, box)
+            if overlap >= best_iou:
+                best, best_iou = face, overlap
         if best is None:
             pending.append((len(images), gray, box))
             images.append(None)
@@ -349,15 +359,6 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
         groups=np.asarray(sources, dtype=object).astype(str),
     )
     return data
-
-
-def box_iou(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _frame_scale(landmarks: np.ndarray, box) -> float:
@@ -389,19 +390,6 @@ def load_expw_cached(path: str | Path, cache_dir: Path | None = None) -> FerData
     labels = root / "labels.csv"
     if not labels.is_file():
         raise DatasetError(f"{root} has no labels.csv: not an ExpW-style folder")
-    cache_dir = cache_dir or config.RUNS_DIR / "cache"
     key = hashlib.sha256(f"expw-v1:{root}:{labels.stat().st_mtime_ns}".encode()).hexdigest()[:16]
-    cache = cache_dir / f"expw_{key}.npz"
-    if cache.exists():
-        z = np.load(cache, allow_pickle=False)
-        return FerData(
-            images=z["images"],
-            labels=z["labels"],
-            usage=z["usage"].astype(str),
-            source=str(root),
-            groups=z["groups"].astype(str),
-        )
-    data = load_expw(root)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, images=data.images, labels=data.labels, usage=data.usage, groups=data.groups)
-    return data
+    cache = (cache_dir or config.RUNS_DIR / "cache") / f"expw_{key}.npz"
+    return _npz_cached(cache, root, lambda: load_expw(root))

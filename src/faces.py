@@ -77,6 +77,15 @@ def load_cascade(filename: str = config.HAAR_CASCADE) -> cv2.CascadeClassifier:
     return cascade
 
 
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
 def non_max_suppression(boxes: Sequence[Box], scores: Sequence[float], overlap: float) -> list[Box]:
     """Keep the best-scored box of each group of overlapping boxes.
 
