@@ -74,8 +74,9 @@ def write_manifest(
     """Write ``<model>.json`` beside the model: sha256, labels, input size and any extra fields.
 
     ``framework`` is ``{"keras_version", "backend"}``; without it Keras is asked.
-    Fields of an existing manifest that are not given again are kept, and so is its
-    ``created`` date while the weights (sha256) are unchanged.
+    While the weights (sha256) are unchanged, the fields of the existing manifest that
+    are not given again are kept, and so is its ``created`` date; new weights start a
+    fresh manifest, so no score or temperature of the old weights survives.
     """
     model_file = Path(model_file)
     manifest = {
@@ -89,9 +90,9 @@ def write_manifest(
         **(framework if framework is not None else _framework()),
     }
     previous = read_manifest(model_file) if manifest_path(model_file).exists() else {}
-    if previous.get("sha256") == manifest["sha256"] and "created" in previous:
-        manifest["created"] = previous["created"]  # same weights: the model's birth date stands
-    manifest.update({k: v for k, v in previous.items() if k not in manifest})
+    if previous.get("sha256") == manifest["sha256"]:
+        # Same weights: the birth date, temperature and scores stand.
+        manifest.update({k: v for k, v in previous.items() if k not in ("file", "sha256", "size_bytes")})
     manifest.update(fields)
     manifest_path(model_file).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

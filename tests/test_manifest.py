@@ -57,3 +57,5 @@ def test_write_keeps_unrepeated_fields_and_the_birth_date_of_unchanged_weights(t
     retrained = write_manifest(model, ("a", "b"), 48, framework=FRAMEWORK)
     assert retrained["created"] != "2020-01-01T00:00:00+00:00"
     assert retrained["sha256"] == sha256_file(model) != first["sha256"]
+    # New weights start afresh: no score, temperature or version of the old weights survives.
+    assert "version" not in retrained and "training" not in retrained and retrained["temperature"] == 1.0
