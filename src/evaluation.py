@@ -31,7 +31,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from src import config
+from src import config, model_card
 from src.baseline import write_model_comparison
 from src.data import FerData, ferplus_majority
 from src.manifest import sha256_file, write_manifest
@@ -233,7 +233,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def update_model_comparison(out_dir: Path, metrics: dict, model_name: str) -> Path:
+def update_model_comparison(
+    out_dir: Path, metrics: dict, model_name: str, selected_on: str = "FER2013 PublicTest"
+) -> Path:
     """Put this CNN's row in ``model_comparison.csv`` (baseline rows come from src.baseline)."""
     private = metrics["splits"].get("PrivateTest") or {}
     row = {
@@ -241,7 +243,7 @@ def update_model_comparison(out_dir: Path, metrics: dict, model_name: str) -> Pa
         "source": CNN_SOURCE,
         "private_test_accuracy": round(private.get("accuracy", float("nan")), 4),
         "macro_f1": round(private.get("macro_f1", float("nan")), 4),
-        "notes": f"version {metrics['model']['version']}; selected on PublicTest; "
+        "notes": f"version {metrics['model']['version']}; selected on {selected_on}; "
         f"T={metrics['calibration']['temperature']:.3f}"
         if metrics.get("calibration")
         else f"version {metrics['model']['version']}",
@@ -324,7 +326,8 @@ def evaluate(
     run = Path(run_dir) if run_dir else find_run_dir(model_file, info.manifest)
     if run is not None and (run / "history.csv").exists():
         shutil.copy2(run / "history.csv", out_dir / "history.csv")
-    update_model_comparison(out_dir, metrics, model.name)
+    selected_on = model_card.selection_text(info.manifest.get("training") or {})
+    update_model_comparison(out_dir, metrics, model.name, selected_on)
     if update_manifest:
         _update_manifest(model_file, info, metrics)
     return Evaluation(metrics=metrics, roc=roc, output_dir=out_dir, split=split)

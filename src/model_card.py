@@ -154,7 +154,7 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
         ),
         ("Labels", ", ".join(manifest.get("class_names") or config.EMOTIONS)),
         ("Training data", _training_data(training, cfg)),
-        ("Model selection", _selection(training)),
+        ("Model selection", selection_text(training)),
         ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
         ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f}"),
     ]
@@ -190,7 +190,7 @@ def _training_data(training: dict, cfg: dict) -> str:
     return f"FER2013 Training ({rows:,} faces){target}" if isinstance(rows, int) else f"FER2013 Training{target}"
 
 
-def _selection(training: dict) -> str:
+def selection_text(training: dict) -> str:
     """How the checkpoint was chosen: PublicTest alone, or with ExpW's held-back photos, or FER+."""
     val = training.get("val_rows")
     if isinstance(val, int):
