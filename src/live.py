@@ -2,9 +2,10 @@
 
 One ``LiveSession`` per browser session, made of two halves:
 
-* ``FramePipeline`` (scheduling and classification): detects faces on a downscaled
-  frame every Nth frame, reusing the boxes in between, classifies them, smooths each
-  face's probabilities over time (``FaceSmoother``) and draws the boxes.
+* ``FramePipeline`` (scheduling and classification): every Nth frame detects faces on
+  a downscaled copy, aligns and classifies them and smooths each face's probabilities
+  over time (``FaceSmoother``, which also gives each face a track id); the frames in
+  between reuse those faces and labels. It draws the boxes on every frame.
 * ``LiveStats`` (recording and statistics): per-second label counts in a ring buffer,
   frame counters and the negative-emotion alert, behind one short-held lock.
 
@@ -314,9 +315,9 @@ class _Face:
 class FramePipeline:
     """Frames in, smoothed per-face labels out: what happens to one frame.
 
-    Faces are detected every ``detect_every``-th frame (on a ``detect_width`` copy) and
-    the boxes are reused in between; every frame is classified and each face's
-    probabilities are smoothed over time (``FaceSmoother``). Not thread-safe on its own:
+    Faces are detected and classified every ``detect_every``-th frame (on a
+    ``detect_width`` copy) and reused in between; each face's probabilities are smoothed
+    over its detections (``FaceSmoother``). Not thread-safe on its own:
     ``LiveSession`` hands it one frame at a time.
 
     Pass an already loaded ``recognizer``; without one the process-wide one is loaded in
@@ -339,6 +340,7 @@ class FramePipeline:
         self._detector_factory = detector_factory
         self._loader: threading.Thread | None = None
         self._faces: list = []  # the last detection (src.faces.Face), reused until the next one
+        self._tracks: list[Track] = []  # and its smoothed tracks
         self._since_detect = 0
         self._last_faces: list[_Face] = []
 
@@ -393,11 +395,14 @@ class FramePipeline:
         recognizer = self._classifier()
         if recognizer is None:
             return None
+        if self._since_detect != 0 and self._faces:
+            # Between detections the faces and their labels stand: at 15 fps and every 3rd
+            # frame, labels still change 5 times a second, and a frame costs almost nothing.
+            self._since_detect = (self._since_detect + 1) % self.detect_every
+            return self._tracks
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if self._since_detect == 0 or not self._faces:
-            self._faces = self._detect(rgb)
-            self._since_detect = 0
-        self._since_detect = (self._since_detect + 1) % self.detect_every
+        self._faces = self._detect(rgb)
+        self._since_detect = 1 % self.detect_every
         boxes = [tuple(int(v) for v in face.box) for face in self._faces]
         if boxes:
             crops = np.stack([extract_face(gray, f.box, f.landmarks, recognizer.size) for f in self._faces])
@@ -407,6 +412,7 @@ class FramePipeline:
         tracks = self.smoother.update(boxes, probs, now)
         labels = self.labels
         self._last_faces = [_Face(t.box, labels[t.top], float(t.probs[t.top])) for t in tracks]
+        self._tracks = tracks
         return tracks
 
     def draw(self, rgb: np.ndarray) -> np.ndarray:
@@ -417,7 +423,7 @@ class FramePipeline:
         return annotate(rgb, faces) if faces else rgb
 
     def reset(self) -> None:
-        self._faces, self._since_detect, self._last_faces = [], 0, []
+        self._faces, self._tracks, self._since_detect, self._last_faces = [], [], 0, []
         self.smoother.reset()
 
 
