@@ -18,7 +18,7 @@ import numpy as np
 from src import config
 from src.analytics import file_row, table_columns
 from src.faces import Box, Face, get_detector
-from src.model import ModelInfo, load_model
+from src.model import ModelInfo, flip_averaged, load_model
 from src.preprocessing import ImageError, ImageInput, extract_face, load_image_sized, resize_face, to_gray
 
 
@@ -126,7 +126,10 @@ class EmotionRecognizer:
         if len(faces) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         x = faces.reshape(len(faces), self.size, self.size, 1).astype(np.float32)
-        probs = np.concatenate([self._call(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+        step = self.batch_size // 2 if config.TTA_FLIP else self.batch_size
+        probs = np.concatenate(
+            [flip_averaged(self._call, x[i : i + step], config.TTA_FLIP) for i in range(0, len(x), step)]
+        )
         return apply_temperature(probs, self.info.temperature)
 
     def _result(self, probs: np.ndarray, face: Face | None) -> FaceResult:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from src import config
@@ -111,3 +112,15 @@ def load_model(model_file: str | Path | None = None) -> tuple[keras.Model, Model
         manifest=manifest,
     )
     return model, info
+
+
+def flip_averaged(predict, x: np.ndarray, flip: bool = True) -> np.ndarray:
+    """``predict(x)`` on (N, H, W, 1) faces, averaged with the mirrored faces' when ``flip``.
+
+    One call on the faces and their mirror images together (a batch of 2N), so the
+    test-time augmentation costs one network call, not two.
+    """
+    if not flip or len(x) == 0:
+        return np.asarray(predict(x))
+    both = np.asarray(predict(np.concatenate([x, x[:, :, ::-1]])))
+    return (both[: len(x)] + both[len(x) :]) / 2

@@ -42,3 +42,29 @@ def test_result_schema_carries_landmarks():
     assert set(payload) == {"box", "emotions", "emotion", "confidence", "landmarks"}
     assert list(payload["emotions"]) == list(config.EMOTIONS)
     assert len(payload["landmarks"]) == 5 and payload["emotion"] in config.EMOTIONS
+
+
+def test_flip_averaging_is_the_mean_of_a_face_and_its_mirror():
+    from src.model import flip_averaged
+
+    x = np.random.default_rng(0).random((3, 48, 48, 1)).astype(np.float32)
+    calls = []
+
+    def first_row(batch):
+        calls.append(len(batch))
+        return batch[:, 0, :, 0]
+
+    out = flip_averaged(first_row, x)
+    assert calls == [6]  # faces and mirrors in one call
+    assert np.allclose(out, (x[:, 0, :, 0] + x[:, 0, ::-1, 0]) / 2)
+    assert np.array_equal(flip_averaged(first_row, x, flip=False), x[:, 0, :, 0])
+
+
+def test_a_face_and_its_mirror_image_get_the_same_probabilities(monkeypatch):
+    """With test-time flipping (the default) the classifier cannot tell a face from its mirror."""
+    rec = get_recognizer()
+    face = cv2.resize(cv2.cvtColor(data.astronaut()[30:200, 150:320], cv2.COLOR_RGB2GRAY), (48, 48))
+    assert config.TTA_FLIP
+    assert np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
+    monkeypatch.setattr(config, "TTA_FLIP", False)
+    assert not np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
