@@ -9,16 +9,15 @@ sequential).
 
 ``fer`` is not a dependency of this project: install it into a scratch folder
 (``pip install --no-deps --target /tmp/fer fer``; it needs TensorFlow, OpenCV,
-requests and setuptools, which the dev install has) and pass ``--fer-path``. Without
-it only this project's rows are printed.
+requests and setuptools, which the dev install has), put that folder on
+``PYTHONPATH`` and pass ``--with-fer``. Without it only this project's rows are printed.
 
-Usage: python bench/bench_vs_fer.py --expw PATH/TO/expw [--fer-path /tmp/fer] [--limit 1040]
+Usage: PYTHONPATH=/tmp/fer python bench/bench_vs_fer.py --expw PATH/TO/expw [--with-fer] [--limit 1040]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -72,7 +71,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expw", type=Path, required=True)
-    ap.add_argument("--fer-path", help="folder where the fer package is installed")
+    ap.add_argument("--with-fer", action="store_true", help="also run the fer package (on PYTHONPATH)")
     ap.add_argument("--limit", type=int, default=1040, help="held-back photos to use (a seeded sample)")
     args = ap.parse_args()
 
@@ -86,8 +85,7 @@ def main() -> None:
         ):
             rec = EmotionRecognizer(fast=fast)
             rows.append((name, *score(held, folder, lambda p, r=rec: [(f.box, f.emotion) for f in r.predict(p)])))
-        if args.fer_path:
-            sys.path.insert(0, args.fer_path)  # a scratch install, never a project dependency
+        if args.with_fer:
             from fer.fer import FER
 
             detector = FER(mtcnn=False)
