@@ -147,6 +147,24 @@ def test_page_loads_without_errors(page, app_url, screenshot_dir, path):
     screenshot(page, screenshot_dir / f"{name}.png")
 
 
+def test_model_performance_cross_dataset_and_model_picker(page, app_url, screenshot_dir):
+    """The shipped outputs: the cross-dataset table, and the FER+ model behind the picker."""
+    page.goto(f"{app_url}/model_performance")
+    wait_until_idle(page)
+    page.get_by_role("tab", name="Cross-dataset").click()
+    wait_until_idle(page)
+    panel = page.locator('[data-testid="stTabPanel"]:visible, [role="tabpanel"]:visible').first
+    assert panel.locator('[data-testid="stDataFrame"]').count() == 1
+    assert_no_exception(page)
+    screenshot(page, screenshot_dir / "4_model_performance_cross_dataset.png")
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first
+    picker.click()
+    page.get_by_role("option", name="FER+ model (fer_plus.keras)").click()
+    wait_until_idle(page)
+    assert page.get_by_text("Showing FER+ model (fer_plus.keras)").count() >= 1
+    assert_no_exception(page)
+
+
 def test_deep_link_as_first_request_gets_the_full_app(page, fresh_app_url):
     # With a pages/ folder, Streamlit would run a deep-linked page alone (no navigation,
     # no sidebar, no page config) until the entry script has run once in the process.
