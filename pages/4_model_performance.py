@@ -197,7 +197,8 @@ with tabs[5]:
         st.caption(
             "FER2013 and FER+ are 48x48 lab crops; ExpW is in-the-wild web photos run through the whole "
             "pipeline (detection, alignment, classification; a missed face counts as wrong); CK+ is posed "
-            "studio faces. None of ExpW's held-back photos or CK+ was used to train or select the model."
+            "studio faces. ExpW's held-back photos were never trained on, but (with PublicTest) chose the "
+            "best epoch, so read them as validation figures; CK+ played no part at all."
         )
 
 with tabs[6]:

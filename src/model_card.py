@@ -287,4 +287,7 @@ def cross_dataset_table(metrics: dict | None, cross: dict | None) -> pd.DataFram
                 "faces_found": row.get("faces_found"),
             }
         )
-    return pd.DataFrame(rows, columns=["dataset", "faces", "accuracy", "macro_f1", "faces_found"])
+    table = pd.DataFrame(rows, columns=["dataset", "faces", "accuracy", "macro_f1", "faces_found"])
+    # Crops need no detection: "—" rather than an empty cell.
+    table["faces_found"] = [f"{v:.1%}" if isinstance(v, (int, float)) else "—" for v in table["faces_found"]]
+    return table
