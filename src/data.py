@@ -378,7 +378,6 @@ def _frame_box(gray: np.ndarray, box, scale: float) -> np.ndarray:
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     side = scale * box[2]
     matrix = np.array([[1, 0, side / 2 - cx], [0, 1, side / 2 - cy]], np.float64) * (config.IMAGE_SIZE / side)
-    matrix[:, :2] = np.eye(2) * (config.IMAGE_SIZE / side)
     k = 4 if side > 2 * config.IMAGE_SIZE else 1
     big = cv2.warpAffine(gray, matrix * k, (config.IMAGE_SIZE * k,) * 2, borderMode=cv2.BORDER_REPLICATE)
     return resize_face(big, config.IMAGE_SIZE)
