@@ -79,7 +79,7 @@ PROFILES: dict[str, TrainConfig] = {
     # The FER+ model: the ten annotators' vote distribution as the target (rows FER+ dropped
     # as not-a-face keep their FER2013 label), warm-started from a 7-class model.
     "ferplus": TrainConfig(
-        epochs=12,
+        epochs=16,
         learning_rate=5e-4,
         warmup_epochs=1,
         label_smoothing=0.0,
@@ -299,9 +299,12 @@ def train(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
+    # A resumed run keeps the wall time of its earlier sessions.
+    earlier = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     (run_dir / "run.json").write_text(
         json.dumps(
             {
+                "wall_seconds_total": earlier.get("wall_seconds_total", 0.0),
                 "profile": profile,
                 "config": asdict(cfg),
                 "data": sources,

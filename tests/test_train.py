@@ -30,6 +30,7 @@ def test_training_resumes_and_publishes(fer_csv, tmp_path):
     assert history["epoch"].tolist() == [0, 1]
     info = json.loads((run / "run.json").read_text())
     assert info["config"]["epochs"] == 2 and info["profile"] == "smoke"
+    assert info["wall_seconds_total"] > info["wall_seconds_last_session"]  # both sessions counted
     assert set(info["class_weights"]) == set(config.EMOTIONS)
 
     dest = publish(run, tmp_path / "models" / "m.keras", version="t")
