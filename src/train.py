@@ -87,6 +87,11 @@ PROFILES: dict[str, TrainConfig] = {
         ferplus_weight=1.0,
         **_REAL_PHOTOS,
     ),
+    # A wider teacher for distillation (~4x the compact net's compute): trained from scratch
+    # across sessions (resumable), never bundled itself since it classifies too slowly.
+    "teacher": TrainConfig(
+        width=48, epochs=40, learning_rate=2e-3, warmup_epochs=2, ferplus_weight=0.3, **_REAL_PHOTOS
+    ),
     # For a lent GPU (run with KERAS_BACKEND=jax): a VGG-class net, long schedule.
     "gpu": TrainConfig(
         arch="vgg",
