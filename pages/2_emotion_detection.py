@@ -115,10 +115,12 @@ def photos_tab() -> None:
             f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
             "Use the **Batch** tab for tables, charts and downloads over all of them."
         )
+    no_saliency = app_cache.saliency_unavailable()
     saliency = st.toggle(
         "Saliency overlay (Grad-CAM)",
         key="photos_saliency",
-        help="Colours the face regions that drove each prediction: red = most influential.",
+        disabled=no_saliency is not None,
+        help=no_saliency or "Colours the face regions that drove each prediction: red = most influential.",
     )
     rec = recognizer()
     if rec is None:

@@ -79,8 +79,20 @@ def load_recognizer() -> tuple[Any | None, str | None]:
 @st.cache_resource(show_spinner="Preparing saliency maps…", max_entries=1)
 def _gradcam(key: str):
     from src.explain import GradCam
+    from src.model import load_model
 
-    return GradCam(_recognizer(key).model)
+    # Gradients need the Keras model itself, whatever runtime serves the predictions.
+    model, _ = load_model(config.MODEL_FILE)
+    return GradCam(model)
+
+
+def saliency_unavailable() -> str | None:
+    """Why Grad-CAM cannot run in this install (it needs TensorFlow), or None."""
+    from src.runtime import TRAINING_EXTRA, keras_available
+
+    if keras_available():
+        return None
+    return f"Saliency maps need TensorFlow, which this serving install leaves out (`{TRAINING_EXTRA}` adds it)."
 
 
 def saliency_photo(rgb: np.ndarray, faces) -> np.ndarray:

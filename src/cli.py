@@ -59,10 +59,15 @@ def _silenced_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def _start_backend() -> None:
+def _start_backend(model_file: Path | None = None) -> None:
     """Import Keras and initialise its devices without TensorFlow's start-up log lines
-    (absl logs them before TF_CPP_MIN_LOG_LEVEL applies). FER_BACKEND_LOGS=1 keeps them."""
+    (absl logs them before TF_CPP_MIN_LOG_LEVEL applies). FER_BACKEND_LOGS=1 keeps them.
+
+    With ``model_file``, nothing happens when the model is served without Keras (its
+    ONNX twin), so ``predict`` never pays for TensorFlow's import there."""
     if os.environ.get("FER_BACKEND_LOGS") == "1":
+        return
+    if model_file is not None and not _needs_keras(model_file):
         return
     with _silenced_stderr():
         import keras
@@ -71,6 +76,21 @@ def _start_backend() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+
+
+def _needs_keras(model_file: Path) -> bool:
+    from src.manifest import ManifestError, read_manifest
+    from src.runtime import keras_available, twin_problem
+
+    if config.RUNTIME.strip().lower() == "keras":
+        return True
+    if model_file.suffix == ".onnx" or not keras_available():
+        return False
+    try:
+        manifest = read_manifest(model_file, strict=False) or {}
+    except ManifestError:
+        return True
+    return twin_problem(model_file, manifest) is not None
 
 
 def _model_path(value: str | None) -> Path:
@@ -170,7 +190,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     items = list(iter_inputs(args.paths, skipped))
     from tqdm import tqdm
 
-    _start_backend()
+    _start_backend(model_file)
     recognizer = _load_recognizer(model_file)
     recognizer.fast = args.fast
     stream: IO[str] = sys.stdout
@@ -215,7 +235,7 @@ def _load_recognizer(model_file: Path):
 
     try:
         return get_recognizer(model_file)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         raise UserError(f"cannot load model {model_file}: {str(exc).splitlines()[0]}") from None
 
 
@@ -231,6 +251,7 @@ def _output_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    _require_keras("evaluate")
     data_path = _data_path(args.data)
     model_file = _model_path(args.model)
     # Another model than the deployed one keeps its reports in a sub-folder named after it.
@@ -270,6 +291,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    _require_keras("train")
     data_path = _data_path(args.data)
     _start_backend()
     from src.train import PROFILES, publish, train
@@ -296,7 +318,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run: {run_dir}")
     if args.publish:
         dest = publish(run_dir, args.model)
-        print(f"published: {dest}")
+        print(f"published: {dest} and its ONNX twin {dest.with_suffix('.onnx').name}")
+    return 0
+
+
+def _require_keras(command: str) -> None:
+    from src.runtime import TRAINING_EXTRA, keras_available
+
+    if not keras_available():
+        raise UserError(f"`{command}` needs TensorFlow, which this serving install leaves out: {TRAINING_EXTRA}")
+
+
+def _export(model_file: Path) -> None:
+    from src.runtime import export_onnx
+
+    try:
+        record = export_onnx(model_file)
+    except ValueError as exc:
+        raise UserError(f"{model_file}: {str(exc).splitlines()[0]}") from None
+    print(
+        f"exported {model_file.with_name(record['file'])} (opset {record['opset']}, "
+        f"max difference from Keras {record['max_abs_diff']:.1e} over {record['checked_inputs']} inputs)"
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _require_keras("export")
+    model_file = _model_path(args.model)
+    if model_file.suffix != ".keras":
+        raise UserError(f"export reads a .keras model, not {model_file.name}")
+    _start_backend()
+    _export(model_file)
     return 0
 
 
@@ -382,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action="store_true", help="copy the best checkpoint to the model file")
     p.add_argument("--model", metavar="FILE", help="where --publish puts the model")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "export", help="write the model's ONNX twin for the TensorFlow-free serving runtime (checked against Keras)"
+    )
+    p.add_argument("--model", metavar="FILE", help="a .keras model (default: the bundled one)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("collect", help="copy a FER2013 dataset under inputs/datasets/")
     p.add_argument("source", metavar="SOURCE")

@@ -110,6 +110,11 @@ NMS_OVERLAP = _env_float("FER_NMS_OVERLAP", 0.3)
 # PublicTest, for twice the (small) classification cost. Evaluation uses it too, so the
 # reported scores and the fitted temperature are those of the shipped path.
 TTA_FLIP = os.environ.get("FER_TTA_FLIP", "1").strip().lower() not in ("0", "false", "no", "off", "")
+# How the model is served (src/runtime.py): auto = its ONNX twin when it matches the
+# manifest, else Keras; onnx = never TensorFlow; keras = always the .keras file.
+RUNTIME = os.environ.get("FER_RUNTIME", "auto")
+# ONNX Runtime threads per call (0 = one per core).
+ONNX_THREADS = _env_int("FER_ONNX_THREADS", 0)
 MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
 

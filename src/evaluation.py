@@ -60,7 +60,7 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.n
     keras_model = getattr(model, "model", model)
     if len(images) == 0:
         return np.zeros((0, int(keras_model.output_shape[-1])), np.float64)
-    from src.model import flip_averaged  # deferred: keeps this module's import light
+    from src.runtime import flip_averaged
 
     x = np.asarray(images, np.float32)[..., None]
     predict = lambda batch: keras_model.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731

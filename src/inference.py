@@ -1,7 +1,8 @@
 """Inference API: image(s) in, typed per-face emotion results out.
 
-``EmotionRecognizer`` loads the model once and classifies faces through a
-compiled call (Keras ``predict`` costs ~60 ms a call in overhead alone).
+``EmotionRecognizer`` loads the model once and classifies faces through the
+serving runtime (``src.runtime``: ONNX Runtime, no TensorFlow, when the model's
+export matches it; else a compiled Keras call).
 ``get_recognizer()`` gives the process-wide instance. Bad inputs never raise from
 ``analyze``/``analyze_batch``: they come back with ``status="error"`` and a reason.
 """
@@ -18,8 +19,8 @@ import numpy as np
 from src import config
 from src.analytics import file_row, table_columns
 from src.faces import Box, Face, get_detector
-from src.model import ModelInfo, flip_averaged, load_model
 from src.preprocessing import ImageError, ImageInput, extract_face, load_image_sized, resize_face, to_gray
+from src.runtime import ModelInfo, flip_averaged, load_classifier
 
 
 @dataclass(frozen=True)
@@ -79,30 +80,12 @@ class ImageResult:
         return rows
 
 
-def _compiled_call(model):
-    """A graph-compiled forward pass with a fixed signature (no retracing per batch size)."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        size = model.input_shape[1]
-        fn = tf.function(
-            lambda x: model(x, training=False),
-            reduce_retracing=True,
-            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)],
-        )
-        return lambda x: fn(x).numpy()
-    return lambda x: np.asarray(model(x, training=False))
-
-
 class EmotionRecognizer:
     """Face detection + classification with a model loaded once."""
 
     def __init__(self, model_file: str | Path | None = None, batch_size: int = 256, fast: bool = False):
-        self.model, self.info = load_model(model_file)
+        self._call, self.info = load_classifier(model_file)
         self.fast = fast  # coarse-first face detection: faster, misses small faces beside big ones
-        self._call = _compiled_call(self.model)
         self.batch_size = batch_size
         self._call(np.zeros((1, self.size, self.size, 1), np.float32))  # trace once, up front
 

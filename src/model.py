@@ -8,15 +8,14 @@ itself is read and written by ``src.manifest``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 from keras import layers
 
 from src import config
 from src.manifest import manifest_path, read_manifest
+from src.runtime import ModelInfo, flip_averaged  # noqa: F401 (re-exported)
 
 
 def _conv_bn(x, filters: int, strides: int = 1, name: str = ""):
@@ -77,21 +76,6 @@ def build_model(arch: str, num_classes: int = 7, **kwargs) -> keras.Model:
     return ARCHITECTURES[arch](num_classes=num_classes, **kwargs)
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the app needs to know about a saved model, read from its manifest."""
-
-    path: Path
-    class_names: tuple[str, ...]
-    input_size: int
-    temperature: float
-    manifest: dict
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest.get("version", "unversioned"))
-
-
 def load_model(model_file: str | Path | None = None) -> tuple[keras.Model, ModelInfo]:
     """Load a ``.keras`` model and its manifest; labels and size come from the artefact."""
     model_file = Path(model_file or config.MODEL_FILE)
@@ -110,17 +94,6 @@ def load_model(model_file: str | Path | None = None) -> tuple[keras.Model, Model
         input_size=size,
         temperature=float(manifest.get("temperature", 1.0)),
         manifest=manifest,
+        runtime="keras",
     )
     return model, info
-
-
-def flip_averaged(predict, x: np.ndarray, flip: bool = True) -> np.ndarray:
-    """``predict(x)`` on (N, H, W, 1) faces, averaged with the mirrored faces' when ``flip``.
-
-    One call on the faces and their mirror images together (a batch of 2N), so the
-    test-time augmentation costs one network call, not two.
-    """
-    if not flip or len(x) == 0:
-        return np.asarray(predict(x))
-    both = np.asarray(predict(np.concatenate([x, x[:, :, ::-1]])))
-    return (both[: len(x)] + both[len(x) :]) / 2

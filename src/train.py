@@ -353,10 +353,14 @@ def train(
 
 
 def publish(run_dir: str | Path, dest: str | Path | None = None, **fields) -> Path:
-    """Copy a run's best model into models/ with its manifest (training config, history)."""
+    """Copy a run's best model into models/ with its manifest (training config, history)
+    and its ONNX twin for the TensorFlow-free serving runtime (``src.runtime``)."""
+    from src.runtime import export_onnx
+
     run_dir, dest = Path(run_dir), Path(dest or config.MODEL_FILE)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "best.keras", dest)
     run = json.loads((run_dir / "run.json").read_text())
     write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=run, **fields)
+    export_onnx(dest)
     return dest

@@ -1,0 +1,158 @@
+"""The serving runtime: ONNX twins exported from Keras, checked equal, served without TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from src import config
+from src.cli import main
+from src.inference import EmotionRecognizer
+from src.manifest import manifest_path, read_manifest, sha256_file
+from src.runtime import (
+    EXPORT_TOLERANCE,
+    RuntimeUnavailable,
+    check_inputs,
+    export_onnx,
+    load_classifier,
+    onnx_twin,
+    twin_problem,
+)
+
+BUNDLED = [config.ROOT / "models" / "fer_cnn.keras", config.ROOT / "models" / "fer_plus.keras"]
+
+# Run in a child Python: imports of TensorFlow, Keras and tf2onnx fail as they would in the
+# serving install (pip install -e . without the train extra).
+WITHOUT_TF = """
+import importlib.abc, sys
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, NoTensorFlow())
+from src.cli import main
+code = main(sys.argv[1:])
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+sys.exit(code)
+"""
+
+
+def astronaut_face(size: int = 48) -> np.ndarray:
+    from src.faces import get_detector
+    from src.preprocessing import extract_face, to_gray
+
+    rgb = skdata.astronaut()
+    face = get_detector().detect_faces(rgb)[0]
+    return extract_face(to_gray(rgb), face.box, face.landmarks, size)
+
+
+def test_publish_exports_a_twin_that_agrees_with_keras(trained_model):
+    manifest = read_manifest(trained_model)
+    record = manifest["onnx"]
+    twin = onnx_twin(trained_model)
+    assert twin.is_file() and record["file"] == twin.name
+    assert record["sha256"] == sha256_file(twin) and record["keras_sha256"] == manifest["sha256"]
+    assert record["max_abs_diff"] <= EXPORT_TOLERANCE
+    assert twin_problem(trained_model, manifest) is None
+
+    onnx, info = load_classifier(trained_model, "onnx")
+    keras_predict, keras_info = load_classifier(trained_model, "keras")
+    assert (info.runtime, keras_info.runtime) == ("onnx", "keras")
+    assert info.class_names == keras_info.class_names and info.input_size == keras_info.input_size
+    x = np.concatenate([check_inputs(info.input_size, seed=1), astronaut_face(info.input_size)[None, ..., None]])
+    x = x.astype(np.float32)
+    assert np.abs(onnx(x) - keras_predict(x)).max() <= EXPORT_TOLERANCE
+
+
+def test_results_are_the_same_through_either_runtime(trained_model, monkeypatch):
+    results = {}
+    for runtime in ("onnx", "keras"):
+        monkeypatch.setattr(config, "RUNTIME", runtime)
+        recognizer = EmotionRecognizer(trained_model)
+        assert recognizer.info.runtime == runtime
+        results[runtime] = recognizer.analyze(skdata.astronaut(), name="astronaut")
+    onnx, keras_result = results["onnx"], results["keras"]
+    assert [f.box for f in onnx.faces] == [f.box for f in keras_result.faces]
+    for a, b in zip(onnx.faces, keras_result.faces):
+        assert a.emotion == b.emotion
+        assert max(abs(a.emotions[k] - b.emotions[k]) for k in a.emotions) <= EXPORT_TOLERANCE
+
+
+def test_auto_serves_the_twin_and_falls_back_when_it_does_not_match(model_copy):
+    export_onnx(model_copy)
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
+
+    twin = onnx_twin(model_copy)
+    twin.write_bytes(twin.read_bytes() + b"\0")
+    problem = twin_problem(model_copy, read_manifest(model_copy))
+    assert "changed since it was exported" in problem
+    assert load_classifier(model_copy, "auto")[1].runtime == "keras"
+    with pytest.raises(RuntimeUnavailable, match="python -m src.cli export"):
+        load_classifier(model_copy, "onnx")
+
+    # New weights (a fresh manifest) make the export stale; exporting again mends it.
+    manifest = read_manifest(model_copy)
+    manifest["onnx"]["keras_sha256"] = "0" * 64
+    manifest_path(model_copy).write_text(json.dumps(manifest))
+    assert "stale export" in twin_problem(model_copy, read_manifest(model_copy))
+    assert main(["export", "--model", str(model_copy)]) == 0
+    assert twin_problem(model_copy, read_manifest(model_copy)) is None
+
+    twin.unlink()
+    assert "no ONNX export" in twin_problem(model_copy, read_manifest(model_copy))
+    assert load_classifier(model_copy, "auto")[1].runtime == "keras"
+
+
+def test_an_onnx_file_can_be_served_directly_and_bad_settings_are_named(model_copy):
+    export_onnx(model_copy)
+    predict, info = load_classifier(onnx_twin(model_copy), "auto")
+    assert info.runtime == "onnx" and info.class_names == config.EMOTIONS
+    assert predict(np.zeros((3, 48, 48, 1), np.float32)).shape == (3, 7)
+    with pytest.raises(RuntimeUnavailable, match="FER_RUNTIME='tflite'"):
+        load_classifier(model_copy, "tflite")
+    with pytest.raises(FileNotFoundError):
+        load_classifier(model_copy.with_name("missing.keras"))
+
+
+@pytest.mark.parametrize("model", BUNDLED, ids=lambda p: p.name)
+def test_bundled_twins_match_their_manifest_and_keras(model):
+    manifest = read_manifest(model)
+    assert twin_problem(model, manifest) is None, "run `python -m src.cli export --model " + model.name + "`"
+    onnx, _ = load_classifier(model, "onnx")
+    keras_predict, _ = load_classifier(model, "keras")
+    x = np.concatenate([check_inputs(48, seed=2), astronaut_face()[None, ..., None]]).astype(np.float32)
+    assert np.abs(onnx(x) - keras_predict(x)).max() <= EXPORT_TOLERANCE
+
+
+def test_predict_runs_without_tensorflow_and_training_commands_say_what_is_missing(tmp_path, monkeypatch):
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    served = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TF, "predict", str(photo)],
+        cwd=config.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 0, served.stderr[-2000:]
+    monkeypatch.setattr(config, "RUNTIME", "keras")
+    expected = EmotionRecognizer(config.MODEL_FILE).analyze(str(photo), name=str(photo))
+    header, row = served.stdout.splitlines()[:2]
+    fields = dict(zip(header.split(","), row.split(",")))
+    assert fields["emotion"] == expected.faces[0].emotion
+    for label, p in expected.faces[0].emotions.items():
+        assert abs(float(fields[label]) - p) <= 1e-4 + 5e-5  # the CSV rounds to 4 places
+
+    for command in (["export"], ["evaluate", "--data", str(tmp_path)], ["train", "--data", str(tmp_path)]):
+        refused = subprocess.run(
+            [sys.executable, "-c", WITHOUT_TF, *command], cwd=config.ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert refused.returncode == 2, (command, refused.stderr[-2000:])
+        assert "needs TensorFlow" in refused.stderr and "pip install -e '.[train]'" in refused.stderr
