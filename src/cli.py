@@ -305,6 +305,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
     if args.init_from and not Path(args.init_from).is_file():
         raise UserError(f"--init-from {args.init_from}: no such model file")
+    for teacher in args.teacher or ():
+        if not Path(teacher).is_file():
+            raise UserError(f"--teacher {teacher}: no such model file")
     run_dir = train(
         str(data_path),
         args.profile,
@@ -313,6 +316,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         init_from=args.init_from,
+        teachers=tuple(str(Path(t).resolve()) for t in args.teacher) if args.teacher else None,
         mixed_precision=args.bf16,
     )
     print(f"run: {run_dir}")
@@ -419,9 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (fit on Training, select on PublicTest)")
     p.add_argument("--data", metavar="PATH")
-    p.add_argument("--profile", choices=("cpu", "wild", "ferplus", "teacher", "gpu", "smoke"), default="cpu")
+    p.add_argument("--profile", choices=("cpu", "wild", "ferplus", "teacher", "student", "gpu", "smoke"), default="cpu")
     p.add_argument("--expw", metavar="DIR", help="ExpW-style in-the-wild faces (labels.csv + faces/) to train on too")
     p.add_argument("--init-from", metavar="FILE", help="start from this .keras model's weights (same architecture)")
+    p.add_argument(
+        "--teacher",
+        action="append",
+        metavar="FILE",
+        help="distil from this .keras model (repeatable: an ensemble); the student profile sets the weight",
+    )
     p.add_argument(
         "--bf16",
         action=argparse.BooleanOptionalAction,

@@ -59,6 +59,11 @@ class TrainConfig:
     mixed_precision: bool = False
     # A .keras model of the same architecture whose weights start the run (a warm start).
     init_from: str | None = None
+    # Distillation: .keras teachers (any architecture) whose averaged, flip-TTA probabilities
+    # on each training face replace this share of its target; softened by the temperature.
+    teachers: tuple[str, ...] = ()
+    distil_weight: float = 0.0
+    distil_temperature: float = 2.0
 
 
 # The augmentation real photos need (lighting, blur, occlusion, tilt), bf16 on AMX.
@@ -91,6 +96,11 @@ PROFILES: dict[str, TrainConfig] = {
     # across sessions (resumable), never bundled itself since it classifies too slowly.
     "teacher": TrainConfig(
         width=48, epochs=40, learning_rate=2e-3, warmup_epochs=2, ferplus_weight=0.3, **_REAL_PHOTOS
+    ),
+    # The bundled net (compact w24) taught by the teachers above (--teacher, repeatable):
+    # warm-start it from the current bundled model with --init-from.
+    "student": TrainConfig(
+        epochs=16, learning_rate=1e-3, warmup_epochs=1, ferplus_weight=0.3, distil_weight=0.7, **_REAL_PHOTOS
     ),
     # For a lent GPU (run with KERAS_BACKEND=jax): a VGG-class net, long schedule.
     "gpu": TrainConfig(
@@ -199,6 +209,19 @@ def _targets(data: FerData, num_classes: int, ferplus_weight: float) -> np.ndarr
     return y
 
 
+def teacher_probs(teachers, x: np.ndarray, temperature: float, batch_size: int = 512) -> np.ndarray:
+    """The teachers' mean probabilities on ``x`` (each face and its mirror), softened by ``temperature``."""
+    from src.runtime import flip_averaged
+
+    total = np.zeros((len(x), len(config.EMOTIONS)), np.float64)
+    for teacher in teachers:
+        model = keras.models.load_model(teacher, compile=False) if isinstance(teacher, (str, Path)) else teacher
+        predict = lambda batch, m=model: m.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
+        total += flip_averaged(predict, x)
+    probs = np.clip(total / len(teachers), 1e-8, 1.0) ** (1.0 / temperature)
+    return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def _x(data: FerData) -> np.ndarray:
     return data.images[..., None].astype(np.float32)
 
@@ -274,6 +297,10 @@ def train(
             "val_faces": len(wild_val),
             "split": "by source photo (sha1 of its name), 20% held back",
         }
+    if cfg.teachers and cfg.distil_weight:
+        soft = teacher_probs(cfg.teachers, x_train, cfg.distil_temperature)
+        y_train = (1 - cfg.distil_weight) * y_train + cfg.distil_weight * soft
+        sources["teachers"] = {Path(t).name: sha256_file(t) for t in cfg.teachers}
     weights = class_weights(labels_train, n_cls, cfg.class_weight_power)
     sample_weight = weights[labels_train]
 
@@ -311,7 +338,12 @@ def train(
             {
                 "wall_seconds_total": earlier.get("wall_seconds_total", 0.0),
                 "profile": profile,
-                "config": asdict(cfg),
+                # Models named by file (the hashes are under "data"), not by this machine's paths.
+                "config": {
+                    **asdict(cfg),
+                    "init_from": cfg.init_from and Path(cfg.init_from).name,
+                    "teachers": [Path(t).name for t in cfg.teachers],
+                },
                 "data": sources,
                 "train_rows": len(x_train),
                 "val_rows": {name: len(v[1]) for name, v in val_sets.items()},

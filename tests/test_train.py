@@ -71,3 +71,26 @@ def test_wild_training_with_and_without_bfloat16(fer_csv, expw_dir, tmp_path, bf
     import keras
 
     assert keras.mixed_precision.global_policy().name == "float32"  # the run leaves the policy as it found it
+
+
+def test_distillation_blends_the_teachers_soft_targets(fer_csv, trained_model, tmp_path):
+    import keras
+
+    from src.train import teacher_probs
+
+    x = np.random.default_rng(0).uniform(0, 255, (16, 48, 48, 1)).astype(np.float32)
+    sharp = teacher_probs([str(trained_model)], x, temperature=1.0)
+    soft = teacher_probs([str(trained_model)], x, temperature=3.0)
+    np.testing.assert_allclose(sharp.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, atol=1e-5)
+    entropy = lambda p: -(p * np.log(p)).sum(axis=1)  # noqa: E731
+    assert (entropy(soft) > entropy(sharp)).all()
+    # An ensemble of one model twice is that model.
+    np.testing.assert_allclose(teacher_probs([str(trained_model)] * 2, x, 1.0), sharp, atol=1e-6)
+    model = keras.models.load_model(trained_model, compile=False)
+    np.testing.assert_allclose(teacher_probs([model], x, 1.0), sharp, atol=1e-6)
+
+    run = train(str(fer_csv), "smoke", run_dir=tmp_path / "student", teachers=(str(trained_model),), distil_weight=0.5)
+    info = json.loads((run / "run.json").read_text())
+    assert info["config"]["teachers"] == [trained_model.name]
+    assert info["data"]["teachers"] == {trained_model.name: sha256_file(trained_model)}
