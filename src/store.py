@@ -305,6 +305,8 @@ def _int(value: Any, what: str) -> int | None:
         raise StoreError(f"{what}={value!r} is not a whole number") from None
     if not number.is_integer():
         raise StoreError(f"{what}={value!r} is not a whole number")
+    if not -(2**31) <= number < 2**31:  # the columns are 32-bit on every backend
+        raise StoreError(f"{what}={value!r} is out of range")
     return int(number)
 
 
@@ -408,7 +410,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _describe(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """How a run's failure is recorded: the exception's type and message."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (KeyboardInterrupt)"
     text = str(exc).strip()
@@ -552,6 +555,12 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the pool's connections (a later call opens new ones)."""
@@ -704,7 +713,7 @@ class Store:
             yield handle
         except BaseException as exc:
             with contextlib.suppress(StoreError):  # the writer's own error is the one to report
-                self.finish_run(handle.id, "failed", _describe(exc))
+                self.finish_run(handle.id, "failed", error_text(exc))
             raise
         self.finish_run(handle.id, "ok")
 
@@ -989,8 +998,9 @@ class Store:
         return frame.astype({"alert_id": "int64", "delivered": "bool"})
 
     def _distinct(self, column: sa.Column, doing: str) -> list[str]:
-        query = sa.select(column).where(column.is_not(None)).distinct().order_by(column)
-        return [v for v in self._read(lambda conn: list(conn.execute(query).scalars()), doing)]
+        query = sa.select(column).where(column.is_not(None)).distinct()
+        # Sorted here: the database's order depends on its collation.
+        return sorted(self._read(lambda conn: list(conn.execute(query).scalars()), doing))
 
     def campaigns(self) -> list[str]:
         """Every campaign name with at least one run, sorted."""
