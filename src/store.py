@@ -30,6 +30,7 @@ import contextlib
 import json
 import math
 import numbers
+import os
 import random
 import re
 import threading
@@ -95,6 +96,10 @@ T = TypeVar("T")
 
 class StoreError(Exception):
     """A problem with the results store, worded for the person who can fix it."""
+
+
+class RunClosedError(StoreError):
+    """The run is unknown (never started, deleted) or finished: it takes no more rows."""
 
 
 # --- Schema -------------------------------------------------------------------------------
@@ -640,8 +645,8 @@ class Store:
             return
         status = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
         if status is None:
-            raise StoreError(f"unknown run {run_id} (deleted, or never started)")
-        raise StoreError(f"run {run_id} is finished ({status}); it takes no more rows")
+            raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
+        raise RunClosedError(f"run {run_id} is finished ({status}); it takes no more rows")
 
     # -- writing
 
@@ -679,28 +684,48 @@ class Store:
 
         Probabilities are the row's keys that are not table columns (or only ``labels``,
         or a row's own ``emotions`` dict). ``files`` counts the distinct file names of this call."""
-        records = [_face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
-        files = len({r["file"] for r in records})
-        faces = sum(r["status"] == "ok" for r in records)
+        with self._failing_run(run_id):
+            records = [_face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
+            files = len({r["file"] for r in records})
+            faces = sum(r["status"] == "ok" for r in records)
 
-        def work(conn: Connection) -> int:
-            self._claim(conn, run_id, files, faces)
-            if records:
-                conn.execute(FACES.insert(), records)
-            return len(records)
+            def work(conn: Connection) -> int:
+                self._claim(conn, run_id, files, faces)
+                if records:
+                    conn.execute(FACES.insert(), records)
+                return len(records)
 
-        return self._transaction(work, "storing rows")
+            return self._transaction(work, "storing rows")
+
+    @contextlib.contextmanager
+    def _failing_run(self, run_id: str) -> Iterator[None]:
+        """A write that fails marks its run failed (with the reason) before the error goes on:
+        no run is left half written and unmarked, whoever the caller."""
+        try:
+            yield
+        except RunClosedError:
+            raise
+        except StoreError as exc:
+            with contextlib.suppress(StoreError):  # e.g. the server is gone: the first error is the news
+                self._finish(run_id, "failed", f"storing failed: {exc}", only_running=True)
+            raise
 
     def finish_run(self, run_id: str, status: str = "ok", error: str = "") -> None:
-        """Mark a run ``ok`` or ``failed`` (with the error text)."""
+        """Mark a run ``ok`` or ``failed`` (with the error text), whatever its status was."""
+        self._finish(run_id, status, error, only_running=False)
+
+    def _finish(self, run_id: str, status: str, error: str, *, only_running: bool) -> None:
         if status not in ("ok", "failed"):
             raise StoreError(f"a run finishes 'ok' or 'failed', not {status!r}")
         _check_run_id(run_id)
         values = {"status": status, "error": _text(error or "")[:ERROR_MAX], "finished_at": _now()}
+        where = [RUNS.c.id == run_id] + ([RUNS.c.status == "running"] if only_running else [])
 
         def work(conn: Connection) -> None:
-            if conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(**values)).rowcount != 1:
-                raise StoreError(f"unknown run {run_id} (deleted, or never started)")
+            if conn.execute(RUNS.update().where(*where).values(**values)).rowcount == 1:
+                return
+            if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
+                raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
 
         self._transaction(work, "finishing a run")
 
@@ -713,9 +738,10 @@ class Store:
             yield handle
         except BaseException as exc:
             with contextlib.suppress(StoreError):  # the writer's own error is the one to report
-                self.finish_run(handle.id, "failed", error_text(exc))
+                self._finish(handle.id, "failed", error_text(exc), only_running=True)
             raise
-        self.finish_run(handle.id, "ok")
+        # A run already failed by a write the caller chose to survive stays failed.
+        self._finish(handle.id, "ok", "", only_running=True)
 
     def save_rows(self, source: str, rows: Iterable[Mapping], **run_fields: Any) -> str:
         """A whole run in one call: start, rows, finish; returns the run id."""
@@ -727,15 +753,16 @@ class Store:
     def add_live_seconds(self, run_id: str, seconds: Iterable[Mapping]) -> int:
         """Per-second aggregates of a live session: ``{"second": datetime (UTC), "faces": n,
         "counts": {label: n}}`` each; returns how many were stored."""
-        records = [_second_record(run_id, item, i) for i, item in enumerate(seconds)]
+        with self._failing_run(run_id):
+            records = [_second_record(run_id, item, i) for i, item in enumerate(seconds)]
 
-        def work(conn: Connection) -> int:
-            self._claim(conn, run_id)
-            if records:
-                conn.execute(LIVE_SECONDS.insert(), records)
-            return len(records)
+            def work(conn: Connection) -> int:
+                self._claim(conn, run_id)
+                if records:
+                    conn.execute(LIVE_SECONDS.insert(), records)
+                return len(records)
 
-        return self._transaction(work, "storing live seconds")
+            return self._transaction(work, "storing live seconds")
 
     def record_alert(
         self,
@@ -772,7 +799,7 @@ class Store:
             if run_id is not None:
                 _check_run_id(run_id)
                 if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
-                    raise StoreError(f"unknown run {run_id} (deleted, or never started)")
+                    raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
             return int(conn.execute(ALERTS.insert().values(**values)).inserted_primary_key[0])
 
         return self._transaction(work, "recording an alert")
@@ -1013,7 +1040,7 @@ class Store:
 
 def _check_run_id(run_id: Any) -> None:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise StoreError(f"unknown run {sanitize.line(str(run_id))!r} (a run id is 32 hex digits)")
+        raise RunClosedError(f"unknown run {sanitize.line(str(run_id))!r} (a run id is 32 hex digits)")
 
 
 def _is_connect_error(exc: SQLAlchemyError) -> bool:
@@ -1046,6 +1073,19 @@ def _filters(*, campaign: Any, location: Any, source: Any, since: Any, until: An
 
 _STORES: dict[str, Store] = {}
 _STORES_LOCK = threading.Lock()
+
+
+def _forget_stores_in_child() -> None:
+    """After fork (multiprocessing, Ray workers): the parent's pooled connections are not ours
+    to use or close; the child opens its own."""
+    global _STORES_LOCK
+    _STORES_LOCK = threading.Lock()  # another thread may have held it at the fork
+    for store in _STORES.values():
+        store.engine.dispose(close=False)
+    _STORES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_stores_in_child)
 
 
 def open_store(url: str | None = None) -> Store:

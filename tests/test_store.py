@@ -199,6 +199,8 @@ def test_bad_names_and_rows_are_refused_with_clear_messages(store):
     with pytest.raises(StoreError, match="row 0: x=1e\\+20 is out of range"):
         store.add_rows(run_id, [{**sample_rows()[0], "x": 1e20}])
     assert table_rows(store, "faces") == 0  # a refused batch stores nothing of itself
+    run = store.get_run(run_id)  # and fails its run, keeping the first reason
+    assert (run["status"], run["error"]) == ("failed", "storing failed: row 1: confidence='high' is not a number")
     with pytest.raises(StoreError, match="unknown run 0123456789abcdef0123456789abcdef"):
         store.add_rows("0123456789abcdef0123456789abcdef", sample_rows())
     with pytest.raises(StoreError, match="unknown run 'nope'"):
@@ -225,12 +227,23 @@ def test_a_writer_that_raises_leaves_a_failed_run_with_its_rows_so_far(store):
             run.add(sample_rows("good"))
             run.add([*sample_rows("bad")[:2], {"file": "x.jpg", "face": "first"}])
     stored = store.get_run(run.id)
-    assert stored["status"] == "failed" and "row 2: face='first' is not a whole number" in stored["error"]
+    assert (stored["status"], stored["error"]) == (
+        "failed",
+        "storing failed: row 2: face='first' is not a whole number",
+    )
     assert stored["files"] == 3 and stored["faces"] == 2
     assert store.results(run_id=run.id)["file"].str.startswith("good_").all()
 
     run_id = store.save_rows("api", sample_rows())
     assert store.get_run(run_id)["status"] == "ok"
+
+    # A caller that survives a failed write does not turn its run back to ok.
+    with store.run("live") as run:
+        with pytest.raises(StoreError):
+            run.add_live_seconds([{"second": "yesterday-ish"}])
+    assert store.get_run(run.id)["status"] == "failed"
+    store.finish_run(run.id, "ok")  # an explicit finish is obeyed
+    assert store.get_run(run.id)["status"] == "ok"
 
 
 def test_concurrent_writers_lose_no_row(store):
@@ -287,6 +300,26 @@ def test_open_store_gives_one_store_per_url_across_threads(db_url):
         found[0].close()
     assert open_store(db_url) is not found[0]  # closed stores are forgotten
     open_store(db_url).close()
+
+
+def _write_in_child(url: str, k: int) -> str:
+    return open_store(url).save_rows("batch", sample_rows(f"p{k}"), campaign="forked")
+
+
+def test_forked_processes_write_through_their_own_connections(db_url):
+    """Processes forked from one holding a store (multiprocessing, Ray workers) open their own."""
+    import multiprocessing
+
+    parent = open_store(db_url)
+    before = parent.save_rows("batch", sample_rows(), campaign="parent")
+    try:
+        with multiprocessing.get_context("fork").Pool(3) as pool:
+            ids = pool.starmap(_write_in_child, [(db_url, k) for k in range(3)])
+        assert set(parent.runs(campaign="forked")["run_id"]) == set(ids)
+        assert parent.save_rows("batch", sample_rows()) != before  # the parent's pool still works
+        assert len(parent.results()) == 5 * 4
+    finally:
+        parent.close()
 
 
 # --- Retention and deletion ---------------------------------------------------------------
