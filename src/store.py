@@ -13,10 +13,11 @@ One module persists results, so the dashboard, the API and the CLI read the same
   kept as a JSON object ``{label: p}``, so models with other labels fit too. Live sessions
   store per-second aggregates, never frames. Alerts are stored with what was sent.
   Images are never stored.
-* Every write is one transaction; a run whose writer raised is marked ``failed`` with the
-  error, keeping the rows written before. Concurrent writers are safe on every backend
-  (SQLite: WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writes; deadlocks and lock
-  timeouts are retried).
+* Every write is one transaction. A write that fails marks its run ``failed`` with the
+  reason, and so does a ``Store.run()`` block that raises; the rows written before stay.
+  Concurrent writers are safe on every backend (SQLite: WAL, a busy timeout and ``BEGIN
+  IMMEDIATE`` for writes; deadlocks and lock timeouts are retried), and forked processes
+  open their own connections.
 * Names (files, campaigns, tags) are stored exactly as given, once made valid Unicode
   (``sanitize.text``); neutralising formulas is for CSV output, not for storage.
 
@@ -37,7 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,7 +84,7 @@ RESULT_FACE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidenc
 RESULT_TAIL_COLUMNS = ("status", "error", "time", "track_id", "at")
 ALERT_COLUMNS = ("alert_id", "at", "run_id", "kind", "message", "payload", "delivered", "error")
 _INT_COLUMNS = ("face", "x", "y", "w", "h", "track_id")
-# Row keys that are not class probabilities (the rest of a row's numeric keys are).
+# Row keys that are not class probabilities (every other key of a row is one).
 _ROW_KEYS = frozenset(
     {"file", "face", "x", "y", "w", "h", "emotion", "confidence", "sentiment", "status", "error"}
     | {"time", "time_s", "track_id", "frame", "emotions", "run_id"}
@@ -426,8 +427,14 @@ def error_text(exc: BaseException) -> str:
 # --- URLs and engines ---------------------------------------------------------------------
 
 _DRIVERS = {"sqlite": ("sqlite", "pysqlite"), "postgresql": ("postgresql", "psycopg"), "mysql": ("mysql", "pymysql")}
-_BACKENDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql"}
-_BACKENDS["mariadb"] = "mysql"
+# Accepted URL schemes (postgres:// is Heroku's) and the dialect each one means.
+_BACKENDS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
 EXAMPLE_URLS = (
     "sqlite:///PATH/results.db, postgresql+psycopg://USER:PASSWORD@HOST:5432/DB "
     "or mysql+pymysql://USER:PASSWORD@HOST:3306/DB"
@@ -528,7 +535,7 @@ class RunHandle:
     store: Store
     id: str
     rows: int = 0
-    seconds: int = field(default=0)
+    seconds: int = 0
 
     def add(self, rows: Iterable[Mapping], *, labels: Sequence[str] | None = None) -> int:
         added = self.store.add_rows(self.id, rows, labels=labels)
@@ -549,8 +556,8 @@ class Store:
         self.url = connect_url.render_as_string(hide_password=True)  # safe to show
         self.engine = _make_engine(connect_url, self.dialect)
         self._writer = self.engine.execution_options(fer_write=True)
-        self._retention_days = config.RETENTION_DAYS if retention_days is None else int(retention_days)
-        self._retention_at = 0.0
+        self._retention_days = float(config.RETENTION_DAYS if retention_days is None else retention_days)
+        self._retention_at: float | None = None  # monotonic time of the last pass
         try:
             self._migrate()
             self._maybe_retention()
@@ -626,7 +633,8 @@ class Store:
         self._transaction(upgrade, "creating or upgrading the schema")
 
     def _maybe_retention(self) -> None:
-        if self._retention_days > 0 and time.monotonic() - self._retention_at >= RETENTION_EVERY_S:
+        due = self._retention_at is None or time.monotonic() - self._retention_at >= RETENTION_EVERY_S
+        if self._retention_days > 0 and due:
             self._retention_at = time.monotonic()
             self.apply_retention(self._retention_days)
 
