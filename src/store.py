@@ -715,19 +715,17 @@ class Store:
             raise
         except StoreError as exc:
             with contextlib.suppress(StoreError):  # e.g. the server is gone: the first error is the news
-                self._finish(run_id, "failed", f"storing failed: {exc}", only_running=True)
+                self.finish_run(run_id, "failed", f"storing failed: {exc}", if_running=True)
             raise
 
-    def finish_run(self, run_id: str, status: str = "ok", error: str = "") -> None:
-        """Mark a run ``ok`` or ``failed`` (with the error text), whatever its status was."""
-        self._finish(run_id, status, error, only_running=False)
-
-    def _finish(self, run_id: str, status: str, error: str, *, only_running: bool) -> None:
+    def finish_run(self, run_id: str, status: str = "ok", error: str = "", *, if_running: bool = False) -> None:
+        """Mark a run ``ok`` or ``failed`` (with the error text). With ``if_running`` a run that
+        is already finished is left as it is (a failure keeps its first reason)."""
         if status not in ("ok", "failed"):
             raise StoreError(f"a run finishes 'ok' or 'failed', not {status!r}")
         _check_run_id(run_id)
         values = {"status": status, "error": _text(error or "")[:ERROR_MAX], "finished_at": _now()}
-        where = [RUNS.c.id == run_id] + ([RUNS.c.status == "running"] if only_running else [])
+        where = [RUNS.c.id == run_id] + ([RUNS.c.status == "running"] if if_running else [])
 
         def work(conn: Connection) -> None:
             if conn.execute(RUNS.update().where(*where).values(**values)).rowcount == 1:
@@ -746,10 +744,10 @@ class Store:
             yield handle
         except BaseException as exc:
             with contextlib.suppress(StoreError):  # the writer's own error is the one to report
-                self._finish(handle.id, "failed", error_text(exc), only_running=True)
+                self.finish_run(handle.id, "failed", error_text(exc), if_running=True)
             raise
         # A run already failed by a write the caller chose to survive stays failed.
-        self._finish(handle.id, "ok", "", only_running=True)
+        self.finish_run(handle.id, "ok", if_running=True)
 
     def save_rows(self, source: str, rows: Iterable[Mapping], **run_fields: Any) -> str:
         """A whole run in one call: start, rows, finish; returns the run id."""
