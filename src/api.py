@@ -30,7 +30,7 @@ import hmac
 import ipaddress
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,9 +43,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src import analytics, config
 from src.analytics import FailedFile, result_record
@@ -59,6 +56,12 @@ RUNS_LIMIT_DEFAULT = 100
 RUNS_LIMIT_MAX = 10_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Source = Literal[SOURCES]  # type: ignore[valid-type]
+
+# ASGI, spelled out (the server and Starlette agree on these shapes).
+Scope = Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def is_loopback(host: str) -> bool:
@@ -467,12 +470,11 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(AuthGate, api_key=settings.api_key)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException):
-        # Starlette turns the multipart parser's errors into a 400; the parser stops at
+    @app.exception_handler(400)
+    async def _bad_request(request: Request, exc: HTTPException):
+        # Starlette answers the multipart parser's errors with a 400; the parser stops at
         # max_files while the body streams in, and that one is a 413 like the size limit.
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, MultiPartException) and cause.message.startswith("Too many files"):
+        if str(exc.detail).startswith("Too many files"):
             return JSONResponse({"detail": _too_many(settings.max_files)}, status_code=413)
         return await http_exception_handler(request, exc)
 
