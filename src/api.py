@@ -478,6 +478,11 @@ def create_app(
             return JSONResponse({"detail": _too_many(settings.max_files)}, status_code=413)
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # JSON like every other answer, and no traceback: uvicorn logs it on the server.
+        return JSONResponse({"detail": "internal server error (the server log has the details)"}, status_code=500)
+
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError):
         return JSONResponse({"detail": f"results store: {exc}"}, status_code=503)

@@ -336,6 +336,9 @@ def test_runs_filters(client, face_jpeg):
     earlier = {"campaign": ["runs-1", "runs-2"], "until": newest["run_time"]}
     assert [r["campaign"] for r in client.get("/v1/runs", params=earlier).json()["runs"]] == ["runs-1"]
     assert _rows(client, campaign="runs-2", since="2999-01-01T00:00:00Z") == []
+    empty = client.get("/v1/summary", params={"campaign": "no-such-campaign"}).json()
+    assert (empty["runs"], empty["images"], empty["faces"], empty["net_sentiment"]) == (0, 0, 0, None)
+    assert {e["faces"] for e in empty["emotions"]} == {0} and len(empty["emotions"]) == 7
 
 
 def test_concurrent_analyze_requests_are_all_stored_and_agree(client, server, face_jpeg):
