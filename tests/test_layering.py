@@ -24,6 +24,7 @@ KERAS_FREE = (
     "src.video",
     "src.cli",
     "src.api",
+    "src.store",
 )
 
 
