@@ -192,20 +192,21 @@ def campaign_table(batches: Mapping[str, pd.DataFrame], class_names: Sequence[st
     return pd.DataFrame(rows)
 
 
+def result_record(res) -> dict:
+    """One file's result as a JSON-ready object: status, error, size and its faces (box, probabilities, top emotion)."""
+    return {
+        "file": res.file,
+        "status": res.status,
+        "error": res.error,
+        "width": res.width,
+        "height": res.height,
+        "faces": [dict(f.to_dict(), sentiment=sentiment_of(f.emotion)) for f in res.faces],
+    }
+
+
 def results_json(results: Iterable, class_names: Sequence[str]) -> str:
-    """All results as JSON: one object per file with its faces (box, probabilities, top emotion)."""
-    out = []
-    for res in results:
-        out.append(
-            {
-                "file": res.file,
-                "status": res.status,
-                "error": res.error,
-                "width": res.width,
-                "height": res.height,
-                "faces": [dict(f.to_dict(), sentiment=sentiment_of(f.emotion)) for f in res.faces],
-            }
-        )
+    """All results as JSON: one ``result_record`` per file."""
+    out = [result_record(res) for res in results]
     return json.dumps({"class_names": list(class_names), "results": out}, indent=2)
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m src.cli {predict,evaluate,train,export,collect,stats,runs}``.
+"""Command line: ``python -m src.cli {predict,evaluate,train,export,collect,stats,runs,serve}``.
 
 The contract other tools rely on:
 
@@ -12,6 +12,8 @@ The contract other tools rely on:
   are not UTF-8 are written as ``\\xNN``. Folder entries left out (not images, hidden)
   are listed on stderr, one ``skipped NAME: REASON`` line each, before the summary.
 * ``evaluate`` prints a summary whose last line is ``accuracy=0.xxxx macro_f1=0.xxxx``.
+* ``serve`` runs the REST API (src/api.py) with uvicorn; without ``FER_API_KEY`` it
+  refuses any host but a loopback address (exit 2).
 * ``predict --store`` also saves the run in the results database (src/store.py), rows as
   they are produced; ``runs list|delete|retention`` manage what is stored.
 * User errors (bad data path, missing model, unreachable database, unknown run) print one
@@ -563,6 +565,26 @@ def _add_runs_parser(sub) -> None:
     p.set_defaults(func=cmd_runs_retention)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from src.api import ApiSettings, create_app, is_loopback
+
+    if not config.API_KEY and not is_loopback(args.host):
+        raise UserError(
+            f"refusing to serve on {args.host} without an API key: set FER_API_KEY (clients then send "
+            "'Authorization: Bearer <key>'), or bind to a loopback address (127.0.0.1, ::1, localhost)"
+        )
+    model_file = _model_path(args.model)
+    _start_backend(model_file)
+    # Loaded here, before binding, so a bad model or database is one line and exit 2, not a traceback.
+    recognizer = _load_recognizer(model_file)
+    store = _open_store()
+    import uvicorn
+
+    app = create_app(ApiSettings(model_file=model_file), recognizer=recognizer, store=store)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -646,6 +668,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stats)
 
     _add_runs_parser(sub)
+
+    p = sub.add_parser("serve", help="run the REST API (see docs/api.md)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need FER_API_KEY)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", metavar="FILE", help="model file or name in models/ (default: FER_MODEL)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -117,6 +117,14 @@ RUNTIME = os.environ.get("FER_RUNTIME", "auto")
 ONNX_THREADS = _env_int("FER_ONNX_THREADS", 0)
 MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
+# REST API (src/api.py, `python -m src.cli serve`).
+# Bearer key every /v1 route asks for. Unset, the server binds to loopback addresses only
+# and takes calls from this machine alone.
+API_KEY = os.environ.get("FER_API_KEY", "").strip()
+# The largest request body (all files and fields of one call), in MB, enforced while the
+# body streams in (a larger Content-Length is refused before any of it is read).
+API_MAX_REQUEST_MB = _env_float("FER_API_MAX_REQUEST_MB", float(MAX_UPLOAD_MB))
+API_MAX_FILES = _env_int("FER_API_MAX_FILES", 100)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
