@@ -157,3 +157,17 @@ DECODE_MAX_SIDE = _env_int("FER_DECODE_MAX_SIDE", 2048)
 ZIP_MAX_TOTAL_MB = _env_int("FER_ZIP_MAX_TOTAL_MB", 400)
 ZIP_MAX_RATIO = _env_int("FER_ZIP_MAX_RATIO", 100)
 ZIP_RATIO_MIN_MB = _env_float("FER_ZIP_RATIO_MIN_MB", 1.0)
+
+# --- Emotion groups and live-alert delivery (src/groups.py, src/alerts.py) ------------
+# User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file
+# is reported and the built-in sentiment grouping is used alone.
+GROUPS_FILE = _env_path("FER_GROUPS_FILE", ROOT / "inputs" / "emotion_groups.toml")
+# The group the live alert watches: a group name (sentiment's groups are searched first)
+# or "grouping:group", e.g. "custom:frustrated".
+ALERT_GROUP = os.environ.get("FER_ALERT_GROUP", "negative")
+# Where the live alert is POSTed as JSON when it fires (empty = nowhere, browser only).
+ALERT_WEBHOOK = os.environ.get("FER_ALERT_WEBHOOK", "").strip()
+ALERT_WEBHOOK_TIMEOUT = _env_float("FER_ALERT_WEBHOOK_TIMEOUT", 5.0)  # seconds per attempt
+ALERT_WEBHOOK_ATTEMPTS = _env_int("FER_ALERT_WEBHOOK_ATTEMPTS", 4)  # tries per event, the first included
+ALERT_WEBHOOK_BACKOFF = _env_float("FER_ALERT_WEBHOOK_BACKOFF", 1.0)  # seconds before the 2nd try; doubles after
+ALERT_WEBHOOK_QUEUE = _env_int("FER_ALERT_WEBHOOK_QUEUE", 100)  # events waiting; the oldest is dropped past it
