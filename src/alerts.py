@@ -237,20 +237,22 @@ class AlertNotifier:
         with self._cond:
             dropped, self._dropped = self._dropped, []
             self._busy += len(dropped)  # flush() waits for their reports too
+        if dropped:  # one log line per batch: a stuck receiver can drop thousands
+            LOGGER.warning("%d alert(s) dropped: the queue was full or the notifier closed", len(dropped))
         for event in dropped:
-            self._report(event, False, "dropped: the alert queue was full or the notifier closed")
+            self._report(event, False, "dropped: the alert queue was full or the notifier closed", log=False)
         if dropped:
             with self._cond:
                 self._busy -= len(dropped)
                 self._cond.notify_all()
 
-    def _report(self, event: AlertEvent, delivered: bool, error: str) -> None:
+    def _report(self, event: AlertEvent, delivered: bool, error: str, log: bool = True) -> None:
         with self._cond:
             if delivered:
                 self.delivered += 1
             else:
                 self.failed += 1
-        if not delivered:
+        if not delivered and log:
             LOGGER.warning("alert %s not delivered to the webhook: %s", event.kind, error)
         callback = self.on_result
         if callback is None:

@@ -329,3 +329,17 @@ def test_nothing_is_sent_without_a_webhook(receiver):
     r = receiver()
     configured, _, _ = fake_session(alert_webhook=r.url)
     assert configured.notifier is alerts.shared_notifier(r.url)
+
+
+def test_the_sender_thread_ends_when_idle_and_comes_back(receiver):
+    r = receiver()
+    notifier, results = notifier_for(r.url, idle_seconds=0.05)
+    notifier.notify(event(1))
+    assert notifier.flush(WAIT)
+    sender = notifier._thread
+    if sender is not None:
+        sender.join(WAIT)  # idle for 50 ms: the thread returns
+    assert notifier._thread is None
+    notifier.notify(event(2))
+    assert notifier.flush(WAIT)
+    assert [ok for _, ok, _ in results.items] == [True, True] and len(r.requests) == 2
