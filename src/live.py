@@ -196,13 +196,13 @@ def _alert_state(
     threshold: float,
     group: groups.Group,
 ) -> AlertState:
+    members = set(group.emotions)
     first = _run_start(second, faces, hits, now, threshold)
-    if first is None or now - second[first] < min_seconds:
+    if first is None or now - second[first] < min_seconds or members.isdisjoint(labels):
         return AlertState(False, group=group.name)
     duration = now - second[first]
     totals = np.sum(counts[first:], axis=0)
     total_faces = sum(faces[first:])
-    members = set(group.emotions)
     mix = sorted(((totals[i] / total_faces, name) for i, name in enumerate(labels) if name in members), reverse=True)
     detail = ", ".join(f"{name} {share:.0%}" for share, name in mix if share > 0)
     share = sum(hits[first:]) / total_faces
@@ -646,8 +646,8 @@ class LiveSession:
     def _watch_alert(self, now: float) -> None:
         """One event per alert episode: when the alert turns on, not while it stays on."""
         on = self.stats.alert_on(now)
-        if on and not self._alert_on:
-            state = self.stats.alert_state(now, self.labels)
+        state = self.stats.alert_state(now, self.labels) if on and not self._alert_on else None
+        if state is not None and state.active:
             event = live_alert_event(
                 state.reason,
                 when=now,
