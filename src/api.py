@@ -102,6 +102,9 @@ class FaceOut(BaseModel):
     emotion: str = Field(description="the most probable label")
     confidence: float = Field(description="its probability")
     sentiment: str = Field(description="positive, neutral or negative, from the label")
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="custom groupings (FER_GROUPS_FILE): {grouping: [its groups this face is in]}"
+    )
     landmarks: list[list[float]] | None = Field(
         default=None, description="eyes, nose tip, mouth corners as [x, y] (YuNet detector only)"
     )
@@ -151,6 +154,13 @@ class GroupCountOut(BaseModel):
     share: float = Field(description="share of all faces, 0-1")
 
 
+class CustomGroupCountOut(BaseModel):
+    grouping: str = Field(description="a grouping of FER_GROUPS_FILE")
+    group: str
+    faces: int
+    share: float = Field(description="share of all faces, 0-1 (groups may overlap)")
+
+
 class SummaryOut(BaseModel):
     runs: int = Field(description="runs that match the filters")
     images: int = Field(description="files analysed (a file counts once per run)")
@@ -161,6 +171,7 @@ class SummaryOut(BaseModel):
     grouping: str = Field(description="how emotions are grouped in `groups`")
     groups: list[GroupCountOut] = Field(description="faces per group of emotions")
     net_sentiment: float | None = Field(description="% positive minus % negative faces (-100..100), null without faces")
+    custom_groups: list[CustomGroupCountOut] = Field(description="faces per group of the custom groupings")
 
 
 class ErrorOut(BaseModel):
@@ -333,10 +344,9 @@ def split_tags(values: Sequence[str] | None) -> list[str]:
 
 
 def group_shares(df: pd.DataFrame) -> tuple[str, pd.DataFrame]:
-    """How faces spread over groups of emotions: (grouping name, frame of group, faces, share).
+    """How faces spread over the sentiment groups: (grouping name, frame of group, faces, share).
 
-    The seam for custom emotion groups: today the fixed sentiment buckets of
-    ``src.analytics``; a groups module replaces the body, not the callers.
+    The custom groups of ``FER_GROUPS_FILE`` (src/groups.py) come as ``custom_groups``.
     """
     counts = analytics.sentiment_counts(df).rename(columns={"sentiment": "group"})
     return "sentiment", counts
@@ -358,6 +368,8 @@ def summarize_results(df: pd.DataFrame, class_names: Sequence[str]) -> dict:
         "grouping": grouping,
         "groups": _records(groups),
         "net_sentiment": analytics.net_sentiment(df),
+        # The user's own groups (FER_GROUPS_FILE): grouping, group, faces, share of all faces.
+        "custom_groups": _records(analytics.group_counts(df)),
     }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -317,6 +318,15 @@ def test_summary_matches_the_results(client, face_jpeg):
         assert entry["faces"] == n and entry["share"] == pytest.approx(n / len(faces))
     net = 100 * (groups["positive"]["faces"] - groups["negative"]["faces"]) / len(faces)
     assert s["net_sentiment"] == pytest.approx(net, abs=0.05)
+    # The custom groups of the shipped groups file, counted the way src.groups counts them.
+    from src import analytics
+
+    frame = pd.DataFrame(faces).astype({"confidence": float})
+    expected = analytics.group_counts(frame)
+    assert {(g["grouping"], g["group"], g["faces"]) for g in s["custom_groups"]} == set(
+        zip(expected["grouping"], expected["group"], expected["faces"].astype(int))
+    )
+    assert s["custom_groups"], "the shipped emotion_groups.toml defines custom groups"
 
     one = client.get("/v1/summary", params={"campaign": "summary", "run_id": rows[0]["run_id"]}).json()
     assert (one["runs"], one["images"], one["faces"]) == (1, 2, 2)
