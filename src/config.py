@@ -157,3 +157,12 @@ DECODE_MAX_SIDE = _env_int("FER_DECODE_MAX_SIDE", 2048)
 ZIP_MAX_TOTAL_MB = _env_int("FER_ZIP_MAX_TOTAL_MB", 400)
 ZIP_MAX_RATIO = _env_int("FER_ZIP_MAX_RATIO", 100)
 ZIP_RATIO_MIN_MB = _env_float("FER_ZIP_RATIO_MIN_MB", 1.0)
+
+# --- Results store (src/store.py) -------------------------------------------------------
+# SQLAlchemy URL of the results database: sqlite:///PATH, postgresql+psycopg://USER:PW@HOST/DB
+# or mysql+pymysql://USER:PW@HOST/DB (MariaDB too). The default is a git-ignored SQLite file
+# beside the evaluation outputs. See docs/store.md.
+DATABASE_URL = os.environ.get("FER_DATABASE_URL", "").strip() or f"sqlite:///{(OUTPUTS_DIR / 'results.db').as_posix()}"
+# Runs older than this many days are deleted when a store is opened (and by
+# `python -m src.cli runs retention`); 0 keeps everything.
+RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
