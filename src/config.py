@@ -166,3 +166,17 @@ DATABASE_URL = os.environ.get("FER_DATABASE_URL", "").strip() or f"sqlite:///{(O
 # Runs older than this many days are deleted when a store is opened (and by
 # `python -m src.cli runs retention`); 0 keeps everything.
 RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
+
+# --- Emotion groups and live-alert delivery (src/groups.py, src/alerts.py) ------------
+# User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file
+# is reported and the built-in sentiment grouping is used alone.
+GROUPS_FILE = _env_path("FER_GROUPS_FILE", ROOT / "inputs" / "emotion_groups.toml")
+# The group the live alert watches: a group name (sentiment's groups are searched first)
+# or "grouping:group", e.g. "custom:frustrated".
+ALERT_GROUP = os.environ.get("FER_ALERT_GROUP", "negative")
+# Where the live alert is POSTed as JSON when it fires (empty = nowhere, browser only).
+ALERT_WEBHOOK = os.environ.get("FER_ALERT_WEBHOOK", "").strip()
+ALERT_WEBHOOK_TIMEOUT = _env_float("FER_ALERT_WEBHOOK_TIMEOUT", 5.0)  # seconds per attempt
+ALERT_WEBHOOK_ATTEMPTS = _env_int("FER_ALERT_WEBHOOK_ATTEMPTS", 4)  # tries per event, the first included
+ALERT_WEBHOOK_BACKOFF = _env_float("FER_ALERT_WEBHOOK_BACKOFF", 1.0)  # seconds before the 2nd try; doubles after
+ALERT_WEBHOOK_QUEUE = _env_int("FER_ALERT_WEBHOOK_QUEUE", 100)  # events waiting; the oldest is dropped past it

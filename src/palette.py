@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from src import config
+from src import groups
 
 # Negative emotions in warm reds/purples, positive in green, neutral-ish in blues/greys:
 # an analyst reads the sentiment of a chart before reading its labels.
@@ -22,7 +22,7 @@ SENTIMENT_COLORS: dict[str, str] = {
 }
 # Custom emotion groups (src/groups.py) take these in turn: none is an emotion's colour.
 GROUP_COLORS: tuple[str, ...] = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#eeca3b", "#72b7b2", "#ff9da6", "#9d755d")
-SENTIMENT_ORDER: tuple[str, ...] = ("positive", "neutral", "negative")
+SENTIMENT_ORDER: tuple[str, ...] = groups.SENTIMENT_BUCKETS
 FALLBACK_COLOR = "#1f77b4"
 
 
@@ -31,8 +31,9 @@ def emotion_color(emotion: str) -> str:
 
 
 def sentiment_of(emotion: str) -> str:
-    """Sentiment bucket of an emotion label (unknown labels count as neutral)."""
-    return config.SENTIMENT.get(emotion, "neutral")
+    """Sentiment bucket of an emotion label (unknown labels count as the sentiment grouping's
+    ``other``: neutral). The sentiment grouping in force is ``groups.sentiment()``."""
+    return groups.sentiment().label_of_emotion(emotion)
 
 
 def sentiment_color(sentiment: str) -> str:
