@@ -7,7 +7,7 @@ import hashlib
 
 import streamlit as st
 
-from src import analytics, app_cache, config, draw, model_card, persist, plots, trends, uploads
+from src import analytics, app_cache, config, draw, groups, model_card, persist, plots, trends, uploads
 from src import video as videos
 from src.palette import sentiment_of
 from src.sanitize import markdown_literal
@@ -670,7 +670,6 @@ def video_tab() -> None:
 
 # --- History and trends ------------------------------------------------------------
 
-GROUPING_NAMES = {"emotion": "Emotions", "sentiment": "Sentiment (positive / neutral / negative)"}
 SOURCE_NAMES = {
     "photo": "Photos",
     "batch": "Batch",
@@ -684,8 +683,16 @@ TABLE_COLUMNS += ["time", "track_id", "model_version", "run_id"]
 MAX_ROWS_SHOWN = 5000
 
 
-def groupings() -> dict[str, trends.Grouping]:
-    return {"emotion": trends.emotion_grouping(config.EMOTIONS), "sentiment": trends.sentiment_grouping()}
+def groupings() -> dict[str, tuple[str, str, groups.Grouping]]:
+    """{key: (what the selector shows, chart colours, grouping)}: emotions, sentiment, then the custom groupings."""
+    out = {
+        "emotion": ("Emotions", "emotion", trends.emotion_grouping(config.EMOTIONS)),
+        "sentiment": ("Sentiment (positive / neutral / negative)", "sentiment", trends.sentiment_grouping()),
+    }
+    for i, grouping in enumerate(groups.active().custom):
+        # The name is user data; selector options are plain text.
+        out[f"custom-{i}"] = (f"Groups: {grouping.name} ({', '.join(grouping.buckets)})", "custom", grouping)
+    return out
 
 
 def history_filters(options: trends.FilterOptions) -> dict:
@@ -703,18 +710,22 @@ def history_filters(options: trends.FilterOptions) -> dict:
     d1, d2, d3 = st.columns([1.2, 1, 1.3], vertical_alignment="bottom")
     span = d1.date_input(
         "Dates (UTC)",
-        value=(options.first, options.last),
-        min_value=options.first,
-        max_value=options.last,
+        value=(),  # empty: every date; new results always show up
         key="history_dates",
+        help=f"Saved results span {options.first} to {options.last}. Leave empty for all of them.",
     )
-    since, until = (tuple(span) + (None, None))[:2] if isinstance(span, (tuple, list)) else (span, span)
+    picked = list(span) if isinstance(span, (tuple, list)) else [span]
+    since, until = (picked + [None, None])[:2]
+    until = until or since  # one day picked: that day
     bucket = d2.segmented_control("Per", trends.BUCKETS, default="day", key="history_bucket", required=True)
-    grouping = d3.selectbox("Count faces by", list(groupings()), format_func=GROUPING_NAMES.get, key="history_grouping")
+    choices = groupings()
+    key = d3.selectbox("Count faces by", list(choices), format_func=lambda k: choices[k][0], key="history_grouping")
+    label, kind, grouping = choices[key or "emotion"]
     return {
         "filters": dict(campaigns=campaigns, locations=locations, sources=sources, since=since, until=until),
         "bucket": bucket or "day",
-        "grouping": groupings()[grouping],
+        "grouping": grouping,
+        "kind": kind,
     }
 
 
@@ -723,11 +734,11 @@ def history_kpis(rows, faces) -> None:
     cols[0].metric("Faces", f"{len(faces):,}")
     cols[1].metric("Runs", f"{rows['run_id'].nunique():,}" if "run_id" in rows else "—")
     cols[2].metric("Campaigns", f"{faces['campaign'].map(trends.campaign_label).nunique():,}")
-    positive = trends.sentiment_grouping().assign(faces).eq("positive").mean() if len(faces) else None
+    positive = trends.memberships(faces, trends.sentiment_grouping())["positive"].mean() if len(faces) else None
     cols[3].metric("Positive faces", f"{positive:.0%}" if positive is not None else "—")
 
 
-def campaign_section(rows, grouping: trends.Grouping) -> None:
+def campaign_section(rows, grouping: groups.Grouping, kind: str) -> None:
     st.subheader("Campaign comparison")
     names = trends.campaign_shares(rows, grouping)["campaign"].unique().tolist()  # busiest first
     if len(names) < 2:
@@ -738,16 +749,14 @@ def campaign_section(rows, grouping: trends.Grouping) -> None:
         st.info("Pick two or more campaigns.")
         return
     long = trends.campaign_shares(rows, grouping, chosen)
-    st.plotly_chart(
-        plots.campaign_comparison(long, grouping.labels, grouping.kind), width="stretch", key="history-campaigns"
-    )
+    st.plotly_chart(plots.campaign_comparison(long, grouping.buckets, kind), width="stretch", key="history-campaigns")
     result = trends.compare_campaigns(rows, chosen, grouping)
     verdict = markdown_literal(result.verdict)  # campaign names inside: shown as typed
     if result.differs:
         st.success(verdict, icon=":material/check_circle:")
     else:
         st.info(verdict, icon=":material/info:")
-    with st.expander("Faces per campaign and label (the counts tested)"):
+    with st.expander("Faces per campaign and group (the counts compared)"):
         table = result.table.copy()
         table.insert(0, "campaign", table.index)
         st.dataframe(table, width="stretch", hide_index=True)
@@ -821,20 +830,21 @@ def delete_section(store, runs) -> None:
 
 
 def run_choices(runs) -> list[tuple]:
-    """(run id, one-line description) of every run, newest first."""
+    """(run id, one-line description) of every run, newest first (``Store.runs`` order)."""
     out = []
     for run in runs.itertuples(index=False):
-        campaign = trends.campaign_label(getattr(run, "campaign", None))
-        when = getattr(run, "created_at", None)
-        faces = getattr(run, "faces", None)
         parts = [
-            f"{when:%Y-%m-%d %H:%M}" if when is not None else "",
+            f"{run.run_time:%Y-%m-%d %H:%M} UTC",
             SOURCE_NAMES.get(run.source, run.source),
-            campaign,
+            trends.campaign_label(run.campaign),
         ]
-        if faces is not None:
-            parts.append(f"{faces} faces")
-        out.append((run.id, " · ".join(p for p in parts if p)))
+        if run.location:
+            parts.append(run.location)
+        if run.source != "live":  # live runs keep per-second counts, not face rows
+            parts.append(f"{run.faces:,} face{'s' if run.faces != 1 else ''}")
+        if run.status != "ok":
+            parts.append(run.status)
+        out.append((run.run_id, " · ".join(parts)))
     return out
 
 
@@ -846,11 +856,11 @@ def history_view() -> None:
         st.error(f"The results store could not be opened: {markdown_literal(error or '')}")
         return
     try:
-        rows, runs = store.results(), store.runs()
+        rows, runs = persist.history(store)
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return
-    if rows.empty and runs.empty:
+    if runs.empty:
         st.info(
             "Nothing saved yet. Turn on **Save results** in the Photos, Batch, Video file or Live camera tab "
             "(it is on by default for batches, videos and the camera): what you analyse then collects here, "
@@ -858,7 +868,7 @@ def history_view() -> None:
         )
         return
     choice = history_filters(trends.filter_options(rows))
-    grouping, bucket = choice["grouping"], choice["bucket"]
+    grouping, bucket, kind = choice["grouping"], choice["bucket"], choice["kind"]
     rows = trends.filter_results(rows, **choice["filters"])
     faces = trends.face_rows(rows)
     history_kpis(rows, faces)
@@ -868,15 +878,15 @@ def history_view() -> None:
         st.plotly_chart(
             plots.share_trend(
                 trends.shares_over_time(rows, grouping, bucket),
-                grouping.labels,
-                grouping.kind,
+                grouping.buckets,
+                kind,
                 bucket,
                 title=f"Share of faces per {bucket}",
             ),
             width="stretch",
             key="history-trend",
         )
-        campaign_section(rows, grouping)
+        campaign_section(rows, grouping, kind)
     results_table(rows)
     delete_section(store, run_choices(runs))
 

@@ -92,6 +92,16 @@ def save_rows(store, source: str, rows: list[dict], **run_fields) -> Saved:
     return Saved(run_id=run_id, rows=len(rows))
 
 
+def history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Everything stored, for trends: the face rows with the live seconds as rows
+    (``trends.live_rows``), in time order, and the runs (newest first)."""
+    from src import trends
+
+    runs = store.runs()
+    rows = trends.combine(store.results(), trends.live_rows(store.live_seconds(), runs))
+    return rows, runs
+
+
 def run_fields(campaign: str | None, location: str | None, model_version: str = "") -> dict:
     """The keyword arguments a run is started with."""
     return {"campaign": clean_name(campaign), "location": clean_name(location), "model_version": model_version}
@@ -100,15 +110,34 @@ def run_fields(campaign: str | None, location: str | None, model_version: str = 
 # --- live camera ------------------------------------------------------------------------
 
 
+def faces_in_view(counts: np.ndarray, frames: int, faces: int) -> tuple[int, np.ndarray]:
+    """One second's faces in view and their labels, from its per-frame counts.
+
+    ``LiveStats`` counts every face in every processed frame, so one person seen at 10 fps
+    is 10 per second. Stored, a second holds the faces in view on average (rounded) and
+    their labels' shares of them, rounded by largest remainder so they add up: one person
+    for a minute is 60 face-seconds, whatever the frame rate.
+    """
+    counts = np.asarray(counts, dtype=float)
+    frames = max(1, int(frames))
+    mean = counts / frames
+    total = int(round(faces / frames))
+    whole = np.floor(mean)
+    short = total - int(whole.sum())
+    if short > 0:
+        whole[np.argsort(-(mean - whole), kind="stable")[:short]] += 1
+    return total, whole.astype(int)
+
+
 def live_seconds(seconds: Sequence, labels: Sequence[str]) -> list[dict]:
-    """``live.SecondCounts`` as the store's per-second aggregates: UTC second, faces, counts per label."""
+    """``live.SecondCounts`` as the store's per-second aggregates: UTC second, faces in view, counts per label."""
     out = []
     for bucket in seconds:
-        counts = np.asarray(bucket.counts)
+        faces, counts = faces_in_view(bucket.counts, bucket.frames, bucket.faces)
         out.append(
             {
                 "second": datetime.fromtimestamp(int(bucket.second), tz=UTC),
-                "faces": int(bucket.faces),
+                "faces": faces,
                 "counts": {label: int(n) for label, n in zip(labels, counts) if n},
             }
         )

@@ -6,25 +6,31 @@ Works on the per-face table that ``src.store`` returns from ``Store.results()`` 
 time of the face). Plain pandas and scipy, no streamlit, so every number on the
 History & trends view is unit tested.
 
-Faces are counted under a *grouping*: the seven emotions, the three sentiments, or
-custom groups. Campaigns are compared with 95% Wilson intervals on each share and a
-chi-square test of independence on the counts, which is only run when the counts are
-large enough for it (Cochran's rule); otherwise the verdict says so.
+Faces are counted under a *grouping* (``src.groups``): the seven emotions, the sentiment
+grouping in force, or a custom grouping of the groups file; a face counts in every group
+it belongs to, and shares are of all faces. Campaigns are compared with 95% Wilson
+intervals on each share and a chi-square test of independence on the counts, run only
+when every face is in at most one group (else no single test applies) and the counts are
+large enough for it (Cochran's rule); otherwise the verdict says why not.
+
+The live camera is stored as per-second aggregates (``Store.live_seconds``);
+``live_rows`` turns them into rows of the same table, one per face in view per second,
+so a live session counts in the trends like the photos of the same moments.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from src import config, sanitize
-from src.palette import SENTIMENT_ORDER, sentiment_of
+from src import config, groups, sanitize
+from src.groups import Grouping
 
 BUCKETS = ("hour", "day", "week")
 NO_CAMPAIGN = "(no campaign)"  # how faces saved without a campaign are listed and charted
@@ -32,32 +38,22 @@ ALPHA = 0.05
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
-@dataclass(frozen=True)
-class Grouping:
-    """How faces are counted: ``labels`` in display order and each face's label.
-
-    ``assign`` maps the face rows to one label per face (NaN for a face outside every
-    group); labels are exclusive, so shares add up to at most 1 and can be stacked.
-    """
-
-    name: str
-    labels: tuple[str, ...]
-    assign: Callable[[pd.DataFrame], pd.Series]
-    kind: str = "custom"  # "emotion", "sentiment" or "custom": picks the chart colours
+LIVE_FILE = "(live camera)"  # the file name of rows made from live seconds
 
 
 def emotion_grouping(class_names: Sequence[str] = config.EMOTIONS) -> Grouping:
-    return Grouping("emotion", tuple(class_names), lambda faces: faces["emotion"].astype(str), "emotion")
+    """Each emotion its own group: the top emotion as it is."""
+    return Grouping("emotion", tuple(groups.Group(e, (e,)) for e in class_names), partition=True, other="")
 
 
 def sentiment_grouping() -> Grouping:
-    # Derived from the emotion, not the stored column: one mapping everywhere (src.palette).
-    return Grouping(
-        "sentiment",
-        SENTIMENT_ORDER,
-        lambda faces: faces["emotion"].astype(str).map(sentiment_of),
-        "sentiment",
-    )
+    """The sentiment grouping in force (the groups file's, or the built-in one)."""
+    return groups.sentiment()
+
+
+def exclusive(member: pd.DataFrame) -> bool:
+    """Whether every face is in at most one group (a chi-square test needs that)."""
+    return bool((member.sum(axis=1) <= 1).all()) if len(member.columns) else True
 
 
 # --- reading the table ------------------------------------------------------------
@@ -75,6 +71,36 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("campaign", "location", "source", "emotion", "status"):
         out[col] = out[col].fillna("").astype(str) if col in out else ""
     return out
+
+
+def live_rows(seconds: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Live seconds (``Store.live_seconds``) as result rows: one per face counted in a second.
+
+    Each row takes its run's source, campaign, location, tags and model version, ``at`` =
+    its second, ``file`` = ``LIVE_FILE``; it has an emotion but no box, confidence or
+    probabilities (a group with a minimum confidence does not count them).
+    """
+    columns = ["run_id", "run_time", "source", "campaign", "location", "tags", "model_version"]
+    columns += ["file", "emotion", "confidence", "status", "error", "at"]
+    if seconds.empty:
+        return pd.DataFrame(columns=columns)
+    labels = [c for c in seconds.columns if c not in ("run_id", "second", "faces")]
+    long = seconds.melt(id_vars=["run_id", "second"], value_vars=labels, var_name="emotion", value_name="n")
+    long = long[long["n"] > 0]
+    rows = long.loc[long.index.repeat(long["n"].astype(int))].reset_index(drop=True)
+    info = runs.set_index("run_id")[[c for c in columns[1:7] if c in runs]]
+    rows = rows.join(info, on="run_id")
+    rows = rows.assign(file=LIVE_FILE, confidence=np.nan, status="ok", error="", at=rows["second"])
+    return rows.reindex(columns=columns)
+
+
+def combine(results: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
+    """The results table and the live rows in one table, in time order."""
+    parts = [part for part in (results, live) if len(part)]
+    if not parts:
+        return results
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    return out.sort_values("at", kind="stable", ignore_index=True)
 
 
 def face_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -175,39 +201,33 @@ def bucket_start(at: pd.Series, bucket: str) -> pd.Series:
     return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
 
 
-def _counts(faces: pd.DataFrame, grouping: Grouping) -> pd.Series:
-    labels = grouping.assign(faces) if len(faces) else pd.Series([], dtype=object)
-    return labels.value_counts().reindex(list(grouping.labels), fill_value=0).astype(int)
+def memberships(faces: pd.DataFrame, grouping: Grouping) -> pd.DataFrame:
+    """One boolean column per bucket of ``grouping`` for face rows (``groups.memberships``)."""
+    if "confidence" not in faces:
+        faces = faces.assign(confidence=np.nan)
+    return groups.memberships(faces, grouping)
 
 
 def shares_over_time(df: pd.DataFrame, grouping: Grouping, bucket: str = "day") -> pd.DataFrame:
-    """Long table ``period, label, faces, total, share``: every label in every period with faces.
+    """Long table ``period, label, faces, total, share``: every bucket in every period with faces.
 
-    ``total`` is all faces of the period (also those outside every custom group), so a
-    share is "of the faces seen then".
+    ``total`` is all faces of the period (also those in no group), so a share is "of the
+    faces seen then"; overlapping groups' shares can add up to more than 1.
     """
     columns = ["period", "label", "faces", "total", "share"]
     faces = face_rows(prepare(df))
     faces = faces[faces["at"].notna()]
     if faces.empty:
         return pd.DataFrame(columns=columns)
-    faces = faces.assign(period=bucket_start(faces["at"], bucket))
-    parts = []
-    for period, part in faces.groupby("period", sort=True):
-        counts = _counts(part, grouping)
-        total = len(part)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "period": period,
-                    "label": list(grouping.labels),
-                    "faces": counts.to_numpy(),
-                    "total": total,
-                    "share": counts.to_numpy() / total,
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)[columns]
+    period = bucket_start(faces["at"], bucket)
+    counts = memberships(faces, grouping).astype(int).groupby(period).sum()
+    totals = period.value_counts().reindex(counts.index)
+    long = counts.rename_axis("period").reset_index().melt(id_vars="period", var_name="label", value_name="faces")
+    long["total"] = long["period"].map(totals).astype(int)
+    long["share"] = long["faces"] / long["total"]
+    order = {label: i for i, label in enumerate(grouping.buckets)}
+    long = long.sort_values(["period", "label"], key=lambda col: col.map(order) if col.name == "label" else col)
+    return long.reset_index(drop=True)[columns]
 
 
 # --- campaign comparison ----------------------------------------------------------
@@ -238,11 +258,12 @@ def campaign_shares(df: pd.DataFrame, grouping: Grouping, campaigns: Sequence[st
     names = faces["campaign"].map(campaign_label) if len(faces) else pd.Series([], dtype=object)
     if campaigns is None:
         campaigns = list(names.value_counts().index)
+    member = memberships(faces, grouping)
     rows = []
     for name in campaigns:
-        part = faces[names == name]
-        counts = _counts(part, grouping)
-        total = len(part)
+        inside = (names == name).to_numpy(bool)
+        counts = member[inside].sum(axis=0).astype(int)
+        total = int(inside.sum())
         for label, k in counts.items():
             low, high = wilson_interval(int(k), total)
             rows.append([name, label, int(k), total, k / total if total else math.nan, low, high])
@@ -277,19 +298,21 @@ def compare_campaigns(
 ) -> Comparison:
     """Do these campaigns differ in their mix of ``grouping`` labels? (chi-square, ``alpha`` level)
 
-    Labels that no selected campaign has are left out. The test is run only when every
-    expected count is at least 1 and at most a fifth of them are under 5 (Cochran's
-    rule); below that its p-value is unreliable, and the verdict says more faces (or a
-    grouping with fewer labels, such as sentiment) are needed.
+    Labels that no selected campaign has are left out, and so are faces in no group. The
+    test needs each face in one group only: groups that overlap in these faces get a
+    verdict saying so. It is run only when every expected count is at least 1 and at most
+    a fifth of them are under 5 (Cochran's rule); below that its p-value is unreliable,
+    and the verdict says more faces (or a grouping with fewer groups, such as sentiment)
+    are needed.
     """
     from scipy.stats import chi2_contingency
 
     campaigns = tuple(dict.fromkeys(campaigns))
     long = campaign_shares(df, grouping, campaigns)
     table = (
-        long.pivot(index="campaign", columns="label", values="faces").reindex(index=campaigns, columns=grouping.labels)
+        long.pivot(index="campaign", columns="label", values="faces").reindex(index=campaigns, columns=grouping.buckets)
         if len(long)
-        else pd.DataFrame(0, index=list(campaigns), columns=list(grouping.labels))
+        else pd.DataFrame(0, index=list(campaigns), columns=list(grouping.buckets))
     )
     table = table.fillna(0).astype(int)
     name = grouping.name
@@ -299,9 +322,16 @@ def compare_campaigns(
 
     if len(campaigns) < 2:
         return untestable("Pick at least two campaigns to compare.")
-    empty = [c for c in campaigns if table.loc[c].sum() == 0]
+    faces = face_rows(prepare(df))
+    chosen = faces[faces["campaign"].map(campaign_label).isin(campaigns)] if len(faces) else faces
+    empty = [c for c in campaigns if not (long[long["campaign"] == c]["total"] > 0).any()]
     if empty:
         return untestable(f"No faces to compare for {_names(empty)} with these filters.")
+    if not exclusive(memberships(chosen, grouping)):
+        return untestable(
+            f"Some faces are in more than one {name} group, so no single test of the mix applies; "
+            "compare each group's interval in the chart instead (or make the grouping a partition)."
+        )
     used = table.loc[:, table.sum(axis=0) > 0]
     if used.shape[1] < 2:
         return untestable(f"Every face has the same {name} label, so there is no mix to compare.")
@@ -309,7 +339,7 @@ def compare_campaigns(
     expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
     if expected.min() < 1 or (expected < 5).mean() > 0.2:
         sizes = ", ".join(f"{int(table.loc[c].sum())} in {_names([c])}" for c in campaigns)
-        hint = " or a grouping with fewer labels (sentiment)" if len(grouping.labels) > 3 else ""
+        hint = " or a grouping with fewer groups (sentiment)" if len(grouping.buckets) > 3 else ""
         return untestable(
             f"Too few faces to test whether the {name} mix differs ({sizes}): the chi-square test "
             f"needs about 5 expected faces per {name} and campaign. Collect more faces{hint}."
@@ -378,8 +408,10 @@ def kpis(df: pd.DataFrame, now: datetime | None = None) -> StoreKpis:
     this_week = iso_week_start(now)
     last_week = this_week - pd.Timedelta(days=7)
 
+    sentiment = sentiment_grouping()
+
     def positive(part: pd.DataFrame) -> float | None:
-        return float((part["emotion"].map(sentiment_of) == "positive").mean()) if len(part) else None
+        return float(memberships(part, sentiment)["positive"].mean()) if len(part) else None
 
     at = faces["at"] if len(faces) else pd.Series([], dtype="datetime64[ns, UTC]")
     current = faces[(at >= this_week) & (at < this_week + timedelta(days=7))]

@@ -156,13 +156,13 @@ def _trend_frames():
 def test_share_trend_stacks_each_label_per_period():
     trends, df = _trend_frames()
     grouping = trends.sentiment_grouping()
-    fig = plots.share_trend(trends.shares_over_time(df, grouping, "day"), grouping.labels, "sentiment", "day")
+    fig = plots.share_trend(trends.shares_over_time(df, grouping, "day"), grouping.buckets, "sentiment", "day")
     assert [t.name for t in fig.data] == ["positive", "neutral", "negative"]
     assert fig.layout.barmode == "stack" and fig.layout.yaxis.tickformat == ".0%"
     positive = fig.data[0]
     assert list(positive.y) == pytest.approx([2 / 3, 1 / 4]) and positive.marker.color == "#2ca02c"
     assert positive.customdata[0].tolist() == [2, 3]
-    empty = plots.share_trend(trends.shares_over_time(df.iloc[:0], grouping), grouping.labels, "sentiment")
+    empty = plots.share_trend(trends.shares_over_time(df.iloc[:0], grouping), grouping.buckets, "sentiment")
     assert isinstance(empty, go.Figure) and not empty.data
 
 
@@ -170,7 +170,7 @@ def test_campaign_comparison_has_interval_error_bars_and_names_as_typed():
     trends, df = _trend_frames()
     grouping = trends.emotion_grouping(CLASSES)
     long = trends.campaign_shares(df, grouping)
-    fig = plots.campaign_comparison(long, grouping.labels, "emotion")
+    fig = plots.campaign_comparison(long, grouping.buckets, "emotion")
     assert len(fig.data) == 2 and fig.layout.barmode == "group"
     a = fig.data[0]
     assert a.name == "Ad A" and list(a.x) == list(CLASSES)

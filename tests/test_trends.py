@@ -166,8 +166,8 @@ def test_chi_square_refuses_counts_too_small_for_it():
     result = trends.compare_campaigns(df, ["A", "B"], EMOTION)
     assert not result.testable and result.differs is None and result.p_value is None
     assert "Too few faces" in result.verdict and "4 in “A”, 4 in “B”" in result.verdict
-    assert "fewer labels (sentiment)" in result.verdict
-    assert "fewer labels" not in trends.compare_campaigns(df, ["A", "B"], SENTIMENT).verdict
+    assert "fewer groups (sentiment)" in result.verdict
+    assert "fewer groups" not in trends.compare_campaigns(df, ["A", "B"], SENTIMENT).verdict
 
 
 @pytest.mark.parametrize(
@@ -233,3 +233,65 @@ def test_csv_export_neutralises_formulas_and_parquet_keeps_types():
     assert back["campaign"].tolist()[0] == '=HYPERLINK("http://x")'  # exact text: Parquet is not a spreadsheet
     assert str(back["at"].dtype).startswith("datetime64") and back["at"].dt.tz is not None
     assert back["confidence"].dtype == float and len(back) == 2
+
+
+def test_custom_groups_count_with_their_confidence_threshold_and_other():
+    from src import groups
+
+    custom = groups.parse_lines("frustrated = angry + disgust + sad\ndelighted = happy (confidence >= 0.7)").get(
+        "custom"
+    )
+    rows = [face("2026-03-02", "happy", confidence=0.9), face("2026-03-02", "happy", confidence=0.5)]
+    rows += [face("2026-03-02", "sad"), face("2026-03-02", "neutral")]
+    long = trends.shares_over_time(frame(rows), custom, "day").set_index("label")
+    assert long.index.tolist() == ["frustrated", "delighted", "other"]
+    assert long["faces"].to_dict() == {"frustrated": 1, "delighted": 1, "other": 2}
+    assert long["total"].eq(4).all()
+
+
+def test_overlapping_groups_get_no_chi_square():
+    from src import groups
+
+    overlapping = groups.parse_lines("unhappy = sad + angry\nlow = sad + neutral").get("custom")
+    a = {"sad": 30, "angry": 30, "neutral": 30}
+    b = {"sad": 10, "angry": 50, "neutral": 30}
+    df = frame(mix("A", "2026-03-02", a) + mix("B", "2026-03-02", b))
+    shares = trends.campaign_shares(df, overlapping).set_index(["campaign", "label"])
+    assert shares.loc[("A", "unhappy"), "share"] + shares.loc[("A", "low"), "share"] > 1  # sad counts twice
+    result = trends.compare_campaigns(df, ["A", "B"], overlapping)
+    assert not result.testable and "more than one custom group" in result.verdict
+    # Disjoint groups with an "other" bucket are tested like any partition.
+    disjoint = groups.parse_lines("unhappy = sad + angry").get("custom")
+    assert trends.compare_campaigns(df, ["A", "B"], disjoint).testable
+
+
+def test_live_seconds_become_one_row_per_face_in_view():
+    runs = pd.DataFrame(
+        {
+            "run_id": ["r1"],
+            "run_time": [pd.Timestamp("2026-03-02 10:00", tz="UTC")],
+            "source": ["live"],
+            "campaign": ["Desk"],
+            "location": ["Lyon"],
+            "tags": [[]],
+            "model_version": ["v2"],
+        }
+    )
+    seconds = pd.DataFrame(
+        {
+            "run_id": ["r1", "r1"],
+            "second": pd.to_datetime(["2026-03-02 10:00:01", "2026-03-02 10:00:02"], utc=True),
+            "faces": [2, 1],
+            **{c: [0, 0] for c in CLASSES},
+        }
+    )
+    seconds.loc[0, "happy"], seconds.loc[0, "sad"], seconds.loc[1, "happy"] = 1, 1, 1
+    live = trends.live_rows(seconds, runs)
+    assert sorted(live["emotion"]) == ["happy", "happy", "sad"]
+    assert set(live["campaign"]) == {"Desk"} and set(live["file"]) == {trends.LIVE_FILE}
+    assert live["at"].min() == pd.Timestamp("2026-03-02 10:00:01", tz="UTC")
+    photos = frame([face("2026-03-02 09:00", "neutral", "Desk")])
+    both = trends.combine(photos, live)
+    assert both["emotion"].tolist()[0] == "neutral" and len(both) == 4
+    assert trends.kpis(both, now=datetime(2026, 3, 3, tzinfo=UTC)).positive_this_week == 0.5
+    assert trends.live_rows(seconds.iloc[:0], runs).empty
