@@ -315,7 +315,9 @@ def compare_campaigns(
         else pd.DataFrame(0, index=list(campaigns), columns=list(grouping.buckets))
     )
     table = table.fillna(0).astype(int)
-    name = grouping.name
+    # "emotion mix", "sentiment mix", or "mix of “custom” groups" (a user's name, quoted).
+    mix = f"{grouping.name} mix" if grouping.name in ("emotion", "sentiment") else f"mix of “{grouping.name}” groups"
+    unit = "emotion" if grouping.name == "emotion" else "group"
 
     def untestable(reason: str) -> Comparison:
         return Comparison(campaigns, table, False, None, None, None, None, reason)
@@ -329,20 +331,22 @@ def compare_campaigns(
         return untestable(f"No faces to compare for {_names(empty)} with these filters.")
     if not exclusive(memberships(chosen, grouping)):
         return untestable(
-            f"Some faces are in more than one {name} group, so no single test of the mix applies; "
+            "Some faces are in more than one of these groups, so no single test of the mix applies; "
             "compare each group's interval in the chart instead (or make the grouping a partition)."
         )
     used = table.loc[:, table.sum(axis=0) > 0]
     if used.shape[1] < 2:
-        return untestable(f"Every face has the same {name} label, so there is no mix to compare.")
+        return untestable(
+            f"Every face {'has the same emotion' if unit == 'emotion' else 'is in the same group'}, so there is no mix to compare."
+        )
     observed = used.to_numpy(dtype=float)
     expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
     if expected.min() < 1 or (expected < 5).mean() > 0.2:
         sizes = ", ".join(f"{int(table.loc[c].sum())} in {_names([c])}" for c in campaigns)
         hint = " or a grouping with fewer groups (sentiment)" if len(grouping.buckets) > 3 else ""
         return untestable(
-            f"Too few faces to test whether the {name} mix differs ({sizes}): the chi-square test "
-            f"needs about 5 expected faces per {name} and campaign. Collect more faces{hint}."
+            f"Too few faces to test whether the {mix} differs ({sizes}): the chi-square test "
+            f"needs about 5 expected faces per {unit} and campaign. Collect more faces{hint}."
         )
     result = chi2_contingency(observed, correction=False)
     statistic, p_value, dof = float(result.statistic), float(result.pvalue), int(result.dof)
@@ -350,12 +354,12 @@ def compare_campaigns(
     figures = f"chi-square {statistic:.1f}, {dof} degrees of freedom, {_p(p_value)}"
     if differs:
         verdict = (
-            f"{_names(campaigns)} really differ in their {name} mix ({figures}): a difference this large "
+            f"{_names(campaigns)} really differ in their {mix} ({figures}): a difference this large "
             f"would arise by chance less than {alpha:.0%} of the time."
         )
     else:
         verdict = (
-            f"No clear difference in the {name} mix between {_names(campaigns)} ({figures}): "
+            f"No clear difference in the {mix} between {_names(campaigns)} ({figures}): "
             "the gaps are within what chance produces with this many faces."
         )
     return Comparison(campaigns, table, True, differs, statistic, p_value, dof, verdict)
