@@ -891,12 +891,61 @@ def history_view() -> None:
     delete_section(store, run_choices(runs))
 
 
+GROUPS_HELP = (
+    "One group per line: `name = emotion + emotion`, optionally `(confidence >= 0.7)` to count only sure "
+    "faces. `[name]` starts a grouping; `[name] partition` makes its groups exclusive. The `[sentiment]` "
+    "grouping is the sentiment used everywhere in the app (positive, neutral, negative)."
+)
+
+
+def show_group_problems(exc: groups.GroupError) -> None:
+    """Every problem of the definitions on its own line, group names as typed."""
+    lines = "\n\n".join(f"- {markdown_literal(problem)}" for problem in exc.problems)
+    st.error(f"**The groups were not saved.**\n\n{lines}", icon=":material/rule:")
+
+
+def groups_editor() -> None:
+    """Edit the emotion groups in the line syntax; saving rewrites the groups file (FER_GROUPS_FILE)."""
+    with st.expander("Emotion groups (edit)", icon=":material/category:"):
+        st.caption(GROUPS_HELP)
+        problem = groups.active_problem()
+        if problem:
+            st.warning(markdown_literal(problem))
+        text = st.text_area(
+            "Groups", value=groups.to_lines(groups.active()), height=220, key="groups_editor", max_chars=groups.MAX_TEXT
+        )
+        check, save, _ = st.columns([1, 1, 3])
+        checking = check.button("Check", key="groups_check")
+        saving = save.button("Save groups", type="primary", key="groups_save")
+        if checking or saving:
+            try:
+                group_set = groups.parse_lines(text)
+            except groups.GroupError as exc:
+                show_group_problems(exc)
+                return
+            if not saving:
+                names = ", ".join(g.name for g in group_set)
+                st.success(f"Valid: {len(group_set)} grouping(s), {markdown_literal(names)}.")
+                return
+            try:
+                path = groups.save(group_set)
+            except groups.GroupError as exc:
+                show_group_problems(exc)
+                return
+            st.session_state["groups_saved"] = path.name
+            st.rerun()
+        saved = st.session_state.pop("groups_saved", None)
+        if saved:
+            st.success(f"Saved to {markdown_literal(saved)}; the grouping selector and the sentiment use them now.")
+
+
 def history_tab() -> None:
     st.markdown(
         "Results saved from the other tabs, the command line and the API: how the emotion mix moves "
         "over time, and whether campaigns really differ. Times are UTC."
     )
     history_view()
+    groups_editor()
 
 
 photos, batch, live, video, history = st.tabs(
