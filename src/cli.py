@@ -197,7 +197,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _start_backend(model_file)
     recognizer = _load_recognizer(model_file)
     recognizer.fast = args.fast
-    stored.start(recognizer.info.version)
     stream: IO[str] = sys.stdout
     if args.output:
         try:
@@ -208,6 +207,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     counts = {"ok": 0, "no_face": 0, "error": 0}
     faces = 0
     show = sys.stderr.isatty() and len(items) >= PROGRESS_MIN_FILES
+    stored.start(recognizer.info.version)
     try:
         with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
             for start in range(0, len(items), PREDICT_CHUNK):
@@ -452,7 +452,7 @@ class StoredRun:
         from src.store import StoreError, error_text
 
         try:
-            self.store.finish_run(self.run_id, "failed", error_text(exc))
+            self.store.finish_run(self.run_id, "failed", error_text(exc), if_running=True)
         except StoreError:
             return  # the error that stopped the run is the one to report
         print(f"stored run {self.run_id} marked failed, with the {self.rows} rows stored before", file=sys.stderr)
@@ -461,7 +461,7 @@ class StoredRun:
         if self.run_id is None:
             return
         with _store_errors("cannot finish the stored run: "):
-            self.store.finish_run(self.run_id, "ok")
+            self.store.finish_run(self.run_id, "ok", if_running=True)
         print(f"stored run {self.run_id} ({self.rows} rows) in {self.store.url}", file=sys.stderr)
 
 

@@ -13,10 +13,11 @@ One module persists results, so the dashboard, the API and the CLI read the same
   kept as a JSON object ``{label: p}``, so models with other labels fit too. Live sessions
   store per-second aggregates, never frames. Alerts are stored with what was sent.
   Images are never stored.
-* Every write is one transaction; a run whose writer raised is marked ``failed`` with the
-  error, keeping the rows written before. Concurrent writers are safe on every backend
-  (SQLite: WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writes; deadlocks and lock
-  timeouts are retried).
+* Every write is one transaction. A write that fails marks its run ``failed`` with the
+  reason, and so does a ``Store.run()`` block that raises; the rows written before stay.
+  Concurrent writers are safe on every backend (SQLite: WAL, a busy timeout and ``BEGIN
+  IMMEDIATE`` for writes; deadlocks and lock timeouts are retried), and forked processes
+  open their own connections.
 * Names (files, campaigns, tags) are stored exactly as given, once made valid Unicode
   (``sanitize.text``); neutralising formulas is for CSV output, not for storage.
 
@@ -30,13 +31,14 @@ import contextlib
 import json
 import math
 import numbers
+import os
 import random
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,7 +84,7 @@ RESULT_FACE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidenc
 RESULT_TAIL_COLUMNS = ("status", "error", "time", "track_id", "at")
 ALERT_COLUMNS = ("alert_id", "at", "run_id", "kind", "message", "payload", "delivered", "error")
 _INT_COLUMNS = ("face", "x", "y", "w", "h", "track_id")
-# Row keys that are not class probabilities (the rest of a row's numeric keys are).
+# Row keys that are not class probabilities (every other key of a row is one).
 _ROW_KEYS = frozenset(
     {"file", "face", "x", "y", "w", "h", "emotion", "confidence", "sentiment", "status", "error"}
     | {"time", "time_s", "track_id", "frame", "emotions", "run_id"}
@@ -95,6 +97,10 @@ T = TypeVar("T")
 
 class StoreError(Exception):
     """A problem with the results store, worded for the person who can fix it."""
+
+
+class RunClosedError(StoreError):
+    """The run is unknown (never started, deleted) or finished: it takes no more rows."""
 
 
 # --- Schema -------------------------------------------------------------------------------
@@ -421,8 +427,14 @@ def error_text(exc: BaseException) -> str:
 # --- URLs and engines ---------------------------------------------------------------------
 
 _DRIVERS = {"sqlite": ("sqlite", "pysqlite"), "postgresql": ("postgresql", "psycopg"), "mysql": ("mysql", "pymysql")}
-_BACKENDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql"}
-_BACKENDS["mariadb"] = "mysql"
+# Accepted URL schemes (postgres:// is Heroku's) and the dialect each one means.
+_BACKENDS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
 EXAMPLE_URLS = (
     "sqlite:///PATH/results.db, postgresql+psycopg://USER:PASSWORD@HOST:5432/DB "
     "or mysql+pymysql://USER:PASSWORD@HOST:3306/DB"
@@ -523,7 +535,7 @@ class RunHandle:
     store: Store
     id: str
     rows: int = 0
-    seconds: int = field(default=0)
+    seconds: int = 0
 
     def add(self, rows: Iterable[Mapping], *, labels: Sequence[str] | None = None) -> int:
         added = self.store.add_rows(self.id, rows, labels=labels)
@@ -544,8 +556,8 @@ class Store:
         self.url = connect_url.render_as_string(hide_password=True)  # safe to show
         self.engine = _make_engine(connect_url, self.dialect)
         self._writer = self.engine.execution_options(fer_write=True)
-        self._retention_days = config.RETENTION_DAYS if retention_days is None else int(retention_days)
-        self._retention_at = 0.0
+        self._retention_days = float(config.RETENTION_DAYS if retention_days is None else retention_days)
+        self._retention_at: float | None = None  # monotonic time of the last pass
         try:
             self._migrate()
             self._maybe_retention()
@@ -621,7 +633,8 @@ class Store:
         self._transaction(upgrade, "creating or upgrading the schema")
 
     def _maybe_retention(self) -> None:
-        if self._retention_days > 0 and time.monotonic() - self._retention_at >= RETENTION_EVERY_S:
+        due = self._retention_at is None or time.monotonic() - self._retention_at >= RETENTION_EVERY_S
+        if self._retention_days > 0 and due:
             self._retention_at = time.monotonic()
             self.apply_retention(self._retention_days)
 
@@ -640,8 +653,8 @@ class Store:
             return
         status = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
         if status is None:
-            raise StoreError(f"unknown run {run_id} (deleted, or never started)")
-        raise StoreError(f"run {run_id} is finished ({status}); it takes no more rows")
+            raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
+        raise RunClosedError(f"run {run_id} is finished ({status}); it takes no more rows")
 
     # -- writing
 
@@ -679,28 +692,46 @@ class Store:
 
         Probabilities are the row's keys that are not table columns (or only ``labels``,
         or a row's own ``emotions`` dict). ``files`` counts the distinct file names of this call."""
-        records = [_face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
-        files = len({r["file"] for r in records})
-        faces = sum(r["status"] == "ok" for r in records)
+        with self._failing_run(run_id):
+            records = [_face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
+            files = len({r["file"] for r in records})
+            faces = sum(r["status"] == "ok" for r in records)
 
-        def work(conn: Connection) -> int:
-            self._claim(conn, run_id, files, faces)
-            if records:
-                conn.execute(FACES.insert(), records)
-            return len(records)
+            def work(conn: Connection) -> int:
+                self._claim(conn, run_id, files, faces)
+                if records:
+                    conn.execute(FACES.insert(), records)
+                return len(records)
 
-        return self._transaction(work, "storing rows")
+            return self._transaction(work, "storing rows")
 
-    def finish_run(self, run_id: str, status: str = "ok", error: str = "") -> None:
-        """Mark a run ``ok`` or ``failed`` (with the error text)."""
+    @contextlib.contextmanager
+    def _failing_run(self, run_id: str) -> Iterator[None]:
+        """A write that fails marks its run failed (with the reason) before the error goes on:
+        no run is left half written and unmarked, whoever the caller."""
+        try:
+            yield
+        except RunClosedError:
+            raise
+        except StoreError as exc:
+            with contextlib.suppress(StoreError):  # e.g. the server is gone: the first error is the news
+                self.finish_run(run_id, "failed", f"storing failed: {exc}", if_running=True)
+            raise
+
+    def finish_run(self, run_id: str, status: str = "ok", error: str = "", *, if_running: bool = False) -> None:
+        """Mark a run ``ok`` or ``failed`` (with the error text). With ``if_running`` a run that
+        is already finished is left as it is (a failure keeps its first reason)."""
         if status not in ("ok", "failed"):
             raise StoreError(f"a run finishes 'ok' or 'failed', not {status!r}")
         _check_run_id(run_id)
         values = {"status": status, "error": _text(error or "")[:ERROR_MAX], "finished_at": _now()}
+        where = [RUNS.c.id == run_id] + ([RUNS.c.status == "running"] if if_running else [])
 
         def work(conn: Connection) -> None:
-            if conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(**values)).rowcount != 1:
-                raise StoreError(f"unknown run {run_id} (deleted, or never started)")
+            if conn.execute(RUNS.update().where(*where).values(**values)).rowcount == 1:
+                return
+            if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
+                raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
 
         self._transaction(work, "finishing a run")
 
@@ -713,9 +744,10 @@ class Store:
             yield handle
         except BaseException as exc:
             with contextlib.suppress(StoreError):  # the writer's own error is the one to report
-                self.finish_run(handle.id, "failed", error_text(exc))
+                self.finish_run(handle.id, "failed", error_text(exc), if_running=True)
             raise
-        self.finish_run(handle.id, "ok")
+        # A run already failed by a write the caller chose to survive stays failed.
+        self.finish_run(handle.id, "ok", if_running=True)
 
     def save_rows(self, source: str, rows: Iterable[Mapping], **run_fields: Any) -> str:
         """A whole run in one call: start, rows, finish; returns the run id."""
@@ -727,15 +759,16 @@ class Store:
     def add_live_seconds(self, run_id: str, seconds: Iterable[Mapping]) -> int:
         """Per-second aggregates of a live session: ``{"second": datetime (UTC), "faces": n,
         "counts": {label: n}}`` each; returns how many were stored."""
-        records = [_second_record(run_id, item, i) for i, item in enumerate(seconds)]
+        with self._failing_run(run_id):
+            records = [_second_record(run_id, item, i) for i, item in enumerate(seconds)]
 
-        def work(conn: Connection) -> int:
-            self._claim(conn, run_id)
-            if records:
-                conn.execute(LIVE_SECONDS.insert(), records)
-            return len(records)
+            def work(conn: Connection) -> int:
+                self._claim(conn, run_id)
+                if records:
+                    conn.execute(LIVE_SECONDS.insert(), records)
+                return len(records)
 
-        return self._transaction(work, "storing live seconds")
+            return self._transaction(work, "storing live seconds")
 
     def record_alert(
         self,
@@ -772,7 +805,7 @@ class Store:
             if run_id is not None:
                 _check_run_id(run_id)
                 if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
-                    raise StoreError(f"unknown run {run_id} (deleted, or never started)")
+                    raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
             return int(conn.execute(ALERTS.insert().values(**values)).inserted_primary_key[0])
 
         return self._transaction(work, "recording an alert")
@@ -1013,7 +1046,7 @@ class Store:
 
 def _check_run_id(run_id: Any) -> None:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise StoreError(f"unknown run {sanitize.line(str(run_id))!r} (a run id is 32 hex digits)")
+        raise RunClosedError(f"unknown run {sanitize.line(str(run_id))!r} (a run id is 32 hex digits)")
 
 
 def _is_connect_error(exc: SQLAlchemyError) -> bool:
@@ -1046,6 +1079,19 @@ def _filters(*, campaign: Any, location: Any, source: Any, since: Any, until: An
 
 _STORES: dict[str, Store] = {}
 _STORES_LOCK = threading.Lock()
+
+
+def _forget_stores_in_child() -> None:
+    """After fork (multiprocessing, Ray workers): the parent's pooled connections are not ours
+    to use or close; the child opens its own."""
+    global _STORES_LOCK
+    _STORES_LOCK = threading.Lock()  # another thread may have held it at the fork
+    for store in _STORES.values():
+        store.engine.dispose(close=False)
+    _STORES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_stores_in_child)
 
 
 def open_store(url: str | None = None) -> Store:
