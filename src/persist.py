@@ -179,20 +179,34 @@ class LiveRecorder:
                 self.run_id = store.start_run("live", **self.fields)
             store.add_live_seconds(self.run_id, live_seconds(pending, labels))
         except Exception as exc:  # the camera keeps running; these seconds are retried next time
+            from src.store import RunClosedError
+
             LOGGER.warning("saving live seconds failed: %s", exc)
             self.error = failure(exc)
+            if isinstance(exc, RunClosedError) or not self._running(store):
+                self.run_id = None  # the store closed the run (failed, deleted): the retry opens a new one
             return 0
         self.error = ""
         self.saved_until = pending[-1].second
         self.seconds_saved += len(pending)
         return len(pending)
 
+    def _running(self, store) -> bool:
+        """Whether the current run still takes rows (True when the store cannot say)."""
+        if self.run_id is None:
+            return False
+        try:
+            run = store.get_run(self.run_id)
+        except Exception:
+            return True
+        return run is not None and run["status"] == "running"
+
     def finish(self, store, status: str = "ok") -> None:
-        """Close the current run (the next flush opens a new one)."""
+        """Close the current run (the next flush opens a new one); a run the store failed stays failed."""
         if self.run_id is None:
             return
         try:
-            store.finish_run(self.run_id, status=status)
+            store.finish_run(self.run_id, status=status, if_running=True)
         except Exception as exc:
             LOGGER.warning("closing live run %s failed: %s", self.run_id, exc)
             self.error = failure(exc)

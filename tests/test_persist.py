@@ -128,3 +128,19 @@ def test_live_recorder_retries_after_a_failure_and_starts_a_new_run_on_new_field
     assert sorted(runs["campaign"]) == ["Desk", "Desk 2"] and recorder.seconds_saved == 2
     rows, _ = persist.history(store)
     assert trends.filter_results(rows, campaigns=["Desk 2"])["emotion"].tolist() == ["sad"]
+
+
+def test_live_recorder_opens_a_new_run_when_its_run_is_deleted(store):
+    stats = LiveStats(window_seconds=60)
+    start = 1_773_000_000
+    record(stats, start, "happy")
+    recorder = persist.LiveRecorder("Desk")
+    assert recorder.flush(store, stats, LABELS, now=start + 1.5) == 1
+    store.delete_run(recorder.run_id)  # e.g. from History & trends while the camera runs
+    record(stats, start + 1, "sad")
+    assert recorder.flush(store, stats, LABELS, now=start + 2.5) == 0
+    assert "unknown run" in recorder.error and recorder.run_id is None
+    assert recorder.flush(store, stats, LABELS, now=start + 2.5) == 1 and recorder.error == ""
+    recorder.finish(store)
+    assert store.runs()["status"].tolist() == ["ok"]
+    assert store.live_seconds()["sad"].tolist() == [1]
