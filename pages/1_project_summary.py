@@ -63,7 +63,8 @@ def saved_results() -> None:
     )
     cols[2].metric(
         "Busiest campaign",
-        k.busiest_campaign if k.busiest_campaign is not None else "—",  # a metric value is plain text
+        # A metric's value is rendered as Markdown: the user's name goes in escaped.
+        markdown_literal(k.busiest_campaign) if k.busiest_campaign is not None else "—",
         f"{k.busiest_faces:,} faces" if k.busiest_campaign is not None else None,
         delta_color="off",
         delta_arrow="off",

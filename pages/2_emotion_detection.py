@@ -719,7 +719,10 @@ def history_filters(options: trends.FilterOptions) -> dict:
     until = until or since  # one day picked: that day
     bucket = d2.segmented_control("Per", trends.BUCKETS, default="day", key="history_bucket", required=True)
     choices = groupings()
-    key = d3.selectbox("Count faces by", list(choices), format_func=lambda k: choices[k][0], key="history_grouping")
+    # Sentiment by default: three groups read at a glance over time and need the fewest faces to compare.
+    key = d3.selectbox(
+        "Count faces by", list(choices), index=1, format_func=lambda k: choices[k][0], key="history_grouping"
+    )
     label, kind, grouping = choices[key or "emotion"]
     return {
         "filters": dict(campaigns=campaigns, locations=locations, sources=sources, since=since, until=until),

@@ -250,7 +250,7 @@ def campaign_comparison(
     """
     fig = go.Figure()
     order = [str(label) for label in labels]
-    for campaign, part in long.groupby("campaign", sort=False):
+    for i, (campaign, part) in enumerate(long.groupby("campaign", sort=False)):
         part = part.set_index(part["label"].astype(str)).reindex(order).dropna(subset=["share"])
         if part.empty:
             continue
@@ -258,6 +258,8 @@ def campaign_comparison(
             x=[plotly_literal(label) for label in part.index],
             y=part["share"],
             name=plotly_literal(str(campaign)),
+            # Campaigns take the neutral group colours: red or green would read as a sentiment.
+            marker_color=GROUP_COLORS[i % len(GROUP_COLORS)],
             error_y=dict(
                 type="data",
                 symmetric=False,
