@@ -768,6 +768,7 @@ def campaign_section(rows, grouping: groups.Grouping, kind: str) -> None:
 def results_table(rows) -> None:
     st.subheader("Saved faces")
     shown = rows[[c for c in TABLE_COLUMNS if c in rows]].sort_values("at", ascending=False)
+    shown = shown.dropna(axis=1, how="all")  # e.g. time and track_id without a video in the selection
     if len(shown) > MAX_ROWS_SHOWN:
         st.caption(f"The newest {MAX_ROWS_SHOWN:,} of {len(shown):,} rows; the downloads hold them all.")
     st.dataframe(

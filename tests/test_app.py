@@ -632,3 +632,24 @@ def test_group_editor_checks_saves_and_feeds_the_selector(populated, results_db,
     assert '"grumpy"' in groups_file.read_text() and "Saved to" in texts(at.success)
     options = at.selectbox(key="history_grouping").options
     assert any("moods" in o and "grumpy" in o for o in options)
+
+
+def test_live_seconds_are_saved_and_the_run_closed_when_the_camera_stops(populated, results_db):
+    from src import persist
+    from src.store import open_store
+
+    store = open_store(results_db)
+    session = negative_live_session()  # 20 s of one angry face, ending now
+    recorder = persist.LiveRecorder("Front desk")
+    now = session.clock()
+    recorded = len(session.stats.seconds(now))  # 20 or 21 whole seconds
+    assert recorder.flush(store, session.stats, session.labels, now - 10) >= 10  # saved while it streamed
+    at = open_page(PAGES[1])
+    at.session_state["live_session"] = session
+    at.session_state["live_recorder"] = recorder
+    at.run()  # the camera is not playing: the rest is written and the run closed
+    assert not at.exception, at.exception
+    run = store.runs().iloc[0]
+    assert (run["source"], run["campaign"], run["status"]) == ("live", "Front desk", "ok")
+    seconds = store.live_seconds(run_id=run["run_id"])
+    assert len(seconds) == recorded and seconds["faces"].eq(1).all() and seconds["angry"].eq(1).all()

@@ -461,6 +461,10 @@ def test_history_and_trends_render_and_campaign_names_stay_text(page, history_ap
     assert panel.get_by_text(re.compile(r"really differ|No clear difference|Too few faces")).count() >= 1
     assert_no_exception(page)
     screenshot(page, screenshot_dir / "2_emotion_detection_history.png")
+    page.goto(history_app_url)
+    wait_until_idle(page)
+    assert metric_value(page, "Faces analysed") != "—"
+    screenshot(page, screenshot_dir / "1_project_summary_saved_results.png")
 
     # A campaign named with Markdown and HTML, busier than the demo ones so it is compared by default.
     from src.store import Store

@@ -24,6 +24,9 @@ KERAS_FREE = (
     "src.video",
     "src.cli",
     "src.store",
+    # The dashboard's side of the results store.
+    "src.trends",
+    "src.persist",
 )
 
 
