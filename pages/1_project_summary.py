@@ -34,7 +34,7 @@ def saved_results() -> None:
         st.caption(f"The results store could not be opened ({markdown_literal(error or '')}).")
         return
     try:
-        k = trends.kpis(persist.history(store)[0])
+        k = trends.kpis(app_cache.stored_history(store)[0])
     except Exception as exc:
         st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
         return

@@ -736,7 +736,7 @@ def history_kpis(rows, faces) -> None:
     cols = st.columns(4)
     cols[0].metric("Faces", f"{len(faces):,}")
     cols[1].metric("Runs", f"{rows['run_id'].nunique():,}" if "run_id" in rows else "—")
-    cols[2].metric("Campaigns", f"{faces['campaign'].map(trends.campaign_label).nunique():,}")
+    cols[2].metric("Campaigns", f"{trends.campaign_names(faces['campaign']).nunique():,}")
     positive = trends.memberships(faces, trends.sentiment_grouping())["positive"].mean() if len(faces) else None
     cols[3].metric("Positive faces", f"{positive:.0%}" if positive is not None else "—")
 
@@ -783,16 +783,24 @@ def results_table(rows) -> None:
     stamp = trends.prepare(rows)["at"].max()
     stem = f"fer_results_{stamp:%Y%m%d}" if rows is not None and len(rows) and stamp is not None else "fer_results"
     dl1, dl2, _ = st.columns([1, 1, 3])
+    # Made when clicked (seconds for a large store), and no rerun after the download.
     dl1.download_button(
-        "Download CSV", trends.csv_bytes(rows), f"{stem}.csv", "text/csv", key="history-csv", icon=":material/download:"
+        "Download CSV",
+        lambda: trends.csv_bytes(rows),
+        f"{stem}.csv",
+        "text/csv",
+        key="history-csv",
+        icon=":material/download:",
+        on_click="ignore",
     )
     dl2.download_button(
         "Download Parquet",
-        trends.parquet_bytes(rows),
+        lambda: trends.parquet_bytes(rows),
         f"{stem}.parquet",
         "application/vnd.apache.parquet",
         key="history-parquet",
         icon=":material/download:",
+        on_click="ignore",
     )
 
 
@@ -860,7 +868,7 @@ def history_view() -> None:
         st.error(f"The results store could not be opened: {markdown_literal(error or '')}")
         return
     try:
-        rows, runs = persist.history(store)
+        rows, runs = app_cache.stored_history(store)
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return

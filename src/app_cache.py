@@ -332,3 +332,23 @@ def results_store() -> tuple[Any | None, str | None]:
         return _store(config.DATABASE_URL), None
     except Exception as exc:  # a store that cannot open must not take the page down
         return None, failure(exc)
+
+
+@st.cache_data(show_spinner="Reading the saved results…", max_entries=2)
+def _history(url: str, version: str) -> pd.DataFrame:
+    from src.persist import history
+
+    return history(_store(url))[0]
+
+
+def stored_history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``persist.history`` of the store, re-read only when its runs changed (``persist.history_version``).
+
+    Reading every row costs seconds on a large store; the runs alone are one quick query.
+    """
+    import time
+
+    from src.persist import history_version
+
+    runs = store.runs()
+    return _history(config.DATABASE_URL, history_version(runs, time.time())), runs

@@ -102,6 +102,21 @@ def history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rows, runs
 
 
+def history_version(runs: pd.DataFrame, now: float, running_every: float = 5.0) -> str:
+    """A key that changes whenever ``history`` would: a run added, deleted, grown or finished.
+
+    Live sessions add seconds without touching their run's counts, so while any run is
+    still running the key also moves every ``running_every`` seconds.
+    """
+    import hashlib
+
+    columns = ["run_id", "status", "files", "faces", "finished_at"]
+    digest = hashlib.sha256(pd.util.hash_pandas_object(runs[columns], index=False).to_numpy().tobytes())
+    if (runs["status"] == "running").any():
+        digest.update(str(int(now // running_every)).encode())
+    return digest.hexdigest()
+
+
 def run_fields(campaign: str | None, location: str | None, model_version: str = "") -> dict:
     """The keyword arguments a run is started with."""
     return {"campaign": clean_name(campaign), "location": clean_name(location), "model_version": model_version}

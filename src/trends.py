@@ -119,6 +119,11 @@ def campaign_label(name: object) -> str:
     return str(name)
 
 
+def campaign_names(campaign: pd.Series) -> pd.Series:
+    """``campaign_label`` of a prepared table's campaign column, vectorised."""
+    return campaign.where(campaign != "", NO_CAMPAIGN)
+
+
 def _day_start(value: date | datetime | str | None) -> pd.Timestamp | None:
     if value is None or value == "":
         return None
@@ -144,7 +149,7 @@ def filter_results(
     keep = pd.Series(True, index=out.index)
     campaigns, locations, sources = list(campaigns), list(locations), list(sources)
     if campaigns:
-        keep &= out["campaign"].map(campaign_label).isin(campaigns)
+        keep &= campaign_names(out["campaign"]).isin(campaigns)
     if locations:
         keep &= out["location"].isin(locations)
     if sources:
@@ -177,9 +182,9 @@ def filter_options(df: pd.DataFrame) -> FilterOptions:
     out = prepare(df)
     at = out["at"].dropna() if len(out) else pd.Series([], dtype="datetime64[ns, UTC]")
     return FilterOptions(
-        campaigns=sorted({campaign_label(c) for c in out.get("campaign", [])}),
-        locations=sorted({str(v) for v in out.get("location", []) if str(v)}),
-        sources=sorted({str(v) for v in out.get("source", []) if str(v)}),
+        campaigns=sorted(campaign_names(pd.Series(out["campaign"].unique(), dtype=object))),
+        locations=sorted(v for v in out["location"].unique() if v),
+        sources=sorted(v for v in out["source"].unique() if v),
         first=at.min().date() if len(at) else None,
         last=at.max().date() if len(at) else None,
     )
@@ -255,7 +260,7 @@ def campaign_shares(df: pd.DataFrame, grouping: Grouping, campaigns: Sequence[st
     """
     columns = ["campaign", "label", "faces", "total", "share", "low", "high"]
     faces = face_rows(prepare(df))
-    names = faces["campaign"].map(campaign_label) if len(faces) else pd.Series([], dtype=object)
+    names = campaign_names(faces["campaign"])
     if campaigns is None:
         campaigns = list(names.value_counts().index)
     member = memberships(faces, grouping)
@@ -325,7 +330,7 @@ def compare_campaigns(
     if len(campaigns) < 2:
         return untestable("Pick at least two campaigns to compare.")
     faces = face_rows(prepare(df))
-    chosen = faces[faces["campaign"].map(campaign_label).isin(campaigns)] if len(faces) else faces
+    chosen = faces[campaign_names(faces["campaign"]).isin(campaigns)]
     empty = [c for c in campaigns if not (long[long["campaign"] == c]["total"] > 0).any()]
     if empty:
         return untestable(f"No faces to compare for {_names(empty)} with these filters.")

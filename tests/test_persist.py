@@ -144,3 +144,19 @@ def test_live_recorder_opens_a_new_run_when_its_run_is_deleted(store):
     recorder.finish(store)
     assert store.runs()["status"].tolist() == ["ok"]
     assert store.live_seconds()["sad"].tolist() == [1]
+
+
+def test_history_version_moves_with_the_runs(store):
+    rows = persist.image_rows([ImageResult("a.jpg", [face("happy")])], LABELS)
+    empty = persist.history_version(store.runs(), now=100.0)
+    run_id = persist.save_rows(store, "batch", rows, **persist.run_fields("A", None)).run_id
+    saved = persist.history_version(store.runs(), now=100.0)
+    assert saved != empty and persist.history_version(store.runs(), now=999.0) == saved  # finished: stable
+    live = store.start_run("live", campaign="Desk")
+    running = persist.history_version(store.runs(), now=100.0)
+    assert running != saved
+    assert persist.history_version(store.runs(), now=101.0) == running  # same 5-second slot
+    assert persist.history_version(store.runs(), now=106.0) != running  # live seconds may have come in
+    store.finish_run(live)
+    store.delete_run(run_id)
+    assert persist.history_version(store.runs(), now=106.0) not in (saved, running)
