@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from src import app_cache, model_card
+from src import app_cache, model_card, persist, trends
+from src.sanitize import markdown_literal
 
 app_cache.ensure_navigation()
 
@@ -23,6 +24,55 @@ if not all(k.measured for k in kpis):
         "Numbers shown as — are not yet measured; they appear once the evaluation and benchmark "
         "scripts have run (`python -m src.cli evaluate`, `python -m src.cli stats`, `python bench/bench_inference.py`)."
     )
+
+
+def saved_results() -> None:
+    """Headline numbers of the results store: faces analysed, positive share week on week, busiest campaign."""
+    st.subheader("Saved results")
+    store, error = app_cache.results_store()
+    if store is None:
+        st.caption(f"The results store could not be opened ({markdown_literal(error or '')}).")
+        return
+    try:
+        k = trends.kpis(app_cache.stored_history(store)[0])
+    except Exception as exc:
+        st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
+        return
+    if not k.faces:
+        st.caption(
+            "No results saved yet. Turn on *Save results* in Emotion Detection (on by default for batches, "
+            "videos and the live camera) and these numbers fill in."
+        )
+        return
+    cols = st.columns(3)
+    cols[0].metric("Faces analysed", f"{k.faces:,}", help="Faces in the results store, every source and campaign.")
+    this_week = f"{k.positive_this_week:.0%}" if k.positive_this_week is not None else "—"
+    change = f"{100 * k.positive_change:+.0f} pts vs last week" if k.positive_change is not None else None
+    cols[1].metric(
+        "Positive faces this week",
+        this_week,
+        change,
+        help=(
+            f"Share of this ISO week's faces (UTC, from Monday) that look happy: {k.faces_this_week:,} faces; "
+            + (
+                f"last week {k.positive_last_week:.0%} of {k.faces_last_week:,}."
+                if k.positive_last_week is not None
+                else "none last week."
+            )
+        ),
+    )
+    cols[2].metric(
+        "Busiest campaign",
+        # A metric's value is rendered as Markdown: the user's name goes in escaped.
+        markdown_literal(k.busiest_campaign) if k.busiest_campaign is not None else "—",
+        f"{k.busiest_faces:,} faces" if k.busiest_campaign is not None else None,
+        delta_color="off",
+        delta_arrow="off",
+        help="The campaign with the most faces saved, all time.",
+    )
+
+
+saved_results()
 
 left, right = st.columns(2)
 with left:

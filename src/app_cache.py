@@ -307,3 +307,48 @@ def sample_grid(source: str, per_class: int, seed: int) -> np.ndarray:
     from src.dataset_view import sample_grid as grid
 
     return grid(_dataset(source), per_class=per_class, seed=seed)
+
+
+# --- results store -------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(url: str):
+    from src.store import open_store
+
+    return open_store(url)
+
+
+def results_store() -> tuple[Any | None, str | None]:
+    """The results store of ``FER_DATABASE_URL`` (one per URL and process), or None and the reason.
+
+    Opening runs the migrations and the retention clean-up, once. A failure is not
+    cached: the next run tries again (a database server may come back). The message
+    never holds the URL, which may carry a password.
+    """
+    from src.persist import failure
+
+    try:
+        return _store(config.DATABASE_URL), None
+    except Exception as exc:  # a store that cannot open must not take the page down
+        return None, failure(exc)
+
+
+@st.cache_data(show_spinner="Reading the saved results…", max_entries=2)
+def _history(url: str, version: str) -> pd.DataFrame:
+    from src.persist import history
+
+    return history(_store(url))[0]
+
+
+def stored_history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``persist.history`` of the store, re-read only when its runs changed (``persist.history_version``).
+
+    Reading every row costs seconds on a large store; the runs alone are one quick query.
+    """
+    import time
+
+    from src.persist import history_version
+
+    runs = store.runs()
+    return _history(config.DATABASE_URL, history_version(runs, time.time())), runs

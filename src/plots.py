@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from src.palette import SENTIMENT_ORDER, emotion_color, sentiment_color
+from src.palette import GROUP_COLORS, SENTIMENT_ORDER, emotion_color, sentiment_color
 from src.sanitize import plotly_literal
 
 TEMPLATE = "plotly_white"
@@ -186,6 +186,96 @@ def emotion_timeline(
             margin=dict(l=10, r=10, t=40, b=10),
         )
     return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(LEGEND_TOP, traceorder="normal"))
+
+
+def label_color(label: str, kind: str, index: int = 0) -> str:
+    """Colour of a grouping label: emotions and sentiments keep theirs, custom groups take turns."""
+    if kind == "emotion":
+        return emotion_color(label)
+    if kind == "sentiment":
+        return sentiment_color(label)
+    return GROUP_COLORS[index % len(GROUP_COLORS)]
+
+
+_BUCKET_TICKS = {"hour": "%d %b %H:00", "day": "%d %b", "week": "week of %d %b"}
+
+
+def share_trend(
+    long: pd.DataFrame,
+    labels: Sequence[str],
+    kind: str = "emotion",
+    bucket: str = "day",
+    title: str = "Share of faces over time",
+) -> go.Figure:
+    """Stacked bars of each label's share of the faces per period (``trends.shares_over_time``).
+
+    Group labels can be user-typed: they are shown as typed (``plotly_literal``) and kept
+    out of the hover template.
+    """
+    fig = go.Figure()
+    for i, label in enumerate(labels):
+        part = long[long["label"] == label]
+        if part.empty:
+            continue
+        fig.add_bar(
+            x=part["period"],
+            y=part["share"],
+            name=plotly_literal(str(label)),
+            marker_color=label_color(str(label), kind, i),
+            customdata=np.stack([part["faces"], part["total"]], axis=-1),
+            hovertemplate="%{fullData.name}: %{y:.0%} (%{customdata[0]} of %{customdata[1]} faces)<extra></extra>",
+        )
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title="share of faces")
+    fig.update_xaxes(tickformat=_BUCKET_TICKS.get(bucket, "%d %b"), title=None)
+    return _layout(
+        fig,
+        height=380,
+        title=title,
+        barmode="stack",
+        bargap=0.15,
+        hovermode="x unified",
+        legend=dict(LEGEND_TOP, traceorder="normal"),
+    )
+
+
+def campaign_comparison(
+    long: pd.DataFrame,
+    labels: Sequence[str],
+    kind: str = "emotion",
+    title: str = "Share of faces by campaign (95% confidence interval)",
+) -> go.Figure:
+    """Grouped bars: each label's share per campaign with Wilson error bars (``trends.campaign_shares``).
+
+    Campaign names are user-typed: shown as typed, never in the hover template.
+    """
+    fig = go.Figure()
+    order = [str(label) for label in labels]
+    for i, (campaign, part) in enumerate(long.groupby("campaign", sort=False)):
+        part = part.set_index(part["label"].astype(str)).reindex(order).dropna(subset=["share"])
+        if part.empty:
+            continue
+        fig.add_bar(
+            x=[plotly_literal(label) for label in part.index],
+            y=part["share"],
+            name=plotly_literal(str(campaign)),
+            # Campaigns take the neutral group colours: red or green would read as a sentiment.
+            marker_color=GROUP_COLORS[i % len(GROUP_COLORS)],
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=(part["high"] - part["share"]).clip(lower=0),
+                arrayminus=(part["share"] - part["low"]).clip(lower=0),
+                thickness=1.2,
+                width=3,
+            ),
+            customdata=np.stack([part["faces"], part["total"], part["low"], part["high"]], axis=-1),
+            hovertemplate=(
+                "%{fullData.name}<br>%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]} faces)"
+                "<br>95% CI %{customdata[2]:.1%} to %{customdata[3]:.1%}<extra></extra>"
+            ),
+        )
+    fig.update_yaxes(tickformat=".0%", title="share of faces", rangemode="tozero")
+    return _layout(fig, height=380, title=title, barmode="group", legend=LEGEND_TOP)
 
 
 def class_counts(stats: Mapping, title: str = "Faces per class and split") -> go.Figure:

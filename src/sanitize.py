@@ -13,8 +13,9 @@ them a zip), so none of them is trusted:
   ``line`` also escapes control characters, for one-line terminal output.
 * ``markdown_literal`` escapes a string so that Markdown (Streamlit's included:
   links, images, LaTeX, ``:material/...:`` icons, ``:red[...]`` directives) shows it
-  as the literal text. Pages prefer widgets that never parse Markdown (``st.text``,
-  tables); this is for labels that mix our words with a user's.
+  as the literal text, bare URLs and e-mail addresses included (no autolink). Pages
+  prefer widgets that never parse Markdown (``st.text``, tables); this is for labels
+  that mix our words with a user's.
 * ``plotly_literal`` does the same for Plotly text, which reads a few HTML tags
   (``<a href>``, ``<b>``, ...) and entities.
 """
@@ -31,6 +32,9 @@ import pandas as pd
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The empty spots where a GFM autolink literal would start: after http/https before "://",
+# after www before ".", and before the "@" of an e-mail address.
+_AUTOLINK = re.compile(r"(?i)(?<=https)(?=://)|(?<=http)(?=://)|(?<=www)(?=\.)|(?<=[\w.+-])(?=@[\w-])")
 
 
 def csv_cell(value: Any) -> Any:
@@ -74,8 +78,14 @@ def line(value: str) -> str:
 
 
 def markdown_literal(value: str) -> str:
-    """``value`` escaped so that Markdown renders exactly its characters, on one line."""
-    return _PUNCTUATION.sub(r"\\\1", text(value)).replace("\r", " ").replace("\n", " ")
+    """``value`` escaped so that Markdown renders exactly its characters, on one line.
+
+    Streamlit's Markdown also turns bare ``http://...``, ``www.`` and ``a@b.c`` into links
+    (GFM autolinks, found after escapes are resolved, so a backslash cannot stop them): an
+    invisible word joiner (U+2060) goes before the ``:``, ``.`` or ``@`` that would start one.
+    """
+    value = _AUTOLINK.sub("\u2060", text(value))
+    return _PUNCTUATION.sub(r"\\\1", value).replace("\r", " ").replace("\n", " ")
 
 
 def plotly_literal(value: str) -> str:

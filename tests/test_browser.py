@@ -417,3 +417,80 @@ def test_no_request_leaves_the_machine_and_names_stay_text(browser, limited_app_
         context.close()
     offsite = sorted({url for url in requested if _offsite(url)})
     assert not offsite, f"requests beyond localhost: {offsite}"
+
+
+# --- History & trends over a pre-filled results store -------------------------------------------
+
+MARKUP_CAMPAIGN = "**Ad** <b>bold</b> [x](http://tracker.invalid/) $x^2$"
+
+
+@pytest.fixture()
+def history_store(tmp_path_factory):
+    """A temporary SQLite store holding the seeded demo runs (src/demo.py, tagged demo)."""
+    from src.demo import fill_demo_store
+    from src.store import Store
+
+    url = f"sqlite:///{(tmp_path_factory.mktemp('history') / 'results.db').as_posix()}"
+    with Store(url) as store:
+        fill_demo_store(store, seed=7, weeks=6)
+    return url
+
+
+@pytest.fixture()
+def history_app_url(tmp_path_factory, history_store):
+    log = tmp_path_factory.mktemp("streamlit_history") / "server.log"
+    with streamlit_server(log, env={"FER_DATABASE_URL": history_store}) as url:
+        yield url
+
+
+def _open_history(page, app_url: str):
+    page.goto(f"{app_url}/emotion_detection")
+    wait_until_idle(page)
+    page.get_by_role("tab", name=re.compile("History & trends")).click()
+    wait_until_idle(page)
+    return page.locator('[role="tabpanel"]:visible').first
+
+
+def test_history_and_trends_render_and_campaign_names_stay_text(page, history_app_url, history_store, screenshot_dir):
+    panel = _open_history(page, history_app_url)
+    charts = panel.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(1).locator(".main-svg").first.wait_for(timeout=30_000)
+    assert charts.count() == 2  # shares over time, campaign comparison
+    for i in range(2):
+        assert charts.nth(i).locator(".trace.bars .point path").count() > 0, f"chart {i} drew nothing"
+    assert panel.get_by_text(re.compile(r"really differ|No clear difference|Too few faces")).count() >= 1
+    assert_no_exception(page)
+    screenshot(page, screenshot_dir / "2_emotion_detection_history.png")
+    page.goto(history_app_url)
+    wait_until_idle(page)
+    assert metric_value(page, "Faces analysed") != "—"
+    screenshot(page, screenshot_dir / "1_project_summary_saved_results.png")
+
+    # A campaign named with Markdown and HTML, busier than the demo ones so it is compared by default.
+    from src.store import Store
+
+    rows = [
+        {"file": f"m{i}.jpg", "face": 0, "emotion": ("happy", "neutral", "sad")[i % 3], "confidence": 0.8}
+        for i in range(2400)
+    ]
+    with Store(history_store) as store:
+        store.save_rows("batch", rows, campaign=MARKUP_CAMPAIGN)
+    panel = _open_history(page, history_app_url)
+    charts = panel.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(1).locator(".main-svg").first.wait_for(timeout=30_000)
+    assert_no_exception(page)
+    legend = charts.nth(1).locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")
+    assert MARKUP_CAMPAIGN in legend, legend  # Plotly shows the tags as typed
+    verdict = panel.locator('[data-testid="stAlert"]').filter(has_text="differ").first
+    assert f"“{MARKUP_CAMPAIGN}”" in verdict.inner_text().replace("\u2060", "")  # word joiners: no autolink
+    main = page.locator('[data-testid="stMain"]')
+    tracker = main.locator('a[href*="tracker.invalid"], img[src*="tracker.invalid"]')
+    assert tracker.count() == 0, tracker.evaluate_all(
+        "els => els.map(e => e.outerHTML + ' in ' + e.parentElement.parentElement.outerHTML.slice(0, 400))"
+    )
+    assert main.locator("b", has_text="bold").count() == 0 and main.locator(".katex").count() == 0
+
+    page.goto(history_app_url)  # the Project Summary's store KPIs name it too, as typed
+    wait_until_idle(page)
+    assert metric_value(page, "Busiest campaign").replace("\u2060", "") == MARKUP_CAMPAIGN
+    assert page.locator('[data-testid="stMain"] a[href*="tracker.invalid"]').count() == 0

@@ -25,6 +25,9 @@ KERAS_FREE = (
     "src.cli",
     "src.api",
     "src.store",
+    # The dashboard's side of the results store.
+    "src.trends",
+    "src.persist",
 )
 
 

@@ -137,3 +137,57 @@ def test_learning_curves_show_each_validation_set():
     )
     names = [trace.name for trace in plots.learning_curves(history).data]
     assert names == ["train", "FER2013 PublicTest", "ExpW held-back photos", "selection (mean)", "train"]
+
+
+def _trend_frames():
+    from src import trends
+
+    rows = []
+    for day, campaign, emotions in (
+        ("2026-03-02", "Ad A", ["happy", "happy", "sad"]),
+        ("2026-03-03", "Ad A", ["neutral", "happy"]),
+        ("2026-03-03", '<a href="http://tracker.invalid/">B</a> %{y}', ["sad", "angry"]),
+    ):
+        for e in emotions:
+            rows.append({"campaign": campaign, "emotion": e, "status": "ok", "at": pd.Timestamp(day, tz="UTC")})
+    return trends, pd.DataFrame(rows)
+
+
+def test_share_trend_stacks_each_label_per_period():
+    trends, df = _trend_frames()
+    grouping = trends.sentiment_grouping()
+    fig = plots.share_trend(trends.shares_over_time(df, grouping, "day"), grouping.buckets, "sentiment", "day")
+    assert [t.name for t in fig.data] == ["positive", "neutral", "negative"]
+    assert fig.layout.barmode == "stack" and fig.layout.yaxis.tickformat == ".0%"
+    positive = fig.data[0]
+    assert list(positive.y) == pytest.approx([2 / 3, 1 / 4]) and positive.marker.color == "#2ca02c"
+    assert positive.customdata[0].tolist() == [2, 3]
+    empty = plots.share_trend(trends.shares_over_time(df.iloc[:0], grouping), grouping.buckets, "sentiment")
+    assert isinstance(empty, go.Figure) and not empty.data
+
+
+def test_campaign_comparison_has_interval_error_bars_and_names_as_typed():
+    trends, df = _trend_frames()
+    grouping = trends.emotion_grouping(CLASSES)
+    long = trends.campaign_shares(df, grouping)
+    fig = plots.campaign_comparison(long, grouping.buckets, "emotion")
+    assert len(fig.data) == 2 and fig.layout.barmode == "group"
+    a = fig.data[0]
+    assert a.name == "Ad A" and list(a.x) == list(CLASSES)
+    happy = list(a.x).index("happy")
+    low, high = trends.wilson_interval(3, 5)
+    assert a.y[happy] == pytest.approx(0.6)
+    assert a.error_y.array[happy] == pytest.approx(high - 0.6) and a.error_y.arrayminus[happy] == pytest.approx(
+        0.6 - low
+    )
+    b = fig.data[1]
+    assert b.name == '&lt;a href="http://tracker.invalid/"&gt;B&lt;/a&gt; %{y}'
+    assert all("tracker" not in t.hovertemplate for t in fig.data)
+
+
+def test_custom_group_labels_take_turns_in_the_group_colours():
+    from src.palette import GROUP_COLORS
+
+    assert plots.label_color("frustrated", "custom", 0) == GROUP_COLORS[0]
+    assert plots.label_color("x", "custom", len(GROUP_COLORS) + 1) == GROUP_COLORS[1]
+    assert plots.label_color("happy", "emotion") == emotion_color("happy")
