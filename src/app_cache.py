@@ -314,9 +314,15 @@ def sample_grid(source: str, per_class: int, seed: int) -> np.ndarray:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _store(url: str):
+    from src import alerts
+    from src.persist import alert_recorder
     from src.store import open_store
 
-    return open_store(url)
+    store = open_store(url)
+    if url == config.DATABASE_URL:
+        # Live alerts sent to FER_ALERT_WEBHOOK are recorded with their outcome.
+        alerts.set_result_callback(alert_recorder(store))
+    return store
 
 
 def results_store() -> tuple[Any | None, str | None]:

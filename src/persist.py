@@ -56,6 +56,21 @@ def failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+def alert_recorder(store):
+    """``on_result`` for ``src.alerts``: each webhook event's outcome (delivered or why not)
+    recorded in the store. Runs on the sender thread; a store failure is logged, never raised."""
+
+    def record(event, delivered: bool, error: str) -> None:
+        try:
+            store.record_alert(
+                kind=event.kind, message=event.message, payload=event.payload, delivered=delivered, error=error or ""
+            )
+        except Exception as exc:  # the sender thread must keep delivering
+            LOGGER.warning("could not record the %s alert: %s", event.kind, failure(exc))
+
+    return record
+
+
 def image_rows(results: Iterable, class_names: Sequence[str]) -> list[dict]:
     """The per-face rows (``ImageResult.rows``) of photos or a batch, failed files included."""
     return [row for result in results for row in result.rows(class_names)]

@@ -160,3 +160,56 @@ def test_history_version_moves_with_the_runs(store):
     store.finish_run(live)
     store.delete_run(run_id)
     assert persist.history_version(store.runs(), now=106.0) not in (saved, running)
+
+
+def test_webhook_alerts_are_recorded_with_their_outcome(store):
+    import http.server
+    import threading
+
+    from src.alerts import AlertNotifier, live_alert_event
+
+    bodies = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204 if len(bodies) == 1 else 500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    done = threading.Semaphore(0)
+    record = persist.alert_recorder(store)
+
+    def on_result(event, delivered, error):
+        record(event, delivered, error)
+        done.release()
+
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    notifier = AlertNotifier(url, attempts=1, backoff=0.01, on_result=on_result)
+    try:
+        for share in (0.6, 0.7):
+            event = live_alert_event(
+                "Negative emotions on 60% of faces",
+                when=1_700_000_000.0,
+                window_seconds=10,
+                duration_seconds=10,
+                share=share,
+                threshold=0.5,
+                group="negative",
+                grouping="sentiment",
+                counts={"angry": 3, "happy": 2},
+                faces=5,
+            )
+            notifier.notify(event)
+            assert done.acquire(timeout=30)
+    finally:
+        notifier.close()
+        server.shutdown()
+    recorded = store.alerts()
+    assert list(recorded["delivered"]) == [True, False]
+    assert recorded["payload"].iloc[0]["share"] == 0.6 and recorded["payload"].iloc[0]["group"] == "negative"
+    assert "500" in recorded["error"].iloc[1] and url not in recorded["error"].iloc[1]
