@@ -186,10 +186,13 @@ class RowWriter:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     model_file = _model_path(args.model)
+    if args.engine == "ray":
+        _require_ray()
     skipped: list[tuple[str, str]] = []
     items = list(iter_inputs(args.paths, skipped))
     from tqdm import tqdm
 
+    # Loaded by both engines: the same model errors, columns and labels before any work starts.
     _start_backend(model_file)
     recognizer = _load_recognizer(model_file)
     recognizer.fast = args.fast
@@ -205,18 +208,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     show = sys.stderr.isatty() and len(items) >= PROGRESS_MIN_FILES
     try:
         with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
-            for start in range(0, len(items), PREDICT_CHUNK):
-                chunk = items[start : start + PREDICT_CHUNK]
-                results = recognizer.analyze_batch(
-                    [p for _, p in chunk], names=[n for n, _ in chunk], crop=args.crops, chunk=PREDICT_CHUNK
-                )
+            # Either engine yields ImageResults in input order; from here on one row path.
+            for results in _result_batches(args, recognizer, model_file, items):
                 rows = []
                 for result in results:
                     counts[result.status] = counts.get(result.status, 0) + 1
                     faces += len(result.faces)
                     rows.extend(result.rows(recognizer.class_names))
                 writer.write(rows)
-                bar.update(len(chunk))
+                bar.update(len(results))
     finally:
         if stream is not sys.stdout:
             stream.close()
@@ -228,6 +228,92 @@ def cmd_predict(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _result_batches(args: argparse.Namespace, recognizer, model_file: Path, items: list[tuple[str, Path]]):
+    """Lists of ImageResults in input order, from this process (local) or a Ray cluster (ray)."""
+    if args.engine == "ray":
+        from src import ray_engine
+
+        options = ray_engine.RayOptions(
+            address=args.address,
+            workers=args.ray_workers,
+            cpus_per_worker=args.ray_cpus_per_worker,
+            batch_size=args.ray_batch_size,
+        )
+        try:
+            yield from ray_engine.predict_batches(items, model_file, fast=args.fast, crop=args.crops, options=options)
+        except ray_engine.RayEngineError as exc:
+            raise UserError(str(exc)) from None
+        return
+    for start in range(0, len(items), PREDICT_CHUNK):
+        chunk = items[start : start + PREDICT_CHUNK]
+        yield recognizer.analyze_batch(
+            [p for _, p in chunk], names=[n for n, _ in chunk], crop=args.crops, chunk=PREDICT_CHUNK
+        )
+
+
+def _require_ray() -> None:
+    from src.ray_engine import RayEngineError, require_ray
+
+    try:
+        require_ray()
+    except RayEngineError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    from src.ray_engine import DEFAULT_BATCH_SIZE, DEFAULT_CPUS_PER_WORKER
+
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: Ray Data workers, on this machine's cores or the cluster at --address",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="Ray cluster to run on (e.g. HEAD:6379, ray://HEAD:10001, auto); default RAY_ADDRESS, "
+        "else Ray starts on this machine for the run",
+    )
+    p.add_argument(
+        "--ray-workers", type=_positive_int, metavar="N", help="recognizer actors (default: cluster CPUs / CPUs each)"
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker",
+        type=_positive_float,
+        default=DEFAULT_CPUS_PER_WORKER,
+        metavar="C",
+        help=f"CPUs each actor reserves and uses as threads (default {DEFAULT_CPUS_PER_WORKER:g})",
+    )
+    p.add_argument(
+        "--ray-batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="B",
+        help=f"photos per actor call (default {DEFAULT_BATCH_SIZE})",
+    )
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number above 0")
+    return number
 
 
 def _load_recognizer(model_file: Path):
@@ -411,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"model file or name in models/, e.g. fer_plus (default {config.MODEL_FILE.name})",
     )
+    _add_engine_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score a model, calibrate it and write the dashboard outputs")
