@@ -196,6 +196,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _start_backend(model_file)
     recognizer = _load_recognizer(model_file)
     recognizer.fast = args.fast
+    batches = _result_batches(args, recognizer, model_file, items)
     stream: IO[str] = sys.stdout
     if args.output:
         try:
@@ -209,7 +210,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
             # Either engine yields ImageResults in input order; from here on one row path.
-            for results in _result_batches(args, recognizer, model_file, items):
+            for results in batches:
                 rows = []
                 for result in results:
                     counts[result.status] = counts.get(result.status, 0) + 1
@@ -231,7 +232,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _result_batches(args: argparse.Namespace, recognizer, model_file: Path, items: list[tuple[str, Path]]):
-    """Lists of ImageResults in input order, from this process (local) or a Ray cluster (ray)."""
+    """Lists of ImageResults in input order, from this process (local) or a Ray cluster (ray).
+
+    Ray is started or joined here, so its user errors come before any output is written."""
     if args.engine == "ray":
         from src import ray_engine
 
@@ -242,15 +245,27 @@ def _result_batches(args: argparse.Namespace, recognizer, model_file: Path, item
             batch_size=args.ray_batch_size,
         )
         try:
-            yield from ray_engine.predict_batches(items, model_file, fast=args.fast, crop=args.crops, options=options)
+            batches = ray_engine.predict_batches(items, model_file, fast=args.fast, crop=args.crops, options=options)
         except ray_engine.RayEngineError as exc:
             raise UserError(str(exc)) from None
-        return
-    for start in range(0, len(items), PREDICT_CHUNK):
-        chunk = items[start : start + PREDICT_CHUNK]
-        yield recognizer.analyze_batch(
-            [p for _, p in chunk], names=[n for n, _ in chunk], crop=args.crops, chunk=PREDICT_CHUNK
+        return _user_errors(batches, ray_engine.RayEngineError)
+    return (
+        recognizer.analyze_batch(
+            [p for _, p in items[i : i + PREDICT_CHUNK]],
+            names=[n for n, _ in items[i : i + PREDICT_CHUNK]],
+            crop=args.crops,
+            chunk=PREDICT_CHUNK,
         )
+        for i in range(0, len(items), PREDICT_CHUNK)
+    )
+
+
+def _user_errors(batches, error: type[Exception]):
+    """``batches`` with ``error`` raised as a UserError (one line, exit 2)."""
+    try:
+        yield from batches
+    except error as exc:
+        raise UserError(str(exc)) from None
 
 
 def _require_ray() -> None:

@@ -25,10 +25,13 @@ driver's ``FER_*`` settings as environment variables; see docs/ray.md.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import pickle
 import shutil
+import socket
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -59,12 +62,13 @@ class RayOptions:
 
 
 def require_ray() -> None:
-    """Raise ``RayEngineError`` naming the extra when Ray Data is not installed."""
+    """Raise ``RayEngineError`` naming the extra when Ray is not installed (found, not imported)."""
     try:
-        import ray  # noqa: F401
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise RayEngineError(f"the Ray engine needs Ray Data, which this install leaves out: {RAY_EXTRA}") from None
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise RayEngineError(f"the Ray engine needs Ray Data, which this install leaves out: {RAY_EXTRA}")
 
 
 class _Recognize:
@@ -155,13 +159,19 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     session (and so must shut it down); a session the caller started is used as it is.
     """
     require_ray()
-    import ray
-
-    if ray.is_initialized():
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "runtime_env": runtime_env()}
+    if address:
+        _check_reachable(address)
+    elif "ray" not in sys.modules:
+        # A private instance listens on loopback only, not on the machine's network address
+        # (Ray reads this when imported; it is what Ray does on macOS and Windows).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
+        import ray
+
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False, "runtime_env": runtime_env()}
         if address:
             ray.init(address=address, **quiet)
         else:
@@ -171,6 +181,17 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise RayEngineError(f"cannot start or reach {where}: {_first_line(exc)}") from None
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody answers at (Ray itself retries for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or address in ("auto", "local"):
+        return  # "auto" and other forms: Ray resolves them and says what is wrong
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayEngineError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def shutdown() -> None:
@@ -226,7 +247,13 @@ def predict_batches(
     options: RayOptions | None = None,
 ) -> Iterator[list]:
     """``ImageResult``s for ``items`` ((name, path) as from ``cli.iter_inputs``), in input order,
-    yielded as lists as soon as the next ones are done. Raises ``RayEngineError``."""
+    yielded as lists as soon as the next ones are done.
+
+    Ray is started or joined here, before the first result is asked for, so that a
+    missing extra or an unreachable cluster (``RayEngineError``) comes before any output;
+    the iterator raises ``RayEngineError`` when the job fails, and stops a Ray instance it
+    started when it ends.
+    """
     from src.inference import ImageResult
 
     options = options or RayOptions()
@@ -255,16 +282,15 @@ def predict_batches(
             shipped.append({"bytes": data, "path": key})
         waiting.setdefault(key, []).append(i)
     if not waiting:
-        yield [ready[i] for i in range(len(items))]
-        return
-    yield from _run(items, model_file, fast, crop, options, ready, waiting, by_path, shipped)
+        return iter([[ready[i] for i in range(len(items))]])
+    started = connect(options.address)
+    return _run(items, model_file, fast, crop, options, ready, waiting, by_path, shipped, started)
 
 
-def _run(items, model_file, fast, crop, options, ready, waiting, by_path, shipped) -> Iterator[list]:
+def _run(items, model_file, fast, crop, options, ready, waiting, by_path, shipped, started) -> Iterator[list]:
     import ray
     import ray.data
 
-    started = connect(options.address)
     restore = _quiet_data_context()
     try:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))

@@ -22,6 +22,8 @@ from PIL import Image
 from src.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+# Ray Data copies its context attribute by attribute, tripping its own deprecation warnings.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
 # The child Python finds `ray` missing, as in an install without the ray extra.
 WITHOUT_RAY = """
