@@ -289,8 +289,8 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
         metavar="ADDRESS",
-        help="Ray cluster to run on (e.g. HEAD:6379, ray://HEAD:10001, auto); default RAY_ADDRESS, "
-        "else Ray starts on this machine for the run",
+        help="Ray cluster to run on (HEAD:6379, or auto for the one `ray start` runs here); default RAY_ADDRESS, "
+        "else Ray starts on this machine's cores for the run",
     )
     p.add_argument(
         "--ray-workers", type=_positive_int, metavar="N", help="recognizer actors (default: cluster CPUs / CPUs each)"

@@ -118,10 +118,17 @@ def _model_files(model_file: Path) -> dict[str, bytes]:
 
 
 def _by_path(path: Path) -> bool:
-    """Whether Ray Data can read this input by its path (else the driver deals with it)."""
+    """Whether Ray Data can read this input by its path (else the driver deals with it).
+
+    Ray Data parses paths as URLs, which drops tabs and line breaks anywhere in them, and
+    pyarrow takes UTF-8 only: such names go the driver's way.
+    """
+    text = str(path)
     try:
-        os.fsencode(path).decode("utf-8")
-    except UnicodeDecodeError:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    if text != text.strip() or any(ord(c) < 32 or ord(c) == 127 for c in text):
         return False
     return path.is_file() and os.access(path, os.R_OK)
 
@@ -338,6 +345,11 @@ def _run(items, model_file, fast, crop, options, ready, waiting, by_path, shippe
             raise RayEngineError(f"Ray returned no result for {len(items) - position} of the files; nothing was lost")
     except RayEngineError:
         raise
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:  # the driver saw it, a worker did not
+        raise RayEngineError(
+            f"a Ray worker could not read {_first_line(exc)} ({type(exc).__name__}): the workers read "
+            "the photos by path, so every node must see them at the same path"
+        ) from None
     except Exception as exc:  # Ray's errors carry remote tracebacks: the user gets one line
         raise RayEngineError(f"the Ray job failed: {_first_line(exc)}") from None
     finally:

@@ -46,8 +46,8 @@ def _child_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
     """Real photos with faces (the astronaut, mirrored, the cameraman), one without a face,
-    a truncated JPEG, one nested in a sub-folder, one whose name is not UTF-8, and two
-    entries the folder walk skips."""
+    a truncated JPEG, one nested in a sub-folder, names Ray Data cannot take as paths (not
+    UTF-8, a tab), and two entries the folder walk skips."""
     from skimage import data as skdata
 
     root = tmp_path_factory.mktemp("ray_photos")
@@ -60,6 +60,7 @@ def photos(tmp_path_factory) -> Path:
     (root / "sub").mkdir()
     Image.fromarray(astronaut).resize((256, 256)).save(root / "sub" / "small.JPG")
     Image.fromarray(skdata.chelsea()).save(os.fsencode(root) + b"/caf\xe9.jpg")
+    Image.fromarray(astronaut).resize((200, 200)).save(root / "tab\there.png")  # Ray Data would drop the tab
     (root / "notes.txt").write_text("not a photo")
     Image.fromarray(astronaut).save(root / ".hidden.jpg")
     return root
@@ -108,13 +109,14 @@ def test_ray_csv_equals_local_csv(photos, trained_model, ray_session, tmp_path, 
     assert by_file["corrupt.jpg"][0]["status"] == "error"
     assert by_file["corrupt.jpg"][0]["error"].startswith("corrupt image")
     assert by_file["missing.jpg"][0]["error"] == "file not found"
-    assert "caf\\xe9.jpg" in by_file  # read by the driver, classified by the workers
+    assert by_file["caf\\xe9.jpg"][0]["status"] == "no_face"  # read by the driver, classified by the workers
+    assert by_file["tab\there.png"][0]["status"] == "ok"
 
     # The same skipped entries and summary on stderr, apart from where the output went.
     assert ray_err.replace("ray.csv", "X") == local_err.replace("local.csv", "X")
     assert f"skipped {photos / '.hidden.jpg'}: hidden file" in ray_err
     assert f"skipped {photos / 'notes.txt'}: not an image file (.txt)" in ray_err
-    assert "9 images: " in ray_err and "2 errors, 2 skipped" in ray_err
+    assert "10 images: " in ray_err and "2 errors, 2 skipped" in ray_err
 
 
 @pytest.mark.ray
@@ -136,7 +138,7 @@ def test_ray_jsonl_from_a_client_by_address_equals_local(photos, trained_model, 
     local = (tmp_path / "local.jsonl").read_text()
     assert proc.stdout == local
     records = [json.loads(line) for line in local.splitlines()]
-    assert len(records) == len(proc.stdout.splitlines()) >= 9
+    assert len(records) == len(proc.stdout.splitlines()) >= 10
     assert {"ok", "no_face", "error"} <= {r["status"] for r in records}
 
 
