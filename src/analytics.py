@@ -1,8 +1,14 @@
-"""Aggregations behind the dashboard: result tables, emotion and sentiment shares, campaigns.
+"""Aggregations behind the dashboard: result tables, emotion, sentiment and group shares, campaigns.
 
 Everything here works on the one-row-per-face table of the CLI schema
 (``ImageResult.rows``) so the app, the CLI and downloads agree on the numbers.
 No streamlit and no TensorFlow: these are plain pandas functions with unit tests.
+
+Sentiment is the default grouping of ``src.groups`` (``groups.sentiment()``); the custom
+groupings of the groups file (``groups.active().custom``) add columns to the summaries,
+the campaign table, ``with_groups`` (the per-face table for display and CSV) and the JSON
+export. Functions that take ``groupings=None`` use those; pass ``()`` for none. Existing
+columns keep their names and order: group columns only ever come after them.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from src import sanitize
+from src import groups, sanitize
 from src.palette import SENTIMENT_ORDER, sentiment_of
 
 # The per-face table of the CLI's CSV, the batch table and its downloads: these columns,
@@ -100,18 +106,89 @@ def emotion_counts(df: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame
 
 
 def sentiment_counts(df: pd.DataFrame) -> pd.DataFrame:
-    """Faces per sentiment (positive, neutral, negative) with shares."""
-    faces = faces_only(df)
-    labels = pd.Series([sentiment_of(e) for e in faces["emotion"]], dtype=object)
-    counts = labels.value_counts().reindex(list(SENTIMENT_ORDER), fill_value=0)
-    total = int(counts.sum())
+    """Faces per sentiment (positive, neutral, negative) with shares: ``groups.counts`` of the sentiment grouping."""
+    counts = groups.counts(df, groups.sentiment()).set_index("group").reindex(list(SENTIMENT_ORDER), fill_value=0)
+    total = int(groups.faces_mask(df).sum())
+    faces = counts["faces"].to_numpy().astype(int)
     return pd.DataFrame(
         {
             "sentiment": list(SENTIMENT_ORDER),
-            "faces": counts.to_numpy().astype(int),
-            "share": counts.to_numpy() / total if total else 0.0,
+            "faces": faces,
+            "share": faces / total if total else 0.0,
         }
     )
+
+
+def _custom(groupings: Iterable[groups.Grouping] | None) -> tuple[groups.Grouping, ...]:
+    return groups.active().custom if groupings is None else tuple(groupings)
+
+
+def with_groups(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = None) -> pd.DataFrame:
+    """The table with group columns after all others: for a partition grouping one column
+    (named after it) holding the face's group; otherwise one true/false column per group
+    (and ``other``). Rows that are not faces are blank. Column names never clash with the
+    table's: a taken name becomes ``grouping: group`` (see ``groups.column_names``)."""
+    out = df.copy()
+    taken = set(out.columns)
+    chosen = _custom(groupings)
+    faces = groups.faces_mask(df)
+    partitions = [g for g in chosen if g.partition]
+    overlapping = [g for g in chosen if not g.partition]
+    names = groups.column_names(overlapping, taken | {g.name for g in partitions})
+    for grouping in chosen:
+        if grouping.partition:
+            column = _free(grouping.name, taken)
+            out[column] = groups.labels(df, grouping).where(faces, "")
+            taken.add(column)
+            continue
+        member = groups.memberships(df, grouping)
+        for bucket in grouping.buckets:
+            column = names[(grouping.name, bucket)]
+            out[column] = member[bucket].astype("boolean").where(faces, pd.NA)
+            taken.add(column)
+    return out
+
+
+def _free(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name} ({n})", n + 1
+    return candidate
+
+
+def group_counts(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = None) -> pd.DataFrame:
+    """Faces per group in long form (``grouping``, ``group``, ``faces``, ``share`` of all faces) for charts."""
+    parts = []
+    for grouping in _custom(groupings):
+        counts = groups.counts(df, grouping)
+        counts.insert(0, "grouping", grouping.name)
+        parts.append(counts)
+    if not parts:
+        return pd.DataFrame(columns=["grouping", "group", "faces", "share"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def group_scores(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = None) -> pd.DataFrame:
+    """Mean soft score per group over the faces (``grouping``, ``group``, ``score``): smooth, for trends."""
+    parts = []
+    for grouping in _custom(groupings):
+        scores = groups.mean_soft_scores(df, grouping)
+        scores.insert(0, "grouping", grouping.name)
+        parts.append(scores)
+    if not parts:
+        return pd.DataFrame(columns=["grouping", "group", "score"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _group_shares(df: pd.DataFrame, chosen: Sequence[groups.Grouping], taken: Iterable[str]) -> dict[str, float]:
+    """{column label: share of faces} for every bucket of ``chosen`` (labels as ``groups.column_names``)."""
+    names = groups.column_names(chosen, taken)
+    shares: dict[str, float] = {}
+    for grouping in chosen:
+        counts = groups.counts(df, grouping)
+        for bucket, share in zip(counts["group"], counts["share"]):
+            shares[names[(grouping.name, bucket)]] = float(share)
+    return shares
 
 
 def net_sentiment(df: pd.DataFrame) -> float | None:
@@ -138,9 +215,11 @@ class BatchSummary:
     dominant_share: float | None
     negative_share: float | None
     net_sentiment: float | None
+    # Share of faces per custom group ({column label: share}; empty without faces).
+    group_shares: dict[str, float] = field(default_factory=dict)
 
 
-def summarize(df: pd.DataFrame) -> BatchSummary:
+def summarize(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = None) -> BatchSummary:
     faces = faces_only(df)
     per_file = df.drop_duplicates("file")
     dominant = share = neg = None
@@ -157,6 +236,7 @@ def summarize(df: pd.DataFrame) -> BatchSummary:
         dominant_share=share,
         negative_share=neg,
         net_sentiment=net_sentiment(df),
+        group_shares=_group_shares(df, _custom(groupings), ()) if len(faces) else {},
     )
 
 
@@ -172,8 +252,14 @@ def campaign_long(batches: Mapping[str, pd.DataFrame], class_names: Sequence[str
     return pd.concat(parts, ignore_index=True)
 
 
-def campaign_table(batches: Mapping[str, pd.DataFrame], class_names: Sequence[str]) -> pd.DataFrame:
-    """One row per named batch: photos, faces, % per emotion, % positive/negative, net sentiment."""
+def campaign_table(
+    batches: Mapping[str, pd.DataFrame],
+    class_names: Sequence[str],
+    groupings: Iterable[groups.Grouping] | None = None,
+) -> pd.DataFrame:
+    """One row per named batch: photos, faces, % per emotion, % positive/negative, net sentiment,
+    then % per custom group (``"<group> %"``)."""
+    chosen = _custom(groupings)
     rows = []
     for name, df in batches.items():
         summary = summarize(df)
@@ -188,27 +274,41 @@ def campaign_table(batches: Mapping[str, pd.DataFrame], class_names: Sequence[st
                 "net sentiment": summary.net_sentiment,
             }
         )
+        taken = {c.removesuffix(" %") for c in row}
+        row.update({f"{label} %": round(100 * share, 1) for label, share in _group_shares(df, chosen, taken).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def results_json(results: Iterable, class_names: Sequence[str]) -> str:
-    """All results as JSON: one object per file with its faces (box, probabilities, top emotion)."""
-    out = []
-    for res in results:
-        out.append(
-            {
-                "file": res.file,
-                "status": res.status,
-                "error": res.error,
-                "width": res.width,
-                "height": res.height,
-                "faces": [dict(f.to_dict(), sentiment=sentiment_of(f.emotion)) for f in res.faces],
-            }
-        )
+def result_record(res, groupings: Iterable[groups.Grouping] | None = None) -> dict:
+    """One file's result as a JSON-ready object: status, error, size and its faces (box,
+    probabilities, top emotion, sentiment, and ``groups``: {grouping: [its groups the face is in]})."""
+    chosen = _custom(groupings)
+
+    def face_groups(face) -> dict[str, list[str]]:
+        return {g.name: list(g.buckets_of(face.emotion, round(face.confidence, 4))) for g in chosen}
+
+    return {
+        "file": res.file,
+        "status": res.status,
+        "error": res.error,
+        "width": res.width,
+        "height": res.height,
+        "faces": [dict(f.to_dict(), sentiment=sentiment_of(f.emotion), groups=face_groups(f)) for f in res.faces],
+    }
+
+
+def results_json(
+    results: Iterable, class_names: Sequence[str], groupings: Iterable[groups.Grouping] | None = None
+) -> str:
+    """All results as JSON: one ``result_record`` per file."""
+    out = [result_record(res, groupings) for res in results]
     return json.dumps({"class_names": list(class_names), "results": out}, indent=2)
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
     """A table as a CSV download, with formula-like text cells neutralised (``sanitize.csv_frame``)."""
-    return sanitize.csv_frame(df).to_csv(index=False).encode("utf-8")
+    out = sanitize.csv_frame(df)
+    # Group columns are named by users: a header cell is a cell too.
+    out.columns = [sanitize.csv_cell(str(c)) for c in out.columns]
+    return out.to_csv(index=False).encode("utf-8")

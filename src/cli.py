@@ -1,4 +1,4 @@
-"""Command line: ``python -m src.cli {predict,evaluate,train,collect,stats}``.
+"""Command line: ``python -m src.cli {predict,evaluate,train,export,collect,stats,runs,serve}``.
 
 The contract other tools rely on:
 
@@ -12,7 +12,15 @@ The contract other tools rely on:
   are not UTF-8 are written as ``\\xNN``. Folder entries left out (not images, hidden)
   are listed on stderr, one ``skipped NAME: REASON`` line each, before the summary.
 * ``evaluate`` prints a summary whose last line is ``accuracy=0.xxxx macro_f1=0.xxxx``.
-* User errors (bad data path, missing model) print one line to stderr and exit 2.
+* ``serve`` runs the REST API (src/api.py) with uvicorn; without ``FER_API_KEY`` it
+  refuses any host but a loopback address (exit 2).
+* ``predict --engine ray`` gives the same rows, in the same order, from Ray Data workers
+  on this machine or the cluster at ``--address`` (src/ray_engine.py, docs/ray.md);
+  without the ``ray`` extra it exits 2.
+* ``predict --store`` also saves the run in the results database (src/store.py), rows as
+  they are produced; ``runs list|delete|retention`` manage what is stored.
+* User errors (bad data path, missing model, unreachable database, unknown run) print one
+  line to stderr and exit 2.
 
 TensorFlow is imported only after the arguments are checked, so user errors are
 fast and free of backend log noise.
@@ -186,6 +194,7 @@ class RowWriter:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     model_file = _model_path(args.model)
+    stored = StoredRun.prepare(args)
     if args.engine == "ray":
         _require_ray()
     skipped: list[tuple[str, str]] = []
@@ -207,6 +216,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     counts = {"ok": 0, "no_face": 0, "error": 0}
     faces = 0
     show = sys.stderr.isatty() and len(items) >= PROGRESS_MIN_FILES
+    stored.start(recognizer.info.version)
     try:
         with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
             # Either engine yields ImageResults in input order; from here on one row path.
@@ -216,8 +226,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     counts[result.status] = counts.get(result.status, 0) + 1
                     faces += len(result.faces)
                     rows.extend(result.rows(recognizer.class_names))
+                stored.add(rows)
                 writer.write(rows)
                 bar.update(len(results))
+    except BaseException as exc:
+        stored.fail(exc)
+        raise
     finally:
         if stream is not sys.stdout:
             stream.close()
@@ -228,6 +242,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         f"{counts['error']} errors, {len(skipped)} skipped" + (f"; wrote {args.output}" if args.output else ""),
         file=sys.stderr,
     )
+    stored.finish()
     return 0
 
 
@@ -481,6 +496,199 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- Results store: `predict --store` and `runs ...` (src/store.py, docs/store.md) ----------
+
+
+@contextlib.contextmanager
+def _store_errors(doing: str = "") -> Iterator[None]:
+    """StoreError (bad URL, server down, unknown run...) as a one-line user error."""
+    from src.store import StoreError
+
+    try:
+        yield
+    except StoreError as exc:
+        raise UserError(f"{doing}{exc}") from None
+
+
+def _open_store(retention_days: int | None = None):
+    from src.store import Store, open_store
+
+    with _store_errors():
+        return open_store() if retention_days is None else Store(retention_days=retention_days)
+
+
+class StoredRun:
+    """What ``predict --store`` saves: a run (source "cli") whose rows are stored chunk by chunk,
+    so a crash leaves a failed run holding the rows so far. Without --store every step is a no-op."""
+
+    def __init__(self, args: argparse.Namespace, store=None):
+        self.args, self.store, self.run_id, self.rows = args, store, None, 0
+
+    @classmethod
+    def prepare(cls, args: argparse.Namespace) -> StoredRun:
+        """Check the options and open the store before the model loads, so mistakes fail fast."""
+        if not args.store:
+            given = [flag for flag, value in (("--campaign", args.campaign), ("--location", args.location)) if value]
+            given += ["--tag"] if args.tag else []
+            if given:
+                raise UserError(f"{', '.join(given)} only apply with --store (results are not saved without it)")
+            return cls(args)
+        return cls(args, _open_store())
+
+    def start(self, model_version: str) -> None:
+        if self.store is None:
+            return
+        with _store_errors("cannot start the stored run: "):
+            self.run_id = self.store.start_run(
+                "cli",
+                campaign=self.args.campaign,
+                location=self.args.location,
+                tags=self.args.tag or (),
+                model_version=model_version,
+            )
+
+    def add(self, rows: list[dict]) -> None:
+        if self.run_id is not None:
+            with _store_errors("storing results failed: "):
+                self.rows += self.store.add_rows(self.run_id, rows)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.run_id is None:
+            return
+        from src.store import StoreError, error_text
+
+        try:
+            self.store.finish_run(self.run_id, "failed", error_text(exc), if_running=True)
+        except StoreError:
+            return  # the error that stopped the run is the one to report
+        print(f"stored run {self.run_id} marked failed, with the {self.rows} rows stored before", file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.run_id is None:
+            return
+        with _store_errors("cannot finish the stored run: "):
+            self.store.finish_run(self.run_id, "ok", if_running=True)
+        print(f"stored run {self.run_id} ({self.rows} rows) in {self.store.url}", file=sys.stderr)
+
+
+def _cell(value, width: int = 40) -> str:
+    if isinstance(value, list):
+        value = ",".join(value)
+    elif hasattr(value, "strftime"):
+        value = "" if value != value else value.strftime("%Y-%m-%d %H:%M:%S")  # NaT != NaT
+    text = sanitize.line(str(value))
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    store = _open_store()
+    with _store_errors():
+        frame = store.runs(campaign=args.campaign, source=args.source, limit=args.limit or None)
+    columns = ["run_id", "run_time", "source", "status", "files", "faces", "campaign", "location", "tags"]
+    columns += ["model_version", "error"]
+    if args.format == "csv":
+        out = frame[columns].copy()
+        out["tags"] = out["tags"].map(",".join)
+        sanitize.csv_frame(out).to_csv(sys.stdout, index=False, lineterminator="\n")
+        return 0
+    if frame.empty:
+        print("no runs stored" + (" for these filters" if args.campaign or args.source else ""), file=sys.stderr)
+        return 0
+    cells = [[_cell(row[c]) for c in columns] for _, row in frame.iterrows()]
+    header = [c.replace("run_time", "started (UTC)") for c in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    for line in [header, *cells]:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    if bool(args.run_id) == bool(args.campaign):
+        raise UserError("give either a RUN_ID or --campaign NAME")
+    store = _open_store()
+    with _store_errors():
+        if args.run_id:
+            run = store.get_run(args.run_id)
+            if run is None:
+                raise UserError(f"no run {sanitize.line(args.run_id)!r} in {store.url} (see `runs list`)")
+            store.delete_run(args.run_id)
+            print(
+                f"deleted run {run['run_id']} ({run['source']}, started {_cell(run['run_time'])} UTC, "
+                f"{run['files']} files, {run['faces']} faces)"
+            )
+            return 0
+        runs = store.runs(campaign=args.campaign)
+        if runs.empty:
+            raise UserError(f"no runs in campaign {sanitize.line(args.campaign)!r} in {store.url}")
+        deleted = store.delete_campaign(args.campaign)
+    print(
+        f"deleted {deleted} run{'s' * (deleted != 1)} of campaign {sanitize.line(args.campaign)!r} "
+        f"({int(runs['files'].sum())} files, {int(runs['faces'].sum())} faces)"
+    )
+    return 0
+
+
+def cmd_runs_retention(args: argparse.Namespace) -> int:
+    days = config.RETENTION_DAYS if args.days is None else args.days
+    if days <= 0:
+        print("retention is off (FER_RETENTION_DAYS is 0 or unset): nothing deleted")
+        return 0
+    store = _open_store(retention_days=0)  # applied below, so the count can be reported
+    try:
+        with _store_errors():
+            deleted = store.apply_retention(days)
+    finally:
+        store.close()
+    print(f"deleted {deleted} run{'s' * (deleted != 1)} older than {days:g} days from {store.url}")
+    return 0
+
+
+def _add_store_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("results store (FER_DATABASE_URL; see docs/store.md)")
+    g.add_argument("--store", action="store_true", help="save the run and its rows in the results database")
+    g.add_argument("--campaign", metavar="NAME", help="campaign of the stored run")
+    g.add_argument("--location", metavar="NAME", help="location of the stored run")
+    g.add_argument("--tag", action="append", metavar="TAG", help="free tag of the stored run (repeatable)")
+
+
+def _add_runs_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="list or delete the runs in the results database (FER_DATABASE_URL)")
+    what = runs.add_subparsers(dest="runs_command", required=True)
+    p = what.add_parser("list", help="stored runs, newest first")
+    p.add_argument("--campaign", metavar="NAME")
+    p.add_argument("--source", metavar="SOURCE", help="photo, batch, video, live, api or cli")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N runs")
+    p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.set_defaults(func=cmd_runs_list)
+    p = what.add_parser("delete", help="delete a run, or every run of a campaign, with their rows")
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    p.add_argument("--campaign", metavar="NAME", help="delete every run of this campaign")
+    p.set_defaults(func=cmd_runs_delete)
+    p = what.add_parser("retention", help="delete runs older than FER_RETENTION_DAYS days now")
+    p.add_argument("--days", type=float, help="this many days instead of FER_RETENTION_DAYS")
+    p.set_defaults(func=cmd_runs_retention)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from src.api import ApiSettings, create_app, is_loopback
+
+    if not config.API_KEY and not is_loopback(args.host):
+        raise UserError(
+            f"refusing to serve on {args.host} without an API key: set FER_API_KEY (clients then send "
+            "'Authorization: Bearer <key>'), or bind to a loopback address (127.0.0.1, ::1, localhost)"
+        )
+    model_file = _model_path(args.model)
+    _start_backend(model_file)
+    # Loaded here, before binding, so a bad model or database is one line and exit 2, not a traceback.
+    recognizer = _load_recognizer(model_file)
+    store = _open_store()
+    import uvicorn
+
+    app = create_app(ApiSettings(model_file=model_file), recognizer=recognizer, store=store)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -512,6 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"model file or name in models/, e.g. fer_plus (default {config.MODEL_FILE.name})",
     )
+    _add_store_options(p)
     _add_engine_options(p)
     p.set_defaults(func=cmd_predict)
 
@@ -562,6 +771,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="PATH")
     _add_output_options(p)
     p.set_defaults(func=cmd_stats)
+
+    _add_runs_parser(sub)
+
+    p = sub.add_parser("serve", help="run the REST API (see docs/api.md)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need FER_API_KEY)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", metavar="FILE", help="model file or name in models/ (default: FER_MODEL)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

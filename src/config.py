@@ -117,6 +117,14 @@ RUNTIME = os.environ.get("FER_RUNTIME", "auto")
 ONNX_THREADS = _env_int("FER_ONNX_THREADS", 0)
 MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
+# REST API (src/api.py, `python -m src.cli serve`).
+# Bearer key every /v1 route asks for. Unset, the server binds to loopback addresses only
+# and takes calls from this machine alone.
+API_KEY = os.environ.get("FER_API_KEY", "").strip()
+# The largest request body (all files and fields of one call), in MB, enforced while the
+# body streams in (a larger Content-Length is refused before any of it is read).
+API_MAX_REQUEST_MB = _env_float("FER_API_MAX_REQUEST_MB", float(MAX_UPLOAD_MB))
+API_MAX_FILES = _env_int("FER_API_MAX_FILES", 100)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -157,3 +165,26 @@ DECODE_MAX_SIDE = _env_int("FER_DECODE_MAX_SIDE", 2048)
 ZIP_MAX_TOTAL_MB = _env_int("FER_ZIP_MAX_TOTAL_MB", 400)
 ZIP_MAX_RATIO = _env_int("FER_ZIP_MAX_RATIO", 100)
 ZIP_RATIO_MIN_MB = _env_float("FER_ZIP_RATIO_MIN_MB", 1.0)
+
+# --- Results store (src/store.py) -------------------------------------------------------
+# SQLAlchemy URL of the results database: sqlite:///PATH, postgresql+psycopg://USER:PW@HOST/DB
+# or mysql+pymysql://USER:PW@HOST/DB (MariaDB too). The default is a git-ignored SQLite file
+# beside the evaluation outputs. See docs/store.md.
+DATABASE_URL = os.environ.get("FER_DATABASE_URL", "").strip() or f"sqlite:///{(OUTPUTS_DIR / 'results.db').as_posix()}"
+# Runs older than this many days are deleted when a store is opened (and by
+# `python -m src.cli runs retention`); 0 keeps everything.
+RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
+
+# --- Emotion groups and live-alert delivery (src/groups.py, src/alerts.py) ------------
+# User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file
+# is reported and the built-in sentiment grouping is used alone.
+GROUPS_FILE = _env_path("FER_GROUPS_FILE", ROOT / "inputs" / "emotion_groups.toml")
+# The group the live alert watches: a group name (sentiment's groups are searched first)
+# or "grouping:group", e.g. "custom:frustrated".
+ALERT_GROUP = os.environ.get("FER_ALERT_GROUP", "negative")
+# Where the live alert is POSTed as JSON when it fires (empty = nowhere, browser only).
+ALERT_WEBHOOK = os.environ.get("FER_ALERT_WEBHOOK", "").strip()
+ALERT_WEBHOOK_TIMEOUT = _env_float("FER_ALERT_WEBHOOK_TIMEOUT", 5.0)  # seconds per attempt
+ALERT_WEBHOOK_ATTEMPTS = _env_int("FER_ALERT_WEBHOOK_ATTEMPTS", 4)  # tries per event, the first included
+ALERT_WEBHOOK_BACKOFF = _env_float("FER_ALERT_WEBHOOK_BACKOFF", 1.0)  # seconds before the 2nd try; doubles after
+ALERT_WEBHOOK_QUEUE = _env_int("FER_ALERT_WEBHOOK_QUEUE", 100)  # events waiting; the oldest is dropped past it

@@ -9,7 +9,9 @@ export matches it; else a compiled Keras call).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,10 @@ class EmotionRecognizer:
         self._call, self.info = load_classifier(model_file)
         self.fast = fast  # coarse-first face detection: faster, misses small faces beside big ones
         self.batch_size = batch_size
+        # Several threads share one recognizer (API workers, the dashboard's video and upload
+        # threads). ONNX Runtime documents concurrent Run calls on one session as safe; a Keras
+        # model's call is not promised to be, so those take turns. Detection is thread-local.
+        self._lock = contextlib.nullcontext() if self.info.runtime == "onnx" else threading.Lock()
         self._call(np.zeros((1, self.size, self.size, 1), np.float32))  # trace once, up front
 
     @property
@@ -110,9 +116,10 @@ class EmotionRecognizer:
             return np.zeros((0, len(self.class_names)), np.float32)
         x = faces.reshape(len(faces), self.size, self.size, 1).astype(np.float32)
         step = self.batch_size // 2 if config.TTA_FLIP else self.batch_size
-        probs = np.concatenate(
-            [flip_averaged(self._call, x[i : i + step], config.TTA_FLIP) for i in range(0, len(x), step)]
-        )
+        with self._lock:
+            probs = np.concatenate(
+                [flip_averaged(self._call, x[i : i + step], config.TTA_FLIP) for i in range(0, len(x), step)]
+            )
         return apply_temperature(probs, self.info.temperature)
 
     def _result(self, probs: np.ndarray, face: Face | None) -> FaceResult:

@@ -7,7 +7,13 @@ One ``LiveSession`` per browser session, made of two halves:
   over time (``FaceSmoother``, which also gives each face a track id); the frames in
   between reuse those faces and labels. It draws the boxes on every frame.
 * ``LiveStats`` (recording and statistics): per-second label counts in a ring buffer,
-  frame counters and the negative-emotion alert, behind one short-held lock.
+  frame counters and the alert, behind one short-held lock. The alert watches one emotion
+  group (``src.groups``; ``FER_ALERT_GROUP``, by default sentiment's *negative*).
+
+When a webhook is configured (``FER_ALERT_WEBHOOK``, or a ``notifier`` passed in), the
+session also checks the alert after every processed frame and, each time it turns on (not
+while it stays on), hands an event to ``src.alerts``, whose own thread POSTs it: the video
+thread never waits on the network. Without one nothing of this runs.
 
 ``LiveSession.video_frame_callback`` runs in the WebRTC worker thread and passes one
 frame at a time from the first to the second. The Streamlit script reads everything
@@ -31,7 +37,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from src import config
+from src import config, groups
+from src.alerts import AlertNotifier, live_alert_event, shared_notifier
 from src.preprocessing import extract_face
 from src.tracking import BoxT, FaceSmoother, Track
 
@@ -73,12 +80,14 @@ def rtc_configuration() -> dict:
 
 @dataclass
 class SecondCounts:
-    """Counts for one wall-clock second: processed frames, face observations, top labels."""
+    """Counts for one wall-clock second: processed frames, face observations, top labels, and
+    ``watched``: the face observations in the alert's group (its confidence threshold applied)."""
 
     second: int
     frames: int
     faces: int
     counts: np.ndarray
+    watched: int = 0
 
 
 @dataclass
@@ -98,6 +107,7 @@ class LiveSnapshot:
     ready: bool = True
     error: str = ""
     labels: tuple[str, ...] = field(default_factory=lambda: tuple(config.EMOTIONS))
+    alert_group: str = "negative"  # the group the alert watches (a user's name: plain text)
 
 
 def timeline_frame(seconds: Sequence[SecondCounts], labels: Sequence[str]) -> pd.DataFrame:
@@ -111,6 +121,101 @@ def timeline_frame(seconds: Sequence[SecondCounts], labels: Sequence[str]) -> pd
     return df
 
 
+@dataclass(frozen=True)
+class AlertState:
+    """The alert at one moment, with the figures of the run of seconds behind it."""
+
+    active: bool
+    reason: str = ""
+    group: str = "negative"
+    share: float = 0.0  # of the run's face observations, those in the group
+    duration: float = 0.0  # seconds since the run started
+    counts: dict[str, int] = field(default_factory=dict)  # face observations per top label over the run
+    faces: int = 0
+
+
+def group_alert(
+    seconds: Sequence[SecondCounts],
+    labels: Sequence[str],
+    now: float,
+    min_seconds: float,
+    threshold: float,
+    group: groups.Group,
+) -> AlertState:
+    """Alert when faces in ``group`` are at least ``threshold`` of the faces in every second
+    of an unbroken run (ending now) that has lasted ``min_seconds``.
+
+    A second without faces, or more than one missing second, ends the run: an empty
+    room or a stopped camera never raises an alert. A group with ``min_confidence`` is
+    counted from ``SecondCounts.watched``, which ``LiveStats`` records for its own alert
+    group; a group without one from the per-label counts.
+    """
+    members = set(group.emotions)
+    idx = [i for i, name in enumerate(labels) if name in members]
+    if not seconds or not idx:
+        return AlertState(False, group=group.name)
+    if group.min_confidence is None:
+        hits = [int(b.counts[idx].sum()) for b in seconds]
+    else:
+        hits = [b.watched for b in seconds]
+    return _alert_state(
+        [b.second for b in seconds],
+        [b.faces for b in seconds],
+        hits,
+        [b.counts for b in seconds],
+        labels,
+        now,
+        min_seconds,
+        threshold,
+        group,
+    )
+
+
+def _run_start(second: list[int], faces: list[int], hits: list[int], now: float, threshold: float) -> int | None:
+    """Index of the first second of the run ending now in which hits are >= threshold of faces."""
+    first: int | None = None
+    for i in range(len(second) - 1, -1, -1):
+        if first is None and now - second[i] > 2.0:
+            break  # the newest data is stale
+        if first is not None and second[first] - second[i] > 2:
+            break
+        if faces[i] == 0 or hits[i] / faces[i] < threshold:
+            break
+        first = i
+    return first
+
+
+def _alert_state(
+    second: list[int],
+    faces: list[int],
+    hits: list[int],
+    counts: Sequence[np.ndarray],
+    labels: Sequence[str],
+    now: float,
+    min_seconds: float,
+    threshold: float,
+    group: groups.Group,
+) -> AlertState:
+    members = set(group.emotions)
+    first = _run_start(second, faces, hits, now, threshold)
+    if first is None or now - second[first] < min_seconds or members.isdisjoint(labels):
+        return AlertState(False, group=group.name)
+    duration = now - second[first]
+    totals = np.sum(counts[first:], axis=0)
+    total_faces = sum(faces[first:])
+    mix = sorted(((totals[i] / total_faces, name) for i, name in enumerate(labels) if name in members), reverse=True)
+    detail = ", ".join(f"{name} {share:.0%}" for share, name in mix if share > 0)
+    share = sum(hits[first:]) / total_faces
+    head = "Negative emotions" if group.name == "negative" else f'Group "{group.name}"'
+    sure = f" at {group.min_confidence:.0%} confidence or more" if group.min_confidence is not None else ""
+    reason = (
+        f"{head} on {share:.0%} of faces{sure} for the last {duration:.0f} s "
+        f"({detail}; alert at {threshold:.0%} for {min_seconds:g} s)"
+    )
+    per_label = {name: int(n) for name, n in zip(labels, totals)}
+    return AlertState(True, reason, group.name, float(share), float(duration), per_label, int(total_faces))
+
+
 def negative_alert(
     seconds: Sequence[SecondCounts],
     labels: Sequence[str],
@@ -119,41 +224,9 @@ def negative_alert(
     threshold: float,
     negative: Sequence[str] = config.NEGATIVE_EMOTIONS,
 ) -> tuple[bool, str]:
-    """Alert when negative labels are at least ``threshold`` of the faces in every second
-    of an unbroken run (ending now) that has lasted ``min_seconds``.
-
-    A second without faces, or more than one missing second, ends the run: an empty
-    room or a stopped camera never raises an alert.
-    """
-    neg_idx = [i for i, name in enumerate(labels) if name in set(negative)]
-    if not seconds or not neg_idx:
-        return False, ""
-    start: int | None = None
-    totals = np.zeros(len(labels))
-    faces = 0
-    previous: int | None = None
-    for bucket in reversed(seconds):
-        if previous is None and now - bucket.second > 2.0:
-            break  # the newest data is stale
-        if previous is not None and previous - bucket.second > 2:
-            break
-        if bucket.faces == 0 or bucket.counts[neg_idx].sum() / bucket.faces < threshold:
-            break
-        start, previous = bucket.second, bucket.second
-        totals += bucket.counts
-        faces += bucket.faces
-    if start is None:
-        return False, ""
-    duration = now - start
-    if duration < min_seconds:
-        return False, ""
-    mix = sorted(((totals[i] / faces, labels[i]) for i in neg_idx), reverse=True)
-    detail = ", ".join(f"{name} {share:.0%}" for share, name in mix if share > 0)
-    share = totals[neg_idx].sum() / faces
-    return True, (
-        f"Negative emotions on {share:.0%} of faces for the last {duration:.0f} s "
-        f"({detail}; alert at {threshold:.0%} for {min_seconds:g} s)"
-    )
+    """``group_alert`` for a group named negative of these emotions, as (alert, reason)."""
+    state = group_alert(seconds, labels, now, min_seconds, threshold, groups.Group("negative", tuple(negative)))
+    return state.active, state.reason
 
 
 def _fps(processed: Sequence[float], started: float | None, now: float, window: float = 2.0) -> float:
@@ -172,7 +245,8 @@ class LiveStats:
     The frame worker writes (``frame_received``, ``frame_dropped``, ``record``,
     ``processing_took``, ``failed``); the Streamlit script reads (``seconds``, ``alert``,
     ``snapshot``). One lock, only ever held for microseconds, makes each read a
-    consistent copy. The alert settings are fixed at construction.
+    consistent copy. The alert settings are fixed at construction: the alert watches
+    ``alert_group``, by default a group named negative of the ``negative`` emotions.
     """
 
     def __init__(
@@ -181,11 +255,13 @@ class LiveStats:
         alert_seconds: float = config.ALERT_SECONDS,
         alert_threshold: float = config.ALERT_THRESHOLD,
         negative: Sequence[str] = config.NEGATIVE_EMOTIONS,
+        alert_group: groups.Group | None = None,
     ):
         self.window_seconds = window_seconds
         self.alert_seconds = alert_seconds
         self.alert_threshold = alert_threshold
-        self.negative = tuple(negative)
+        self.alert_group = alert_group or groups.Group("negative", tuple(negative))
+        self.negative = self.alert_group.emotions
         self._lock = threading.Lock()
         self._seconds: deque[SecondCounts] = deque(maxlen=window_seconds + 1)
         self._processed_at: deque[float] = deque(maxlen=256)
@@ -217,8 +293,10 @@ class LiveStats:
     def record(self, now: float, tracks: Sequence[Track], labels: Sequence[str]) -> None:
         """One processed frame: the faces seen in it, each counted under its smoothed top label."""
         counts = np.zeros(len(labels), np.int64)
+        watched = 0
         for track in tracks:
             counts[track.top] += 1
+            watched += self.alert_group.matches(labels[track.top], float(track.probs[track.top]))
         current = (
             {name: float(p) for name, p in zip(labels, np.mean([t.probs for t in tracks], axis=0))} if tracks else {}
         )
@@ -230,8 +308,9 @@ class LiveStats:
                 bucket.frames += 1
                 bucket.faces += len(tracks)
                 bucket.counts += counts
+                bucket.watched += watched
             else:
-                self._seconds.append(SecondCounts(int(now), 1, len(tracks), counts))
+                self._seconds.append(SecondCounts(int(now), 1, len(tracks), counts, watched))
             self._processed_at.append(now)
             self._counts["frames"] += 1
             self._counts["faces"] = len(tracks)
@@ -242,15 +321,43 @@ class LiveStats:
     def seconds(self, now: float) -> list[SecondCounts]:
         """Copies of the seconds inside the window ending at ``now``, oldest first."""
         with self._lock:
-            seconds = [SecondCounts(b.second, b.frames, b.faces, b.counts.copy()) for b in self._seconds]
+            seconds = [SecondCounts(b.second, b.frames, b.faces, b.counts.copy(), b.watched) for b in self._seconds]
         return [b for b in seconds if b.second > now - self.window_seconds - 1]
 
     def alert(self, now: float, labels: Sequence[str]) -> tuple[bool, str]:
-        """``negative_alert`` over the window with this session's settings."""
+        """``group_alert`` over the window with this session's settings, as (alert, reason)."""
+        state = self.alert_state(now, labels)
+        return state.active, state.reason
+
+    def alert_state(self, now: float, labels: Sequence[str]) -> AlertState:
+        """The alert with its figures (share, duration, counts over the run), for events."""
         return self._alert(self.seconds(now), now, labels)
 
-    def _alert(self, seconds: Sequence[SecondCounts], now: float, labels: Sequence[str]) -> tuple[bool, str]:
-        return negative_alert(seconds, labels, now, self.alert_seconds, self.alert_threshold, negative=self.negative)
+    def alert_on(self, now: float) -> bool:
+        """Whether the alert is on: ``alert_state(...).active`` from plain counters, cheap enough
+        for every frame (tens of microseconds, where the full state costs hundreds)."""
+        oldest = now - self.window_seconds - 1
+        with self._lock:
+            buckets = [b for b in self._seconds if b.second > oldest]
+            second = [b.second for b in buckets]
+            faces = [b.faces for b in buckets]
+            hits = [b.watched for b in buckets]
+        first = _run_start(second, faces, hits, now, self.alert_threshold)
+        return first is not None and now - second[first] >= self.alert_seconds
+
+    def _alert(self, seconds: Sequence[SecondCounts], now: float, labels: Sequence[str]) -> AlertState:
+        # ``watched`` counts this session's alert group in every second, threshold or not.
+        return _alert_state(
+            [b.second for b in seconds],
+            [b.faces for b in seconds],
+            [b.watched for b in seconds],
+            [b.counts for b in seconds],
+            labels,
+            now,
+            self.alert_seconds,
+            self.alert_threshold,
+            self.alert_group,
+        )
 
     def snapshot(self, now: float, labels: Sequence[str], ready: bool = True, error: str = "") -> LiveSnapshot:
         """A consistent copy of the results so far; ``error`` is shown when no frame failed."""
@@ -262,12 +369,13 @@ class LiveStats:
             started = self._started
             process_ms = float(np.mean(self._process_ms)) if self._process_ms else 0.0
             error = self._error or error
-        alert, reason = self._alert(seconds, now, labels)
+        alert = self._alert(seconds, now, labels)
         return LiveSnapshot(
             timeline=timeline_frame(seconds, labels),
             current=current if processed and now - processed[-1] <= 2.0 else {},
-            alert=alert,
-            alert_reason=reason,
+            alert=alert.active,
+            alert_reason=alert.reason,
+            alert_group=self.alert_group.name,
             fps=_fps(processed, started, now),
             process_ms=process_ms,
             ready=ready,
@@ -432,13 +540,31 @@ class FramePipeline:
 # ---------------------------------------------------------------------------
 
 
+def resolve_alert_group(spec: str | groups.Group) -> tuple[str, groups.Group, str]:
+    """(grouping name, group, problem) for the alert: ``spec`` looked up in the active groups;
+    an unknown name gives sentiment's negative group and a message saying so."""
+    if isinstance(spec, groups.Group):
+        return "", spec, ""
+    group_set = groups.active()
+    try:
+        grouping, group = group_set.find_group(spec)
+        return grouping.name, group, ""
+    except groups.GroupError as exc:
+        problem = f"FER_ALERT_GROUP: {exc}; the live alert watches negative emotions instead"
+        LOGGER.warning(problem)
+        return groups.SENTIMENT, group_set.sentiment.group("negative"), problem
+
+
 class LiveSession:
     """One browser session's live camera: a ``FramePipeline`` whose results a ``LiveStats`` records.
 
     ``video_frame_callback`` runs in the WebRTC worker thread and takes one frame at a
     time: a frame that arrives while another is processed is not queued but shown with
     the last boxes. The Streamlit script reads through ``snapshot()``. ``clock`` returns
-    wall-clock seconds (injectable for tests). The alert settings default to config's.
+    wall-clock seconds (injectable for tests). The alert settings default to config's:
+    ``alert_group`` is a ``groups.Group`` or a name for ``GroupSet.find_group`` in the active
+    groups (an unknown name falls back to negative, with ``alert_problem`` saying so);
+    events go to ``notifier``, or to the shared notifier of ``alert_webhook`` when set.
     """
 
     def __init__(
@@ -452,10 +578,16 @@ class LiveSession:
         alert_seconds: float = config.ALERT_SECONDS,
         alert_threshold: float = config.ALERT_THRESHOLD,
         detector_factory: Callable[[], object] | None = None,
+        alert_group: str | groups.Group = config.ALERT_GROUP,
+        alert_webhook: str = config.ALERT_WEBHOOK,
+        notifier: AlertNotifier | None = None,
     ):
         self.clock = clock
         self.pipeline = FramePipeline(recognizer, detect_width, detect_every, smoothing, detector_factory)
-        self.stats = LiveStats(window_seconds, alert_seconds, alert_threshold)
+        self.alert_grouping, group, self.alert_problem = resolve_alert_group(alert_group)
+        self.stats = LiveStats(window_seconds, alert_seconds, alert_threshold, alert_group=group)
+        self.notifier = notifier if notifier is not None else shared_notifier(alert_webhook) if alert_webhook else None
+        self._alert_on = False  # the alert as of the last processed frame, for edge detection
         self._busy = threading.Lock()  # one frame in the pipeline at a time
         tune_switch_interval()
 
@@ -507,7 +639,29 @@ class LiveSession:
         if tracks is None:
             return rgb  # still loading: show the camera as is
         self.stats.record(now, tracks, self.pipeline.labels)
+        if self.notifier is not None:
+            self._watch_alert(now)
         return self.pipeline.draw(rgb)
+
+    def _watch_alert(self, now: float) -> None:
+        """One event per alert episode: when the alert turns on, not while it stays on."""
+        on = self.stats.alert_on(now)
+        state = self.stats.alert_state(now, self.labels) if on and not self._alert_on else None
+        if state is not None and state.active:
+            event = live_alert_event(
+                state.reason,
+                when=now,
+                window_seconds=self.stats.alert_seconds,
+                duration_seconds=state.duration,
+                share=state.share,
+                threshold=self.stats.alert_threshold,
+                group=state.group,
+                grouping=self.alert_grouping,
+                counts=state.counts,
+                faces=state.faces,
+            )
+            self.notifier.notify(event)  # queued; the notifier's own thread does the POST
+        self._alert_on = on
 
     # -- script thread ------------------------------------------------------
 
@@ -521,15 +675,19 @@ class LiveSession:
         with self._busy:
             self.pipeline.reset()
             self.stats.reset()
+            self._alert_on = False
 
 
 __all__ = [
     "FramePipeline",
     "LiveSession",
     "LiveSnapshot",
+    "AlertState",
     "LiveStats",
     "SecondCounts",
+    "group_alert",
     "negative_alert",
+    "resolve_alert_group",
     "rtc_configuration",
     "timeline_frame",
     "tune_switch_interval",

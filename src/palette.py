@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from src import config
+from src import groups
 
 # Negative emotions in warm reds/purples, positive in green, neutral-ish in blues/greys:
 # an analyst reads the sentiment of a chart before reading its labels.
@@ -20,7 +20,7 @@ SENTIMENT_COLORS: dict[str, str] = {
     "neutral": "#7f9fbf",
     "negative": "#d62728",
 }
-SENTIMENT_ORDER: tuple[str, ...] = ("positive", "neutral", "negative")
+SENTIMENT_ORDER: tuple[str, ...] = groups.SENTIMENT_BUCKETS
 FALLBACK_COLOR = "#1f77b4"
 
 
@@ -29,8 +29,9 @@ def emotion_color(emotion: str) -> str:
 
 
 def sentiment_of(emotion: str) -> str:
-    """Sentiment bucket of an emotion label (unknown labels count as neutral)."""
-    return config.SENTIMENT.get(emotion, "neutral")
+    """Sentiment bucket of an emotion label (unknown labels count as the sentiment grouping's
+    ``other``: neutral). The sentiment grouping in force is ``groups.sentiment()``."""
+    return groups.sentiment().label_of_emotion(emotion)
 
 
 def sentiment_color(sentiment: str) -> str:

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from db_servers import mariadb_server, postgres_server  # noqa: E402, F401  (real servers for the store tests)
 from PIL import Image  # noqa: E402
 
 from src import config  # noqa: E402
@@ -122,7 +123,7 @@ def image_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_dirs(tmp_path_factory):
-    """Point runs/ (training runs, dataset caches) and outputs/ at temporary folders."""
+    """Point runs/ (training runs, dataset caches), outputs/ and the results database at temporary folders."""
     mp = pytest.MonkeyPatch()
     runs = tmp_path_factory.mktemp("runs")
     outputs = tmp_path_factory.mktemp("outputs")
@@ -132,6 +133,12 @@ def isolated_dirs(tmp_path_factory):
     mp.setenv("FER_OUTPUTS_DIR", str(outputs))
     mp.setattr(config, "OUTPUT_VERSION", "")  # automatic, whatever the shell's FER_OUTPUT_VERSION
     mp.delenv("FER_OUTPUT_VERSION", raising=False)
+    # The results store (src/store.py) too: tests never write to the repository's outputs/results.db.
+    database_url = f"sqlite:///{(outputs / 'results.db').as_posix()}"
+    mp.setattr(config, "DATABASE_URL", database_url)
+    mp.setenv("FER_DATABASE_URL", database_url)
+    mp.setattr(config, "RETENTION_DAYS", 0)
+    mp.delenv("FER_RETENTION_DAYS", raising=False)
     yield {"runs": runs, "outputs": outputs}
     mp.undo()
 

@@ -146,3 +146,74 @@ def test_csv_downloads_neutralise_formulas_and_json_stays_exact():
 
     payload = json.loads(analytics.results_json(results, CLASSES))
     assert [r["file"] for r in payload["results"]] == [hostile, "@SUM(A1).png"]
+
+
+# --- custom emotion groups (src/groups.py) -------------------------------------------
+
+
+def _groups(text: str):
+    from src import groups
+
+    return groups.parse_lines(text).groupings
+
+
+def test_with_groups_adds_columns_after_the_existing_ones(results):
+    df = analytics.results_frame(results, CLASSES)
+    custom = _groups("[custom]\nfrustrated = angry + disgust + sad\nhappy = happy (confidence >= 0.9)")
+    mood = _groups("[mood] partition\nup = happy\ndown = sad + angry")
+    out = analytics.with_groups(df, [*custom, *mood])
+    assert list(out.columns[: len(df.columns)]) == list(df.columns)  # existing columns untouched
+    # "happy" is a label's column already: the group's column says whose it is.
+    assert list(out.columns[len(df.columns) :]) == ["frustrated", "custom: happy", "other", "mood"]
+    faces = out[out["status"] == "ok"]
+    assert faces["frustrated"].tolist() == [False, False, True, False]
+    assert faces["custom: happy"].tolist() == [False] * 4  # confidence 0.8 < 0.9
+    assert faces["mood"].tolist() == ["up", "up", "down", "other"]
+    blank = out[out["file"] == "c.jpg"].iloc[0]
+    assert pd.isna(blank["frustrated"]) and blank["mood"] == ""
+    assert list(analytics.with_groups(df, ()).columns) == list(df.columns)
+
+
+def test_default_groups_come_from_the_groups_file(results):
+    """The shipped inputs/emotion_groups.toml: frustrated and delighted (happy at 0.7 or more)."""
+    df = analytics.results_frame(results, CLASSES)
+    assert list(analytics.with_groups(df).columns[-3:]) == ["frustrated", "delighted", "other"]
+    summary = analytics.summarize(df)
+    assert summary.group_shares == pytest.approx({"frustrated": 0.25, "delighted": 0.5, "other": 0.25})
+    assert analytics.summarize(analytics.results_frame([_image("x.jpg", status="no_face")], CLASSES)).group_shares == {}
+    counts = analytics.group_counts(df)
+    assert counts.columns.tolist() == ["grouping", "group", "faces", "share"]
+    assert counts["faces"].tolist() == [1, 2, 1]
+    scores = analytics.group_scores(df).set_index("group")["score"]
+    assert scores["delighted"] == pytest.approx((0.8 + 0.8 + 0.2 / 6 + 0.2 / 6) / 4, abs=1e-3)
+    assert analytics.group_counts(df, ()).empty and analytics.group_scores(df, ()).empty
+
+
+def test_campaign_table_and_exports_gain_group_columns(results):
+    df = analytics.results_frame(results, CLASSES)
+    plain = analytics.campaign_table({"A": df}, CLASSES, groupings=())
+    table = analytics.campaign_table({"A": df}, CLASSES)
+    assert list(table.columns[: len(plain.columns)]) == list(plain.columns)
+    assert list(table.columns[len(plain.columns) :]) == ["frustrated %", "delighted %", "other %"]
+    assert table.loc[0, "delighted %"] == 50.0
+    clash = analytics.campaign_table({"A": df}, CLASSES, _groups("[x]\npositive = happy + surprise"))
+    assert clash.columns[-2:].tolist() == ["x: positive %", "other %"]
+    payload = json.loads(analytics.results_json(results, CLASSES))
+    assert [f["groups"] for f in payload["results"][0]["faces"]] == [
+        {"custom": ["delighted"]},
+        {"custom": ["delighted"]},
+        {"custom": ["frustrated"]},
+    ]
+
+
+def test_group_names_are_plain_data_in_csv_headers_and_cells(results):
+    import io
+
+    df = analytics.results_frame(results, CLASSES)
+    hostile = _groups('[g]\n"=HYPERLINK(\\"http://x\\")" = sad\n@SUM = happy')
+    out = analytics.with_groups(df, hostile)
+    assert out.columns[-3:].tolist() == ['=HYPERLINK("http://x")', "@SUM", "other"]  # the exact names
+    back = pd.read_csv(io.BytesIO(analytics.csv_bytes(out)))
+    assert back.columns[-3:].tolist() == ['\'=HYPERLINK("http://x")', "'@SUM", "other"]
+    table = analytics.campaign_table({"A": df}, CLASSES, hostile)
+    assert pd.read_csv(io.BytesIO(analytics.csv_bytes(table))).columns[-3].startswith("'=HYPERLINK")

@@ -24,6 +24,8 @@ KERAS_FREE = (
     "src.video",
     "src.cli",
     "src.ray_engine",
+    "src.api",
+    "src.store",
 )
 
 

@@ -457,3 +457,35 @@ def test_switch_interval_is_only_ever_lowered(monkeypatch):
         assert sys.getswitchinterval() == pytest.approx(min(original, 0.002))
     finally:
         sys.setswitchinterval(original)
+
+
+# --- the alert's group (src/groups.py) -----------------------------------------------
+
+
+def test_alert_group_comes_from_the_groups_and_an_unknown_one_falls_back_to_negative():
+    from src import groups
+
+    session, _, _ = fake_session(alert_group="custom:frustrated")
+    assert session.alert_grouping == "custom" and session.stats.alert_group.emotions == ("angry", "disgust", "sad")
+    assert session.alert_problem == ""
+    lost, recognizer, _ = fake_session(alert_group="grumpy")
+    assert lost.stats.alert_group == groups.builtin_sentiment().group("negative")
+    assert lost.alert_problem.startswith('FER_ALERT_GROUP: no group named "grumpy"')
+    t = feed(lost, recognizer, "fear", 1_000.0, 12)
+    snap = lost.snapshot(now=t)
+    assert snap.alert and snap.alert_group == "negative" and snap.alert_reason.startswith("Negative emotions on")
+
+
+def test_a_custom_alert_group_counts_only_its_emotions():
+    from src import groups
+
+    frustrated = groups.Group("frustrated", ("angry", "sad"))
+    session, recognizer, _ = fake_session(alert_group=frustrated, alert_seconds=3.0)
+    t = feed(session, recognizer, "fear", 1_000.0, 5)  # negative, but not frustrated
+    assert not session.snapshot(now=t).alert
+    t = feed(session, recognizer, "angry", t, 5)
+    snap = session.snapshot(now=t)
+    assert snap.alert and snap.alert_reason.startswith('Group "frustrated" on 100% of faces')
+    state = session.stats.alert_state(t, LABELS)
+    assert state.active and state.group == "frustrated" and state.share == 1.0 and state.counts["fear"] == 0
+    assert session.stats.alert_on(t) and not session.stats.alert_on(t + 30)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src import config
 from src.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ class NoRay(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r}")
         return None
 sys.meta_path.insert(0, NoRay())
+from src import config
 from src.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -92,14 +94,27 @@ def _predict(args: list[str], capsys) -> str:
 
 
 @pytest.mark.ray
-def test_ray_csv_equals_local_csv(photos, trained_model, ray_session, tmp_path, capsys):
+def test_ray_csv_equals_local_csv(photos, trained_model, ray_session, tmp_path, capsys, monkeypatch):
+    from src.store import open_store
+
+    url = f"sqlite:///{(tmp_path / 'runs.db').as_posix()}"
+    monkeypatch.setattr(config, "DATABASE_URL", url)
     common = [*_inputs(photos), "--model", str(trained_model)]
     local_err = _predict([*common, "--output", str(tmp_path / "local.csv")], capsys)
-    ray_err = _predict([*common, "--output", str(tmp_path / "ray.csv"), "--engine", "ray"], capsys)
+    ray_err = _predict([*common, "--output", str(tmp_path / "ray.csv"), "--engine", "ray", "--store"], capsys)
 
     local = (tmp_path / "local.csv").read_text()
     assert (tmp_path / "ray.csv").read_text() == local
     rows = list(csv.DictReader(io.StringIO(local)))
+    # --store saves what was written: both engines feed the one row path.
+    store = open_store(url)
+    try:
+        stored = store.results()
+    finally:
+        store.close()
+    assert stored["status"].tolist() == [r["status"] for r in rows]
+    assert stored["emotion"].fillna("").tolist() == [r["emotion"] for r in rows]
+    ray_err = "\n".join(line for line in ray_err.splitlines() if not line.startswith("stored run ")) + "\n"
     by_file = {}
     for row in rows:
         by_file.setdefault(os.path.relpath(row["file"], photos), []).append(row)
