@@ -245,6 +245,40 @@ def _quiet_data_context():
     return restore
 
 
+@dataclasses.dataclass
+class _Plan:
+    """Where each input's result comes from: settled by the driver (``ready``), or a dataset key."""
+
+    ready: dict = dataclasses.field(default_factory=dict)  # input position -> ImageResult
+    waiting: dict[str, list[int]] = dataclasses.field(default_factory=dict)  # key -> positions (a file named twice)
+    by_path: list[str] = dataclasses.field(default_factory=list)  # read by Ray Data
+    shipped: list[dict] = dataclasses.field(default_factory=list)  # bytes read by the driver
+
+
+def _plan(items: Sequence[tuple[str, Path]]) -> _Plan:
+    from src.inference import ImageResult
+
+    plan = _Plan()
+    for i, (name, path) in enumerate(items):
+        if _by_path(path):
+            key = os.path.abspath(path)
+            if key not in plan.waiting:
+                plan.by_path.append(key)
+        else:
+            try:
+                data = path.read_bytes() if path.is_file() else None
+                reason: OSError | None = None if data is not None else FileNotFoundError(2, "not a regular file")
+            except OSError as exc:
+                data, reason = None, exc
+            if data is None:
+                plan.ready[i] = ImageResult(file=name, status="error", error=_driver_error(path, reason))
+                continue
+            key = f"{_DRIVER_KEY}{i}"
+            plan.shipped.append({"bytes": data, "path": key})
+        plan.waiting.setdefault(key, []).append(i)
+    return plan
+
+
 def predict_batches(
     items: Sequence[tuple[str, Path]],
     model_file: Path,
@@ -261,40 +295,16 @@ def predict_batches(
     the iterator raises ``RayEngineError`` when the job fails, and stops a Ray instance it
     started when it ends.
     """
-    from src.inference import ImageResult
-
     options = options or RayOptions()
     require_ray()
-    # Results waiting for their turn, by input position; settled in the driver up front.
-    ready: dict[int, ImageResult] = {}
-    waiting: dict[str, list[int]] = {}  # dataset key -> input positions (a file may be named twice)
-    by_path: list[str] = []
-    shipped: list[dict] = []
-    for i, (name, path) in enumerate(items):
-        if _by_path(path):
-            key = os.path.abspath(path)
-            if key not in waiting:
-                by_path.append(key)
-        else:
-            key = None
-            try:
-                data = path.read_bytes() if path.is_file() else None
-                reason: OSError | None = None if data is not None else FileNotFoundError(2, "not a regular file")
-            except OSError as exc:
-                data, reason = None, exc
-            if data is None:
-                ready[i] = ImageResult(file=name, status="error", error=_driver_error(path, reason))
-                continue
-            key = f"{_DRIVER_KEY}{i}"
-            shipped.append({"bytes": data, "path": key})
-        waiting.setdefault(key, []).append(i)
-    if not waiting:
-        return iter([[ready[i] for i in range(len(items))]])
+    plan = _plan(items)
+    if not plan.waiting:  # nothing for Ray to do (no inputs, or only missing files)
+        return iter([[plan.ready[i] for i in range(len(items))]] if items else [])
     started = connect(options.address)
-    return _run(items, model_file, fast, crop, options, ready, waiting, by_path, shipped, started)
+    return _run(items, model_file, fast, crop, options, plan, started)
 
 
-def _run(items, model_file, fast, crop, options, ready, waiting, by_path, shipped, started) -> Iterator[list]:
+def _run(items, model_file: Path, fast: bool, crop: bool, options: RayOptions, plan: _Plan, started: bool):
     import ray
     import ray.data
 
@@ -303,14 +313,14 @@ def _run(items, model_file, fast, crop, options, ready, waiting, by_path, shippe
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         workers = options.workers or max(1, int(cpus // options.cpus_per_worker))
         parts = []
-        if by_path:
+        if plan.by_path:
             # Reading bytes is I/O: no CPU reserved, so the actors may take every core, but a cap
             # on concurrent read tasks (0-CPU tasks are otherwise not limited).
             parts.append(
-                ray.data.read_binary_files(by_path, include_paths=True, num_cpus=0, concurrency=max(2, workers))
+                ray.data.read_binary_files(plan.by_path, include_paths=True, num_cpus=0, concurrency=max(2, workers))
             )
-        if shipped:
-            parts.append(ray.data.from_items(shipped))
+        if plan.shipped:
+            parts.append(ray.data.from_items(plan.shipped))
         dataset = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
         with warnings.catch_warnings():  # max_restarts/max_task_retries pass as (deprecated) ray_remote_args
             warnings.simplefilter("ignore")
@@ -329,20 +339,22 @@ def _run(items, model_file, fast, crop, options, ready, waiting, by_path, shippe
                 num_cpus=options.cpus_per_worker,
                 **_retries(),
             )
-        position = 0
+        ready, position = plan.ready, 0
         for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
             for key, blob in zip(batch["path"], batch["result"]):
                 result = pickle.loads(blob)
-                for i in waiting.pop(str(key), ()):
+                for i in plan.waiting.pop(str(key), ()):
                     ready[i] = dataclasses.replace(result, file=items[i][0])
             done = []
-            while position in ready:
+            while position in ready:  # the next inputs in order, as far as they are done
                 done.append(ready.pop(position))
                 position += 1
             if done:
                 yield done
         if position < len(items):
-            raise RayEngineError(f"Ray returned no result for {len(items) - position} of the files; nothing was lost")
+            raise RayEngineError(
+                f"Ray returned no result for {items[position][0]} (and {len(items) - position - 1} after it)"
+            )
     except RayEngineError:
         raise
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:  # the driver saw it, a worker did not
