@@ -31,3 +31,4 @@ format:
 bench:
 	$(BIN)/python bench/bench_inference.py
 	$(BIN)/python bench/bench_detect.py
+	$(BIN)/python bench/bench_ray.py

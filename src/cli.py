@@ -14,6 +14,9 @@ The contract other tools rely on:
 * ``evaluate`` prints a summary whose last line is ``accuracy=0.xxxx macro_f1=0.xxxx``.
 * ``serve`` runs the REST API (src/api.py) with uvicorn; without ``FER_API_KEY`` it
   refuses any host but a loopback address (exit 2).
+* ``predict --engine ray`` gives the same rows, in the same order, from Ray Data workers
+  on this machine or the cluster at ``--address`` (src/ray_engine.py, docs/ray.md);
+  without the ``ray`` extra it exits 2.
 * ``predict --store`` also saves the run in the results database (src/store.py), rows as
   they are produced; ``runs list|delete|retention`` manage what is stored.
 * User errors (bad data path, missing model, unreachable database, unknown run) print one
@@ -192,13 +195,17 @@ class RowWriter:
 def cmd_predict(args: argparse.Namespace) -> int:
     model_file = _model_path(args.model)
     stored = StoredRun.prepare(args)
+    if args.engine == "ray":
+        _require_ray()
     skipped: list[tuple[str, str]] = []
     items = list(iter_inputs(args.paths, skipped))
     from tqdm import tqdm
 
+    # Loaded by both engines: the same model errors, columns and labels before any work starts.
     _start_backend(model_file)
     recognizer = _load_recognizer(model_file)
     recognizer.fast = args.fast
+    batches = _result_batches(args, recognizer, model_file, items)
     stream: IO[str] = sys.stdout
     if args.output:
         try:
@@ -212,11 +219,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     stored.start(recognizer.info.version)
     try:
         with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
-            for start in range(0, len(items), PREDICT_CHUNK):
-                chunk = items[start : start + PREDICT_CHUNK]
-                results = recognizer.analyze_batch(
-                    [p for _, p in chunk], names=[n for n, _ in chunk], crop=args.crops, chunk=PREDICT_CHUNK
-                )
+            # Either engine yields ImageResults in input order; from here on one row path.
+            for results in batches:
                 rows = []
                 for result in results:
                     counts[result.status] = counts.get(result.status, 0) + 1
@@ -224,7 +228,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     rows.extend(result.rows(recognizer.class_names))
                 stored.add(rows)
                 writer.write(rows)
-                bar.update(len(chunk))
+                bar.update(len(results))
     except BaseException as exc:
         stored.fail(exc)
         raise
@@ -240,6 +244,106 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     stored.finish()
     return 0
+
+
+def _result_batches(args: argparse.Namespace, recognizer, model_file: Path, items: list[tuple[str, Path]]):
+    """Lists of ImageResults in input order, from this process (local) or a Ray cluster (ray).
+
+    Ray is started or joined here, so its user errors come before any output is written."""
+    if args.engine == "ray":
+        from src import ray_engine
+
+        options = ray_engine.RayOptions(
+            address=args.address,
+            workers=args.ray_workers,
+            cpus_per_worker=args.ray_cpus_per_worker,
+            batch_size=args.ray_batch_size,
+        )
+        try:
+            batches = ray_engine.predict_batches(items, model_file, fast=args.fast, crop=args.crops, options=options)
+        except ray_engine.RayEngineError as exc:
+            raise UserError(str(exc)) from None
+        return _user_errors(batches, ray_engine.RayEngineError)
+    return (
+        recognizer.analyze_batch(
+            [p for _, p in items[i : i + PREDICT_CHUNK]],
+            names=[n for n, _ in items[i : i + PREDICT_CHUNK]],
+            crop=args.crops,
+            chunk=PREDICT_CHUNK,
+        )
+        for i in range(0, len(items), PREDICT_CHUNK)
+    )
+
+
+def _user_errors(batches, error: type[Exception]):
+    """``batches`` with ``error`` raised as a UserError (one line, exit 2)."""
+    try:
+        yield from batches
+    except error as exc:
+        raise UserError(str(exc)) from None
+
+
+def _require_ray() -> None:
+    from src.ray_engine import RayEngineError, require_ray
+
+    try:
+        require_ray()
+    except RayEngineError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    from src.ray_engine import DEFAULT_BATCH_SIZE, DEFAULT_CPUS_PER_WORKER
+
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: Ray Data workers, on this machine's cores or the cluster at --address",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="Ray cluster to run on (HEAD:6379, or auto for the one `ray start` runs here); default RAY_ADDRESS, "
+        "else Ray starts on this machine's cores for the run",
+    )
+    p.add_argument(
+        "--ray-workers", type=_positive_int, metavar="N", help="recognizer actors (default: cluster CPUs / CPUs each)"
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker",
+        type=_positive_float,
+        default=DEFAULT_CPUS_PER_WORKER,
+        metavar="C",
+        help=f"CPUs each actor reserves and uses as threads (default {DEFAULT_CPUS_PER_WORKER:g})",
+    )
+    p.add_argument(
+        "--ray-batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="B",
+        help=f"photos per actor call (default {DEFAULT_BATCH_SIZE})",
+    )
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number above 0")
+    return number
 
 
 def _load_recognizer(model_file: Path):
@@ -617,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model file or name in models/, e.g. fer_plus (default {config.MODEL_FILE.name})",
     )
     _add_store_options(p)
+    _add_engine_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score a model, calibrate it and write the dashboard outputs")

@@ -196,11 +196,8 @@ class EmotionRecognizer:
                     pending.append((res, found, faces))
                 else:
                     res.status = "no_face"
-            except ImageError as exc:
-                res.status, res.error = "error", str(exc)
             except Exception as exc:  # one bad file must not stop a batch
-                detail = (str(exc).splitlines() or [""])[0][:120]
-                res.status, res.error = "error", f"{type(exc).__name__}: {detail}".rstrip(": ")
+                res.status, res.error = "error", error_message(exc)
             results.append(res)
             if len(pending) >= chunk:
                 flush()
@@ -208,6 +205,14 @@ class EmotionRecognizer:
                 progress(i + 1)
         flush()
         return results
+
+
+def error_message(exc: Exception) -> str:
+    """A failed file's ``error`` text: an ``ImageError``'s reason, else the exception's type and first line."""
+    if isinstance(exc, ImageError):
+        return str(exc)
+    detail = (str(exc).splitlines() or [""])[0][:120]
+    return f"{type(exc).__name__}: {detail}".rstrip(": ")
 
 
 def _in_original_pixels(found: list, rgb: np.ndarray, size: tuple[int, int]) -> list:
@@ -253,4 +258,12 @@ def get_recognizer(model_file: str | Path | None = None) -> EmotionRecognizer:
     return _recognizer(str(Path(model_file or config.MODEL_FILE).resolve()))
 
 
-__all__ = ["EmotionRecognizer", "FaceResult", "ImageResult", "ModelInfo", "get_recognizer", "apply_temperature"]
+__all__ = [
+    "EmotionRecognizer",
+    "FaceResult",
+    "ImageResult",
+    "ModelInfo",
+    "get_recognizer",
+    "apply_temperature",
+    "error_message",
+]

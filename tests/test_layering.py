@@ -23,6 +23,7 @@ KERAS_FREE = (
     "src.live",
     "src.video",
     "src.cli",
+    "src.ray_engine",
     "src.api",
     "src.store",
     # The dashboard's side of the results store.

@@ -23,7 +23,7 @@ def _pins(requirements: list[str]) -> dict[str, str]:
     for requirement in requirements:
         name, _, version = requirement.partition("==")
         assert version, f"{requirement!r} is not an exact pin"
-        pins[_canonical(name)] = version
+        pins[_canonical(name.partition("[")[0])] = version  # ray[data] pins the distribution ray
     return pins
 
 
