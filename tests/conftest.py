@@ -74,7 +74,6 @@ def make_ferplus_frame(fer: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "ray: starts a local Ray instance (slow start-up; -m 'not ray' skips)")
     # Keras' TensorFlow backend trips a NumPy 2 deprecation inside its own code; not ours to fix.
     config.addinivalue_line(
         "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
