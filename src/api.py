@@ -373,19 +373,24 @@ def summarize_results(df: pd.DataFrame, class_names: Sequence[str]) -> dict:
     }
 
 
+# The query parameters /v1/runs, /v1/results and /v1/summary share.
+CampaignQuery = Annotated[
+    list[str] | None, Query(description="only this campaign (repeatable; empty = runs without one)")
+]
+SourceQuery = Annotated[list[Source] | None, Query(description="only runs from this source (repeatable)")]
+SinceQuery = Annotated[datetime | None, Query(description="runs from this time on (ISO 8601; without a zone, UTC)")]
+UntilQuery = Annotated[datetime | None, Query(description="runs before this time (exclusive)")]
+
+
 class RunFilters:
     """Query filters of /v1/runs; campaign and source may be repeated (any of them)."""
 
     def __init__(
         self,
-        campaign: Annotated[
-            list[str] | None, Query(description="only this campaign (repeatable; empty = runs without one)")
-        ] = None,
-        source: Annotated[list[Source] | None, Query(description="only runs from this source (repeatable)")] = None,
-        since: Annotated[
-            datetime | None, Query(description="runs from this time on (ISO 8601; without a zone, UTC)")
-        ] = None,
-        until: Annotated[datetime | None, Query(description="runs before this time (exclusive)")] = None,
+        campaign: CampaignQuery = None,
+        source: SourceQuery = None,
+        since: SinceQuery = None,
+        until: UntilQuery = None,
     ):
         self.campaign = _filter_names(campaign, "campaign")
         self.source, self.since, self.until = source, since, until
@@ -404,17 +409,13 @@ class ResultFilters(RunFilters):
 
     def __init__(
         self,
-        campaign: Annotated[
-            list[str] | None, Query(description="only this campaign (repeatable; empty = runs without one)")
-        ] = None,
+        campaign: CampaignQuery = None,
         location: Annotated[
             list[str] | None, Query(description="only this location (repeatable; empty = runs without one)")
         ] = None,
-        source: Annotated[list[Source] | None, Query(description="only runs from this source (repeatable)")] = None,
-        since: Annotated[
-            datetime | None, Query(description="runs from this time on (ISO 8601; without a zone, UTC)")
-        ] = None,
-        until: Annotated[datetime | None, Query(description="runs before this time (exclusive)")] = None,
+        source: SourceQuery = None,
+        since: SinceQuery = None,
+        until: UntilQuery = None,
         run_id: Annotated[list[str] | None, Query(description="only this run (repeatable)", max_length=64)] = None,
     ):
         super().__init__(campaign, source, since, until)
