@@ -156,28 +156,20 @@ def _free(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _per_grouping(df: pd.DataFrame, groupings, frame_of, columns: list[str]) -> pd.DataFrame:
+    """``frame_of(df, grouping)`` for every chosen grouping, stacked with a ``grouping`` column first."""
+    parts = [frame_of(df, g).assign(grouping=g.name)[columns] for g in _custom(groupings)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 def group_counts(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = None) -> pd.DataFrame:
     """Faces per group in long form (``grouping``, ``group``, ``faces``, ``share`` of all faces) for charts."""
-    parts = []
-    for grouping in _custom(groupings):
-        counts = groups.counts(df, grouping)
-        counts.insert(0, "grouping", grouping.name)
-        parts.append(counts)
-    if not parts:
-        return pd.DataFrame(columns=["grouping", "group", "faces", "share"])
-    return pd.concat(parts, ignore_index=True)
+    return _per_grouping(df, groupings, groups.counts, ["grouping", "group", "faces", "share"])
 
 
 def group_scores(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = None) -> pd.DataFrame:
     """Mean soft score per group over the faces (``grouping``, ``group``, ``score``): smooth, for trends."""
-    parts = []
-    for grouping in _custom(groupings):
-        scores = groups.mean_soft_scores(df, grouping)
-        scores.insert(0, "grouping", grouping.name)
-        parts.append(scores)
-    if not parts:
-        return pd.DataFrame(columns=["grouping", "group", "score"])
-    return pd.concat(parts, ignore_index=True)
+    return _per_grouping(df, groupings, groups.mean_soft_scores, ["grouping", "group", "score"])
 
 
 def _group_shares(df: pd.DataFrame, chosen: Sequence[groups.Grouping], taken: Iterable[str]) -> dict[str, float]:
