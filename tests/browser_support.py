@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from support import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("FER_CHROMIUM", "/usr/bin/chromium"))
@@ -81,12 +81,6 @@ def face_video(path: Path, n: int = 30) -> Path:
     """~2 s of the face drifting a few pixels left and right (a live camera is never still)."""
     shifts = np.rint(6 * np.sin(np.linspace(0, 2 * np.pi, n, endpoint=False))).astype(int)
     return write_y4m(path, [face_frame(shift=int(s)) for s in shifts])
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Loaded as sitecustomize by a server started with ``run_count_lag``: the session's
@@ -172,9 +166,4 @@ def streamlit_server(
                 time.sleep(0.5)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=15)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from support import free_port, jpeg_bytes, png_bytes, stop_process
 
 from src.api import is_loopback, split_tags
 
@@ -29,36 +28,18 @@ MAX_FILES = 8
 START_TIMEOUT_S = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _jpeg(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def face_jpeg() -> bytes:
     from skimage import data
 
-    return _jpeg(data.astronaut())
+    return jpeg_bytes(data.astronaut())
 
 
 @pytest.fixture(scope="module")
 def server(trained_model, tmp_path_factory):
     """The API on a free loopback port; yields (base URL, server process id, log file)."""
     tmp = tmp_path_factory.mktemp("api")
-    port = _free_port()
+    port = free_port()
     log = tmp / "server.log"
     env = {
         **os.environ,
@@ -90,12 +71,7 @@ def server(trained_model, tmp_path_factory):
     try:
         yield base, proc.pid, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 @pytest.fixture
@@ -168,8 +144,8 @@ def test_the_key_is_checked_before_the_upload_is_read(server):
 
 
 def test_analyze_mixed_batch_gives_each_file_its_own_status(client, face_jpeg):
-    no_face = _png(np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1)))
-    huge = _png(np.zeros((8000, 8000), np.uint8))  # 64 M pixels: over FER_MAX_IMAGE_PIXELS, a few kB packed
+    no_face = png_bytes(np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1)))
+    huge = png_bytes(np.zeros((8000, 8000), np.uint8))  # 64 M pixels: over FER_MAX_IMAGE_PIXELS, a few kB packed
     too_big = np.random.default_rng(0).integers(0, 256, 1_200_000, dtype=np.uint8).tobytes()  # > FER_MAX_UPLOAD_MB
     files = [
         ("astronaut.jpg", face_jpeg),
@@ -265,7 +241,7 @@ def test_too_large_streamed_body_is_413_without_being_held(server, client):
 
 
 def test_too_many_files_is_413(client):
-    tiny = _png(np.zeros((8, 8), np.uint8))
+    tiny = png_bytes(np.zeros((8, 8), np.uint8))
     r = _analyze(client, [(f"{i}.png", tiny) for i in range(MAX_FILES + 1)])
     assert r.status_code == 413
     assert r.json()["detail"] == f"too many files: at most {MAX_FILES} per request (FER_API_MAX_FILES)"
@@ -294,7 +270,7 @@ def test_results_json_is_exact_and_csv_is_neutralised(client, face_jpeg):
 
 
 def test_summary_matches_the_results(client, face_jpeg):
-    no_face = _png(np.full((120, 160), 128, np.uint8))
+    no_face = png_bytes(np.full((120, 160), 128, np.uint8))
     for files in ([("a.jpg", face_jpeg), ("b.jpg", face_jpeg)], [("a.jpg", face_jpeg), ("c.png", no_face)]):
         assert _analyze(client, files, campaign="summary").status_code == 200
     assert _analyze(client, [("x.txt", b"??")], campaign="summary").status_code == 200
@@ -378,7 +354,7 @@ def test_concurrent_analyze_requests_are_all_stored_and_agree(client, server, fa
 def test_serve_refuses_a_public_address_without_a_key():
     env = {k: v for k, v in os.environ.items() if k != "FER_API_KEY"}
     proc = subprocess.run(
-        [sys.executable, "-m", "src.cli", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
+        [sys.executable, "-m", "src.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -20,8 +20,9 @@ import cv2
 import fake_outputs
 import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
+from support import jpeg_bytes as jpeg
+from support import png_bytes as png
 
 from src import config
 from src.sanitize import markdown_literal
@@ -124,18 +125,6 @@ def image_urls(at: AppTest) -> list[str]:
             yield from walk(child)
 
     return list(walk(at.main))
-
-
-def png(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def jpeg(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ fresh, empty database. The CLI's ``predict --store`` and ``runs`` commands close
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from PIL import Image
+from support import free_port
 
 from src import config
 from src.cli import main
@@ -493,12 +493,6 @@ def test_alerts_are_recorded_with_their_payload(store):
 # --- Errors -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -516,7 +510,7 @@ def test_bad_urls_are_named(url, message):
 
 @pytest.mark.parametrize("scheme", ["postgresql+psycopg", "mysql+pymysql", "postgres", "mariadb"])
 def test_an_unreachable_server_is_a_clear_error(scheme):
-    port = _free_port()
+    port = free_port()
     with pytest.raises(StoreError) as caught:
         Store(f"{scheme}://fer:secret@127.0.0.1:{port}/results")
     text = str(caught.value)
@@ -607,7 +601,7 @@ def test_predict_without_store_writes_nothing_and_store_options_need_it(photos, 
 
 
 def test_predict_store_with_an_unreachable_database_is_a_user_error(photos, monkeypatch, capsys):
-    monkeypatch.setattr(config, "DATABASE_URL", f"postgresql+psycopg://u:pw@127.0.0.1:{_free_port()}/x")
+    monkeypatch.setattr(config, "DATABASE_URL", f"postgresql+psycopg://u:pw@127.0.0.1:{free_port()}/x")
     assert main(["predict", str(photos / "blank.png"), "--store"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot connect to the results database")
