@@ -3,6 +3,7 @@
 Prints, for the configured detector (src/config.py, YuNet by default) beside Haar:
 - median ms of ``detect`` on a 640x480 frame and on a 1280x960 frame (the
   astronaut photo padded to 4:3), wall clock and CPU time of this process;
+- the same for YuNet without its coarse first pass (config.YUNET_COARSE_SIDE);
 - recall and false positives on synthetic multi-face canvases: the 100 LFW faces
   of ``skimage.data.lfw_subset`` and crops of the astronaut's face pasted 3-4 per
   canvas, at 36-180 px, on gray or on photos without faces (640x480), and at
@@ -269,10 +270,12 @@ def main() -> None:
     haar = FaceDetector()
     print(
         f"configured detector: {config.DETECTOR} ({type(detector).__name__}); OpenCV {cv2.__version__}; "
-        f"YuNet max side {config.YUNET_MAX_SIDE}, min score {config.YUNET_MIN_SCORE}; Haar cascade "
+        f"YuNet max side {config.YUNET_MAX_SIDE} after a {config.YUNET_COARSE_SIDE} px coarse pass (kept when its "
+        f"faces are >= {config.YUNET_COARSE_MIN_FACE} px), min score {config.YUNET_MIN_SCORE}; Haar cascade "
         f"{config.HAAR_CASCADE}, max side {config.DETECT_MAX_SIDE}; min face {config.MIN_FACE_SIZE}px"
     )
-    for name, det in (("configured", detector), ("haar", haar)):
+    single = YuNetDetector(coarse_side=0)
+    for name, det in (("configured", detector), ("yunet without the coarse pass", single), ("haar", haar)):
         for width, height in ((640, 480), (1280, 960)):
             image = frame(width, height)
             wall, cpu = time_detect(det, image, args.repeats)
@@ -292,8 +295,9 @@ def main() -> None:
     large = {"1280x960": synthetic_set(1280, 960, (40, 400), seed=1)}
     report("configured", detector, {**small, **large})
     report("haar (the previous default)", haar, {**small, **large})
+    report("yunet without the coarse pass", single, {**small, **large})
     for side in (320, 480):
-        report(f"yunet, max side {side}", YuNetDetector(max_side=side), {**small, **large})
+        report(f"yunet, max side {side}", YuNetDetector(max_side=side, coarse_side=0), {**small, **large})
     if args.compare:
         report("haar, max side 320", FaceDetector(max_side=320), large)
         report("haar without the profile fallback", FaceDetector(profile_cascade=""), small)

@@ -80,7 +80,7 @@ def main() -> None:
         folder = Path(tmp)
         held = photos(args.expw, folder, args.limit)
         for name, fast in (
-            ("this project (default, YuNet 640 px)", False),
+            ("this project (default, YuNet 320 then 640 px)", False),
             ("this project (--fast, YuNet 320 px)", True),
         ):
             rec = EmotionRecognizer(fast=fast)

@@ -251,9 +251,11 @@ def _yuface():
 class YuNetDetector:
     """libfacedetection's YuNet CNN: boxes, five landmarks and a score per face.
 
-    Runs on a copy whose long side is at most ``max_side``; tiny images (a face crop,
-    a thumbnail) are enlarged and framed with a border first, since YuNet needs the
-    face to be smaller than the frame. Not thread-safe: use ``get_detector()``.
+    Runs on a copy whose long side is at most ``max_side``, after a first pass on a
+    ``coarse_side`` copy that is kept when every face it finds is at least
+    ``coarse_min_face`` px there; tiny images (a face crop, a thumbnail) are enlarged
+    and framed with a border first, since YuNet needs the face to be smaller than the
+    frame. Not thread-safe: use ``get_detector()``.
     """
 
     # Below this long side an image is enlarged (FER2013's 48 px faces: 98.5% found at 4x
@@ -266,6 +268,8 @@ class YuNetDetector:
         max_side: int = config.YUNET_MAX_SIDE,
         min_face_size: int = config.MIN_FACE_SIZE,
         nms_overlap: float = config.NMS_OVERLAP,
+        coarse_side: int = config.YUNET_COARSE_SIDE,
+        coarse_min_face: int = config.YUNET_COARSE_MIN_FACE,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
@@ -274,6 +278,8 @@ class YuNetDetector:
         self.max_side = max_side
         self.min_face_size = min_face_size
         self.nms_overlap = nms_overlap
+        self.coarse_side = coarse_side
+        self.coarse_min_face = coarse_min_face
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         """Boxes only, like the Haar detector's ``detect``."""
@@ -292,19 +298,33 @@ class YuNetDetector:
             return []
         bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[..., 2::-1]
         long_side = max(height, width)
+        full_side = long_side if self.max_side <= 0 else min(long_side, self.max_side)
+        if long_side >= self.SMALL_SIDE and 0 < self.coarse_side < full_side:
+            # Coarse to fine: a portrait's face is found on a small copy at a quarter of
+            # the cost; the full pass runs only when that copy shows no face or a small one
+            # (where smaller faces may sit beside it).
+            scale = self.coarse_side / long_side
+            faces = self._pass(bgr, scale)
+            if faces and min(min(f.box.w, f.box.h) for f in faces) * scale >= self.coarse_min_face:
+                return faces
+        return self._pass(bgr, full_side / long_side)
+
+    def _pass(self, bgr: np.ndarray, scale: float) -> list[Face]:
+        """One YuNet run on a copy scaled by ``scale`` (tiny images: enlarged and framed)."""
+        height, width = bgr.shape[:2]
+        long_side = max(height, width)
         pad = 0
         if long_side < self.SMALL_SIDE:
             scale = self.SMALL_SIDE / long_side
             interp = cv2.INTER_CUBIC
-        elif 0 < self.max_side < long_side:
-            scale = self.max_side / long_side
-            interp = cv2.INTER_AREA
+        elif scale < 1.0:
+            interp = cv2.INTER_LINEAR
         else:
             scale, interp = 1.0, None
         work = bgr
         if interp is not None:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            work = cv2.resize(bgr, size, interpolation=interp)
+            work = cv2.resize(_halve(bgr, scale), size, interpolation=interp)
         if long_side < self.SMALL_SIDE:
             pad = self.SMALL_SIDE // 2
             work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -327,6 +347,15 @@ class YuNetDetector:
             kept = set(non_max_suppression([f.box for f in faces], [f.score for f in faces], self.nms_overlap))
             faces = [f for f in faces if f.box in kept]
         return sorted(faces, key=lambda f: (f.box.x, f.box.y))
+
+
+def _halve(image: np.ndarray, scale: float) -> np.ndarray:
+    """Gaussian-pyramid halvings while ``scale`` <= 0.5, so that a bilinear resize can finish
+    without aliasing: INTER_AREA's quality at a third of its cost (~0.6 against 1.7 ms for
+    800x600 to 320x240)."""
+    while scale <= 0.5 and min(image.shape[:2]) >= 2:
+        image, scale = cv2.pyrDown(image), scale * 2
+    return image
 
 
 _local = threading.local()

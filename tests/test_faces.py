@@ -222,3 +222,43 @@ def test_yunet_boxes_are_in_original_pixels_on_a_large_photo(astronaut: np.ndarr
     assert len(faces) == 1
     assert _overlap(faces[0].box, tuple(v * 4 for v in FACE_REGION)) > 0.8
     assert faces[0].box.w > 250
+
+
+def _counting(detector: YuNetDetector) -> list[tuple[int, int]]:
+    """Record the size of every copy the real YuNet runs on."""
+    calls: list[tuple[int, int]] = []
+    real = detector._detect
+
+    def detect(image, conf):
+        calls.append(image.shape[:2])
+        return real(image, conf=conf)
+
+    detector._detect = detect
+    return calls
+
+
+def test_yunet_portrait_stops_at_the_coarse_pass(astronaut: np.ndarray) -> None:
+    """A large face is found on the 320 px copy alone, at the box the full pass gives."""
+    frame = np.full((480, 640), 128, np.uint8)
+    frame[100:400, 200:500] = cv2.resize(_face_crop(astronaut), (300, 300), interpolation=cv2.INTER_AREA)
+    coarse, single = YuNetDetector(), YuNetDetector(coarse_side=0)
+    calls, single_calls = _counting(coarse), _counting(single)
+    (fast_box,), (full_box,) = coarse.detect(frame), single.detect(frame)
+    assert calls == [(240, 320)] and single_calls == [(480, 640)]
+    assert _overlap(fast_box, (full_box.x, full_box.y, full_box.x + full_box.w, full_box.y + full_box.h)) > 0.85
+
+
+def test_yunet_small_faces_or_none_get_the_full_pass(astronaut: np.ndarray) -> None:
+    """Faces under the coarse threshold (and frames without a face) are searched at full size."""
+    crop = _face_crop(astronaut)
+    frame = np.full((480, 640), 128, np.uint8)
+    for x in (60, 260, 460):  # a row of 70 px faces: 35 px on the coarse copy
+        frame[200:270, x : x + 70] = cv2.resize(crop, (70, 70), interpolation=cv2.INTER_AREA)
+    detector = YuNetDetector()
+    calls = _counting(detector)
+    boxes = detector.detect(frame)
+    assert calls == [(240, 320), (480, 640)]
+    assert len(boxes) == 3 and [b.x // 100 for b in boxes] == [0, 2, 4]
+    calls.clear()
+    assert detector.detect(np.full((480, 640), 128, np.uint8)) == []
+    assert calls == [(240, 320), (480, 640)]
