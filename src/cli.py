@@ -20,7 +20,8 @@ The contract other tools rely on:
 * ``predict --store`` also saves the run in the results database (src/store.py), rows as
   they are produced; ``runs list|delete|retention`` manage what is stored.
 * User errors (bad data path, missing model, unreachable database, unknown run) print one
-  line to stderr and exit 2.
+  line to stderr and exit 2; a read or write that fails mid-run (a full disk, an
+  unwritable output) prints ``error: REASON`` and exits 74.
 
 TensorFlow is imported only after the arguments are checked, so user errors are
 fast and free of backend log noise.
@@ -45,6 +46,7 @@ from src.data import DatasetError, resolve_dataset_path  # noqa: E402
 from src.outputs import model_folder, output_version, write_dir  # noqa: E402
 
 EXIT_USER_ERROR = 2
+EXIT_IO_ERROR = 74  # sysexits.h EX_IOERR
 PREDICT_CHUNK = 64  # images per network call and per write; bounds memory on huge folders
 PROGRESS_MIN_FILES = 20
 
@@ -794,6 +796,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # e.g. `predict ... | head`: the reader left; that is not a failure.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A full disk or an unwritable output met mid-run: the message, not a traceback
+        # (anything already stored was kept and its run marked failed).
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_IO_ERROR
     except KeyboardInterrupt:
         return 130
 
