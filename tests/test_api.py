@@ -35,21 +35,20 @@ def face_jpeg() -> bytes:
     return jpeg_bytes(data.astronaut())
 
 
-@pytest.fixture(scope="module")
-def server(trained_model, tmp_path_factory):
-    """The API on a free loopback port; yields (base URL, server process id, log file)."""
-    tmp = tmp_path_factory.mktemp("api")
+def _start_server(model: Path, tmp: Path, **env_extra: str):
+    """``python -m src.cli serve`` on a free loopback port; returns (process, base URL, log file)."""
     port = free_port()
     log = tmp / "server.log"
     env = {
         **os.environ,
-        "FER_MODEL": str(trained_model),
+        "FER_MODEL": str(model),
         "FER_DATABASE_URL": f"sqlite:///{(tmp / 'results.db').as_posix()}",
         "FER_API_KEY": KEY,
         "FER_API_MAX_REQUEST_MB": str(MAX_REQUEST_MB),
         "FER_API_MAX_FILES": str(MAX_FILES),
         "FER_MAX_UPLOAD_MB": "1",
         "FER_ONNX_THREADS": "1",
+        **env_extra,
     }
     cmd = [sys.executable, "-m", "src.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "wb") as out:
@@ -61,13 +60,19 @@ def server(trained_model, tmp_path_factory):
             pytest.fail(f"server exited {proc.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
+                return proc, base, log
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"server did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, tmp_path_factory):
+    """The API on a free loopback port; yields (base URL, server process id, log file)."""
+    proc, base, log = _start_server(trained_model, tmp_path_factory.mktemp("api"))
     try:
         yield base, proc.pid, log
     finally:
@@ -393,3 +398,29 @@ def test_server_log_has_no_tracebacks(server):
     """Last on purpose: nothing the tests sent made the server raise unhandled."""
     log = server[2].read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
+def test_a_lost_database_answers_503_and_the_rest_keeps_serving(trained_model, tmp_path, face_jpeg):
+    """A real PostgreSQL (its own, not the session's) goes down under a running API: store
+    routes answer 503 with a JSON reason, analysis without storing and /health still work."""
+    from db_servers import start_postgres
+
+    database = start_postgres()
+    try:
+        proc, base, log = _start_server(trained_model, tmp_path, FER_DATABASE_URL=database.new_database())
+        try:
+            with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+                assert _analyze(c, [("a.jpg", face_jpeg)], campaign="X").status_code == 200
+                assert len(_rows(c)) == 1
+                database.stop()
+                for r in (c.get("/v1/results"), c.get("/v1/summary"), _analyze(c, [("a.jpg", face_jpeg)])):
+                    assert r.status_code == 503, r.text
+                    assert r.json()["detail"].startswith("results store: ")
+                r = _analyze(c, [("a.jpg", face_jpeg)], store="false")
+                assert r.status_code == 200 and r.json()["results"][0]["status"] == "ok"
+                assert c.get("/health").status_code == 200
+        finally:
+            stop_process(proc, timeout=20)
+    finally:
+        database.stop()
+    assert "Traceback" not in log.read_text()
