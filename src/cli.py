@@ -90,9 +90,10 @@ def _start_backend(model_file: Path | None = None) -> None:
 
 def _needs_keras(model_file: Path) -> bool:
     from src.manifest import ManifestError, read_manifest
-    from src.runtime import keras_available, twin_problem
+    from src.runtime import int8_problem, keras_available, twin_problem
 
-    if config.RUNTIME.strip().lower() == "keras":
+    runtime = config.RUNTIME.strip().lower()
+    if runtime == "keras":
         return True
     if model_file.suffix == ".onnx" or not keras_available():
         return False
@@ -100,6 +101,8 @@ def _needs_keras(model_file: Path) -> bool:
         manifest = read_manifest(model_file, strict=False) or {}
     except ManifestError:
         return True
+    if runtime in ("auto", "int8") and int8_problem(model_file, manifest) is None:
+        return False
     return twin_problem(model_file, manifest) is not None
 
 
@@ -439,8 +442,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"run: {run_dir}")
     if args.publish:
-        dest = publish(run_dir, args.model)
-        print(f"published: {dest} and its ONNX twin {dest.with_suffix('.onnx').name}")
+        from src.manifest import read_manifest
+
+        dest = publish(run_dir, args.model, data_path=data_path)
+        twins = [dest.with_suffix(".onnx").name]
+        int8 = read_manifest(dest).get("onnx_int8")
+        if int8:
+            twins.append(int8["file"])
+        print(f"published: {dest} and its ONNX twins {', '.join(twins)}")
     return 0
 
 
@@ -464,6 +473,27 @@ def _export(model_file: Path) -> None:
     )
 
 
+def _export_int8(model_file: Path, data: str | None) -> None:
+    """The INT8 twin, calibrated on FER2013 Training faces; without the data it is skipped, saying why."""
+    from src.runtime import export_int8_from_dataset
+
+    try:
+        data_path = resolve_dataset_path(data)
+    except DatasetError as exc:
+        print(f"INT8 twin skipped (it is calibrated on FER2013 Training faces): {exc}")
+        return
+    if not data_path.exists():
+        raise UserError(f"dataset path {data_path} does not exist")
+    try:
+        record = export_int8_from_dataset(model_file, data_path)
+    except ValueError as exc:
+        raise UserError(f"{model_file}: {str(exc).splitlines()[0]}") from None
+    print(
+        f"exported {model_file.with_name(record['file'])} (INT8, calibrated on {record['calibration']}; "
+        f"same top answer as the fp32 twin on {record['top1_agreement']:.1%} of {record['checked_faces']} other faces)"
+    )
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     _require_keras("export")
     model_file = _model_path(args.model)
@@ -471,6 +501,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserError(f"export reads a .keras model, not {model_file.name}")
     _start_backend()
     _export(model_file)
+    if args.int8:
+        _export_int8(model_file, args.data)
+    else:
+        print("INT8 twin skipped (--no-int8)")
     return 0
 
 
@@ -762,6 +796,14 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write the model's ONNX twin for the TensorFlow-free serving runtime (checked against Keras)"
     )
     p.add_argument("--model", metavar="FILE", help="a .keras model (default: the bundled one)")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="FER2013 whose Training faces calibrate the INT8 twin (default: inputs/datasets/fer2013)",
+    )
+    p.add_argument(
+        "--int8", action=argparse.BooleanOptionalAction, default=True, help="also write the INT8 twin (default: yes)"
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("collect", help="copy a FER2013 dataset under inputs/datasets/")

@@ -92,7 +92,7 @@ class EmotionRecognizer:
         # Several threads share one recognizer (API workers, the dashboard's video and upload
         # threads). ONNX Runtime documents concurrent Run calls on one session as safe; a Keras
         # model's call is not promised to be, so those take turns. Detection is thread-local.
-        self._lock = contextlib.nullcontext() if self.info.runtime == "onnx" else threading.Lock()
+        self._lock = contextlib.nullcontext() if self.info.runtime.startswith("onnx") else threading.Lock()
         self._call(np.zeros((1, self.size, self.size, 1), np.float32))  # trace once, up front
 
     @property

@@ -106,12 +106,12 @@ class _Recognize:
 
 
 def _model_files(model_file: Path) -> dict[str, bytes]:
-    """The model and what loads with it (manifest, ONNX twin), by file name."""
+    """The model and what loads with it (manifest, ONNX twins), by file name."""
     from src.manifest import manifest_path
-    from src.runtime import onnx_twin
+    from src.runtime import int8_twin, onnx_twin
 
     files = {}
-    for path in (model_file, manifest_path(model_file), onnx_twin(model_file)):
+    for path in (model_file, manifest_path(model_file), onnx_twin(model_file), int8_twin(model_file)):
         if path.is_file() and path.name not in files:
             files[path.name] = path.read_bytes()
     return files

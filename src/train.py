@@ -384,10 +384,15 @@ def train(
     return run_dir
 
 
-def publish(run_dir: str | Path, dest: str | Path | None = None, **fields) -> Path:
+def publish(run_dir: str | Path, dest: str | Path | None = None, data_path: str | Path | None = None, **fields) -> Path:
     """Copy a run's best model into models/ with its manifest (training config, history)
-    and its ONNX twin for the TensorFlow-free serving runtime (``src.runtime``)."""
-    from src.runtime import export_onnx
+    and its ONNX twins for the TensorFlow-free serving runtime (``src.runtime``).
+
+    The INT8 twin is calibrated on FER2013 Training faces from ``data_path`` (the data the
+    run trained on); without it, or when the twin is refused, only the fp32 twin is
+    written and a note says why.
+    """
+    from src.runtime import export_int8_from_dataset, export_onnx
 
     run_dir, dest = Path(run_dir), Path(dest or config.MODEL_FILE)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -395,4 +400,11 @@ def publish(run_dir: str | Path, dest: str | Path | None = None, **fields) -> Pa
     run = json.loads((run_dir / "run.json").read_text())
     write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=run, **fields)
     export_onnx(dest)
+    if data_path is None:
+        print("INT8 twin skipped: no FER2013 data given to calibrate it (`python -m src.cli export --data PATH`)")
+    else:
+        try:
+            export_int8_from_dataset(dest, data_path)
+        except (OSError, ValueError) as exc:
+            print(f"INT8 twin skipped: {str(exc).splitlines()[0]}")
     return dest
