@@ -1,9 +1,11 @@
-"""The bundled model artefact: present, small, matching its manifest, and right on a real photo."""
+"""The bundled model artefact: present, small, matching its manifest, and right on a real photo;
+its INT8 twin vouched for by the manifest and agreeing with the fp32 twin."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from src import config
@@ -42,3 +44,32 @@ def test_astronaut_is_one_happy_face():
     faces = recognizer.predict(skdata.astronaut())
     assert len(faces) == 1
     assert faces[0].emotion == "happy", faces[0].emotions
+
+
+@pytest.mark.parametrize("name", ["fer_cnn.keras", "fer_plus.keras"])
+def test_int8_twin_matches_its_manifest_and_agrees_with_the_fp32_twin(name):
+    from skimage import data as skdata
+
+    from src.faces import get_detector
+    from src.preprocessing import extract_face, to_gray
+    from src.runtime import INT8_MIN_AGREEMENT, check_inputs, int8_problem, int8_twin, load_classifier
+
+    model = config.ROOT / "models" / name
+    manifest = read_manifest(model)
+    record = manifest["onnx_int8"]
+    assert int8_problem(model, manifest) is None, f"run `python -m src.cli export --model {name} --data PATH`"
+    assert record["sha256"] == sha256_file(int8_twin(model)) and record["size_bytes"] <= 1024 * 1024
+    assert record["onnx_sha256"] == manifest["onnx"]["sha256"]
+    assert "Training" in record["calibration"] and "/" not in json.dumps(record)
+    assert record["top1_agreement"] >= INT8_MIN_AGREEMENT
+
+    rgb = skdata.astronaut()
+    face = get_detector().detect_faces(rgb)[0]
+    astronaut = extract_face(to_gray(rgb), face.box, face.landmarks, 48)[None, ..., None]
+    x = np.concatenate([check_inputs(48, seed=2), astronaut]).astype(np.float32)
+    (fp32, fp32_info), (int8, int8_info) = load_classifier(model, "onnx"), load_classifier(model, "int8")
+    assert (fp32_info.runtime, int8_info.runtime) == ("onnx", "onnx-int8")
+    expected, got = fp32(x), int8(x)
+    # Noise, flat and saturated images sit far from the faces it was calibrated on: most, not all, agree.
+    assert (expected.argmax(1) == got.argmax(1)).mean() >= 0.9
+    assert got[-1].argmax() == expected[-1].argmax() and np.abs(got[-1] - expected[-1]).max() <= 0.01

@@ -1,4 +1,5 @@
-"""The serving runtime: ONNX twins exported from Keras, checked equal, served without TensorFlow."""
+"""The serving runtime: ONNX twins exported from Keras, checked equal, served without TensorFlow;
+INT8 twins quantised from them, checked to agree, served by default."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ from src.inference import EmotionRecognizer
 from src.manifest import manifest_path, read_manifest, sha256_file
 from src.runtime import (
     EXPORT_TOLERANCE,
+    INT8_MIN_AGREEMENT,
     RuntimeUnavailable,
     check_inputs,
+    export_int8,
     export_onnx,
+    int8_problem,
+    int8_twin,
     load_classifier,
     onnx_twin,
     twin_problem,
@@ -142,13 +147,17 @@ def test_predict_runs_without_tensorflow_and_training_commands_say_what_is_missi
         timeout=120,
     )
     assert served.returncode == 0, served.stderr[-2000:]
-    monkeypatch.setattr(config, "RUNTIME", "keras")
+    # The child serves the default runtime, the INT8 twin: the same numbers as in this process;
+    # the same answer as Keras.
+    monkeypatch.setattr(config, "RUNTIME", "int8")
     expected = EmotionRecognizer(config.MODEL_FILE).analyze(str(photo), name=str(photo))
     header, row = served.stdout.splitlines()[:2]
     fields = dict(zip(header.split(","), row.split(",")))
     assert fields["emotion"] == expected.faces[0].emotion
     for label, p in expected.faces[0].emotions.items():
         assert abs(float(fields[label]) - p) <= 1e-4 + 5e-5  # the CSV rounds to 4 places
+    monkeypatch.setattr(config, "RUNTIME", "keras")
+    assert EmotionRecognizer(config.MODEL_FILE).analyze(str(photo)).faces[0].emotion == fields["emotion"]
 
     for command in (["export"], ["evaluate", "--data", str(tmp_path)], ["train", "--data", str(tmp_path)]):
         refused = subprocess.run(
@@ -156,3 +165,90 @@ def test_predict_runs_without_tensorflow_and_training_commands_say_what_is_missi
         )
         assert refused.returncode == 2, (command, refused.stderr[-2000:])
         assert "needs TensorFlow" in refused.stderr and "pip install -e '.[train]'" in refused.stderr
+
+
+def calibration_faces(count: int = 64, seed: int = 5) -> np.ndarray:
+    """Face-like 48x48 images for the tiny model: smooth shading plus noise, uint8."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, 48)
+    shade = rng.uniform(-1, 1, (count, 3))
+    base = 255 * np.clip(shade[:, :1, None] * ramp[None, None, :] + shade[:, 1:2, None] * ramp[None, :, None], 0, 1)
+    return np.clip(base + rng.normal(0, 30, (count, 48, 48)), 0, 255).astype(np.uint8)
+
+
+def test_int8_twin_is_recorded_served_by_default_and_checked(model_copy):
+    # model_copy has no fp32 twin: export_int8 writes it first.
+    record = export_int8(model_copy, calibration_faces(), "synthetic test faces")
+    manifest = read_manifest(model_copy)
+    twin = int8_twin(model_copy)
+    assert manifest["onnx_int8"] == record and record["file"] == twin.name == "fer_cnn.int8.onnx"
+    assert record["sha256"] == sha256_file(twin) and record["size_bytes"] == twin.stat().st_size
+    assert record["keras_sha256"] == manifest["sha256"] and record["onnx_sha256"] == manifest["onnx"]["sha256"]
+    assert record["calibration"] == "48 synthetic test faces" and record["checked_faces"] == 16
+    assert INT8_MIN_AGREEMENT <= record["top1_agreement"] <= 1
+    assert twin_problem(model_copy, manifest) is None and int8_problem(model_copy, manifest) is None
+
+    runtimes = {name: load_classifier(model_copy, name) for name in ("auto", "onnx", "int8")}
+    assert {name: info.runtime for name, (_, info) in runtimes.items()} == {
+        "auto": "onnx-int8",
+        "onnx": "onnx",
+        "int8": "onnx-int8",
+    }
+    x = calibration_faces(32, seed=6)[..., None].astype(np.float32)
+    fp32, int8 = runtimes["onnx"][0](x), runtimes["int8"][0](x)
+    assert int8.shape == fp32.shape and np.allclose(int8.sum(axis=1), 1, atol=1e-5)
+    assert np.abs(int8 - fp32).max() < 0.1  # quantised, not equal, but close
+    # The INT8 file served as a path reads the manifest of the model it came from.
+    predict, info = load_classifier(twin, "auto")
+    assert info.runtime == "onnx-int8" and info.version == "test-smoke"
+    assert np.array_equal(predict(x), int8)
+
+    twin.write_bytes(twin.read_bytes() + b"\0")
+    assert "changed since it was exported" in int8_problem(model_copy, read_manifest(model_copy))
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
+    with pytest.raises(RuntimeUnavailable, match=r"FER_RUNTIME=int8 cannot serve fer_cnn.keras: fer_cnn.int8.onnx "):
+        load_classifier(model_copy, "int8")
+    twin.unlink()
+    with pytest.raises(RuntimeUnavailable, match="no INT8 export fer_cnn.int8.onnx beside the model"):
+        load_classifier(model_copy, "int8")
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
+
+
+def test_int8_export_below_the_agreement_threshold_writes_nothing(model_copy):
+    export_onnx(model_copy)
+    before = manifest_path(model_copy).read_text()
+    with pytest.raises(ValueError, match=r"of 16 held-out faces \(< 101%\); not written"):
+        export_int8(model_copy, calibration_faces(), "synthetic test faces", min_agreement=1.01)
+    with pytest.raises(ValueError, match="need at least 2 calibration faces"):
+        export_int8(model_copy, calibration_faces(1), "synthetic test faces")
+    assert manifest_path(model_copy).read_text() == before
+    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["fer_cnn.json", "fer_cnn.keras", "fer_cnn.onnx"]
+
+
+def test_export_writes_the_int8_twin_from_training_faces_or_says_why_not(
+    model_copy, fer_csv, tmp_path, monkeypatch, capsys
+):
+    assert main(["export", "--model", str(model_copy), "--data", str(fer_csv)]) == 0
+    out = capsys.readouterr().out
+    record = read_manifest(model_copy)["onnx_int8"]
+    # 84 Training rows in the synthetic CSV: three quarters calibrate, a quarter check.
+    assert record["calibration"] == "63 FER2013 Training faces, seed 0" and record["checked_faces"] == 21
+    assert f"exported {int8_twin(model_copy)} (INT8, calibrated on 63 FER2013 Training faces, seed 0" in out
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx-int8"
+
+    monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "no-datasets")
+    assert main(["export", "--model", str(model_copy)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "exported" in out and "INT8 twin skipped (it is calibrated on FER2013 Training faces): no dataset found" in out
+    )
+    assert main(["export", "--model", str(model_copy), "--no-int8"]) == 0
+    assert "INT8 twin skipped (--no-int8)" in capsys.readouterr().out
+
+
+def test_publish_writes_the_int8_twin_when_given_the_training_data(trained_model, fer_csv, isolated_dirs, tmp_path):
+    from src.train import publish
+
+    dest = publish(isolated_dirs["runs"] / "smoke", tmp_path / "m.keras", data_path=fer_csv, version="t")
+    assert int8_problem(dest, read_manifest(dest)) is None
+    assert load_classifier(dest, "auto")[1].runtime == "onnx-int8"
