@@ -8,15 +8,19 @@ Measures, on this machine:
 - the live-camera callback's work (``LiveSession.process``) per 640x480 frame with one
   moving face: detection every Nth frame on a small copy, alignment, classification,
   smoothing and drawing (mean and p90 ms);
-- model load time, process cold start (fresh interpreter to first result), peak RSS.
+- model load time, process cold start (fresh interpreter to first result), peak RSS;
+- each ONNX twin (fp32 and INT8, where present) alone, one network call on a batch of
+  256 faces (no flip TTA), with ``FER_ONNX_THREADS`` 1 and 2: faces/s. ``--twins-only``
+  prints just these.
 
-Usage: python bench/bench_inference.py [--model FILE] [--repeats 200] [--no-write]
+Usage: python bench/bench_inference.py [--model FILE] [--repeats 200] [--no-write] [--twins-only]
 Timings on a loaded 2-core machine are noisy: run it with nothing else busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -56,6 +60,31 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
+def twin_throughput(model: str, repeats: int = 20, batch_size: int = 256) -> dict[str, int]:
+    """Faces/s of each ONNX twin of ``model`` (one call on ``batch_size`` faces), at 1 and 2 threads."""
+    from src import config
+    from src.runtime import RuntimeUnavailable, load_classifier
+
+    batch = np.random.default_rng(1).uniform(0, 255, (batch_size, 48, 48, 1)).astype(np.float32)
+    figures = {}
+    threads_before = config.ONNX_THREADS
+    try:
+        for runtime in ("onnx", "int8"):
+            for threads in (1, 2):
+                config.ONNX_THREADS = threads  # read when the session is made
+                try:
+                    predict, info = load_classifier(model, runtime)
+                except RuntimeUnavailable as exc:
+                    print(f"{runtime}: {exc}")
+                    break
+                predict(batch)
+                seconds = statistics.median(timed(functools.partial(predict, batch), repeats)) / 1000
+                figures[f"{info.runtime}_{threads}_thread_faces_per_second"] = round(batch_size / seconds)
+    finally:
+        config.ONNX_THREADS = threads_before
+    return figures
+
+
 def main() -> None:
     from src import config
 
@@ -63,7 +92,12 @@ def main() -> None:
     ap.add_argument("--model", default=str(config.MODEL_FILE))
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--twins-only", action="store_true", help="only the fp32 vs INT8 twin throughput; writes nothing")
     args = ap.parse_args()
+    if args.twins_only:
+        for key, value in twin_throughput(args.model).items():
+            print(f"{key:40s} {value}")
+        return
 
     t = time.perf_counter()
     from src.inference import EmotionRecognizer
@@ -137,9 +171,11 @@ def main() -> None:
         "photo": "640x480 RGB, one face (skimage astronaut), decode excluded",
         "cpu_count": os.cpu_count(),
         "model_sha256": rec.info.manifest.get("sha256", ""),
+        "runtime": rec.info.runtime,
+        **twin_throughput(args.model),
     }
     for key, value in figures.items():
-        print(f"{key:32s} {value}")
+        print(f"{key:40s} {value}")
     if not args.no_write:
         from src.outputs import write_dir
 
