@@ -153,6 +153,29 @@ def augmenter(cfg: TrainConfig, seed: int) -> keras.Sequential:
     return keras.Sequential(steps, name="augment")
 
 
+class WallClock(keras.callbacks.Callback):
+    """Adds this session's wall time to run.json after every epoch.
+
+    A session's background jobs end with it, often mid-run: counting at the end of
+    ``fit`` only would drop every session that was cut short.
+    """
+
+    def __init__(self, run_file: Path, earlier_seconds: float, start: float) -> None:
+        super().__init__()
+        self.run_file, self.earlier, self.start = run_file, earlier_seconds, start
+
+    def record(self) -> dict:
+        info = json.loads(self.run_file.read_text())
+        wall = round(time.time() - self.start, 1)
+        info["wall_seconds_last_session"] = wall
+        info["wall_seconds_total"] = round(self.earlier + wall, 1)
+        self.run_file.write_text(json.dumps(info, indent=2))
+        return info
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.record()
+
+
 class ValidationSets(keras.callbacks.Callback):
     """Accuracy on each validation set at every epoch end, and their mean for selection.
 
@@ -373,12 +396,10 @@ def train(
             ValidationSets(model, val_sets),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
             SaveBest(model, run_dir / "best.keras", run_dir / "best.json", "val_mean_accuracy", twin),
+            WallClock(run_dir / "run.json", earlier.get("wall_seconds_total", 0.0), start),
         ],
     )
-    info = json.loads((run_dir / "run.json").read_text())
-    wall = round(time.time() - start, 1)
-    info["wall_seconds_last_session"] = wall
-    info["wall_seconds_total"] = round(info.get("wall_seconds_total", 0.0) + wall, 1)
+    info = WallClock(run_dir / "run.json", earlier.get("wall_seconds_total", 0.0), start).record()
     info["best"] = json.loads((run_dir / "best.json").read_text())
     (run_dir / "run.json").write_text(json.dumps(info, indent=2))
     return run_dir

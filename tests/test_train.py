@@ -1,6 +1,10 @@
 """Training: resumable from its run folder, seeded, class weights, published artefact."""
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +14,8 @@ from src import config
 from src.manifest import sha256_file
 from src.model import load_model
 from src.train import class_weights, publish, train
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_class_weights_lift_rare_classes_and_average_one():
@@ -40,6 +46,24 @@ def test_training_resumes_and_publishes(fer_csv, tmp_path):
     assert meta.class_names == config.EMOTIONS and meta.input_size == 48
     probs = np.asarray(model(np.zeros((2, 48, 48, 1), np.float32), training=False))
     assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_session_killed_mid_run_keeps_its_wall_time(fer_csv, tmp_path):
+    """Background runs die with their session: run.json counts the time after every epoch."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "src.cli", "train", "--profile", "smoke", "--epochs", "200"]
+    proc = subprocess.Popen([*cmd, "--data", str(fer_csv), "--run-dir", str(run)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        history = run / "history.csv"
+        while not history.exists() or len(history.read_text().splitlines()) < 3:  # header + two epochs
+            assert proc.poll() is None and time.monotonic() < deadline, "training stopped before two epochs"
+            time.sleep(0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    info = json.loads((run / "run.json").read_text())
+    assert info["wall_seconds_total"] == info["wall_seconds_last_session"] > 0
 
 
 def test_expw_faces_are_detected_aligned_and_split_by_photo(expw_dir):
