@@ -92,34 +92,26 @@ def int8_twin(model_file: str | Path) -> Path:
     return Path(model_file).with_suffix(INT8_SUFFIX)
 
 
-def int8_problem(model_file: str | Path, manifest: dict) -> str | None:
-    """Why the INT8 twin of ``model_file`` cannot stand in for it, or None when it can."""
-    twin = int8_twin(model_file)
-    record = manifest.get("onnx_int8")
+def _twin_problem(twin: Path, record: object, model_file: str | Path, manifest: dict, what: str) -> str | None:
     if not twin.is_file():
-        return f"no INT8 export {twin.name} beside the model"
+        return f"no {what} export {twin.name} beside the model"
     if not isinstance(record, dict) or "sha256" not in record:
         return f"{twin.name} is not recorded in the manifest {manifest_path(model_file).name}"
     if record.get("keras_sha256") != manifest.get("sha256"):
-        return f"{twin.name} was quantised from other weights than the manifest's (stale export)"
+        return f"{twin.name} was made from other weights than the manifest's (stale export)"
     if sha256_file(twin) != record["sha256"]:
         return f"{twin.name} changed since it was exported (sha256 differs from the manifest)"
     return None
+
+
+def int8_problem(model_file: str | Path, manifest: dict) -> str | None:
+    """Why the INT8 twin of ``model_file`` cannot stand in for it, or None when it can."""
+    return _twin_problem(int8_twin(model_file), manifest.get("onnx_int8"), model_file, manifest, "INT8")
 
 
 def twin_problem(model_file: str | Path, manifest: dict) -> str | None:
     """Why the ONNX twin of ``model_file`` cannot stand in for it, or None when it can."""
-    twin = onnx_twin(model_file)
-    record = manifest.get("onnx")
-    if not twin.is_file():
-        return f"no ONNX export {twin.name} beside the model"
-    if not isinstance(record, dict) or "sha256" not in record:
-        return f"{twin.name} is not recorded in the manifest {manifest_path(model_file).name}"
-    if record.get("keras_sha256") != manifest.get("sha256"):
-        return f"{twin.name} was exported from other weights than the manifest's (stale export)"
-    if sha256_file(twin) != record["sha256"]:
-        return f"{twin.name} changed since it was exported (sha256 differs from the manifest)"
-    return None
+    return _twin_problem(onnx_twin(model_file), manifest.get("onnx"), model_file, manifest, "ONNX")
 
 
 def _info(model_file: Path, manifest: dict, size: int, outputs: int, runtime: str) -> ModelInfo:
