@@ -270,9 +270,7 @@ def export_onnx(model_file: str | Path | None = None, tolerance: float = EXPORT_
     import onnx
 
     record = {
-        "file": twin.name,
-        "sha256": sha256_file(twin),
-        "size_bytes": twin.stat().st_size,
+        **_file_record(twin),
         "keras_sha256": sha256_file(model_file),
         "opset": int(max(o.version for o in onnx.load(str(twin)).opset_import if o.domain in ("", "ai.onnx"))),
         "max_abs_diff": diff,
@@ -283,6 +281,10 @@ def export_onnx(model_file: str | Path | None = None, tolerance: float = EXPORT_
         framework = {k: info.manifest.get(k, v) for k, v in framework.items()}
     write_manifest(model_file, info.class_names, info.input_size, framework=framework, onnx=record)
     return record
+
+
+def _file_record(path: Path) -> dict:
+    return {"file": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
 
 
 def _as_faces(faces: np.ndarray, size: int) -> np.ndarray:
@@ -391,9 +393,7 @@ def export_int8(
     finally:
         scratch.unlink(missing_ok=True)
     record = {
-        "file": twin.name,
-        "sha256": sha256_file(twin),
-        "size_bytes": twin.stat().st_size,
+        **_file_record(twin),
         "keras_sha256": manifest["sha256"],
         "onnx_sha256": manifest["onnx"]["sha256"],
         "quantisation": "static QDQ, int8 weights (per channel) and activations, MinMax calibration; "
