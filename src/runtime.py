@@ -47,6 +47,8 @@ INT8_MIN_AGREEMENT = 0.97
 # Of the faces given to export_int8, the share kept back to check agreement (not calibrated on).
 INT8_CHECK_SHARE = 0.25
 INT8_SUFFIX = ".int8.onnx"
+# Operations of the classifier head (and of an ensemble's averaging) that stay float in the INT8 twin.
+HEAD_OPS = frozenset({"Softmax", "Add", "MatMul", "Gemm", "Mul", "Div", "Sum", "Mean"})
 # Training faces ``export`` and ``train --publish`` hand to export_int8 (a quarter kept back to check).
 INT8_CALIBRATION_FACES = 2048
 TRAINING_EXTRA = "pip install -e '.[train]'"
@@ -301,17 +303,21 @@ def _head_nodes(model_path: Path) -> list[str]:
 
     They stay float: quantised, the probabilities would come in steps of 1/255 (and the
     logits in steps of a twentieth or so), which confidences and temperature scaling feel.
+    An ensemble's averaging (Add, Mul or Div) is followed back into every member's head.
     """
     import onnx
 
     graph = onnx.load(str(model_path)).graph
     producer = {out: node for node in graph.node for out in node.output}
     constants = {init.name for init in graph.initializer}
-    head, node = [], producer.get(graph.output[0].name)
-    while node is not None and node.op_type in ("Softmax", "Add", "MatMul", "Gemm"):
+    head, seen, todo = [], set(), [producer.get(graph.output[0].name)]
+    while todo:
+        node = todo.pop()
+        if node is None or node.name in seen or node.op_type not in HEAD_OPS:
+            continue
+        seen.add(node.name)
         head.append(node.name)
-        data = [name for name in node.input if name and name not in constants]
-        node = producer.get(data[0]) if data else None
+        todo.extend(producer.get(name) for name in node.input if name and name not in constants)
     return head
 
 
