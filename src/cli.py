@@ -453,6 +453,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    _require_keras("ensemble")
+    sources = [Path(m).expanduser() for m in args.member]
+    if len(sources) < 2:
+        raise UserError("an ensemble needs at least two --member models")
+    for source in sources:
+        if source.is_dir() and not (source / "best.keras").is_file():
+            raise UserError(f"--member {source}: a run folder without best.keras")
+        if not source.is_dir() and (source.suffix != ".keras" or not source.is_file()):
+            raise UserError(f"--member {source}: not a .keras model or a training run folder")
+    data_path = _data_path(args.data) if args.data else None
+    _start_backend()
+    from src.manifest import read_manifest
+    from src.train import publish_ensemble
+
+    dest = Path(args.model).expanduser() if args.model else None
+    if dest is not None and dest.suffix != ".keras":
+        raise UserError(f"--model {dest}: the ensemble is written as a .keras file")
+    fields = {"version": args.version} if args.version else {}
+    try:
+        dest = publish_ensemble(sources, dest, data_path=data_path, **fields)
+    except ValueError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    twins = [dest.with_suffix(".onnx").name] + [r["file"] for r in [read_manifest(dest).get("onnx_int8")] if r]
+    print(f"published the mean of {len(sources)} models: {dest} and its ONNX twins {', '.join(twins)}")
+    return 0
+
+
 def _require_keras(command: str) -> None:
     from src.runtime import TRAINING_EXTRA, keras_available
 
@@ -791,6 +819,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", action="store_true", help="copy the best checkpoint to the model file")
     p.add_argument("--model", metavar="FILE", help="where --publish puts the model")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ensemble", help="publish the mean of several models' probabilities as one model")
+    p.add_argument(
+        "--member",
+        action="append",
+        required=True,
+        metavar="MODEL_OR_RUN",
+        help="a .keras model or a training run folder (repeat, at least twice); may include the destination",
+    )
+    p.add_argument("--model", metavar="FILE", help="where to publish it (default: the bundled model file)")
+    p.add_argument("--data", metavar="PATH", help="FER2013 whose Training faces calibrate the INT8 twin")
+    p.add_argument("--version", help="the version the manifest records, e.g. v3-ensemble")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser(
         "export", help="write the model's ONNX twin for the TensorFlow-free serving runtime (checked against Keras)"

@@ -8,6 +8,7 @@ itself is read and written by ``src.manifest``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -68,6 +69,31 @@ def build_vgg(num_classes: int = 7, size: int = config.IMAGE_SIZE, width: int = 
 
 
 ARCHITECTURES = {"compact": build_compact, "vgg": build_vgg}
+
+
+def build_ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model whose output is the mean of its members' probabilities.
+
+    Members keep their weights and run side by side on the same face; saved as one
+    ``.keras`` file (and one ONNX graph), so everything downstream (manifest, twins,
+    serving, evaluation) treats the ensemble as any other model.
+    """
+    if len(members) < 2:
+        raise ValueError("an ensemble needs at least two models")
+    shapes = {tuple(m.input_shape[1:]) for m in members}
+    classes = {m.output_shape[-1] for m in members}
+    if len(shapes) != 1 or len(classes) != 1:
+        raise ValueError(f"ensemble members must share input and output shapes: {sorted(shapes)}, {sorted(classes)}")
+    inputs = keras.Input(shapes.pop(), name="face")
+    # Re-wrapped under unique names: two members may both be called compact_w24.
+    wrapped = [keras.Model(m.inputs[0], m.outputs[0], name=f"member{i}_{m.name}") for i, m in enumerate(members, 1)]
+    outputs = layers.Average(name="mean_probs", dtype="float32")([m(inputs) for m in wrapped])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def ensemble_members(model: keras.Model) -> list[keras.Model]:
+    """The member models of an ensemble built by ``build_ensemble``; [] for a single model."""
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]
 
 
 def build_model(arch: str, num_classes: int = 7, **kwargs) -> keras.Model:

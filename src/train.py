@@ -21,7 +21,7 @@ from keras import layers
 
 from src import config
 from src.data import FerData, ferplus_majority, load_cached, load_expw_cached
-from src.manifest import sha256_file, write_manifest
+from src.manifest import read_manifest, sha256_file, write_manifest
 from src.model import build_model
 
 
@@ -418,19 +418,89 @@ def publish(run_dir: str | Path, dest: str | Path | None = None, data_path: str 
     run trained on); without it, or when the twin is refused, only the fp32 twin is
     written and a note says why.
     """
-    from src.runtime import export_int8_from_dataset, export_onnx
-
     run_dir, dest = Path(run_dir), Path(dest or config.MODEL_FILE)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "best.keras", dest)
     run = json.loads((run_dir / "run.json").read_text())
     write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=run, **fields)
+    _write_twins(dest, data_path)
+    return dest
+
+
+def _member(source: Path) -> tuple[Path, dict]:
+    """A member's model file and what is known of its training: a run folder or a published model."""
+    if source.is_dir():
+        return source / "best.keras", {
+            "name": source.name,
+            "training": json.loads((source / "run.json").read_text()),
+        }
+    manifest = read_manifest(source)
+    return source, {"name": str(manifest.get("version", source.stem)), "training": manifest.get("training") or {}}
+
+
+def ensemble_training(members: list[dict]) -> dict:
+    """The manifest's training record of an ensemble: each member's own record, and their sums.
+
+    ``data`` and ``val_rows`` are the first member's (members of one ensemble are trained
+    and selected on the same data); ``config.members`` names each member's architecture.
+    """
+    first = members[0]["training"]
+    walls = [m["training"].get("wall_seconds_total") for m in members]
+    return {
+        "ensemble": "mean of the members' probabilities",
+        "config": {
+            "arch": "ensemble",
+            "members": [
+                f"{m['training'].get('config', {}).get('arch', '?')} w{m['training'].get('config', {}).get('width', '?')}"
+                for m in members
+            ],
+        },
+        "data": first.get("data"),
+        "train_rows": first.get("train_rows"),
+        "val_rows": first.get("val_rows"),
+        "parameters": sum(int(m.get("parameters", 0)) for m in members),
+        "wall_seconds_total": sum(walls) if all(isinstance(w, int | float) for w in walls) else None,
+        "members": members,
+    }
+
+
+def publish_ensemble(
+    sources: list[str | Path], dest: str | Path | None = None, data_path: str | Path | None = None, **fields
+) -> Path:
+    """Publish the mean of several models as one model: ``build_ensemble`` plus manifest and twins.
+
+    Each source is a training run folder (its ``best.keras`` and ``run.json``) or a
+    published ``.keras`` model (its manifest's training record). ``dest`` may be one of
+    them: every member is read before anything is written.
+    """
+    from src.model import build_ensemble
+
+    dest = Path(dest or config.MODEL_FILE)
+    models, members = [], []
+    for source in map(Path, sources):
+        model_file, member = _member(source)
+        model = keras.models.load_model(model_file, compile=False)
+        member.update(sha256=sha256_file(model_file), parameters=int(model.count_params()))
+        models.append(model)
+        members.append(member)
+    ensemble = build_ensemble(models)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.stem + ".tmp.keras")
+    ensemble.save(tmp)
+    tmp.replace(dest)
+    write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=ensemble_training(members), **fields)
+    _write_twins(dest, data_path)
+    return dest
+
+
+def _write_twins(dest: Path, data_path: str | Path | None) -> None:
+    from src.runtime import export_int8_from_dataset, export_onnx
+
     export_onnx(dest)
     if data_path is None:
         print("INT8 twin skipped: no FER2013 data given to calibrate it (`python -m src.cli export --data PATH`)")
-    else:
-        try:
-            export_int8_from_dataset(dest, data_path)
-        except (OSError, ValueError) as exc:
-            print(f"INT8 twin skipped: {str(exc).splitlines()[0]}")
-    return dest
+        return
+    try:
+        export_int8_from_dataset(dest, data_path)
+    except (OSError, ValueError) as exc:
+        print(f"INT8 twin skipped: {str(exc).splitlines()[0]}")

@@ -118,3 +118,67 @@ def test_distillation_blends_the_teachers_soft_targets(fer_csv, trained_model, t
     info = json.loads((run / "run.json").read_text())
     assert info["config"]["teachers"] == [trained_model.name]
     assert info["data"]["teachers"] == {trained_model.name: sha256_file(trained_model)}
+
+
+def test_an_ensemble_is_published_as_one_model_that_averages_its_members(
+    trained_model, fer_csv, isolated_dirs, tmp_path, capsys
+):
+    import keras
+
+    from src.cli import main
+    from src.inference import EmotionRecognizer
+    from src.manifest import read_manifest, write_manifest
+    from src.model import ensemble_members
+    from src.runtime import _head_nodes, int8_twin, load_classifier, onnx_twin
+
+    run_dir = isolated_dirs["runs"] / "smoke"
+    # A second member that differs from the run's (identical members would be merged in the ONNX graph),
+    # published where the ensemble goes: every member is read before anything is written.
+    dest = tmp_path / "models" / "fer_cnn.keras"
+    dest.parent.mkdir()
+    sharper = keras.models.load_model(trained_model, compile=False)
+    kernel, bias = sharper.get_layer("emotion").get_weights()
+    sharper.get_layer("emotion").set_weights([kernel * 1.5, bias])
+    sharper.save(dest)
+    write_manifest(dest, config.EMOTIONS, 48, version="sharper", training=read_manifest(trained_model)["training"])
+    member_weights = load_model(dest)[0].get_weights()
+    argv = ["ensemble", "--member", str(run_dir), "--member", str(dest), "--model", str(dest)]
+    assert main([*argv, "--data", str(fer_csv), "--version", "t-ensemble"]) == 0
+    assert "published the mean of 2 models" in capsys.readouterr().out
+
+    model, info = load_model(dest)
+    members = ensemble_members(model)
+    assert len(members) == 2 and info.version == "t-ensemble" and info.class_names == config.EMOTIONS
+    assert all(np.array_equal(a, b) for a, b in zip(members[1].get_weights(), member_weights))
+    x = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype(np.float32)
+    mean = np.mean([np.asarray(m(x, training=False)) for m in members], axis=0)
+    assert np.allclose(np.asarray(model(x, training=False)), mean, atol=1e-6)
+
+    training = read_manifest(dest)["training"]
+    assert [m["name"] for m in training["members"]] == ["smoke", "sharper"]
+    assert training["config"]["arch"] == "ensemble" and training["parameters"] == model.count_params()
+    assert training["members"][0]["sha256"] == sha256_file(run_dir / "best.keras")
+    assert training["wall_seconds_total"] == pytest.approx(
+        sum(m["training"]["wall_seconds_total"] for m in training["members"])
+    )
+    # Both members' heads stay float in the INT8 twin, which serves by default.
+    heads = _head_nodes(onnx_twin(dest))
+    assert sum("Softmax" in name for name in heads) == 2 and any("mean_probs" in name for name in heads)
+    predict, served = load_classifier(dest, "auto")
+    assert served.runtime == "onnx-int8" and int8_twin(dest).is_file()
+    assert np.abs(predict(x) - mean).max() < 0.1
+    probs = EmotionRecognizer(dest).classify(x[:2, ..., 0].astype(np.uint8))
+    assert probs.shape == (2, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+
+
+def test_ensemble_refuses_what_it_cannot_average(trained_model, tmp_path, capsys):
+    from src.cli import main
+
+    assert main(["ensemble", "--member", str(trained_model), "--model", str(tmp_path / "e.keras")]) == 2
+    assert "an ensemble needs at least two --member models" in capsys.readouterr().err
+    missing = tmp_path / "nowhere.keras"
+    assert main(["ensemble", "--member", str(trained_model), "--member", str(missing)]) == 2
+    assert f"--member {missing}: not a .keras model or a training run folder" in capsys.readouterr().err
+    assert main(["ensemble", "--member", str(tmp_path), "--member", str(trained_model)]) == 2
+    assert f"--member {tmp_path}: a run folder without best.keras" in capsys.readouterr().err
+    assert not (tmp_path / "e.keras").exists()
