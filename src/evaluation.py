@@ -12,13 +12,13 @@ probabilities (temperature never changes the argmax).
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from scipy.optimize import minimize_scalar
 from sklearn.metrics import (
@@ -210,13 +210,33 @@ def find_run_dir(model_file: Path, manifest: dict) -> Path | None:
     for info in (manifest.get("training") or {}, manifest):
         if info.get("run_dir") and Path(info["run_dir"]).is_dir():
             return Path(info["run_dir"])
+    return _run_with_best(sha256_file(model_file))
+
+
+def _run_with_best(digest: str) -> Path | None:
+    """The run under ``config.RUNS_DIR`` whose ``best.keras`` has this sha256."""
     if not config.RUNS_DIR.is_dir():
         return None
-    digest, size = sha256_file(model_file), model_file.stat().st_size
     for best in sorted(config.RUNS_DIR.glob("*/best.keras")):
-        if best.stat().st_size == size and sha256_file(best) == digest:
+        if sha256_file(best) == digest:
             return best.parent
     return None
+
+
+def training_history(model_file: Path, manifest: dict, run_dir: str | Path | None = None) -> pd.DataFrame | None:
+    """The epochs of the run(s) a model came from: one run's history.csv, or for an ensemble
+    each member's that can be found (by its sha256 under ``config.RUNS_DIR``), with a
+    ``member`` column naming it."""
+    members = (manifest.get("training") or {}).get("members")
+    if run_dir is None and members:
+        parts = []
+        for member in members:
+            run = _run_with_best(str(member.get("sha256", "")))
+            if run is not None and (run / "history.csv").exists():
+                parts.append(pd.read_csv(run / "history.csv").assign(member=str(member.get("name", run.name))))
+        return pd.concat(parts, ignore_index=True) if parts else None
+    run = Path(run_dir) if run_dir else find_run_dir(model_file, manifest)
+    return pd.read_csv(run / "history.csv") if run is not None and (run / "history.csv").exists() else None
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -327,9 +347,9 @@ def evaluate(
 
     _write_json(out_dir / "metrics.json", metrics)
     _write_json(out_dir / "roc.json", roc)
-    run = Path(run_dir) if run_dir else find_run_dir(model_file, info.manifest)
-    if run is not None and (run / "history.csv").exists():
-        shutil.copy2(run / "history.csv", out_dir / "history.csv")
+    history = training_history(model_file, info.manifest, run_dir)
+    if history is not None:
+        history.to_csv(out_dir / "history.csv", index=False)
     selected_on = model_card.selection_text(info.manifest.get("training") or {})
     update_model_comparison(out_dir, metrics, model.name, selected_on)
     if update_manifest:

@@ -25,30 +25,46 @@ def _target_layer(model):
 
 
 class GradCam:
-    """Grad-CAM over a Keras model; build once, call per face."""
+    """Grad-CAM over a Keras model; build once, call per face.
+
+    For an ensemble (``src.model.build_ensemble``) each member's map is taken for the
+    ensemble's label, scaled to [0, 1] and averaged: the members look at the face
+    through their own layers, so there is no single layer to explain.
+    """
 
     def __init__(self, model, layer_name: str | None = None):
         import keras
         import tensorflow as tf
 
+        from src.model import ensemble_members
+
         self._tf = tf
-        layer = model.get_layer(layer_name) if layer_name else _target_layer(model)
-        self.layer_name = layer.name
-        self.grad_model = keras.Model(model.inputs, [layer.output, model.output])
+        self._model = model
+        targets = (None if layer_name else ensemble_members(model)) or [model]
+        layers = [m.get_layer(layer_name) if layer_name else _target_layer(m) for m in targets]
+        self.layer_name = ", ".join(layer.name for layer in layers)
+        self.grad_models = [keras.Model(m.inputs, [layer.output, m.output]) for m, layer in zip(targets, layers)]
 
     def __call__(self, face: np.ndarray, class_index: int | None = None) -> np.ndarray:
         """Heatmap in [0, 1] with the face's shape (H, W) for a uint8 face crop."""
         tf = self._tf
         x = tf.convert_to_tensor(face.reshape(1, *face.shape[:2], 1).astype(np.float32))
+        if class_index is None:
+            class_index = int(np.argmax(np.asarray(self._model(x, training=False))[0]))
+        cam = np.mean(
+            [self._cam(grad_model, x, class_index, face.shape[:2]) for grad_model in self.grad_models], axis=0
+        )
+        return cam / cam.max() if cam.max() > 0 else cam
+
+    def _cam(self, grad_model, x, class_index: int, shape: tuple[int, int]) -> np.ndarray:
+        tf = self._tf
         with tf.GradientTape() as tape:
-            fmap, probs = self.grad_model(x, training=False)
-            idx = int(np.argmax(probs[0])) if class_index is None else class_index
-            score = probs[:, idx]
+            fmap, probs = grad_model(x, training=False)
+            score = probs[:, class_index]
         grads = tape.gradient(score, fmap)
         weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0].numpy()
-        cam = cv2.resize(cam, (face.shape[1], face.shape[0]), interpolation=cv2.INTER_CUBIC)
-        cam = np.clip(cam, 0, None)
+        cam = np.clip(cv2.resize(cam, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC), 0, None)
         return cam / cam.max() if cam.max() > 0 else cam
 
 

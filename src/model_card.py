@@ -140,12 +140,20 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
     manifest = manifest or {}
     training = manifest.get("training") or {}
     cfg = dict(training.get("config") or {})
+    members = [m for m in training.get("members") or [] if isinstance(m, dict)]
+    if members:  # an ensemble (src.model.build_ensemble): its members were trained on the same data
+        architecture = f"mean of {len(members)} CNNs: " + " + ".join(str(a) for a in cfg.get("members") or [])
+        cfg = {str(m.get("name", i)): (m.get("training") or {}).get("config") or {} for i, m in enumerate(members)}
+        data_cfg = next(iter(cfg.values()))
+    else:
+        architecture = f"{cfg.get('arch', '—')} CNN" + (f", width {cfg['width']}" if "width" in cfg else "")
+        data_cfg = cfg
     facts: list[tuple[str, str]] = [
         ("Version", model_version(manifest or None, metrics)),
         ("File", str(manifest.get("file", "—"))),
         ("SHA-256", str(manifest.get("sha256", "—"))[:16] + ("…" if manifest.get("sha256") else "")),
         ("Created", str(manifest.get("created", "—"))),
-        ("Architecture", f"{cfg.get('arch', '—')} CNN" + (f", width {cfg['width']}" if "width" in cfg else "")),
+        ("Architecture", architecture),
         ("Parameters", f"{training['parameters']:,}" if isinstance(training.get("parameters"), int) else "—"),
         (
             "Input",
@@ -153,7 +161,7 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
             "grayscale face crop",
         ),
         ("Labels", ", ".join(manifest.get("class_names") or config.EMOTIONS)),
-        ("Training data", _training_data(training, cfg)),
+        ("Training data", _training_data(training, data_cfg)),
         ("Model selection", selection_text(training)),
         ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
         ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f}"),

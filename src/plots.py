@@ -393,9 +393,11 @@ def per_class_bars(values: Mapping[str, float | None], title: str, y_title: str 
 
 
 def learning_curves(history: pd.DataFrame) -> go.Figure:
-    """Accuracy and loss per epoch, training vs validation, side by side."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"))
-    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+    """Accuracy and loss per epoch, training vs validation, side by side; one row per
+    ensemble member when the history has a ``member`` column."""
+    members = list(dict.fromkeys(history["member"])) if "member" in history else [None]
+    titles = [f"{m} · {what}" if m else what for m in members for what in ("Accuracy", "Loss")]
+    fig = make_subplots(rows=len(members), cols=2, subplot_titles=titles, vertical_spacing=0.12)
     series = (
         ("accuracy", 1, "train", "#4c78a8", "solid"),
         ("val_accuracy", 1, "validation", "#f58518", "dash"),
@@ -407,25 +409,28 @@ def learning_curves(history: pd.DataFrame) -> go.Figure:
         ("loss", 2, "train", "#4c78a8", "solid"),
         ("val_loss", 2, "validation", "#f58518", "dash"),
     )
-    for col, pos, name, color, dash in series:
-        if col in history:
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=history[col],
-                    name=name,
-                    legendgroup=name,
-                    showlegend=pos == 1,
-                    line=dict(color=color, dash=dash),
-                ),
-                row=1,
-                col=pos,
-            )
+    for row, member in enumerate(members, start=1):
+        part = history if member is None else history[history["member"] == member]
+        x = part["epoch"] if "epoch" in part else np.arange(1, len(part) + 1)
+        for col, pos, name, color, dash in series:
+            if col in part and part[col].notna().any():
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=part[col],
+                        name=name,
+                        legendgroup=name,
+                        showlegend=pos == 1 and row == 1,
+                        line=dict(color=color, dash=dash),
+                    ),
+                    row=row,
+                    col=pos,
+                )
     fig.update_xaxes(title="epoch")
     return _layout(
         fig,
-        height=360,
-        legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="center", x=0.5),
+        height=360 * len(members),
+        legend=dict(orientation="h", yanchor="bottom", y=1 + 0.1 / len(members), xanchor="center", x=0.5),
         margin=dict(l=10, r=10, t=70, b=10),
     )
 

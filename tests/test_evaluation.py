@@ -191,3 +191,21 @@ def test_dataset_stats_and_mean_faces(fer_dir, tmp_path):
     assert np.asarray(agree["confusion"]).shape == (7, 7)
     with Image.open(tmp_path / "mean_faces.png") as im:
         assert im.size == (7 * 96, 96)
+
+
+def test_an_ensembles_history_holds_each_member_found_under_runs(trained_model, isolated_dirs):
+    from src.evaluation import training_history
+
+    smoke = isolated_dirs["runs"] / "smoke"
+    manifest = {
+        "training": {
+            "members": [
+                {"name": "small", "sha256": sha256_file(smoke / "best.keras")},
+                {"name": "lost", "sha256": "0" * 64},  # its run folder is gone: left out, not an error
+            ]
+        }
+    }
+    history = training_history(trained_model, manifest)
+    assert set(history["member"]) == {"small"}
+    assert len(history) == len(pd.read_csv(smoke / "history.csv")) and "val_mean_accuracy" in history
+    assert training_history(trained_model, {"training": {"members": manifest["training"]["members"][1:]}}) is None

@@ -22,7 +22,7 @@ def test_heatmap_shape_and_range(cam):
 
 
 def test_targets_a_map_at_least_6x6(cam):
-    layer = cam.grad_model.outputs[0]
+    layer = cam.grad_models[0].outputs[0]
     assert layer.shape[1] >= 6
     assert cam.layer_name.startswith("s4")
 
@@ -44,3 +44,14 @@ def test_overlay_touches_only_the_face_region():
     assert not np.array_equal(out[60:120, 200:260], rgb[60:120, 200:260])
     assert np.array_equal(out[400:, :100], rgb[400:, :100])
     assert crop_face(to_gray(out), box).shape == (48, 48)
+
+
+def test_an_ensemble_is_explained_through_each_member():
+    from src.model import build_ensemble
+
+    members = [build_model("compact", width=8), build_model("compact", width=16)]
+    ensemble_cam = GradCam(build_ensemble(members))
+    assert ensemble_cam.layer_name.count(", ") == 1 and len(ensemble_cam.grad_models) == 2
+    face = np.random.default_rng(2).integers(0, 256, (48, 48), dtype=np.uint8)
+    heat = ensemble_cam(face)
+    assert heat.shape == (48, 48) and 0.0 <= heat.min() and heat.max() <= 1.0

@@ -56,6 +56,31 @@ def test_model_card_sections():
     assert dict(empty.performance)["PrivateTest accuracy (test)"] == model_card.NOT_MEASURED
 
 
+def test_an_ensembles_card_names_its_members_and_their_data():
+    wild = {
+        "config": {"arch": "compact", "width": 24, "ferplus_weight": 0.3, "expw_repeat": 3},
+        "data": {"expw": {"train_faces": 3965}},
+    }
+    teacher = {"config": {"arch": "compact", "width": 48, "ferplus_weight": 0.3, "expw_repeat": 3}}
+    manifest = {
+        "version": "v3",
+        "training": {
+            "config": {"arch": "ensemble", "members": ["compact w24", "compact w48"]},
+            "data": wild["data"],
+            "val_rows": {"fer": 3589, "expw": 1040},
+            "parameters": 1682978,
+            "members": [{"name": "v2-wild", "training": wild}, {"name": "teacher", "training": teacher}],
+        },
+    }
+    card = model_card.model_card(manifest, None)
+    facts = dict(card.facts)
+    assert facts["Architecture"] == "mean of 2 CNNs: compact w24 + compact w48"
+    assert facts["Parameters"] == "1,682,978"
+    assert facts["Training data"] == "FER2013 Training + ExpW in-the-wild photos (3,965 faces, 3x an epoch)"
+    assert "ExpW held-back photos (1,040 faces)" in facts["Model selection"]
+    assert card.training == {"v2-wild": wild["config"], "teacher": teacher["config"]}
+
+
 def test_report_table_and_split_order():
     metrics = fake.metrics()
     table = model_card.report_table(metrics["splits"]["PrivateTest"], fake.CLASSES)
