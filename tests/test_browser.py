@@ -127,6 +127,19 @@ def screenshot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
+def wait_for_text(page, text, timeout: float = 120.0, shot: Path | None = None) -> None:
+    """Wait for ``text`` (str or pattern) to show; on timeout fail with what the page shows instead."""
+    try:
+        page.get_by_text(text).first.wait_for(timeout=timeout * 1000)
+    except Exception as exc:  # Playwright's TimeoutError: say what the page showed instead
+        if shot is not None:
+            page.screenshot(path=shot, full_page=True)
+        shown = page.locator('[data-testid="stMain"]').inner_text()[-3000:]
+        raise AssertionError(
+            f"{text!r} not shown within {timeout:.0f} s ({type(exc).__name__}); page:\n{shown}"
+        ) from None
+
+
 def assert_no_exception(page) -> None:
     errors = page.locator('[data-testid="stException"]')
     assert errors.count() == 0, "Streamlit exception on the page:\n" + "\n---\n".join(errors.all_inner_texts())
@@ -199,7 +212,9 @@ def test_photo_upload_shows_the_emotion(page, app_url, screenshot_dir, tmp_path)
     wait_until_idle(page)
     page.get_by_role("tab", name=re.compile("Photos")).click()
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(photo))
-    page.get_by_text("1 face found").wait_for(timeout=120_000)
+    failed = screenshot_dir / "FAILED_photo_upload.png"
+    wait_for_text(page, "astronaut.png", 30, failed)  # the upload itself reached the app
+    wait_for_text(page, "1 face found", 120, failed)
     wait_until_idle(page)
     # Each face card is headed "#<n> <Emotion> · <confidence>%".
     label = page.get_by_text(re.compile(r"^#1 (angry|disgust|fear|happy|sad|surprise|neutral) · \d+%$", re.I))
@@ -398,7 +413,7 @@ def test_no_request_leaves_the_machine_and_names_stay_text(browser, limited_app_
         uploader.locator('input[type="file"]').set_input_files(
             {"name": TRACKER_NAME, "mimeType": "image/jpeg", "buffer": photo.read_bytes()}
         )
-        page.get_by_text("1 face found").wait_for(timeout=120_000)
+        wait_for_text(page, "1 face found", 120)
         wait_until_idle(page)
         assert_no_exception(page)
         main = page.locator('[data-testid="stMain"]')
