@@ -58,7 +58,8 @@ def test_int8_twin_matches_its_manifest_and_agrees_with_the_fp32_twin(name):
     manifest = read_manifest(model)
     record = manifest["onnx_int8"]
     assert int8_problem(model, manifest) is None, f"run `python -m src.cli export --model {name} --data PATH`"
-    assert record["sha256"] == sha256_file(int8_twin(model)) and record["size_bytes"] <= 1024 * 1024
+    assert record["sha256"] == sha256_file(int8_twin(model))
+    assert record["size_bytes"] <= manifest["onnx"]["size_bytes"] / 3  # int8 weights: about a quarter of fp32
     assert record["onnx_sha256"] == manifest["onnx"]["sha256"]
     assert "Training" in record["calibration"] and "/" not in json.dumps(record)
     assert record["top1_agreement"] >= INT8_MIN_AGREEMENT
