@@ -31,7 +31,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from src import config, model_card
+from src import config, model_card, sanitize
 from src.baseline import write_model_comparison
 from src.data import FerData, ferplus_majority
 from src.manifest import sha256_file, write_manifest
@@ -349,7 +349,7 @@ def evaluate(
     _write_json(out_dir / "roc.json", roc)
     history = training_history(model_file, info.manifest, run_dir)
     if history is not None:
-        history.to_csv(out_dir / "history.csv", index=False)
+        sanitize.csv_frame(history).to_csv(out_dir / "history.csv", index=False)
     selected_on = model_card.selection_text(info.manifest.get("training") or {})
     update_model_comparison(out_dir, metrics, model.name, selected_on)
     if update_manifest:

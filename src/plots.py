@@ -396,7 +396,7 @@ def learning_curves(history: pd.DataFrame) -> go.Figure:
     """Accuracy and loss per epoch, training vs validation, side by side; one row per
     ensemble member when the history has a ``member`` column."""
     members = list(dict.fromkeys(history["member"])) if "member" in history else [None]
-    titles = [f"{m} · {what}" if m else what for m in members for what in ("Accuracy", "Loss")]
+    titles = [f"{plotly_literal(str(m))} · {what}" if m else what for m in members for what in ("Accuracy", "Loss")]
     fig = make_subplots(rows=len(members), cols=2, subplot_titles=titles, vertical_spacing=0.12)
     series = (
         ("accuracy", 1, "train", "#4c78a8", "solid"),

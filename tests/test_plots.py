@@ -142,10 +142,11 @@ def test_learning_curves_show_each_validation_set():
 def test_learning_curves_give_each_ensemble_member_its_row():
     wild = pd.DataFrame({"epoch": [0, 1], "accuracy": [0.5, 0.6], "loss": [1.4, 1.2], "val_expw_accuracy": [0.3, 0.4]})
     teacher = pd.DataFrame({"epoch": [0, 1, 2], "accuracy": [0.4, 0.5, 0.6], "loss": [1.5, 1.3, 1.2]})
-    history = pd.concat([wild.assign(member="wild"), teacher.assign(member="teacher")], ignore_index=True)
+    history = pd.concat([wild.assign(member="wild"), teacher.assign(member="<b>teacher</b>")], ignore_index=True)
     fig = plots.learning_curves(history)
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["wild · Accuracy", "wild · Loss", "teacher · Accuracy", "teacher · Loss"]
+    assert titles[:2] == ["wild · Accuracy", "wild · Loss"]
+    assert titles[2:] == ["&lt;b&gt;teacher&lt;/b&gt; · Accuracy", "&lt;b&gt;teacher&lt;/b&gt; · Loss"]  # shown as typed
     # The teacher logged no ExpW accuracy: no empty line for it; its own 3 epochs in its row.
     assert [(t.name, len(t.x)) for t in fig.data] == [
         ("train", 2),
