@@ -72,11 +72,8 @@ if splits:
     cols[0].metric("Accuracy", pct(scores.get("accuracy")), help=f"{scores.get('n') or 0:,} faces")
     cols[1].metric("Macro-F1", score(scores.get("macro_f1")), help="Every class weighs the same.")
     cols[2].metric("Weighted F1", score(scores.get("weighted_f1")))
-    cols[3].metric(
-        "Calibration error (ECE)",
-        pct(scores.get("ece")),
-        help="Average gap between confidence and accuracy; lower is better.",
-    )
+    ece, ece_note = model_card.calibration_error(metrics, split)
+    cols[3].metric("Calibration error (ECE)", pct(ece), help=ece_note)
     cols[4].metric(
         "Accuracy vs FER+",
         pct(plus.get("accuracy")),

@@ -242,6 +242,22 @@ def report_table(split: dict | None, class_names: list[str] | tuple[str, ...] | 
     return table
 
 
+def calibration_error(metrics: dict | None, split: str) -> tuple[float | None, str]:
+    """A split's ECE as the app serves probabilities, and a note saying which it is.
+
+    The app applies the temperature fitted on PublicTest, so the split it is reported on
+    (PrivateTest) shows the ECE after scaling; other splits show the raw model's.
+    """
+    calibration = (metrics or {}).get("calibration") or {}
+    raw = _split(metrics, split).get("ece")
+    if calibration.get("reported_on") == split and calibration.get("ece_after") is not None:
+        return calibration["ece_after"], (
+            f"As served: after the temperature scaling fitted on PublicTest ({_pct(raw)} before). "
+            "Average gap between confidence and accuracy; lower is better."
+        )
+    return raw, "Of the raw model, before temperature scaling. Average gap between confidence and accuracy."
+
+
 def split_names(metrics: dict | None) -> list[str]:
     """Splits with scores, the test split first."""
     splits = list((metrics or {}).get("splits") or {})

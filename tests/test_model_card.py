@@ -134,3 +134,15 @@ def test_card_of_a_model_trained_in_the_wild():
     facts = dict(model_card.model_card(manifest, None).facts)
     assert facts["Training data"] == "FER2013 Training (40,604 faces) (FER+ vote distributions as targets)"
     assert facts["Model selection"] == "FER+ majority, PublicTest (3,000 faces)"
+
+
+def test_calibration_error_is_the_served_one_where_it_was_measured():
+    metrics = {
+        "splits": {"PrivateTest": {"ece": 0.076}, "PublicTest": {"ece": 0.067}},
+        "calibration": {"reported_on": "PrivateTest", "ece_after": 0.023},
+    }
+    value, note = model_card.calibration_error(metrics, "PrivateTest")
+    assert value == 0.023 and note.startswith("As served") and "7.6% before" in note
+    value, note = model_card.calibration_error(metrics, "PublicTest")
+    assert value == 0.067 and note.startswith("Of the raw model")
+    assert model_card.calibration_error(None, "PrivateTest")[0] is None

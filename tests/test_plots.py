@@ -146,7 +146,10 @@ def test_learning_curves_give_each_ensemble_member_its_row():
     fig = plots.learning_curves(history)
     titles = [a.text for a in fig.layout.annotations]
     assert titles[:2] == ["wild · Accuracy", "wild · Loss"]
-    assert titles[2:] == ["&lt;b&gt;teacher&lt;/b&gt; · Accuracy", "&lt;b&gt;teacher&lt;/b&gt; · Loss"]  # shown as typed
+    assert titles[2:] == [
+        "&lt;b&gt;teacher&lt;/b&gt; · Accuracy",
+        "&lt;b&gt;teacher&lt;/b&gt; · Loss",
+    ]  # shown as typed
     # The teacher logged no ExpW accuracy: no empty line for it; its own 3 epochs in its row.
     assert [(t.name, len(t.x)) for t in fig.data] == [
         ("train", 2),
