@@ -265,7 +265,7 @@ def split_names(metrics: dict | None) -> list[str]:
 
 
 def model_label(model_file: str) -> str:
-    """How a model file is named in the dashboard: the deployed one, the FER+ one, or its file name."""
+    """How a model file is named in the dashboard: the deployed one, the FER+ one, the fast one, or its file name."""
     from pathlib import Path
 
     name = Path(model_file).name if model_file else ""
@@ -273,6 +273,8 @@ def model_label(model_file: str) -> str:
         return f"deployed model ({name or config.MODEL_FILE.name})"
     if "plus" in Path(name).stem:
         return f"FER+ model ({name})"
+    if "compact" in Path(name).stem:
+        return f"fast model ({name})"
     return name
 
 

@@ -12,9 +12,10 @@ from src import config
 from src.manifest import manifest_path, read_manifest, sha256_file
 
 MODEL = config.ROOT / "models" / "fer_cnn.keras"
+BUNDLED = ["fer_cnn.keras", "fer_plus.keras", "fer_compact.keras"]
 
 
-@pytest.mark.parametrize("name", ["fer_cnn.keras", "fer_plus.keras"])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_model_file_is_small_and_matches_manifest(name):
     model = config.ROOT / "models" / name
     assert model.is_file(), f"{model} is missing"
@@ -46,7 +47,7 @@ def test_astronaut_is_one_happy_face():
     assert faces[0].emotion == "happy", faces[0].emotions
 
 
-@pytest.mark.parametrize("name", ["fer_cnn.keras", "fer_plus.keras"])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_int8_twin_matches_its_manifest_and_agrees_with_the_fp32_twin(name):
     from skimage import data as skdata
 
@@ -74,3 +75,11 @@ def test_int8_twin_matches_its_manifest_and_agrees_with_the_fp32_twin(name):
     # Noise, flat and saturated images sit far from the faces it was calibrated on: most, not all, agree.
     assert (expected.argmax(1) == got.argmax(1)).mean() >= 0.9
     assert got[-1].argmax() == expected[-1].argmax() and np.abs(got[-1] - expected[-1]).max() <= 0.01
+
+
+def test_the_fast_model_is_the_deployed_ensembles_compact_member():
+    """models/fer_compact.keras (``--model fer_compact``) is v3's first member on its own: the same weights."""
+    compact, ensemble = read_manifest(config.ROOT / "models" / "fer_compact.keras"), read_manifest(MODEL)
+    members = ensemble["training"]["members"]
+    assert compact["sha256"] == members[0]["sha256"] and compact["version"] == members[0]["name"]
+    assert "members" not in compact["training"] and compact["training"]["parameters"] < 400_000

@@ -146,3 +146,11 @@ def test_calibration_error_is_the_served_one_where_it_was_measured():
     value, note = model_card.calibration_error(metrics, "PublicTest")
     assert value == 0.067 and note.startswith("Of the raw model")
     assert model_card.calibration_error(None, "PrivateTest")[0] is None
+
+
+def test_model_labels_name_the_deployed_the_ferplus_and_the_fast_model():
+    models = config.MODELS_DIR
+    assert model_card.model_label(str(config.MODEL_FILE)) == f"deployed model ({config.MODEL_FILE.name})"
+    assert model_card.model_label(str(models / "fer_plus.keras")) == "FER+ model (fer_plus.keras)"
+    assert model_card.model_label(str(models / "fer_compact.keras")) == "fast model (fer_compact.keras)"
+    assert model_card.model_label(str(models / "scratch.keras")) == "scratch.keras"

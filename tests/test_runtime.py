@@ -30,7 +30,7 @@ from src.runtime import (
     twin_problem,
 )
 
-BUNDLED = [config.ROOT / "models" / "fer_cnn.keras", config.ROOT / "models" / "fer_plus.keras"]
+BUNDLED = [config.ROOT / "models" / name for name in ("fer_cnn.keras", "fer_plus.keras", "fer_compact.keras")]
 
 # Run in a child Python: imports of TensorFlow, Keras and tf2onnx fail as they would in the
 # serving install (pip install -e . without the train extra).
