@@ -442,14 +442,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(f"run: {run_dir}")
     if args.publish:
-        from src.manifest import read_manifest
-
         dest = publish(run_dir, args.model, data_path=data_path)
-        twins = [dest.with_suffix(".onnx").name]
-        int8 = read_manifest(dest).get("onnx_int8")
-        if int8:
-            twins.append(int8["file"])
-        print(f"published: {dest} and its ONNX twins {', '.join(twins)}")
+        print(f"published: {dest} and its ONNX twins {_twin_names(dest)}")
     return 0
 
 
@@ -465,7 +459,6 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
             raise UserError(f"--member {source}: not a .keras model or a training run folder")
     data_path = _data_path(args.data) if args.data else None
     _start_backend()
-    from src.manifest import read_manifest
     from src.train import publish_ensemble
 
     dest = Path(args.model).expanduser() if args.model else None
@@ -476,9 +469,16 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         dest = publish_ensemble(sources, dest, data_path=data_path, **fields)
     except ValueError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
-    twins = [dest.with_suffix(".onnx").name] + [r["file"] for r in [read_manifest(dest).get("onnx_int8")] if r]
-    print(f"published the mean of {len(sources)} models: {dest} and its ONNX twins {', '.join(twins)}")
+    print(f"published the mean of {len(sources)} models: {dest} and its ONNX twins {_twin_names(dest)}")
     return 0
+
+
+def _twin_names(model_file: Path) -> str:
+    """The ONNX twins a publish wrote beside ``model_file`` (the INT8 one when it was written)."""
+    from src.manifest import read_manifest
+
+    int8 = read_manifest(model_file).get("onnx_int8")
+    return ", ".join([model_file.with_suffix(".onnx").name] + ([int8["file"]] if int8 else []))
 
 
 def _require_keras(command: str) -> None:

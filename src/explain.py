@@ -49,18 +49,18 @@ class GradCam:
         """Heatmap in [0, 1] with the face's shape (H, W) for a uint8 face crop."""
         tf = self._tf
         x = tf.convert_to_tensor(face.reshape(1, *face.shape[:2], 1).astype(np.float32))
-        if class_index is None:
+        if class_index is None and len(self.grad_models) > 1:  # the ensemble's label, not a member's
             class_index = int(np.argmax(np.asarray(self._model(x, training=False))[0]))
         cam = np.mean(
             [self._cam(grad_model, x, class_index, face.shape[:2]) for grad_model in self.grad_models], axis=0
         )
         return cam / cam.max() if cam.max() > 0 else cam
 
-    def _cam(self, grad_model, x, class_index: int, shape: tuple[int, int]) -> np.ndarray:
+    def _cam(self, grad_model, x, class_index: int | None, shape: tuple[int, int]) -> np.ndarray:
         tf = self._tf
         with tf.GradientTape() as tape:
             fmap, probs = grad_model(x, training=False)
-            score = probs[:, class_index]
+            score = probs[:, int(np.argmax(probs[0])) if class_index is None else class_index]
         grads = tape.gradient(score, fmap)
         weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0].numpy()
