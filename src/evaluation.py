@@ -210,17 +210,23 @@ def find_run_dir(model_file: Path, manifest: dict) -> Path | None:
     for info in (manifest.get("training") or {}, manifest):
         if info.get("run_dir") and Path(info["run_dir"]).is_dir():
             return Path(info["run_dir"])
-    return _run_with_best(sha256_file(model_file))
+    digest = sha256_file(model_file)
+    return _runs_with_best({digest}, model_file.stat().st_size).get(digest)
 
 
-def _run_with_best(digest: str) -> Path | None:
-    """The run under ``config.RUNS_DIR`` whose ``best.keras`` has this sha256."""
+def _runs_with_best(digests: set[str], size: int | None = None) -> dict[str, Path]:
+    """Runs under ``config.RUNS_DIR`` whose ``best.keras`` has one of these sha256s, each file
+    hashed once (and only when it has ``size`` bytes, when that is known)."""
+    found: dict[str, Path] = {}
     if not config.RUNS_DIR.is_dir():
-        return None
+        return found
     for best in sorted(config.RUNS_DIR.glob("*/best.keras")):
-        if sha256_file(best) == digest:
-            return best.parent
-    return None
+        if size is not None and best.stat().st_size != size:
+            continue
+        digest = sha256_file(best)
+        if digest in digests:
+            found.setdefault(digest, best.parent)
+    return found
 
 
 def training_history(model_file: Path, manifest: dict, run_dir: str | Path | None = None) -> pd.DataFrame | None:
@@ -229,9 +235,10 @@ def training_history(model_file: Path, manifest: dict, run_dir: str | Path | Non
     ``member`` column naming it."""
     members = (manifest.get("training") or {}).get("members")
     if run_dir is None and members:
+        runs = _runs_with_best({str(m.get("sha256", "")) for m in members})
         parts = []
         for member in members:
-            run = _run_with_best(str(member.get("sha256", "")))
+            run = runs.get(str(member.get("sha256", "")))
             if run is not None and (run / "history.csv").exists():
                 parts.append(pd.read_csv(run / "history.csv").assign(member=str(member.get("name", run.name))))
         return pd.concat(parts, ignore_index=True) if parts else None
