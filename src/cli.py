@@ -798,7 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (fit on Training, select on PublicTest)")
     p.add_argument("--data", metavar="PATH")
-    p.add_argument("--profile", choices=("cpu", "wild", "ferplus", "teacher", "student", "gpu", "smoke"), default="cpu")
+    p.add_argument("--profile", choices=("cpu", "wild", "ferplus", "teacher", "student", "big", "gpu", "smoke"), default="cpu")
     p.add_argument("--expw", metavar="DIR", help="ExpW-style in-the-wild faces (labels.csv + faces/) to train on too")
     p.add_argument("--init-from", metavar="FILE", help="start from this .keras model's weights (same architecture)")
     p.add_argument(

@@ -107,6 +107,19 @@ PROFILES: dict[str, TrainConfig] = {
     "student": TrainConfig(
         epochs=10, learning_rate=3e-4, warmup_epochs=0, ferplus_weight=0.3, distil_weight=0.7, **_REAL_PHOTOS
     ),
+    # The big net of engine v3 (issue #18): VGG-class, 4.8M parameters, bf16 on AMX at ~75
+    # images/s, so ~9 min an epoch here; 100 epochs resumed across sessions at nice 19.
+    "big": TrainConfig(
+        arch="vgg",
+        width=64,
+        epochs=100,
+        learning_rate=1e-3,
+        weight_decay=5e-4,
+        dropout=0.4,
+        warmup_epochs=3,
+        ferplus_weight=0.3,
+        **_REAL_PHOTOS,
+    ),
     # For a lent GPU (run with KERAS_BACKEND=jax): a VGG-class net, long schedule.
     "gpu": TrainConfig(
         arch="vgg",
