@@ -1,8 +1,8 @@
 """Streamlit entry point: page config, navigation over pages/, and the shared sidebar.
 
 Run with ``streamlit run streamlit_app.py``. Pages only lay out widgets; the work
-happens in ``src`` (cached through ``src.app_cache``). Each page starts with
-``app_cache.ensure_navigation()``: with a folder named ``pages/``, Streamlit serves
+happens in ``src`` (cached through ``src.app.cache``). Each page starts with
+``cache.ensure_navigation()``: with a folder named ``pages/``, Streamlit serves
 a deep link opened before anyone loaded this script in its legacy multipage mode.
 """
 
@@ -15,14 +15,16 @@ import streamlit_webrtc  # noqa: F401  isort: skip
 
 import streamlit as st
 
-from src import app_cache, draw, model_card
+from src.app import cache
+from src.streams import draw
+from src.training import model_card
 
 # The favicon is drawn and served by the app; no page has an icon. A Material icon (or an
 # emoji shortcode) there made the browser fetch the favicon from a third-party font host.
 st.set_page_config(
     page_title="Facial Emotion Analytics", page_icon=draw.app_icon(), layout="wide", initial_sidebar_state="expanded"
 )
-app_cache.apply_upload_limit()
+cache.apply_upload_limit()
 
 PAGES = [
     st.Page("pages/1_project_summary.py", title="Project Summary", default=True),
@@ -35,8 +37,8 @@ page = st.navigation(PAGES)
 
 def sidebar() -> None:
     """Model version and its test accuracy on every page, so every number has a provenance."""
-    manifest = app_cache.model_manifest()
-    metrics = app_cache.metrics()
+    manifest = cache.model_manifest()
+    metrics = cache.metrics()
     with st.sidebar:
         st.markdown("#### Model")
         if manifest is None:

@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from src import config
-from src.alerts import AlertNotifier, live_alert_event
-from src.live import LiveStats
-from src.tracking import Track
+from src.analytics.alerts import AlertNotifier, live_alert_event
+from src.engine.tracking import Track
+from src.streams.live import LiveStats
 
 
 def receiver(hang: threading.Event) -> ThreadingHTTPServer:

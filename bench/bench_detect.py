@@ -35,8 +35,8 @@ import pandas as pd
 from skimage import data
 
 from src import config
-from src.data import DatasetError, parse_pixels, resolve_dataset_path
-from src.faces import Box, FaceDetector, YuNetDetector, get_detector
+from src.engine.faces import Box, FaceDetector, YuNetDetector, get_detector
+from src.training.data import DatasetError, parse_pixels, resolve_dataset_path
 
 Scene = tuple[np.ndarray, list[Box]]
 NO_FACE_PHOTOS = (

@@ -37,10 +37,10 @@ def main() -> None:
     from pathlib import Path
 
     from src import config
-    from src.data import expw_split
-    from src.faces import get_detector, iou
-    from src.inference import EmotionRecognizer
-    from src.preprocessing import crop_face, extract_face, load_image, to_gray
+    from src.engine.faces import get_detector, iou
+    from src.engine.inference import EmotionRecognizer
+    from src.engine.preprocessing import crop_face, extract_face, load_image, to_gray
+    from src.training.data import expw_split
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expw", type=Path, required=True)

@@ -3,7 +3,7 @@
 Measures, on this machine:
 - photo -> result: a 640x480 photo with one face, decode excluded (numpy RGB in),
   detection + crop + classification, median over repeated calls, in the default
-  (thorough) detection mode and in fast mode (coarse first pass, see src/faces.py);
+  (thorough) detection mode and in fast mode (coarse first pass, see src/engine/faces.py);
 - the classifier alone on batches of 48x48 faces (faces/s);
 - the live-camera callback's work (``LiveSession.process``) per 640x480 frame with one
   moving face: detection every Nth frame on a small copy, alignment, classification,
@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 COLD_START = (
     "import time, numpy as np; t=time.perf_counter();"
-    "from src.inference import EmotionRecognizer; r=EmotionRecognizer({model!r});"
+    "from src.engine.inference import EmotionRecognizer; r=EmotionRecognizer({model!r});"
     "r.predict(np.full((480,640,3),128,np.uint8)); print(time.perf_counter()-t)"
 )
 
@@ -63,7 +63,7 @@ def timed(fn, repeats: int) -> list[float]:
 def twin_throughput(model: str, repeats: int = 20, batch_size: int = 256) -> dict[str, int]:
     """Faces/s of each ONNX twin of ``model`` (one call on ``batch_size`` faces), at 1 and 2 threads."""
     from src import config
-    from src.runtime import RuntimeUnavailable, load_classifier
+    from src.engine.runtime import RuntimeUnavailable, load_classifier
 
     batch = np.random.default_rng(1).uniform(0, 255, (batch_size, 48, 48, 1)).astype(np.float32)
     figures = {}
@@ -100,7 +100,7 @@ def main() -> None:
         return
 
     t = time.perf_counter()
-    from src.inference import EmotionRecognizer
+    from src.engine.inference import EmotionRecognizer
 
     import_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -119,7 +119,7 @@ def main() -> None:
     fast_photo_ms = timed(lambda: rec.predict(photo), args.repeats)
     rec.fast = False
 
-    from src.live import LiveSession
+    from src.streams.live import LiveSession
 
     session = LiveSession(recognizer=rec)
     live_ms = []
@@ -177,7 +177,7 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:40s} {value}")
     if not args.no_write:
-        from src.outputs import write_dir
+        from src.training.outputs import write_dir
 
         out = write_dir()
         out.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from src import config, ray_engine
-from src.cli import PREDICT_CHUNK, iter_inputs
-from src.inference import get_recognizer
+from src import config
+from src.cli import PREDICT_CHUNK, iter_inputs, ray_engine
+from src.engine.inference import get_recognizer
 
 DEFAULT_EXPW = config.ROOT.parent / "shared" / "datasets" / "expw"
 
@@ -60,7 +60,7 @@ def build_folder(dest: Path, count: int, expw: Path | None) -> str:
 
 
 def local_batches(items, model_file: Path):
-    from src.inference import EmotionRecognizer
+    from src.engine.inference import EmotionRecognizer
 
     recognizer = EmotionRecognizer(model_file)  # as the CLI: loaded once per run
     for i in range(0, len(items), PREDICT_CHUNK):

@@ -21,8 +21,8 @@ def throughput(arch: str, width: int, bf16: bool, steps: int, batch: int) -> flo
     import keras
     import numpy as np
 
-    from src.model import build_model
-    from src.train import PROFILES, augmenter
+    from src.engine.model import build_model
+    from src.training.train import PROFILES, augmenter
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if bf16 else "float32")
     try:

@@ -1,6 +1,6 @@
 """How long the History & trends view takes on a large store (DEMO data in a temporary SQLite file).
 
-Fills a fresh store with ``--copies`` seeded copies of the demo data (src/demo.py: ~5,300 rows
+Fills a fresh store with ``--copies`` seeded copies of the demo data (src/analytics/demo.py: ~5,300 rows
 and four live minutes each), then times what one visit to the view costs: reading every row
 (``persist.history``: ``Store.results`` + ``Store.live_seconds``), the computations of one
 rerun (filters, KPIs, shares per day, campaign shares and the chi-square test) and the two
@@ -22,9 +22,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=12, help="seeded copies of the demo data")
     args = parser.parse_args()
 
-    from src import persist, trends
-    from src.demo import fill_demo_store
-    from src.store import Store
+    from src.analytics import persist, trends
+    from src.analytics.demo import fill_demo_store
+    from src.analytics.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{(Path(tmp) / 'results.db').as_posix()}")

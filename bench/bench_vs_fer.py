@@ -28,7 +28,7 @@ import pandas as pd
 
 
 def photos(expw: Path, folder: Path, limit: int, seed: int = 0) -> pd.DataFrame:
-    from src.data import expw_split
+    from src.training.data import expw_split
 
     labels = pd.read_csv(expw / "labels.csv")
     held = labels[[expw_split(s) == "PublicTest" for s in labels["source_image"]]]
@@ -47,7 +47,7 @@ def photos(expw: Path, folder: Path, limit: int, seed: int = 0) -> pd.DataFrame:
 
 def score(held: pd.DataFrame, folder: Path, detect) -> tuple[float, float, float]:
     """(accuracy, faces found, seconds per photo) of ``detect(path) -> [(box, emotion)]``."""
-    from src.faces import iou
+    from src.engine.faces import iou
 
     detect(folder / held["file"].iloc[0])  # warm-up
     correct = found = 0
@@ -67,7 +67,7 @@ def score(held: pd.DataFrame, folder: Path, detect) -> tuple[float, float, float
 
 
 def main() -> None:
-    from src.inference import EmotionRecognizer
+    from src.engine.inference import EmotionRecognizer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expw", type=Path, required=True)

@@ -23,7 +23,7 @@ from PIL import Image
 
 def main() -> None:
     from src import config
-    from src.data import load_cached
+    from src.training.data import load_cached
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None)

@@ -18,7 +18,7 @@ import numpy as np
 
 
 def predictions(predict, faces: np.ndarray) -> np.ndarray:
-    from src.runtime import flip_averaged
+    from src.engine.classifier import flip_averaged
 
     x = faces[..., None].astype(np.float32)
     return np.concatenate([flip_averaged(predict, x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(1)
@@ -26,8 +26,8 @@ def predictions(predict, faces: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     from src import config
-    from src.data import ferplus_majority, load_cached, load_expw_cached
-    from src.runtime import int8_twin, load_classifier, onnx_twin
+    from src.engine.runtime import int8_twin, load_classifier, onnx_twin
+    from src.training.data import ferplus_majority, load_cached, load_expw_cached
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fer", required=True, help="FER2013 (fer2013.csv(.gz), with fer2013new.csv beside it)")

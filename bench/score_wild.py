@@ -1,7 +1,7 @@
 """Score the shipped pipeline beyond FER2013, through the CLI, as a user would run it.
 
 * ExpW held-back photos (the 20% of source photos training never saw, split by
-  ``src.data.expw_split``): ``python -m src.cli predict`` on the photo files,
+  ``src.training.data.expw_split``): ``python -m src.cli predict`` on the photo files,
   each labelled face matched to the detected face of highest IoU (>= 0.3); a missed
   face counts as wrong. Run on the photos as shipped (faces ~64 px), and scaled up
   so their long side is 400-800 px (seeded), which is also the speed benchmark:
@@ -9,7 +9,7 @@
 * CK+ (48x48 posed crops, the 6 classes it shares with ours; contempt left out):
   ``predict --crops``.
 
-Writes ``cross_dataset.json`` into the output folder (``src.outputs.write_dir``)
+Writes ``cross_dataset.json`` into the output folder (``src.training.outputs.write_dir``)
 beside FER2013's figures, for the Model Performance page.
 
 Usage: python bench/score_wild.py --expw PATH/TO/expw [--ckplus PATH/TO/ckplus48] [--model FILE]
@@ -47,8 +47,8 @@ def run_cli(args: list[str], root: Path) -> float:
 
 
 def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] | None, seed: int = 0) -> dict:
-    from src.data import expw_split
-    from src.faces import iou
+    from src.engine.faces import iou
+    from src.training.data import expw_split
 
     labels = pd.read_csv(expw / "labels.csv")
     held = labels[[expw_split(s) == "PublicTest" for s in labels["source_image"]]].reset_index(drop=True)
@@ -132,13 +132,15 @@ def score_ckplus(ckplus: Path, model: str, root: Path) -> dict:
 
 def main() -> None:
     from src import config
-    from src.outputs import model_folder, write_dir
+    from src.training.outputs import model_folder, write_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expw", type=Path, required=True)
     ap.add_argument("--ckplus", type=Path)
     ap.add_argument("--model", default=str(config.MODEL_FILE))
-    ap.add_argument("--output-dir", type=Path, help="default: the current output folder (src.outputs.write_dir)")
+    ap.add_argument(
+        "--output-dir", type=Path, help="default: the current output folder (src.training.outputs.write_dir)"
+    )
     args = ap.parse_args()
 
     rows = [

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from src import app_cache, model_card, persist, trends
-from src.sanitize import markdown_literal
+from src.analytics import persist, trends
+from src.app import cache
+from src.common.sanitize import markdown_literal
+from src.training import model_card
 
-app_cache.ensure_navigation()
+cache.ensure_navigation()
 
 st.title("Facial Emotion Analytics")
 st.markdown(
@@ -16,7 +18,7 @@ st.markdown(
     "expressions (angry, disgust, fear, happy, sad, surprise, neutral) from every face it finds."
 )
 
-kpis = model_card.headline_kpis(app_cache.metrics(), app_cache.saved_dataset_stats(), app_cache.benchmark())
+kpis = model_card.headline_kpis(cache.metrics(), cache.saved_dataset_stats(), cache.benchmark())
 for col, kpi in zip(st.columns(len(kpis)), kpis):
     col.metric(kpi.label, kpi.value, help=kpi.help)
 if not all(k.measured for k in kpis):
@@ -29,12 +31,12 @@ if not all(k.measured for k in kpis):
 def saved_results() -> None:
     """Headline numbers of the results store: faces analysed, positive share week on week, busiest campaign."""
     st.subheader("Saved results")
-    store, error = app_cache.results_store()
+    store, error = cache.results_store()
     if store is None:
         st.caption(f"The results store could not be opened ({markdown_literal(error or '')}).")
         return
     try:
-        k = trends.kpis(app_cache.stored_history(store)[0])
+        k = trends.kpis(cache.stored_history(store)[0])
     except Exception as exc:
         st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
         return

@@ -7,12 +7,17 @@ import hashlib
 
 import streamlit as st
 
-from src import analytics, app_cache, config, draw, groups, model_card, persist, plots, trends, uploads
-from src import video as videos
-from src.palette import sentiment_of
-from src.sanitize import markdown_literal
+from src import config
+from src.analytics import aggregates, groups, persist, trends
+from src.analytics.groups import sentiment_of
+from src.app import cache, plots, uploads
+from src.common.sanitize import markdown_literal
+from src.engine.results import FailedFile, file_row
+from src.streams import draw
+from src.streams import video as videos
+from src.training import model_card
 
-app_cache.ensure_navigation()
+cache.ensure_navigation()
 
 PHOTO_TYPES = [e.lstrip(".") for e in config.IMAGE_EXTENSIONS] + ["zip"]
 MAX_PHOTOS_SHOWN = 20
@@ -29,7 +34,7 @@ st.caption(
 
 def recognizer():
     """The shared model, or None after showing why it is unavailable."""
-    rec, error = app_cache.load_recognizer()
+    rec, error = cache.load_recognizer()
     if error:
         st.error(error)
     return rec
@@ -66,12 +71,12 @@ def save_controls(tab: str, save_default: bool, campaign: bool = True) -> tuple[
 
 
 def model_version() -> str:
-    return model_card.model_version(app_cache.model_manifest())
+    return model_card.model_version(cache.model_manifest())
 
 
 def save_rows(source: str, rows: list[dict], campaign: str | None, location: str | None) -> persist.Saved:
     """One run of rows into the results store; a failure comes back as ``Saved.error``."""
-    store, error = app_cache.results_store()
+    store, error = cache.results_store()
     if store is None:
         return persist.Saved(error=f"the store could not be opened ({error})")
     return persist.save_rows(store, source, rows, **persist.run_fields(campaign, location, model_version()))
@@ -104,7 +109,7 @@ def sentiment_badge(emotion: str) -> None:
 
 def photo_image(rgb, result, saliency: bool = False):
     """The picture shown for one photo: boxes and labels drawn on it, optionally over Grad-CAM."""
-    base = app_cache.saliency_photo(rgb, result.faces) if saliency else rgb
+    base = cache.saliency_photo(rgb, result.faces) if saliency else rgb
     return draw.annotate(base, result.faces, max_side=draw.DISPLAY_MAX_SIDE)
 
 
@@ -137,7 +142,7 @@ def render_photo(item: uploads.UploadItem, rec, key: str, saliency: bool = False
         if item.error:
             st.error(markdown_literal(item.error))
             return None
-        result, rgb = app_cache.analyze_upload(item.data, item.name)
+        result, rgb = cache.analyze_upload(item.data, item.name)
         if rgb is None or result.status == "error":
             st.error(f"Could not analyse this file: {markdown_literal(result.error)}")
             return result
@@ -195,7 +200,7 @@ def photos_tab() -> None:
             f"Showing the first {MAX_PHOTOS_SHOWN} of {len(expanded.items)} photos. "
             "Use the **Batch** tab for tables, charts and downloads over all of them."
         )
-    no_saliency = app_cache.saliency_unavailable()
+    no_saliency = cache.saliency_unavailable()
     saliency = st.toggle(
         "Saliency overlay (Grad-CAM)",
         key="photos_saliency",
@@ -214,7 +219,7 @@ def photos_tab() -> None:
         with summary:
             show_saved(save_photos(shown, results, rec.class_names, campaign, location))
     if len(shown) > 1:
-        batch = analytics.summarize(analytics.results_frame([r for r in results if r], rec.class_names))
+        batch = aggregates.summarize(aggregates.results_frame([r for r in results if r], rec.class_names))
         if batch.dominant:
             summary.markdown(
                 f"**{batch.faces} face{'s' if batch.faces != 1 else ''} in {batch.files} photos** · "
@@ -240,14 +245,14 @@ def run_batch(rec, name: str, files, location: str = "", save: bool = False) -> 
         bar.progress(done / max(1, len(images)), text=f"Analysed {done} of {len(images)} photos")
 
     results = rec.analyze_batch([i.data for i in images], names=[i.name for i in images], progress=progress)
-    results += [analytics.FailedFile(i.name, i.error) for i in expanded.failed]
+    results += [FailedFile(i.name, i.error) for i in expanded.failed]
     bar.empty()
     store = batches()
     previous = store.get(name, {}).get("results", [])
     all_results = previous + results
     store[name] = {
         "results": all_results,
-        "df": analytics.results_frame(all_results, rec.class_names),
+        "df": aggregates.results_frame(all_results, rec.class_names),
         "skipped": store.get(name, {}).get("skipped", []) + expanded.skipped_rows(),
         # The batch name is the campaign its results are saved under.
         "saved": save_rows("batch", persist.image_rows(results, rec.class_names), name, location) if save else None,
@@ -259,7 +264,7 @@ def run_batch(rec, name: str, files, location: str = "", save: bool = False) -> 
 
 def render_batch(name: str, entry: dict, class_names) -> None:
     df = entry["df"]
-    summary = analytics.summarize(df)
+    summary = aggregates.summarize(df)
     cols = st.columns(5)
     cols[0].metric("Photos", summary.files)
     cols[1].metric("Faces", summary.faces)
@@ -288,12 +293,12 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     if summary.faces:
         left, right = st.columns([1.6, 1])
         left.plotly_chart(
-            plots.emotion_distribution(analytics.emotion_counts(df, class_names)), width="stretch", key=f"dist-{name}"
+            plots.emotion_distribution(aggregates.emotion_counts(df, class_names)), width="stretch", key=f"dist-{name}"
         )
-        right.plotly_chart(plots.sentiment_donut(analytics.sentiment_counts(df)), width="stretch", key=f"donut-{name}")
+        right.plotly_chart(plots.sentiment_donut(aggregates.sentiment_counts(df)), width="stretch", key=f"donut-{name}")
     probabilities = {c: st.column_config.NumberColumn(c, format="percent") for c in class_names}
     st.dataframe(
-        analytics.with_sentiment(df),
+        aggregates.with_sentiment(df),
         width="stretch",
         hide_index=True,
         column_config={
@@ -305,7 +310,7 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     dl1, dl2, _ = st.columns([1, 1, 3])
     dl1.download_button(
         "Download CSV",
-        analytics.csv_bytes(df),
+        aggregates.csv_bytes(df),
         f"{slug}.csv",
         "text/csv",
         key=f"csv-{name}",
@@ -313,7 +318,7 @@ def render_batch(name: str, entry: dict, class_names) -> None:
     )
     dl2.download_button(
         "Download JSON",
-        analytics.results_json(entry["results"], class_names),
+        aggregates.results_json(entry["results"], class_names),
         f"{slug}.json",
         "application/json",
         key=f"json-{name}",
@@ -332,15 +337,15 @@ def render_campaigns(class_names) -> None:
         st.info("Pick two or more batches.")
         return
     frames = {n: store[n]["df"] for n in chosen}
-    table = analytics.campaign_table(frames, class_names)
+    table = aggregates.campaign_table(frames, class_names)
     st.plotly_chart(plots.campaign_sentiment(table), width="stretch", key="campaign-sentiment")
     st.plotly_chart(
-        plots.campaign_bars(analytics.campaign_long(frames, class_names)), width="stretch", key="campaign-bars"
+        plots.campaign_bars(aggregates.campaign_long(frames, class_names)), width="stretch", key="campaign-bars"
     )
     st.dataframe(table, width="stretch", hide_index=True)
     st.download_button(
         "Download comparison CSV",
-        analytics.csv_bytes(table),
+        aggregates.csv_bytes(table),
         "campaign_comparison.csv",
         "text/csv",
         key="campaign-csv",
@@ -408,10 +413,10 @@ def live_streamer(session):
     """The WebRTC component; frames go to ``session.video_frame_callback`` in a worker thread."""
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-    from src.live import rtc_configuration
-    from src.webrtc_fix import prepare_webrtc_context
+    from src.app.webrtc_fix import prepare_webrtc_context
+    from src.streams.live import rtc_configuration
 
-    prepare_webrtc_context("live-camera")  # every run, right before the component (see src/webrtc_fix.py)
+    prepare_webrtc_context("live-camera")  # every run, right before the component (see src/app/webrtc_fix.py)
     return webrtc_streamer(
         key="live-camera",
         mode=WebRtcMode.SENDRECV,
@@ -468,7 +473,7 @@ def live_recording(session, save: bool, campaign: str, location: str, playing: b
     recorder = st.session_state.get("live_recorder")
     if not save:
         st.session_state.pop("live_store_error", None)
-    store, error = app_cache.results_store() if save or recorder is not None else (None, None)
+    store, error = cache.results_store() if save or recorder is not None else (None, None)
     if store is None:
         if save:
             st.session_state["live_store_error"] = error
@@ -514,7 +519,7 @@ def live_tab() -> None:
         "expressions dominate. **Tell people the camera analysis is running.**"
     )
     try:
-        from src.live import LiveSession
+        from src.streams.live import LiveSession
     except ImportError as exc:
         st.warning(f"The live camera is not available in this installation ({exc}).")
         return
@@ -598,7 +603,7 @@ def video_tab() -> None:
                 saved = None
                 if save:
                     rows = persist.video_rows(analysis.faces, file.name, rec.class_names) or [
-                        analytics.file_row(file.name, "no_face", "", rec.class_names)
+                        file_row(file.name, "no_face", "", rec.class_names)
                     ]
                     saved = save_rows("video", rows, campaign, location)
                 st.session_state["video_result"] = {
@@ -652,7 +657,7 @@ def video_tab() -> None:
     stem = result["name"].rsplit(".", 1)[0] or "video"
     st.download_button(
         "Download per-person CSV",
-        analytics.csv_bytes(faces),
+        aggregates.csv_bytes(faces),
         f"{stem}_faces.csv",
         "text/csv",
         key="video-faces-csv",
@@ -660,7 +665,7 @@ def video_tab() -> None:
     )
     st.download_button(
         "Download timeline CSV",
-        analytics.csv_bytes(timeline),
+        aggregates.csv_bytes(timeline),
         f"{stem}_timeline.csv",
         "text/csv",
         key="video-csv",
@@ -863,12 +868,12 @@ def run_choices(runs) -> list[tuple]:
 @st.fragment
 def history_view() -> None:
     """Filters, charts, the campaign test, the table and deletion; filter changes rerun only this."""
-    store, error = app_cache.results_store()
+    store, error = cache.results_store()
     if store is None:
         st.error(f"The results store could not be opened: {markdown_literal(error or '')}")
         return
     try:
-        rows, runs = app_cache.stored_history(store)
+        rows, runs = cache.stored_history(store)
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from src import app_cache, dataset_view, plots
+from src.app import cache, dataset_view, plots
 
-app_cache.ensure_navigation()
+cache.ensure_navigation()
 
 st.title("Data Analysis")
 
-stats, origin = app_cache.dataset_stats()
-data, data_error = app_cache.load_dataset()
+stats, origin = cache.dataset_stats()
+data, data_error = cache.load_dataset()
 if data_error:
     st.warning(data_error)
 if stats is None:
@@ -25,7 +25,7 @@ names = list(stats.get("class_names") or [])
 st.caption(
     "Computed from the dataset on disk."
     if origin == "dataset"
-    else f"From the saved statistics (outputs/{app_cache.report_folder()}/dataset_stats.json)"
+    else f"From the saved statistics (outputs/{cache.report_folder()}/dataset_stats.json)"
     + ("; example faces from the dataset on disk." if data is not None else ".")
 )
 
@@ -57,7 +57,7 @@ if data is not None:
     seed = st.session_state.setdefault("grid_seed", 0)
     if st.button("Show other examples", icon=":material/shuffle:", key="grid_shuffle"):
         seed = st.session_state["grid_seed"] = seed + 1
-    grid = app_cache.sample_grid(app_cache.dataset_source() or "", per_class, seed)
+    grid = cache.sample_grid(cache.dataset_source() or "", per_class, seed)
     for name, row in zip(data.class_names, dataset_view.grid_rows(grid, len(data.class_names))):
         label, image = st.columns([1, 9], vertical_alignment="center")
         label.markdown(f"**{name}**")
@@ -65,7 +65,7 @@ if data is not None:
 else:
     st.caption("Example faces appear when the dataset is available locally.")
 
-mean = app_cache.mean_faces()
+mean = cache.mean_faces()
 if mean is not None and names:
     st.markdown(
         "**Mean face per class** (average of all training faces): the mouth and brow regions carry most of the signal."

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from src import app_cache, model_card, plots
+from src.app import cache, plots
+from src.training import model_card
 
-app_cache.ensure_navigation()
+cache.ensure_navigation()
 
 SPLIT_LABELS = {"PrivateTest": "PrivateTest (test)", "PublicTest": "PublicTest (validation)"}
 
@@ -22,7 +23,7 @@ def score(value) -> str:
 
 st.title("Model Performance")
 
-choices = app_cache.model_choices()
+choices = cache.model_choices()
 model = None
 if len(choices) > 1:
     picked = st.selectbox(
@@ -33,13 +34,13 @@ if len(choices) > 1:
         help="The deployed model answers the dashboard, CLI and API by default; others are chosen with --model.",
     )
     model = None if picked == choices[0] else picked
-manifest = app_cache.model_manifest_of(model)
-metrics = app_cache.metrics(model)
+manifest = cache.model_manifest_of(model)
+metrics = cache.metrics(model)
 class_names = list((metrics or {}).get("class_names") or (manifest or {}).get("class_names") or [])
 st.caption(
     f"Showing {model_card.model_label(model or (choices[0] if choices else ''))} · version "
     f"`{model_card.model_version(manifest, metrics)}` · {len(class_names) or 7} labels "
-    f"({', '.join(class_names) or 'angry … neutral'}) · scores from outputs/{app_cache.report_folder()}"
+    f"({', '.join(class_names) or 'angry … neutral'}) · scores from outputs/{cache.report_folder()}"
 )
 if metrics is not None and manifest is not None and not model_card.metrics_match_model(manifest, metrics):
     st.warning(
@@ -128,7 +129,7 @@ with tabs[1]:
         st.info("No classification report yet.")
 
 with tabs[2]:
-    history = app_cache.history(model)
+    history = cache.history(model)
     if history is not None and len(history):
         st.plotly_chart(plots.learning_curves(history), width="stretch", key="history")
         st.caption(
@@ -140,7 +141,7 @@ with tabs[2]:
         st.info("No training history (history.csv) yet.")
 
 with tabs[3]:
-    roc = app_cache.roc(model)
+    roc = cache.roc(model)
     roc_split = (roc or {}).get(split or "PrivateTest") or next(iter((roc or {}).values()), None)
     if roc_split:
         st.plotly_chart(plots.roc_curves(roc_split), width="stretch", key="roc")
@@ -179,7 +180,7 @@ with tabs[4]:
         st.info("No calibration results yet.")
 
 with tabs[5]:
-    table = model_card.cross_dataset_table(metrics, app_cache.cross_dataset(model))
+    table = model_card.cross_dataset_table(metrics, cache.cross_dataset(model))
     if table.empty:
         st.info("No cross-dataset scores yet: run `python bench/score_wild.py --expw PATH --ckplus PATH`.")
     else:
@@ -199,7 +200,7 @@ with tabs[5]:
         )
 
 with tabs[6]:
-    comparison = app_cache.model_comparison()
+    comparison = cache.model_comparison()
     if comparison is not None and len(comparison) and "private_test_accuracy" in comparison:
         st.plotly_chart(plots.model_comparison(comparison), width="stretch", key="comparison")
         st.dataframe(comparison, hide_index=True, width="stretch")

@@ -1,1 +1,2 @@
-"""Facial emotion recognition engine: data, preprocessing, detection, model, inference."""
+"""Facial emotion analytics, in layer packages: config and common, engine, analytics and
+training, streams, app, api and cli (README, "Where things live")."""

@@ -36,7 +36,7 @@ RUNS_DIR = _env_path("FER_RUNS_DIR", ROOT / "runs")
 
 MODEL_FILE = _env_path("FER_MODEL", MODELS_DIR / "fer_cnn.keras")
 # Pins outputs/<version>/ for the dashboard and the commands that write there; empty (the
-# default) picks it automatically, see src/outputs.py.
+# default) picks it automatically, see src/training/outputs.py.
 OUTPUT_VERSION = os.environ.get("FER_OUTPUT_VERSION", "")
 
 # FER2013 label order. The saved model's manifest is the authority at run time;
@@ -121,14 +121,14 @@ NMS_OVERLAP = _env_float("FER_NMS_OVERLAP", 0.3)
 # PublicTest, for twice the (small) classification cost. Evaluation uses it too, so the
 # reported scores and the fitted temperature are those of the shipped path.
 TTA_FLIP = os.environ.get("FER_TTA_FLIP", "1").strip().lower() not in ("0", "false", "no", "off", "")
-# How the model is served (src/runtime.py): auto = its ONNX twin when it matches the
+# How the model is served (src/engine/runtime.py): auto = its ONNX twin when it matches the
 # manifest, else Keras; onnx = never TensorFlow; keras = always the .keras file.
 RUNTIME = os.environ.get("FER_RUNTIME", "auto")
 # ONNX Runtime threads per call (0 = one per core).
 ONNX_THREADS = _env_int("FER_ONNX_THREADS", 0)
 MAX_IMAGE_PIXELS = _env_int("FER_MAX_IMAGE_PIXELS", 50_000_000)
 MAX_UPLOAD_MB = _env_int("FER_MAX_UPLOAD_MB", 200)
-# REST API (src/api.py, `python -m src.cli serve`).
+# REST API (src/api/app.py, `python -m src.cli serve`).
 # Bearer key every /v1 route asks for. Unset, the server binds to loopback addresses only
 # and takes calls from this machine alone.
 API_KEY = os.environ.get("FER_API_KEY", "").strip()
@@ -139,7 +139,7 @@ API_MAX_FILES = _env_int("FER_API_MAX_FILES", 100)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
-# Live camera (src/live.py). The alert fires when negative emotions are the label of
+# Live camera (src/streams/live.py). The alert fires when negative emotions are the label of
 # at least ALERT_THRESHOLD of the faces in every second for ALERT_SECONDS seconds.
 ALERT_SECONDS = _env_float("FER_ALERT_SECONDS", 10.0)
 ALERT_THRESHOLD = _env_float("FER_ALERT_THRESHOLD", 0.5)
@@ -177,7 +177,7 @@ ZIP_MAX_TOTAL_MB = _env_int("FER_ZIP_MAX_TOTAL_MB", 400)
 ZIP_MAX_RATIO = _env_int("FER_ZIP_MAX_RATIO", 100)
 ZIP_RATIO_MIN_MB = _env_float("FER_ZIP_RATIO_MIN_MB", 1.0)
 
-# --- Results store (src/store.py) -------------------------------------------------------
+# --- Results store (src/analytics/store.py) -------------------------------------------------------
 # SQLAlchemy URL of the results database: sqlite:///PATH, postgresql+psycopg://USER:PW@HOST/DB
 # or mysql+pymysql://USER:PW@HOST/DB (MariaDB too). The default is a git-ignored SQLite file
 # beside the evaluation outputs. See docs/store.md.
@@ -186,7 +186,7 @@ DATABASE_URL = os.environ.get("FER_DATABASE_URL", "").strip() or f"sqlite:///{(O
 # `python -m src.cli runs retention`); 0 keeps everything.
 RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
 
-# --- Emotion groups and live-alert delivery (src/groups.py, src/alerts.py) ------------
+# --- Emotion groups and live-alert delivery (src/analytics/groups.py, src/analytics/alerts.py) ------------
 # User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file
 # is reported and the built-in sentiment grouping is used alone.
 GROUPS_FILE = _env_path("FER_GROUPS_FILE", ROOT / "inputs" / "emotion_groups.toml")

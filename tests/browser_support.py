@@ -86,7 +86,7 @@ def face_video(path: Path, n: int = 30) -> Path:
 # Loaded as sitecustomize by a server started with ``run_count_lag``: the session's
 # script_run_count goes up ``lag`` seconds after a run's "finished" message is sent,
 # as when the event loop is too busy to flush it. This widens the window of the
-# streamlit-webrtc stale-context race (see src/webrtc_fix.py) so tests hit it reliably.
+# streamlit-webrtc stale-context race (see src/app/webrtc_fix.py) so tests hit it reliably.
 _RUN_COUNT_LAG = """
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime import runtime as _runtime

@@ -132,7 +132,7 @@ def isolated_dirs(tmp_path_factory):
     mp.setenv("FER_OUTPUTS_DIR", str(outputs))
     mp.setattr(config, "OUTPUT_VERSION", "")  # automatic, whatever the shell's FER_OUTPUT_VERSION
     mp.delenv("FER_OUTPUT_VERSION", raising=False)
-    # The results store (src/store.py) too: tests never write to the repository's outputs/results.db.
+    # The results store (src/analytics/store.py) too: tests never write to the repository's outputs/results.db.
     database_url = f"sqlite:///{(outputs / 'results.db').as_posix()}"
     mp.setattr(config, "DATABASE_URL", database_url)
     mp.setenv("FER_DATABASE_URL", database_url)
@@ -146,7 +146,7 @@ def isolated_dirs(tmp_path_factory):
 def trained_model(fer_csv, isolated_dirs, tmp_path_factory) -> Path:
     """A tiny model trained with the smoke profile on the synthetic CSV and published
     to a temporary models folder; returns the .keras path."""
-    from src.train import publish, train
+    from src.training.train import publish, train
 
     run_dir = train(str(fer_csv), "smoke", run_dir=isolated_dirs["runs"] / "smoke")
     models = tmp_path_factory.mktemp("models")
@@ -158,7 +158,7 @@ def model_copy(trained_model, tmp_path) -> Path:
     """A private copy of the tiny model (tests that rewrite its manifest use this)."""
     import shutil
 
-    from src.manifest import manifest_path
+    from src.engine.manifest import manifest_path
 
     dest = tmp_path / "model" / trained_model.name
     dest.parent.mkdir()

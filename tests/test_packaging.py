@@ -48,7 +48,7 @@ def _extras() -> dict[str, list[str]]:
 
 
 def test_every_product_import_is_a_pinned_dependency():
-    # The serving install (dependencies) must not need the extras: tests/test_runtime.py runs
+    # The serving install (dependencies) must not need the extras: tests/engine/test_runtime.py runs
     # predict with TensorFlow blocked; training, export and Ray import theirs lazily.
     runtime = _pins(PYPROJECT["project"]["dependencies"])
     for group in ("train", "ray"):

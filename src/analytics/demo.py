@@ -1,0 +1,135 @@
+"""DEMO DATA ONLY: fills a results store with made-up, seeded runs for screenshots and tests.
+
+Nothing here comes from a camera or a model: three invented campaigns over several weeks,
+in three invented locations, as photo batches, a few videos and live sessions, with
+emotion mixes drawn at random around a per-campaign profile. Every run is tagged
+``demo`` (and its files are named ``demo_...``), so demo rows are easy to find and
+delete (``python -m src.cli runs delete``, or the History & trends tab).
+
+    python -m src.analytics.demo --database-url sqlite:////tmp/demo.db   # never the real store by default
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from src import config
+
+DEMO_TAG = "demo"
+# Share of each emotion (angry, disgust, fear, happy, sad, surprise, neutral) per campaign,
+# at its start and at its end: the mix drifts linearly in between.
+PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "Spring ad A": ((0.08, 0.03, 0.05, 0.30, 0.10, 0.09, 0.35), (0.07, 0.03, 0.05, 0.33, 0.09, 0.09, 0.34)),
+    "Spring ad B": ((0.06, 0.02, 0.04, 0.42, 0.07, 0.12, 0.27), (0.05, 0.02, 0.04, 0.47, 0.06, 0.12, 0.24)),
+    "Loyalty week": ((0.14, 0.05, 0.07, 0.20, 0.16, 0.06, 0.32), (0.07, 0.03, 0.05, 0.36, 0.09, 0.08, 0.32)),
+}
+LOCATIONS = ("Paris Opéra", "Lyon Part-Dieu", "Online panel")
+# Weeks (counted back from now) each campaign ran.
+ACTIVE_WEEKS = {"Spring ad A": (6, 1), "Spring ad B": (4, 0), "Loyalty week": (5, 0)}
+
+
+def _probabilities(rng: np.random.Generator, emotion: int, labels: Sequence[str]) -> dict[str, float]:
+    confidence = float(np.clip(rng.beta(5, 2.5), 0.3, 0.99))
+    rest = rng.dirichlet(np.ones(len(labels) - 1)) * (1 - confidence)
+    probs = np.insert(rest, emotion, confidence)
+    return {label: round(float(p), 4) for label, p in zip(labels, probs)}
+
+
+def _faces(rng: np.random.Generator, mix: np.ndarray, n: int, labels: Sequence[str], file_prefix: str) -> list[dict]:
+    rows = []
+    for i in range(n):
+        emotion = int(rng.choice(len(labels), p=mix))
+        probs = _probabilities(rng, emotion, labels)
+        rows.append(
+            {
+                "file": f"{file_prefix}_{i // 3:04d}.jpg",
+                "face": i % 3,
+                "x": int(rng.integers(0, 600)),
+                "y": int(rng.integers(0, 400)),
+                "w": 80,
+                "h": 80,
+                "emotion": labels[emotion],
+                "confidence": probs[labels[emotion]],
+                **probs,
+                "status": "ok",
+                "error": "",
+            }
+        )
+    return rows
+
+
+def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | None = None) -> int:
+    """Add the demo runs (tagged ``demo``) ending at ``now``; returns how many runs were added."""
+    rng = np.random.default_rng(seed)
+    labels = list(config.EMOTIONS)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    start = now - timedelta(weeks=weeks)
+    added = 0
+    for day in range(weeks * 7 + 1):
+        date = (start + timedelta(days=day)).replace(hour=0, minute=0, second=0, microsecond=0)
+        weeks_back = (now - date).days // 7
+        for campaign, (first, last) in ACTIVE_WEEKS.items():
+            if not (last <= weeks_back <= min(first, weeks)):
+                continue
+            begin, end = (np.array(p) for p in PROFILES[campaign])
+            progress = 1 - (weeks_back - last) / max(1, first - last)
+            mix = begin + (end - begin) * progress
+            mix = mix / mix.sum()
+            for _ in range(int(rng.poisson(1.4))):
+                when = date + timedelta(hours=float(rng.uniform(9, 19)))
+                if when > now:
+                    continue
+                location = LOCATIONS[int(rng.integers(0, len(LOCATIONS)))]
+                source = "video" if rng.random() < 0.15 else "batch"
+                fields = dict(campaign=campaign, location=location, tags=[DEMO_TAG], model_version="demo")
+                run_id = store.start_run(source, created_at=when, **fields)
+                rows = _faces(rng, mix, int(rng.integers(12, 60)), labels, f"demo_{added:04d}")
+                if source == "video":
+                    for i, row in enumerate(rows):
+                        row.update(file=f"demo_{added:04d}.mp4", time=round(i * 0.5, 2), track_id=i % 4)
+                store.add_rows(run_id, rows)
+                store.finish_run(run_id)
+                added += 1
+    # Two live sessions at the service desk, a few minutes each.
+    for k, campaign in enumerate(("Loyalty week", "Spring ad B")):
+        when = (now - timedelta(days=2 + 5 * k)).replace(hour=14, minute=0, second=0, microsecond=0)
+        run_id = store.start_run(
+            "live", created_at=when, campaign=campaign, location=LOCATIONS[k], tags=[DEMO_TAG], model_version="demo"
+        )
+        begin = np.array(PROFILES[campaign][1])
+        seconds = []
+        for s in range(240):
+            faces = int(rng.integers(0, 3))
+            counts = rng.multinomial(faces, begin / begin.sum())
+            seconds.append(
+                {
+                    "second": when + timedelta(seconds=s),
+                    "faces": faces,
+                    "counts": {label: int(n) for label, n in zip(labels, counts) if n},
+                }
+            )
+        store.add_live_seconds(run_id, seconds)
+        store.finish_run(run_id)
+        added += 1
+    return added
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fill a results store with DEMO data (made up; tagged 'demo').")
+    parser.add_argument("--database-url", required=True, help="store to fill, e.g. sqlite:////tmp/demo.db")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--weeks", type=int, default=6)
+    args = parser.parse_args(argv)
+    from src.analytics.store import open_store
+
+    runs = fill_demo_store(open_store(args.database_url), seed=args.seed, weeks=args.weeks)
+    print(f"added {runs} demo runs (tagged '{DEMO_TAG}')")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,362 @@
+"""Streamlit caching around the loaders: the one src module that imports streamlit.
+
+The recognizer (model + face detector) and the dataset are ``st.cache_resource``:
+loaded once per server process and shared by every session. Report files are
+``st.cache_data`` keyed on their path and modification time, so a re-evaluation
+shows up on the next rerun without a restart. TensorFlow is imported lazily, on
+the first call that needs the model, so summary pages open fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from src import config
+from src.app import reports
+from src.engine.manifest import manifest_path, read_manifest
+from src.training import outputs
+
+
+def ensure_navigation() -> None:
+    """Run the page through ``streamlit_app.py`` even when it was reached by a deep link.
+
+    Streamlit treats an app with a ``pages/`` folder as a legacy multipage app until
+    ``st.navigation`` has run once in the process, so a first visit straight to
+    /emotion_detection would run the page alone: no page config, no sidebar. Both
+    modes give a page the same hash (from its URL path), so switching the flag off and
+    rerunning lands on the same page, this time through the navigation script.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def _stamp(path: Path) -> int:
+    """Modification time used as a cache key (0 when the file is missing)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def model_key() -> str:
+    """Identifies the deployed model file; changes when the model is replaced."""
+    return f"{config.MODEL_FILE}:{_stamp(config.MODEL_FILE)}"
+
+
+# --- model -------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…", max_entries=1)
+def _recognizer(key: str):
+    from src.engine import inference
+
+    # The process-wide instance is shared with the live camera; a new key means the
+    # model file changed on disk, so the process-wide cache must forget the old one.
+    inference._recognizer.cache_clear()
+    return inference.get_recognizer(config.MODEL_FILE)
+
+
+def load_recognizer() -> tuple[Any | None, str | None]:
+    """The shared recognizer, or None and a message a user can act on."""
+    if not config.MODEL_FILE.exists():
+        return None, (
+            f"No model found at `{config.MODEL_FILE.name}`. Train one "
+            "(`python -m src.training.train`) or set FER_MODEL to a .keras file."
+        )
+    try:
+        return _recognizer(model_key()), None
+    except Exception as exc:  # a broken model file must not take the page down
+        return None, f"The model could not be loaded: {type(exc).__name__}: {exc}"
+
+
+@st.cache_resource(show_spinner="Preparing saliency maps…", max_entries=1)
+def _gradcam(key: str):
+    from src.engine.explain import GradCam
+    from src.engine.model import load_model
+
+    # Gradients need the Keras model itself, whatever runtime serves the predictions.
+    model, _ = load_model(config.MODEL_FILE)
+    return GradCam(model)
+
+
+def saliency_unavailable() -> str | None:
+    """Why Grad-CAM cannot run in this install (it needs TensorFlow), or None."""
+    from src.engine.runtime import TRAINING_EXTRA, keras_available
+
+    if keras_available():
+        return None
+    return f"Saliency maps need TensorFlow, which this serving install leaves out (`{TRAINING_EXTRA}` adds it)."
+
+
+def saliency_photo(rgb: np.ndarray, faces) -> np.ndarray:
+    """The photo with a Grad-CAM overlay on every face (model loaded once, shared)."""
+    from src.engine.explain import explain_photo
+
+    key = model_key()
+    return explain_photo(_gradcam(key), rgb, faces, _recognizer(key).size)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def analyze_photo(data: bytes, name: str, key: str, _rgb: np.ndarray):
+    """One uploaded photo's ``ImageResult``; cached so widget changes don't re-run the model.
+
+    Keyed on the upload's bytes; ``_rgb`` (not hashed) is those bytes already decoded.
+    ``key`` is ``model_key()``: a new model invalidates the cached results.
+    """
+    recognizer = _recognizer(key)
+    return recognizer.analyze(_rgb, name=name)
+
+
+def analyze_upload(data: bytes, name: str) -> tuple[Any, np.ndarray | None]:
+    """An uploaded photo decoded once, for both the analysis and the picture shown.
+
+    Returns its result (``ImageResult``, or ``analytics.FailedFile`` when it cannot be
+    decoded) and its pixels (None on failure).
+    """
+    from src.engine.preprocessing import ImageError, load_image
+    from src.engine.results import FailedFile
+
+    try:
+        rgb = load_image(data)
+    except ImageError as exc:
+        return FailedFile(name, str(exc)), None
+    return analyze_photo(data, name, model_key(), rgb), rgb
+
+
+def apply_upload_limit() -> None:
+    """Make ``FER_MAX_UPLOAD_MB`` the server's upload limit (uploaders get it as ``max_upload_size``).
+
+    Streamlit's upload endpoint checks ``server.maxUploadSize`` on every request, and
+    ``st.set_option`` refuses server options, so the value goes in through Streamlit's
+    config module, as ``--server.maxUploadSize`` would.
+    """
+    from streamlit import config as st_config
+
+    if st_config.get_option("server.maxUploadSize") != config.MAX_UPLOAD_MB:
+        st_config.set_option("server.maxUploadSize", config.MAX_UPLOAD_MB, "FER_MAX_UPLOAD_MB (src/config.py)")
+
+
+@st.cache_data(show_spinner=False)
+def manifest(stamp: int = 0) -> dict | None:
+    return read_manifest(config.MODEL_FILE, strict=False)
+
+
+def model_manifest() -> dict | None:
+    """The deployed model's manifest (no TensorFlow needed)."""
+    return manifest(_stamp(manifest_path(config.MODEL_FILE)))
+
+
+# --- reports -----------------------------------------------------------------
+
+_REPORT_FILES: dict[str, tuple[str, Callable[..., Any]]] = {
+    "metrics": ("metrics.json", reports.load_metrics),
+    "roc": ("roc.json", reports.load_roc),
+    "history": ("history.csv", reports.load_history),
+    "cross_dataset": ("cross_dataset.json", reports.load_cross_dataset),
+    "dataset_stats": ("dataset_stats.json", reports.load_dataset_stats),
+    "model_comparison": ("model_comparison.csv", reports.load_model_comparison),
+    "benchmark": ("benchmark.json", reports.load_benchmark),
+}
+_PER_MODEL = {"metrics", "roc", "history", "cross_dataset"}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _report(kind: str, folder: str, stamp: int, model: str | None) -> Any:
+    # ``folder`` and ``stamp`` are only cache keys: the loaders resolve the folder themselves.
+    loader = _REPORT_FILES[kind][1]
+    return loader(model=model) if kind in _PER_MODEL else loader()
+
+
+def report(kind: str, model: str | None = None) -> Any:
+    """A report from ``outputs/<version>/`` (dict or DataFrame), None when not produced yet.
+
+    ``model`` (a model file) picks that model's reports; None is the deployed model's.
+    """
+    model = model if kind in _PER_MODEL else None
+    folder = reports.folder(model=model)
+    return _report(kind, str(folder), _stamp(folder / _REPORT_FILES[kind][0]), model)
+
+
+def metrics(model: str | None = None) -> dict | None:
+    return report("metrics", model)
+
+
+def roc(model: str | None = None) -> dict | None:
+    return report("roc", model)
+
+
+def history(model: str | None = None) -> pd.DataFrame | None:
+    return report("history", model)
+
+
+def cross_dataset(model: str | None = None) -> dict | None:
+    return report("cross_dataset", model)
+
+
+def model_comparison() -> pd.DataFrame | None:
+    return report("model_comparison")
+
+
+def benchmark() -> dict | None:
+    return report("benchmark")
+
+
+def model_choices() -> list[str]:
+    """Model files the Model Performance page can show: the deployed one first."""
+    return [str(p) for p in outputs.model_files()]
+
+
+def model_manifest_of(model: str | None) -> dict | None:
+    """The manifest of ``model`` (None: the deployed model)."""
+    if model is None:
+        return model_manifest()
+    return read_manifest(model, strict=False)
+
+
+def saved_dataset_stats() -> dict | None:
+    """dataset_stats.json only (never loads the dataset: for quick pages such as the summary)."""
+    return report("dataset_stats")
+
+
+def report_folder() -> str:
+    """Name of the outputs version the pages show (for captions)."""
+    return outputs.read_dir().name
+
+
+# --- dataset -----------------------------------------------------------------
+
+
+def dataset_source() -> str | None:
+    """The FER2013 copy the app would read, or None when there is none."""
+    from src.training.data import DatasetError, resolve_dataset_path
+
+    try:
+        path = resolve_dataset_path()
+    except DatasetError:
+        return None
+    return str(path.resolve()) if path.exists() else None
+
+
+@st.cache_resource(show_spinner="Loading FER2013…", max_entries=1)
+def _dataset(source: str):
+    from src.training.data import load_cached
+
+    return load_cached(source)
+
+
+def load_dataset() -> tuple[Any | None, str | None]:
+    """The dataset (``FerData``) or None, with a message when a present copy cannot be read."""
+    source = dataset_source()
+    if source is None:
+        return None, None
+    try:
+        return _dataset(source), None
+    except Exception as exc:  # a corrupt copy degrades to the saved statistics
+        return None, f"The dataset at `{Path(source).name}` could not be read: {exc}"
+
+
+@st.cache_data(show_spinner="Computing dataset statistics…", max_entries=2)
+def _stats_from_data(source: str) -> dict:
+    from src.training.evaluation import dataset_stats
+
+    return dataset_stats(_dataset(source))
+
+
+def dataset_stats() -> tuple[dict | None, str]:
+    """Dataset statistics and where they came from: "outputs", "dataset" or "" when unavailable.
+
+    The saved ``dataset_stats.json`` is preferred (instant); without it they are
+    computed from the dataset when one is present.
+    """
+    saved = report("dataset_stats")
+    if saved:
+        return saved, "outputs"
+    data, _ = load_dataset()
+    if data is not None:
+        return _stats_from_data(dataset_source() or ""), "dataset"
+    return None, ""
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _mean_faces_from_data(source: str) -> np.ndarray:
+    from src.training.evaluation import mean_faces_image
+
+    return np.asarray(mean_faces_image(_dataset(source)))
+
+
+def mean_faces() -> np.ndarray | str | None:
+    """The class mean faces strip: the saved PNG's path, else computed from the dataset, else None."""
+    path = reports.mean_faces_path()
+    if path is not None:
+        return str(path)
+    data, _ = load_dataset()
+    if data is not None:
+        return _mean_faces_from_data(dataset_source() or "")
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def sample_grid(source: str, per_class: int, seed: int) -> np.ndarray:
+    from src.app.dataset_view import sample_grid as grid
+
+    return grid(_dataset(source), per_class=per_class, seed=seed)
+
+
+# --- results store -------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(url: str):
+    from src.analytics import alerts
+    from src.analytics.persist import alert_recorder
+    from src.analytics.store import open_store
+
+    store = open_store(url)
+    if url == config.DATABASE_URL:
+        # Live alerts sent to FER_ALERT_WEBHOOK are recorded with their outcome.
+        alerts.set_result_callback(alert_recorder(store))
+    return store
+
+
+def results_store() -> tuple[Any | None, str | None]:
+    """The results store of ``FER_DATABASE_URL`` (one per URL and process), or None and the reason.
+
+    Opening runs the migrations and the retention clean-up, once. A failure is not
+    cached: the next run tries again (a database server may come back). The message
+    never holds the URL, which may carry a password.
+    """
+    from src.analytics.persist import failure
+
+    try:
+        return _store(config.DATABASE_URL), None
+    except Exception as exc:  # a store that cannot open must not take the page down
+        return None, failure(exc)
+
+
+@st.cache_data(show_spinner="Reading the saved results…", max_entries=2)
+def _history(url: str, version: str) -> pd.DataFrame:
+    from src.analytics.persist import history
+
+    return history(_store(url))[0]
+
+
+def stored_history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``persist.history`` of the store, re-read only when its runs changed (``persist.history_version``).
+
+    Reading every row costs seconds on a large store; the runs alone are one quick query.
+    """
+    import time
+
+    from src.analytics.persist import history_version
+
+    runs = store.runs()
+    return _history(config.DATABASE_URL, history_version(runs, time.time())), runs

@@ -1,0 +1,669 @@
+"""The results store (src/analytics/store.py) on real databases: SQLite, PostgreSQL and MariaDB.
+
+The same suite runs on each backend (``db_url`` is parametrised): PostgreSQL and MariaDB are
+real servers started in a temporary folder by tests/db_servers.py, and every test gets a
+fresh, empty database. The CLI's ``predict --store`` and ``runs`` commands close the file.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from PIL import Image
+from support import free_port
+
+from src import config
+from src.analytics.store import (
+    ALERTS,
+    FACES,
+    LIVE_SECONDS,
+    MIGRATIONS_DIR,
+    RUNS,
+    SOURCES,
+    Store,
+    StoreError,
+    open_store,
+)
+from src.cli import main
+from src.engine.faces import Box
+from src.engine.manifest import read_manifest
+from src.engine.results import FaceResult, ImageResult
+
+ROOT = Path(__file__).resolve().parents[2]
+LABELS = config.EMOTIONS
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+
+
+@pytest.fixture(scope="session")
+def shared_databases() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path, shared_databases) -> str:
+    """An empty database on each backend: a new SQLite file; on the servers one database per
+    session, emptied before each test (creating and migrating one per test costs ~1 s on MariaDB)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
+    url = shared_databases.get(request.param)
+    if url is None:
+        server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
+        url = shared_databases[request.param] = server.new_database()
+        return url
+    engine = sa.create_engine(url)
+    try:
+        if sa.inspect(engine).has_table("runs"):
+            with engine.begin() as conn:
+                for table in (ALERTS, LIVE_SECONDS, FACES, RUNS):
+                    conn.execute(table.delete())
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def new_db_url(request, tmp_path) -> str:
+    """A database created for this test only: nothing in it, not even tables."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
+    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
+    return server.new_database()
+
+
+@pytest.fixture
+def store(db_url):
+    opened = Store(db_url)
+    yield opened
+    opened.close()
+
+
+def face(emotion: str, *, box=(10, 20, 30, 40), labels=LABELS) -> FaceResult:
+    probs = {label: 0.01 for label in labels}
+    probs[emotion] = 1 - 0.01 * (len(labels) - 1)
+    return FaceResult(box=Box(*box), emotions=probs, emotion=emotion, confidence=probs[emotion])
+
+
+def rows_of(*results: ImageResult, labels=LABELS) -> list[dict]:
+    """The CLI's per-face rows, made by the real ImageResult.rows."""
+    return [row for result in results for row in result.rows(labels)]
+
+
+def sample_rows(prefix: str = "img", n_faces: int = 2) -> list[dict]:
+    return rows_of(
+        ImageResult(f"{prefix}_group.jpg", [face("happy"), face("angry", box=(50, 60, 70, 80))][:n_faces]),
+        ImageResult(f"{prefix}_empty.png", status="no_face"),
+        ImageResult(f"{prefix}_broken.jpg", status="error", error="cannot identify image file"),
+    )
+
+
+def table_rows(store: Store, table: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+
+
+# --- Schema -------------------------------------------------------------------------------
+
+
+def test_migrations_create_the_schema_from_empty_and_reopening_changes_nothing(new_db_url):
+    db_url = new_db_url
+    first = Store(db_url)
+    try:
+        tables = set(sa.inspect(first.engine).get_table_names())
+        assert {"runs", "faces", "live_seconds", "alerts", "alembic_version"} <= tables
+        indexed = {tuple(ix["column_names"]) for ix in sa.inspect(first.engine).get_indexes("runs")}
+        assert {("created_at",), ("campaign", "created_at"), ("source", "created_at")} <= indexed
+        for table in (RUNS, FACES, LIVE_SECONDS, ALERTS):  # the migrations and the code agree
+            found = [c["name"] for c in sa.inspect(first.engine).get_columns(table.name)]
+            assert found == list(table.c.keys()), table.name
+        run_id = first.save_rows("batch", sample_rows(), campaign="kept")
+    finally:
+        first.close()
+    second = Store(db_url)  # upgrade head again: a no-op that keeps the data
+    try:
+        with second.engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+        assert versions == [ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()]
+        assert second.runs()["run_id"].tolist() == [run_id]
+        assert len(second.results()) == 4
+    finally:
+        second.close()
+    expected = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}[db_url.split(":")[0].split("+")[0]]
+    assert second.dialect == expected
+
+
+# --- Writing and reading runs -------------------------------------------------------------
+
+
+def test_a_run_round_trips_with_its_rows_and_counts(store):
+    run_id = store.start_run("batch", campaign="Spring", location="Lyon", tags=["a", "b", "a"], model_version="v2")
+    assert len(run_id) == 32
+    assert store.get_run(run_id)["status"] == "running"
+    assert store.add_rows(run_id, sample_rows()) == 4
+    store.finish_run(run_id)
+
+    runs = store.runs()
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert (run["source"], run["campaign"], run["location"], run["tags"]) == ("batch", "Spring", "Lyon", ["a", "b"])
+    assert (run["model_version"], run["status"], run["error"], run["files"], run["faces"]) == ("v2", "ok", "", 3, 2)
+    assert run["run_time"].tzinfo is not None and run["finished_at"] >= run["run_time"]
+
+    df = store.results()
+    assert list(df.columns) == [
+        *("run_id", "run_time", "source", "campaign", "location", "tags", "model_version"),
+        *("file", "face", "x", "y", "w", "h", "emotion", "confidence", "sentiment"),
+        *LABELS,
+        *("status", "error", "time", "track_id", "at"),
+    ]
+    assert df["file"].tolist() == ["img_group.jpg", "img_group.jpg", "img_empty.png", "img_broken.jpg"]
+    assert df["status"].tolist() == ["ok", "ok", "no_face", "error"]
+    assert df["emotion"].tolist() == ["happy", "angry", "", ""]
+    assert df["sentiment"].tolist() == ["positive", "negative", "", ""]
+    assert df["error"].tolist()[-1] == "cannot identify image file"
+    assert df.loc[1, ["face", "x", "y", "w", "h"]].tolist() == [1, 50, 60, 70, 80]
+    assert df["x"].isna().tolist() == [False, False, True, True]
+    assert df.loc[0, "happy"] == pytest.approx(0.94) and df.loc[0, "angry"] == pytest.approx(0.01)
+    assert df["confidence"].tolist()[:2] == pytest.approx([0.94, 0.94])
+    assert (df["at"] == df["run_time"]).all() and str(df["run_time"].dt.tz) == "UTC"
+
+
+def test_video_and_live_rows_keep_media_time_and_track_ids(store):
+    rows = sample_rows("clip", 1)[:1]
+    rows = [{**rows[0], "time": 12.5, "track_id": 3}, {**rows[0], "face": 1, "time": 13.25, "track_id": 4}]
+    run_id = store.save_rows("video", rows, campaign="clips")
+    df = store.results(run_id=run_id)
+    assert df["time"].tolist() == [12.5, 13.25] and df["track_id"].tolist() == [3, 4]
+    assert (df["at"] - df["run_time"]).dt.total_seconds().tolist() == [12.5, 13.25]
+
+
+def test_a_model_with_other_labels_is_stored_as_it_is(store):
+    labels = ("pos", "neg")
+    rows = rows_of(ImageResult("a.jpg", [face("pos", labels=labels)]), labels=labels)
+    store.save_rows("api", rows, model_version="binary-1")
+    df = store.results()
+    assert [c for c in df.columns if c in ("pos", "neg", *LABELS)] == ["pos", "neg"]
+    assert df.loc[0, "pos"] == pytest.approx(0.99) and df.loc[0, "sentiment"] == "neutral"  # unknown label
+
+
+def test_odd_names_round_trip_exactly(store):
+    long_name = "📷" * 300 + "é" * 700 + ".jpg"
+    files = ["=cmd|' /C calc'!A0.jpg", "<b>bold</b> & <script>.png", "emoji 😀🎉 名前.jpg", long_name, "+sum(1).jpg"]
+    rows = rows_of(*(ImageResult(name, [face("sad")]) for name in files))
+    campaign, location = '=HYPERLINK("http://x")😀', "<img src=x onerror=alert(1)>"
+    tags = ["-2+3", "@tag", "🎉", "x" * 255]
+    run_id = store.save_rows("batch", rows, campaign=campaign, location=location, tags=tags, model_version="v2 🚀")
+    df = store.results(run_id=run_id)
+    assert df["file"].tolist() == files
+    assert (df["campaign"].unique().tolist(), df["location"].unique().tolist()) == ([campaign], [location])
+    assert df.loc[0, "tags"] == tags and df.loc[0, "model_version"] == "v2 🚀"
+    assert store.campaigns() == [campaign] and store.locations() == [location]
+    assert store.runs(campaign=campaign)["run_id"].tolist() == [run_id]
+    # Undecodable file-name bytes (surrogate escapes) are stored as \xNN, like the CLI prints them.
+    undecodable = b"caf\xe9.jpg".decode("utf-8", "surrogateescape")
+    store.save_rows("cli", rows_of(ImageResult(undecodable, status="no_face")))
+    assert "caf\\xe9.jpg" in store.results(source="cli")["file"].tolist()
+
+
+def test_names_compare_exactly_case_and_emoji_included(store):
+    for name in ("Spring", "spring", "😀", "😁", "Café", "Cafe"):
+        store.save_rows("photo", sample_rows(), campaign=name)
+    assert store.campaigns() == sorted(["Spring", "spring", "😀", "😁", "Café", "Cafe"])
+    for name in ("Spring", "😀", "Cafe"):
+        assert store.runs(campaign=name)["campaign"].tolist() == [name]
+        assert set(store.results(campaign=name)["campaign"]) == {name}
+
+
+def test_bad_names_and_rows_are_refused_with_clear_messages(store):
+    with pytest.raises(StoreError, match="unknown source 'webcam'"):
+        store.start_run("webcam")
+    with pytest.raises(StoreError, match="campaign is 256 characters long; the limit is 255"):
+        store.start_run("batch", campaign="c" * 256)
+    with pytest.raises(StoreError, match="control characters"):
+        store.start_run("batch", location="two\nlines")
+    run_id = store.start_run("batch")
+    with pytest.raises(StoreError, match=r"row 1: confidence='high' is not a number"):
+        store.add_rows(run_id, [sample_rows()[0], {**sample_rows()[0], "confidence": "high"}])
+    with pytest.raises(StoreError, match="row 0: status 'maybe'"):
+        store.add_rows(run_id, [{**sample_rows()[0], "status": "maybe"}])
+    with pytest.raises(StoreError, match="row 0: x=1e\\+20 is out of range"):
+        store.add_rows(run_id, [{**sample_rows()[0], "x": 1e20}])
+    assert table_rows(store, "faces") == 0  # a refused batch stores nothing of itself
+    run = store.get_run(run_id)  # and fails its run, keeping the first reason
+    assert (run["status"], run["error"]) == ("failed", "storing failed: row 1: confidence='high' is not a number")
+    with pytest.raises(StoreError, match="unknown run 0123456789abcdef0123456789abcdef"):
+        store.add_rows("0123456789abcdef0123456789abcdef", sample_rows())
+    with pytest.raises(StoreError, match="unknown run 'nope'"):
+        store.finish_run("nope")
+
+
+# --- Transactions and concurrency ---------------------------------------------------------
+
+
+def test_a_writer_that_raises_leaves_a_failed_run_with_its_rows_so_far(store):
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        with store.run("batch", campaign="crash") as run:
+            run.add(sample_rows("first"))
+            raise RuntimeError("disk on fire")
+    stored = store.get_run(run.id)
+    assert (stored["status"], stored["error"]) == ("failed", "RuntimeError: disk on fire")
+    assert store.results(run_id=run.id)["file"].str.startswith("first_").all()
+    with pytest.raises(StoreError, match="is finished \\(failed\\); it takes no more rows"):
+        store.add_rows(run.id, sample_rows())
+
+    # A bad batch: the batch is not stored at all, the run is marked failed with the reason.
+    with pytest.raises(StoreError, match="row 2"):
+        with store.run("batch") as run:
+            run.add(sample_rows("good"))
+            run.add([*sample_rows("bad")[:2], {"file": "x.jpg", "face": "first"}])
+    stored = store.get_run(run.id)
+    assert (stored["status"], stored["error"]) == (
+        "failed",
+        "storing failed: row 2: face='first' is not a whole number",
+    )
+    assert stored["files"] == 3 and stored["faces"] == 2
+    assert store.results(run_id=run.id)["file"].str.startswith("good_").all()
+
+    run_id = store.save_rows("api", sample_rows())
+    assert store.get_run(run_id)["status"] == "ok"
+
+    # A caller that survives a failed write does not turn its run back to ok.
+    with store.run("live") as run:
+        with pytest.raises(StoreError):
+            run.add_live_seconds([{"second": "yesterday-ish"}])
+    assert store.get_run(run.id)["status"] == "failed"
+    store.finish_run(run.id, "ok")  # an explicit finish is obeyed
+    assert store.get_run(run.id)["status"] == "ok"
+
+
+def test_concurrent_writers_lose_no_row(store):
+    """8 threads x 50 faces each, into a shared run and into a run of their own, in small
+    transactions that interleave: every row and every count must arrive."""
+    threads, faces_each, per_call = 8, 50, 5
+    shared = store.start_run("live", campaign="shared")
+    barrier = threading.Barrier(threads)
+    own: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def write(k: int) -> None:
+        try:
+            barrier.wait()
+            own[k] = store.start_run("batch", campaign=f"thread-{k}")
+            for start in range(0, faces_each, per_call):
+                faces = [face("happy", box=(k, i, 10, 10)) for i in range(start, start + per_call)]
+                rows = rows_of(ImageResult(f"t{k}_{start}.jpg", faces))
+                store.add_rows(shared, rows)
+                store.add_rows(own[k], rows)
+            store.finish_run(own[k])
+        except BaseException as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=write, args=(k,)) for k in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert not errors, errors
+    store.finish_run(shared)
+    shared_rows = store.results(run_id=shared)
+    assert len(shared_rows) == threads * faces_each
+    assert set(zip(shared_rows["x"], shared_rows["y"])) == {(k, i) for k in range(threads) for i in range(faces_each)}
+    run = store.get_run(shared)
+    assert (run["faces"], run["files"]) == (threads * faces_each, threads * faces_each // per_call)
+    for k in range(threads):
+        assert len(store.results(campaign=f"thread-{k}")) == faces_each
+        assert store.get_run(own[k])["faces"] == faces_each
+    assert table_rows(store, "faces") == 2 * threads * faces_each
+
+
+def test_open_store_gives_one_store_per_url_across_threads(db_url):
+    found: list[Store] = []
+    workers = [threading.Thread(target=lambda: found.append(open_store(db_url))) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    try:
+        assert len(found) == 8 and len({id(s) for s in found}) == 1
+        assert open_store(db_url) is found[0]
+    finally:
+        found[0].close()
+    assert open_store(db_url) is not found[0]  # closed stores are forgotten
+    open_store(db_url).close()
+
+
+def _write_in_child(url: str, k: int) -> str:
+    return open_store(url).save_rows("batch", sample_rows(f"p{k}"), campaign="forked")
+
+
+def test_forked_processes_write_through_their_own_connections(db_url):
+    """Processes forked from one holding a store (multiprocessing, Ray workers) open their own."""
+    import multiprocessing
+
+    parent = open_store(db_url)
+    before = parent.save_rows("batch", sample_rows(), campaign="parent")
+    try:
+        with multiprocessing.get_context("fork").Pool(3) as pool:
+            ids = pool.starmap(_write_in_child, [(db_url, k) for k in range(3)])
+        assert set(parent.runs(campaign="forked")["run_id"]) == set(ids)
+        assert parent.save_rows("batch", sample_rows()) != before  # the parent's pool still works
+        assert len(parent.results()) == 5 * 4
+    finally:
+        parent.close()
+
+
+# --- Retention and deletion ---------------------------------------------------------------
+
+
+def test_retention_deletes_only_runs_older_than_the_limit(db_url, monkeypatch):
+    now = datetime.now(UTC)
+    with Store(db_url) as store:
+        old = store.save_rows("batch", sample_rows(), campaign="c", created_at=now - timedelta(days=40))
+        store.add_live_seconds(live := store.start_run("live", created_at=now - timedelta(days=40)), _seconds(now, 2))
+        store.record_alert(kind="negative", message="m", payload={}, delivered=True, run_id=live)
+        store.finish_run(live)
+        middle = store.save_rows("batch", sample_rows(), campaign="c", created_at=now - timedelta(days=10))
+        new = store.save_rows("batch", sample_rows(), campaign="c")
+    monkeypatch.setattr(config, "RETENTION_DAYS", 30)
+    with Store(db_url) as store:  # applied on open
+        assert set(store.runs()["run_id"]) == {middle, new}
+        assert old not in set(store.results()["run_id"])
+        assert store.live_seconds().empty and store.alerts().empty
+        assert table_rows(store, "faces") == 8 and table_rows(store, "live_seconds") == 0
+        assert store.apply_retention(0) == 0
+        assert store.apply_retention(5) == 1
+        assert store.runs()["run_id"].tolist() == [new]
+
+
+def test_delete_by_run_and_by_campaign(store):
+    a1 = store.save_rows("batch", sample_rows(), campaign="A")
+    a2 = store.save_rows("photo", sample_rows(), campaign="A")
+    b = store.save_rows("batch", sample_rows(), campaign="B")
+    store.record_alert(kind="negative", message="m", payload={"n": 1}, delivered=False, run_id=a2)
+    assert store.delete_run(a1) == 1
+    assert store.delete_run(a1) == 0 and store.delete_run("not-a-run-id") == 0
+    assert set(store.runs()["run_id"]) == {a2, b} and table_rows(store, "faces") == 8
+    assert store.delete_campaign("A") == 1
+    assert store.delete_campaign("A") == 0
+    assert store.runs()["run_id"].tolist() == [b] and store.campaigns() == ["B"]
+    assert table_rows(store, "faces") == 4 and table_rows(store, "alerts") == 0
+    with pytest.raises(StoreError, match="name the campaign"):
+        store.delete_campaign("  ")
+
+
+# --- Filters ------------------------------------------------------------------------------
+
+
+def test_filters_by_campaign_location_source_and_time(store):
+    t0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    ids = {
+        "a_photo": store.save_rows("photo", sample_rows(), campaign="A", location="Paris", created_at=t0),
+        "a_video": store.save_rows("video", sample_rows(), campaign="A", created_at=t0 + timedelta(days=1)),
+        "b_batch": store.save_rows("batch", sample_rows(), campaign="B", location="Lyon", created_at=t0 + timedelta(2)),
+        "none_cli": store.save_rows("cli", sample_rows(), created_at=t0 + timedelta(days=3)),
+    }
+
+    def runs(**filters) -> set[str]:
+        return {k for k, v in ids.items() if v in set(store.runs(**filters)["run_id"])}
+
+    assert runs() == set(ids)
+    assert store.runs()["run_id"].tolist() == [ids[k] for k in ("none_cli", "b_batch", "a_video", "a_photo")]
+    assert runs(campaign="A") == {"a_photo", "a_video"}
+    assert runs(campaign=["A", "B"]) == {"a_photo", "a_video", "b_batch"}
+    assert runs(campaign="") == {"none_cli"}
+    assert runs(source="video") == {"a_video"} and runs(source=("photo", "cli")) == {"a_photo", "none_cli"}
+    assert runs(since=t0 + timedelta(days=1)) == {"a_video", "b_batch", "none_cli"}  # since inclusive
+    assert runs(until=t0 + timedelta(days=1)) == {"a_photo"}  # until exclusive
+    assert runs(since=date(2026, 3, 2), until="2026-03-04") == {"a_video", "b_batch"}
+    assert runs(since=datetime(2026, 3, 2, 13, 0)) == {"b_batch", "none_cli"}  # naive = UTC
+    assert runs(campaign="A", source="photo") == {"a_photo"}
+    assert len(store.runs(limit=2)) == 2
+
+    def results(**filters) -> set[str]:
+        got = set(store.results(**filters)["run_id"])
+        return {k for k, v in ids.items() if v in got}
+
+    assert results(campaign="B") == {"b_batch"} and results(location="Paris") == {"a_photo"}
+    assert results(source="video", campaign="A") == {"a_video"}
+    assert results(since=t0 + timedelta(hours=36), until=t0 + timedelta(days=10)) == {"b_batch", "none_cli"}
+    assert results(run_id=[ids["a_photo"], ids["none_cli"]]) == {"a_photo", "none_cli"}
+    assert results(campaign="nobody") == set()
+    empty = store.results(campaign="nobody")
+    assert empty.empty and {"run_id", "happy", "at"} <= set(empty.columns)
+    assert store.locations() == ["Lyon", "Paris"]
+    with pytest.raises(StoreError, match="unknown source"):
+        store.runs(source="tv")
+    with pytest.raises(StoreError, match="not a time"):
+        store.results(since="last tuesday-ish")
+
+
+# --- Live sessions and alerts -------------------------------------------------------------
+
+
+def _seconds(start: datetime, n: int) -> list[dict]:
+    return [
+        {"second": start + timedelta(seconds=i), "faces": 2, "counts": {"happy": 1, "sad": i % 2, "neutral": 1 - i % 2}}
+        for i in range(n)
+    ]
+
+
+def test_live_sessions_store_per_second_aggregates(store):
+    start = datetime(2026, 5, 4, 10, 0, 0, 500000, tzinfo=UTC)
+    run_id = store.start_run("live", location="Hall 1")
+    assert store.add_live_seconds(run_id, _seconds(start, 3)) == 3
+    assert store.add_live_seconds(run_id, []) == 0
+    store.finish_run(run_id)
+    df = store.live_seconds(run_id=run_id)
+    assert df["second"].tolist() == [start + timedelta(seconds=i) for i in range(3)]  # microseconds kept
+    assert df["faces"].tolist() == [2, 2, 2] and df["sad"].tolist() == [0, 1, 0] and df["happy"].sum() == 3
+    assert len(store.live_seconds(since=start + timedelta(seconds=1))) == 2
+    assert store.results(run_id=run_id).empty  # never per-frame rows
+    with pytest.raises(StoreError, match="no more rows"):
+        store.add_live_seconds(run_id, _seconds(start, 1))
+    with pytest.raises(StoreError, match="live second 0: no 'second'"):
+        store.add_live_seconds(store.start_run("live"), [{"faces": 1}])
+
+
+def test_alerts_are_recorded_with_their_payload(store):
+    run_id = store.start_run("live")
+    t = datetime(2026, 6, 1, 8, 30, tzinfo=UTC)
+    payload = {"share": np.float32(0.75), "labels": ["angry", "sad"], "where": "Hall 😀 <b>", "n": np.int64(3)}
+    first = store.record_alert(kind="negative", message="Negative 75%", payload=payload, delivered=True, at=t)
+    second = store.record_alert(
+        kind="negative",
+        message="again",
+        payload={},
+        delivered=False,
+        run_id=run_id,
+        error="HTTP 503",
+        at=t + timedelta(1),
+    )
+    assert second > first
+    df = store.alerts()
+    assert df["alert_id"].tolist() == [first, second]
+    assert df.loc[0, "payload"] == {"share": 0.75, "labels": ["angry", "sad"], "where": "Hall 😀 <b>", "n": 3}
+    assert df["delivered"].tolist() == [True, False] and df.loc[1, "error"] == "HTTP 503"
+    assert df["run_id"].tolist() == ["", run_id] and df.loc[0, "at"] == t
+    assert store.alerts(since=t + timedelta(hours=1))["alert_id"].tolist() == [second]
+    assert store.alerts(until=t + timedelta(hours=1))["alert_id"].tolist() == [first]
+    with pytest.raises(StoreError, match="unknown run"):
+        store.record_alert(kind="x", message="", payload={}, delivered=True, run_id="f" * 32)
+    with pytest.raises(StoreError, match="not JSON"):
+        store.record_alert(kind="x", message="", payload={"f": object()}, delivered=True)
+
+
+# --- Errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "'not a url' is not a database URL; expected e.g. sqlite:///"),
+        ("oracle://u:secret@host/db", "unsupported database 'oracle'"),
+        ("postgresql+psycopg2://u@host/db", "database driver 'psycopg2' is not installed for postgresql"),
+        ("  ", "no database URL: set FER_DATABASE_URL"),
+    ],
+)
+def test_bad_urls_are_named(url, message):
+    with pytest.raises(StoreError, match="^" + re.escape(message)) as caught:
+        Store(url)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg", "mysql+pymysql", "postgres", "mariadb"])
+def test_an_unreachable_server_is_a_clear_error(scheme):
+    port = free_port()
+    with pytest.raises(StoreError) as caught:
+        Store(f"{scheme}://fer:secret@127.0.0.1:{port}/results")
+    text = str(caught.value)
+    assert text.startswith("cannot connect to the results database ") and f"127.0.0.1:{port}" in text
+    assert "secret" not in text and "***" in text and "\n" not in text
+
+
+def test_an_unusable_sqlite_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create the folder of the SQLite file"):
+        Store(f"sqlite:///{blocker}/sub/results.db")
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="results database .*junk.db: creating or upgrading the schema failed"):
+        Store(f"sqlite:///{tmp_path / 'junk.db'}")
+
+
+def test_the_default_url_is_a_sqlite_file_under_outputs_and_git_ignored():
+    assert config.DATABASE_URL.startswith("sqlite:///")  # conftest points it at a temporary folder
+    out = subprocess.run(
+        [sys.executable, "-c", "from src import config; print(config.DATABASE_URL)"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == f"sqlite:///{(ROOT / 'outputs' / 'results.db').as_posix()}"
+    for name in ("outputs/results.db", "outputs/results.db-wal", "outputs/results.db-shm"):
+        assert subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT).returncode == 0, name
+    assert set(SOURCES) == {"photo", "batch", "video", "live", "api", "cli"}
+
+
+# --- Command line: predict --store, runs list|delete|retention ----------------------------
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Two photos of a face, a blank image and a text file posing as a JPEG."""
+    from skimage import data as skdata
+
+    root = tmp_path_factory.mktemp("store_photos")
+    Image.fromarray(skdata.astronaut()).save(root / "astronaut.jpg", quality=92)
+    Image.fromarray(skdata.astronaut()).resize((256, 256)).save(root / "small 😀.jpg")
+    Image.new("RGB", (160, 120), (200, 200, 200)).save(root / "blank.png")
+    (root / "fake.jpg").write_text("not a photo")
+    return root
+
+
+@pytest.fixture
+def cli_db(tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
+    monkeypatch.setattr(config, "DATABASE_URL", url)
+    monkeypatch.setenv("FER_DATABASE_URL", url)
+    yield url
+    open_store(url).close()
+
+
+def test_predict_store_saves_the_run_with_campaign_location_tags(photos, cli_db, capsys):
+    args = ["predict", str(photos), "--store", "--campaign", "Launch 🚀", "--location", "=Paris", "--tag", "t1"]
+    assert main([*args, "--tag", "<b>t2</b>"]) == 0
+    out = capsys.readouterr()
+    csv_rows = out.out.strip().splitlines()[1:]
+    store = open_store(cli_db)
+    run = store.runs().iloc[0]
+    assert (run["source"], run["campaign"], run["location"], run["tags"]) == (
+        "cli",
+        "Launch 🚀",
+        "=Paris",
+        ["t1", "<b>t2</b>"],
+    )
+    assert run["status"] == "ok" and run["model_version"] == read_manifest(config.MODEL_FILE)["version"]
+    assert f"stored run {run['run_id']} ({len(csv_rows)} rows)" in out.err
+    df = store.results(run_id=run["run_id"])
+    assert len(df) == len(csv_rows) and run["files"] == 4
+    assert set(df["status"]) == {"ok", "no_face", "error"}
+    assert "astronaut.jpg" in df.loc[df["status"] == "ok", "file"].map(lambda f: Path(f).name).tolist()
+    assert df.loc[df["file"].str.endswith("fake.jpg"), "status"].tolist() == ["error"]
+
+
+def test_predict_without_store_writes_nothing_and_store_options_need_it(photos, cli_db, capsys, tmp_path):
+    assert main(["predict", str(photos / "blank.png")]) == 0
+    assert not (tmp_path / "cli.db").exists()
+    assert main(["predict", str(photos / "blank.png"), "--campaign", "x", "--tag", "y"]) == 2
+    assert "--campaign, --tag only apply with --store" in capsys.readouterr().err
+    assert main(["predict", str(photos / "blank.png"), "--store", "--campaign", "c" * 300]) == 2
+    assert "the campaign is 300 characters long" in capsys.readouterr().err
+
+
+def test_predict_store_with_an_unreachable_database_is_a_user_error(photos, monkeypatch, capsys):
+    monkeypatch.setattr(config, "DATABASE_URL", f"postgresql+psycopg://u:pw@127.0.0.1:{free_port()}/x")
+    assert main(["predict", str(photos / "blank.png"), "--store"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot connect to the results database")
+
+
+def test_predict_store_that_crashes_midway_leaves_a_failed_run_with_the_rows_so_far(photos, cli_db, capsys):
+    """A real crash: the output device is full, after the first chunk was stored."""
+    assert main(["predict", str(photos), "--store", "--output", "/dev/full"]) == 74
+    err = capsys.readouterr().err
+    assert "error: No space left on device" in err and "Traceback" not in err
+    stored = re.search(r"stored run (\w+) marked failed, with the (\d+) rows stored before", err)
+    assert stored
+    run = open_store(cli_db).get_run(stored[1])
+    assert run["status"] == "failed" and "No space left on device" in run["error"]
+    assert len(open_store(cli_db).results(run_id=run["run_id"])) == int(stored[2]) >= 4
+
+
+def test_runs_list_delete_and_retention(cli_db, capsys, monkeypatch):
+    store = open_store(cli_db)
+    old = store.save_rows("batch", sample_rows(), campaign="Old", created_at=datetime.now(UTC) - timedelta(days=9))
+    keep = store.save_rows("video", sample_rows(), campaign="=Keep <b>", tags=["a", "b"])
+    gone = [store.save_rows("photo", sample_rows(), campaign="Gone") for _ in range(2)]
+
+    assert main(["runs", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:6] == ["run_id", "started", "(UTC)", "source", "status", "files"]
+    assert len(out) == 5 and out[1].startswith(gone[1]) and out[-1].startswith(old)
+    assert "=Keep <b>" in out[3] and "a,b" in out[3]
+    assert main(["runs", "list", "--campaign", "Gone", "--source", "photo"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["runs", "list", "--format", "csv", "--source", "video"]) == 0
+    assert "'=Keep" in capsys.readouterr().out  # CSV cells are neutralised
+    assert main(["runs", "list", "--source", "tv"]) == 2
+    assert "unknown source 'tv'" in capsys.readouterr().err
+
+    assert main(["runs", "delete", keep]) == 0
+    assert capsys.readouterr().out.startswith(f"deleted run {keep} (video, started ")
+    assert main(["runs", "delete", keep]) == 2
+    assert f"error: no run '{keep}'" in capsys.readouterr().err
+    assert main(["runs", "delete", "--campaign", "Gone"]) == 0
+    assert capsys.readouterr().out.strip() == "deleted 2 runs of campaign 'Gone' (6 files, 4 faces)"
+    assert main(["runs", "delete", "--campaign", "Gone"]) == 2
+    assert main(["runs", "delete"]) == 2
+    capsys.readouterr()
+
+    monkeypatch.setattr(config, "RETENTION_DAYS", 0)
+    assert main(["runs", "retention"]) == 0
+    assert "retention is off" in capsys.readouterr().out
+    monkeypatch.setattr(config, "RETENTION_DAYS", 30)
+    assert main(["runs", "retention"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 0 runs older than 30 days")
+    monkeypatch.setattr(config, "RETENTION_DAYS", 7)
+    assert main(["runs", "retention"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 1 run older than 7 days")
+    assert store.runs().empty

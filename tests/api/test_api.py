@@ -1,0 +1,426 @@
+"""The REST API (src/api/app.py) over real HTTP: one uvicorn server (`python -m src.cli serve`)
+with the tiny test model, a temporary SQLite store and an API key, called with httpx."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from support import free_port, jpeg_bytes, png_bytes, stop_process
+
+from src.api.app import is_loopback, split_tags
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "test-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+MAX_REQUEST_MB = 3
+MAX_FILES = 8
+START_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def face_jpeg() -> bytes:
+    from skimage import data
+
+    return jpeg_bytes(data.astronaut())
+
+
+def _start_server(model: Path, tmp: Path, **env_extra: str):
+    """``python -m src.cli serve`` on a free loopback port; returns (process, base URL, log file)."""
+    port = free_port()
+    log = tmp / "server.log"
+    env = {
+        **os.environ,
+        "FER_MODEL": str(model),
+        "FER_DATABASE_URL": f"sqlite:///{(tmp / 'results.db').as_posix()}",
+        "FER_API_KEY": KEY,
+        "FER_API_MAX_REQUEST_MB": str(MAX_REQUEST_MB),
+        "FER_API_MAX_FILES": str(MAX_FILES),
+        "FER_MAX_UPLOAD_MB": "1",
+        "FER_ONNX_THREADS": "1",
+        **env_extra,
+    }
+    cmd = [sys.executable, "-m", "src.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc, base, log
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"server did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, tmp_path_factory):
+    """The API on a free loopback port; yields (base URL, server process id, log file)."""
+    proc, base, log = _start_server(trained_model, tmp_path_factory.mktemp("api"))
+    try:
+        yield base, proc.pid, log
+    finally:
+        stop_process(proc, timeout=20)
+
+
+@pytest.fixture
+def client(server):
+    with httpx.Client(base_url=server[0], headers=AUTH, timeout=60) as c:
+        yield c
+
+
+def _analyze(client, files, **fields):
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    return client.post("/v1/analyze", files=parts, data=fields)
+
+
+def _rows(client, **params):
+    r = client.get("/v1/results", params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["count"] == len(body["results"])
+    return body["results"]
+
+
+def test_health_is_open_and_names_model_and_store(server, trained_model):
+    r = httpx.get(f"{server[0]}/health")
+    assert r.status_code == 200
+    body = r.json()
+    from src.engine.manifest import read_manifest
+
+    manifest = read_manifest(trained_model)
+    assert body["status"] == "ok"
+    assert body["model_version"] == "test-smoke" == manifest["version"]
+    assert body["class_names"] == manifest["class_names"]
+    assert body["store_backend"] == "sqlite"
+    assert body["auth"] == "api_key"
+    assert (body["max_request_mb"], body["max_files"], body["max_file_mb"]) == (MAX_REQUEST_MB, MAX_FILES, 1)
+
+
+def test_docs_and_openapi_describe_the_api(server):
+    assert "swagger" in httpx.get(f"{server[0]}/docs").text.lower()
+    spec = httpx.get(f"{server[0]}/openapi.json").json()
+    assert spec["info"]["title"] and spec["info"]["version"]
+    assert {"/health", "/v1/analyze", "/v1/runs", "/v1/results", "/v1/summary"} <= set(spec["paths"])
+    form = spec["components"]["schemas"]["Body_analyze_v1_analyze_post"]["properties"]
+    assert all(form[name].get("description") for name in ("files", "campaign", "location", "tags", "store"))
+    assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/runs"), ("GET", "/v1/results"), ("GET", "/v1/summary"), ("POST", "/v1/analyze")],
+)
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer wrong-key", f"Bearer {KEY[:-1]}", f"Basic {KEY}", f"Bearer {KEY}x"],
+    ids=["none", "wrong", "prefix", "basic", "longer"],
+)
+def test_v1_routes_need_the_right_key(server, method, path, header):
+    headers = {} if header is None else {"Authorization": header}
+    r = httpx.request(method, f"{server[0]}{path}", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["detail"] in ("wrong API key", "missing API key: send the header 'Authorization: Bearer <key>'")
+
+
+def test_the_key_is_checked_before_the_upload_is_read(server):
+    """An unknown caller's upload is refused on its headers: 401, not 413 for its size."""
+    body = os.urandom((MAX_REQUEST_MB + 1) * 1024 * 1024)
+    r = httpx.post(f"{server[0]}/v1/analyze", files=[("files", ("a.jpg", body))])
+    assert r.status_code == 401 and r.json()["detail"].startswith("missing API key")
+
+
+def test_analyze_mixed_batch_gives_each_file_its_own_status(client, face_jpeg):
+    no_face = png_bytes(np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1)))
+    huge = png_bytes(np.zeros((8000, 8000), np.uint8))  # 64 M pixels: over FER_MAX_IMAGE_PIXELS, a few kB packed
+    too_big = np.random.default_rng(0).integers(0, 256, 1_200_000, dtype=np.uint8).tobytes()  # > FER_MAX_UPLOAD_MB
+    files = [
+        ("astronaut.jpg", face_jpeg),
+        ("gradient.png", no_face),
+        ("notes.txt", b"this is not an image"),
+        ("empty.jpg", b""),
+        ("truncated.jpg", face_jpeg[: len(face_jpeg) // 2]),
+        ("huge.png", huge),
+        ("big.bin", too_big),
+    ]
+    r = _analyze(client, files, campaign="mixed", location="Lab 1", tags=["a, b", "c"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    results = body["results"]
+    assert [x["file"] for x in results] == [name for name, _ in files]
+    status = {x["file"]: (x["status"], x["error"]) for x in results}
+    assert status["astronaut.jpg"] == ("ok", "")
+    assert status["gradient.png"] == ("no_face", "")
+    assert status["notes.txt"] == ("error", "not an image")
+    assert status["empty.jpg"] == ("error", "empty file")
+    assert status["truncated.jpg"][0] == "error" and status["truncated.jpg"][1].startswith("corrupt image")
+    assert status["huge.png"][0] == "error" and status["huge.png"][1].startswith("image too large (8000x8000")
+    assert status["big.bin"] == ("error", "file too large (1.1 MB, limit 1 MB)")
+
+    names = body["class_names"]
+    face = results[0]["faces"][0]
+    assert results[0]["width"] == results[0]["height"] == 512
+    box = face["box"]
+    assert 0 <= box["x"] < box["x"] + box["w"] <= 512 and 0 <= box["y"] < box["y"] + box["h"] <= 512
+    assert list(face["emotions"]) == names
+    assert sum(face["emotions"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert face["emotion"] == max(face["emotions"], key=face["emotions"].get)
+    assert face["confidence"] == pytest.approx(max(face["emotions"].values()))
+
+    rows = _rows(client, run_id=body["run_id"])
+    faces = sum(len(x["faces"]) for x in results)
+    assert len(rows) == faces + sum(1 for x in results if not x["faces"])
+    assert {r["campaign"] for r in rows} == {"mixed"} and {r["location"] for r in rows} == {"Lab 1"}
+    assert rows[0]["tags"] == ["a", "b", "c"] and rows[0]["source"] == "api"
+    stored = {r["file"]: (r["status"], r["error"]) for r in rows}
+    assert stored == {x["file"]: (x["status"], x["error"]) for x in results}
+
+
+def test_analyze_without_store_keeps_nothing(client, face_jpeg):
+    r = _analyze(client, [("a.jpg", face_jpeg)], campaign="not-stored", store="false")
+    assert r.status_code == 200
+    assert r.json()["run_id"] is None and r.json()["results"][0]["status"] == "ok"
+    assert _rows(client, campaign="not-stored") == []
+
+
+def test_bad_names_are_refused_before_any_work(client, face_jpeg):
+    r = _analyze(client, [("a.jpg", face_jpeg)], campaign="two\nlines")
+    assert r.status_code == 422 and "control characters" in r.json()["detail"]
+    r = _analyze(client, [("a.jpg", face_jpeg)], location="x" * 300)
+    assert r.status_code == 422 and "limit is 255" in r.json()["detail"]
+    assert client.get("/v1/runs", params={"source": "email"}).status_code == 422
+    assert client.get("/v1/results", params={"since": "yesterday"}).status_code == 422
+    assert client.get("/v1/results", params={"format": "xml"}).status_code == 422
+
+
+def test_too_large_body_is_413_by_content_length(client):
+    body = os.urandom((MAX_REQUEST_MB + 1) * 1024 * 1024)
+    r = _analyze(client, [("big.jpg", body)])
+    assert r.status_code == 413
+    assert "FER_API_MAX_REQUEST_MB" in r.json()["detail"] and f"{MAX_REQUEST_MB} MB" in r.json()["detail"]
+    assert client.get("/health").status_code == 200  # the connection and the server carry on
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    fields = (line.split() for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {f[0].rstrip(":"): int(f[1]) for f in fields if f and f[0] in ("VmRSS:", "VmHWM:")}
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads the server's peak memory from /proc")
+def test_too_large_streamed_body_is_413_without_being_held(server, client):
+    """A chunked upload (no Content-Length) of 64 MB against a 3 MB limit: cut off as it streams."""
+    total_mb = 64
+    Path(f"/proc/{server[1]}/clear_refs").write_text("5")  # peak RSS := current RSS
+    before = _memory_kb(server[1])["VmRSS"]
+
+    def chunks():
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="x.jpg"\r\n\r\n'
+        block = b"x" * (1024 * 1024)
+        for _ in range(total_mb):
+            yield block
+        yield b"\r\n--b--\r\n"
+
+    r = client.post("/v1/analyze", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert r.status_code == 413 and "FER_API_MAX_REQUEST_MB" in r.json()["detail"]
+    grown_mb = (_memory_kb(server[1])["VmHWM"] - before) / 1024
+    assert grown_mb < total_mb / 4, f"the server's peak memory grew {grown_mb:.0f} MB"
+
+
+def test_too_many_files_is_413(client):
+    tiny = png_bytes(np.zeros((8, 8), np.uint8))
+    r = _analyze(client, [(f"{i}.png", tiny) for i in range(MAX_FILES + 1)])
+    assert r.status_code == 413
+    assert r.json()["detail"] == f"too many files: at most {MAX_FILES} per request (FER_API_MAX_FILES)"
+    r = _analyze(client, [(f"{i}.png", tiny) for i in range(MAX_FILES)], store="false")
+    assert r.status_code == 200 and [x["status"] for x in r.json()["results"]] == ["no_face"] * MAX_FILES
+
+
+def test_results_json_is_exact_and_csv_is_neutralised(client, face_jpeg):
+    formula = "=cmd|' /C calc'!A0 é.jpg"  # (httpx %-encodes double quotes in file names, so none here)
+    r = _analyze(client, [(formula, face_jpeg), ("@sum.txt", b"no image")], campaign="=cmd", tags="-t")
+    assert r.status_code == 200
+    run_id = r.json()["run_id"]
+
+    rows = _rows(client, run_id=run_id)
+    assert [row["file"] for row in rows] == [formula, "@sum.txt"]
+    assert rows[0]["campaign"] == "=cmd" and rows[0]["tags"] == ["-t"]
+
+    r = client.get("/v1/results", params={"run_id": run_id, "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["file"] for row in table] == ["'" + formula, "'@sum.txt"]
+    assert table[0]["campaign"] == "'=cmd" and table[0]["tags"] == "'-t"
+    assert table[0]["emotion"] == rows[0]["emotion"]
+    assert float(table[0]["confidence"]) == pytest.approx(rows[0]["confidence"])
+    assert table[1]["status"] == "error" and table[1]["error"] == "not an image"
+
+
+def test_summary_matches_the_results(client, face_jpeg):
+    no_face = png_bytes(np.full((120, 160), 128, np.uint8))
+    for files in ([("a.jpg", face_jpeg), ("b.jpg", face_jpeg)], [("a.jpg", face_jpeg), ("c.png", no_face)]):
+        assert _analyze(client, files, campaign="summary").status_code == 200
+    assert _analyze(client, [("x.txt", b"??")], campaign="summary").status_code == 200
+
+    rows = _rows(client, campaign="summary")
+    r = client.get("/v1/summary", params={"campaign": "summary"})
+    assert r.status_code == 200
+    s = r.json()
+    faces = [row for row in rows if row["status"] == "ok"]
+    assert s["runs"] == 3 and s["images"] == 5
+    assert s["faces"] == len(faces) == 3
+    assert (s["no_face"], s["errors"]) == (1, 1)
+    by_emotion = {e["emotion"]: e for e in s["emotions"]}
+    for emotion, entry in by_emotion.items():
+        n = sum(1 for row in faces if row["emotion"] == emotion)
+        assert entry["faces"] == n and entry["share"] == pytest.approx(n / len(faces))
+    assert s["grouping"] == "sentiment"
+    groups = {g["group"]: g for g in s["groups"]}
+    for group, entry in groups.items():
+        n = sum(1 for row in faces if row["sentiment"] == group)
+        assert entry["faces"] == n and entry["share"] == pytest.approx(n / len(faces))
+    net = 100 * (groups["positive"]["faces"] - groups["negative"]["faces"]) / len(faces)
+    assert s["net_sentiment"] == pytest.approx(net, abs=0.05)
+    # The custom groups of the shipped groups file, counted the way src.analytics.groups counts them.
+    from src.analytics import aggregates
+
+    frame = pd.DataFrame(faces).astype({"confidence": float})
+    expected = aggregates.group_counts(frame)
+    assert {(g["grouping"], g["group"], g["faces"]) for g in s["custom_groups"]} == set(
+        zip(expected["grouping"], expected["group"], expected["faces"].astype(int))
+    )
+    assert s["custom_groups"], "the shipped emotion_groups.toml defines custom groups"
+
+    one = client.get("/v1/summary", params={"campaign": "summary", "run_id": rows[0]["run_id"]}).json()
+    assert (one["runs"], one["images"], one["faces"]) == (1, 2, 2)
+
+
+def test_runs_filters(client, face_jpeg):
+    assert _analyze(client, [("a.jpg", face_jpeg)], campaign="runs-1").status_code == 200
+    assert _analyze(client, [("a.jpg", face_jpeg)], campaign="runs-2").status_code == 200
+    runs = client.get("/v1/runs", params={"campaign": ["runs-1", "runs-2"], "source": "api"}).json()
+    assert runs["count"] == 2 and [r["campaign"] for r in runs["runs"]] == ["runs-2", "runs-1"]  # newest first
+    newest = runs["runs"][0]
+    assert newest["files"] == 1 and newest["faces"] == 1 and newest["model_version"] == "test-smoke"
+    assert client.get("/v1/runs", params={"campaign": "runs-1", "limit": 1}).json()["count"] == 1
+    assert client.get("/v1/runs", params={"campaign": "runs-1", "source": "cli"}).json()["count"] == 0
+    later = {"campaign": ["runs-1", "runs-2"], "since": newest["run_time"]}
+    assert [r["campaign"] for r in client.get("/v1/runs", params=later).json()["runs"]] == ["runs-2"]
+    earlier = {"campaign": ["runs-1", "runs-2"], "until": newest["run_time"]}
+    assert [r["campaign"] for r in client.get("/v1/runs", params=earlier).json()["runs"]] == ["runs-1"]
+    assert _rows(client, campaign="runs-2", since="2999-01-01T00:00:00Z") == []
+    empty = client.get("/v1/summary", params={"campaign": "no-such-campaign"}).json()
+    assert (empty["runs"], empty["images"], empty["faces"], empty["net_sentiment"]) == (0, 0, 0, None)
+    assert {e["faces"] for e in empty["emotions"]} == {0} and len(empty["emotions"]) == 7
+
+
+def test_concurrent_analyze_requests_are_all_stored_and_agree(client, server, face_jpeg):
+    """20 requests at once: every one answered and stored, and the threads' probabilities identical."""
+    reference = _analyze(client, [("ref.jpg", face_jpeg)], store="false").json()["results"][0]["faces"][0]
+
+    def call(i: int):
+        with httpx.Client(base_url=server[0], headers=AUTH, timeout=120) as c:
+            return _analyze(c, [(f"photo_{i:02d}.jpg", face_jpeg)], campaign="concurrent")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(call, range(20)))
+    assert [r.status_code for r in responses] == [200] * 20
+    run_ids = {r.json()["run_id"] for r in responses}
+    assert len(run_ids) == 20 and None not in run_ids
+    for r in responses:
+        face = r.json()["results"][0]["faces"][0]
+        assert face["box"] == reference["box"]
+        assert face["emotions"] == pytest.approx(reference["emotions"], abs=1e-6)
+
+    rows = _rows(client, campaign="concurrent")
+    assert len(rows) == 20
+    assert sorted(r["file"] for r in rows) == [f"photo_{i:02d}.jpg" for i in range(20)]
+    assert {r["run_id"] for r in rows} == run_ids
+
+
+def test_serve_refuses_a_public_address_without_a_key():
+    env = {k: v for k, v in os.environ.items() if k != "FER_API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: refusing to serve on 0.0.0.0 without an API key: set FER_API_KEY")
+    assert "Traceback" not in proc.stderr
+
+
+def test_loopback_addresses():
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.2", "example.org", ""))
+
+
+def test_tags_split_on_commas_and_repeats():
+    assert split_tags(["a, b", "c", "a", " ", ""]) == ["a", "b", "c"]
+    assert split_tags(None) == []
+
+
+def test_auth_rules():
+    from src.api.app import auth_problem
+
+    assert auth_problem("k3y", "Bearer k3y", "10.1.2.3") is None
+    assert auth_problem("k3y", "bearer  k3y ", "10.1.2.3") is None
+    assert auth_problem("k3y", "Bearer k3", "127.0.0.1") == (401, "wrong API key")
+    assert auth_problem("k3y", None, "127.0.0.1")[0] == 401  # a key set is asked of local callers too
+    assert auth_problem("", None, "127.0.0.1") is None  # no key: loopback callers only
+    assert auth_problem("", None, "::1") is None
+    status, detail = auth_problem("", "Bearer anything", "192.168.1.20")
+    assert status == 403 and "FER_API_KEY is not set" in detail
+
+
+def test_server_log_has_no_tracebacks(server):
+    """Last on purpose: nothing the tests sent made the server raise unhandled."""
+    log = server[2].read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
+def test_a_lost_database_answers_503_and_the_rest_keeps_serving(trained_model, tmp_path, face_jpeg):
+    """A real PostgreSQL (its own, not the session's) goes down under a running API: store
+    routes answer 503 with a JSON reason, analysis without storing and /health still work."""
+    from db_servers import start_postgres
+
+    database = start_postgres()
+    try:
+        proc, base, log = _start_server(trained_model, tmp_path, FER_DATABASE_URL=database.new_database())
+        try:
+            with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+                assert _analyze(c, [("a.jpg", face_jpeg)], campaign="X").status_code == 200
+                assert len(_rows(c)) == 1
+                database.stop()
+                for r in (c.get("/v1/results"), c.get("/v1/summary"), _analyze(c, [("a.jpg", face_jpeg)])):
+                    assert r.status_code == 503, r.text
+                    assert r.json()["detail"].startswith("results store: ")
+                r = _analyze(c, [("a.jpg", face_jpeg)], store="false")
+                assert r.status_code == 200 and r.json()["results"][0]["status"] == "ok"
+                assert c.get("/health").status_code == 200
+        finally:
+            stop_process(proc, timeout=20)
+    finally:
+        database.stop()
+    assert "Traceback" not in log.read_text()

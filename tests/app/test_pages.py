@@ -1,0 +1,644 @@
+"""The Streamlit dashboard under ``streamlit.testing.v1.AppTest``.
+
+Every page runs with a populated fake outputs folder and with an empty one; the
+Emotion Detection tabs are exercised with a real face photo, a broken upload,
+a mixed batch and a small video. The bundled model is used (its emotions are
+not asserted: it may be a placeholder).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from datetime import date
+from pathlib import Path
+
+# Before anything imports TensorFlow: importing pylibsrtp (streamlit-webrtc) after it segfaults.
+import streamlit_webrtc  # noqa: F401  isort: skip
+
+import cv2
+import fake_outputs
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+from support import jpeg_bytes as jpeg
+from support import png_bytes as png
+
+from src import config
+from src.common.sanitize import markdown_literal
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "streamlit_app.py")
+PAGES = [
+    "pages/1_project_summary.py",
+    "pages/2_emotion_detection.py",
+    "pages/3_data_analysis.py",
+    "pages/4_model_performance.py",
+]
+TIMEOUT = 240  # the first model load imports TensorFlow on a busy 2-core machine
+
+pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundled model")
+
+
+@pytest.fixture(autouse=True)
+def no_webrtc_session(monkeypatch):
+    """AppTest has no browser session for streamlit-webrtc to attach to."""
+    import streamlit_webrtc.component as component
+
+    monkeypatch.setattr(component, "get_this_session_info", lambda: None)
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """Keep AppTest in st.navigation mode from run to run.
+
+    AppTest re-detects the legacy ``pages/`` mode before every run, where a real server
+    does it once per process; each run would then go through ``ensure_navigation``'s
+    rerun, which drops one-shot widget values such as a button click. The real-server
+    path is covered by test_browser.py::test_deep_link_as_first_request_gets_the_full_app.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def no_dataset(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "no_datasets")
+
+
+def _point_outputs(folder: Path, monkeypatch) -> Path:
+    monkeypatch.setattr(config, "OUTPUTS_DIR", folder)
+    monkeypatch.setenv("FER_OUTPUTS_DIR", str(folder))
+    monkeypatch.setattr(config, "OUTPUT_VERSION", "")
+    monkeypatch.delenv("FER_OUTPUT_VERSION", raising=False)
+    return folder
+
+
+@pytest.fixture
+def populated(tmp_path, monkeypatch, no_dataset) -> Path:
+    folder = tmp_path / "outputs"
+    fake_outputs.write_fake_outputs(folder / "v1")
+    return _point_outputs(folder, monkeypatch)
+
+
+@pytest.fixture
+def empty(tmp_path, monkeypatch, no_dataset) -> Path:
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    return _point_outputs(folder, monkeypatch)
+
+
+@pytest.fixture(params=["populated", "empty"])
+def outputs(request) -> Path:
+    return request.getfixturevalue(request.param)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def image_urls(at: AppTest) -> list[str]:
+    """Media URLs of every st.image on the page, in order (they change when the pixels do)."""
+
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if proto is not None and hasattr(proto, "imgs"):
+            yield from (img.url for img in proto.imgs)
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    return list(walk(at.main))
+
+
+@pytest.fixture(scope="module")
+def face_jpeg() -> bytes:
+    from skimage import data
+
+    return jpeg(data.astronaut())
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs(page, outputs):
+    at = open_page(page)
+    assert at.title, "each page has a title"
+    if page.endswith("summary.py"):
+        values = [m.value for m in at.metric]
+        if outputs.joinpath("v1").exists():
+            assert "35,887 faces" in values and "42 ms / photo" in values
+        else:
+            assert values.count("—") == 4
+
+
+def test_sidebar_shows_model_version_and_accuracy(populated):
+    at = open_page()
+    sidebar = at.sidebar
+    assert "Version" in texts(sidebar.markdown)
+    assert any(m.label.startswith("Test accuracy") for m in sidebar.metric)
+
+
+def test_model_performance_toggle_and_split(populated):
+    at = open_page(PAGES[3])
+    at.toggle(key="cm_normalise").set_value(False).run()
+    at.radio(key="perf_split").set_value("PublicTest").run()
+    assert not at.exception
+    assert "different model file" in texts(at.warning)  # the fake metrics carry another sha256
+
+
+def test_data_analysis_from_dataset(tmp_path, monkeypatch, fer_dir, empty):
+    """With a dataset on disk and no saved statistics, the page computes them and shows examples."""
+    datasets = tmp_path / "datasets"
+    shutil.copytree(fer_dir, datasets / "fer2013")
+    monkeypatch.setattr(config, "DATASETS_DIR", datasets)
+    at = open_page(PAGES[2])
+    assert "Computed from the dataset" in texts(at.caption)
+    assert at.slider(key="grid_per_class")
+    at.button(key="grid_shuffle").click().run()
+    assert not at.exception
+
+
+def test_photo_with_face_is_classified(populated, face_jpeg):
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("astronaut.jpg", face_jpeg, "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert "face found" in texts(at.caption) or "faces found" in texts(at.caption)
+    assert "**#1 " in texts(at.markdown)  # the first face card: its top emotion and confidence
+
+
+def test_saliency_overlay_changes_the_picture(populated, face_jpeg):
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("astronaut.jpg", face_jpeg, "image/jpeg")).run()
+    plain = image_urls(at)
+    assert plain and image_urls(at.run()) == plain  # same pixels, same media URL
+    at.toggle(key="photos_saliency").set_value(True).run()
+    assert not at.exception, at.exception
+    overlaid = image_urls(at)
+    assert len(overlaid) == len(plain) and overlaid[0] != plain[0]
+
+
+def test_photos_from_a_zip_with_a_summary(populated, face_jpeg):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("crew/astronaut.jpg", face_jpeg)
+        zf.writestr("crew/notes.txt", "not a photo")
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(
+        [("shots.zip", buf.getvalue(), "application/zip"), ("again.jpg", face_jpeg, "image/jpeg")]
+    ).run()
+    assert not at.exception, at.exception
+    assert [e.label for e in at.expander if e.label.startswith("Skipped")] == ["Skipped 1 archive entry"]
+    skipped = at.expander[0].dataframe[0].value
+    assert skipped.to_dict("records") == [{"entry": "shots.zip/crew/notes.txt", "reason": "not an image file (.txt)"}]
+    assert "in 2 photos" in texts(at.markdown)
+
+
+def test_bad_photo_shows_an_error_not_an_exception(populated):
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("x.jpg", b"this is plain text", "image/jpeg")).run()
+    assert not at.exception
+    assert "x.jpg" in texts(at.error) or "Could not analyse" in texts(at.error)
+
+
+def test_batch_rows_failures_and_campaign_comparison(populated, face_jpeg):
+    at = open_page(PAGES[1])
+    files = [("astronaut.jpg", face_jpeg, "image/jpeg"), ("broken.jpg", b"not an image", "image/jpeg")]
+    at.file_uploader(key="batch_upload").set_value(files).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 2
+    assert set(table["status"]) == {"ok", "error"}
+    assert "could not be read" in texts(at.warning)
+    assert len(at.get("download_button")) >= 2
+
+    at.text_input(key="batch_name").set_value("Campaign B").run()
+    at.file_uploader(key="batch_upload").set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="compare_batches").value == ["Campaign A", "Campaign B"]
+    comparison = next(d.value for d in at.dataframe if "batch" in d.value.columns)  # not the History table
+    assert comparison["batch"].tolist() == ["Campaign A", "Campaign B"]
+
+
+def test_model_performance_picks_a_second_model_and_shows_cross_dataset(populated, tmp_path, monkeypatch):
+    """A FER+ model beside the deployed one gets its own reports and a place in the model picker."""
+    import json
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("fer_cnn", "fer_plus"):
+        shutil.copy(config.MODEL_FILE, models / f"{name}.keras")
+        shutil.copy(config.MODEL_FILE.with_suffix(".json"), models / f"{name}.json")
+    monkeypatch.setattr(config, "MODELS_DIR", models)
+    monkeypatch.setattr(config, "MODEL_FILE", models / "fer_cnn.keras")
+    cross = {"rows": [{"dataset": "ExpW held-back photos", "faces": 1040, "accuracy": 0.5, "faces_found": 0.97}]}
+    (populated / "v1" / "cross_dataset.json").write_text(json.dumps(cross))
+    plus = populated / "v1" / "fer_plus"
+    fake_outputs.write_fake_outputs(plus)
+    metrics = json.loads((plus / "metrics.json").read_text())
+    metrics["splits"]["PrivateTest"]["accuracy"] = 0.8123
+    (plus / "metrics.json").write_text(json.dumps(metrics))
+
+    at = open_page(PAGES[3])
+    picker = at.selectbox(key="perf_model")
+    assert picker.options[1].startswith("FER+ model")
+    assert "deployed model (fer_cnn.keras)" in texts(at.caption)
+    frames = [d.value for d in at.dataframe]
+    cross_table = next(f for f in frames if "dataset" in f.columns)
+    assert "ExpW held-back photos" in set(cross_table["dataset"]) and "FER2013 PrivateTest (48x48 crops)" in set(
+        cross_table["dataset"]
+    )
+
+    picker.set_value(str(models / "fer_plus.keras")).run()
+    assert not at.exception, at.exception
+    assert "FER+ model (fer_plus.keras)" in texts(at.caption)
+    assert any(m.label == "Accuracy" and m.value == "81.2%" for m in at.metric)
+
+
+def test_video_file_timeline(populated, tmp_path, face_jpeg):
+    from skimage import data
+
+    path = tmp_path / "clip.avi"
+    face = cv2.cvtColor(cv2.resize(data.astronaut(), (256, 256)), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (256, 256))
+    for _ in range(8):
+        writer.write(face)
+    writer.release()
+    at = open_page(PAGES[1])
+    at.file_uploader(key="video_upload").set_value(("clip.avi", path.read_bytes(), "video/x-msvideo")).run()
+    at.button(key="video_run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert any(m.label == "Frames analysed" and m.value == "4" for m in at.metric)
+
+    at.file_uploader(key="video_upload").set_value(("bad.mp4", b"no video here", "video/mp4")).run()
+    at.button(key="video_run").click().run()
+    assert not at.exception
+    assert markdown_literal("bad.mp4") in texts(at.error)  # the name as literal text
+
+
+def negative_live_session():
+    """A real ``LiveSession`` whose statistics hold the last 20 s of one mostly-angry face.
+
+    Its results are recorded straight into ``session.stats``, as the frame pipeline
+    would, so no camera (and no WebRTC connection) is needed.
+    """
+    import time
+
+    from src.engine.tracking import Track
+    from src.streams.live import LiveSession
+
+    now = time.time()
+    session = LiveSession(clock=lambda: now, alert_seconds=10.0, alert_threshold=0.5)  # however slow the page
+    labels = session.labels
+    angry = np.array([0.7 if e == "angry" else 0.05 for e in labels])
+    for i in range(100):
+        t = now - 20 + i / 5
+        session.stats.record(t, [Track(0, (10, 10, 50, 50), angry, t)], labels)
+    return session
+
+
+def test_live_tab_shows_alert_and_timeline(populated):
+    at = open_page(PAGES[1])
+    at.session_state["live_session"] = negative_live_session()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Negative-emotion alert" in texts(at.error)
+    assert any(m.label == "Current mood" and m.value == "Angry" for m in at.metric)
+
+
+# --- bad-input corpus (issue 7) -------------------------------------------------------------
+
+TRACKER = "![t](http://tracker.invalid/pixel.png).jpg"
+
+
+def markdown_shown(at: AppTest) -> list[str]:
+    """Every string the page hands to Streamlit's Markdown renderer (bodies and labels)."""
+    out = [
+        str(e.value) for kind in ("markdown", "caption", "error", "warning", "info", "success") for e in at.get(kind)
+    ]
+    out += [e.proto.body for e in at.get("toast")]
+    out += [b.label for b in at.button] + [e.label for e in at.expander]
+    return out
+
+
+def test_user_supplied_names_are_shown_as_plain_text(populated, face_jpeg):
+    """A file named like a Markdown image made the browser fetch its URL; names must show literally."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[x](http://tracker.invalid/).jpg", b"not an image")
+        zf.writestr("../$x^2$ :material/home:.jpg", face_jpeg)
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(
+        [(TRACKER, face_jpeg, "image/jpeg"), ("**bold**.zip", buf.getvalue(), "application/zip")]
+    ).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.text] == [TRACKER, "**bold**.zip/[x](http://tracker.invalid/).jpg"]
+    skipped = at.expander[0].dataframe[0].value
+    assert skipped["entry"].tolist() == ["**bold**.zip/../$x^2$ :material/home:.jpg"]
+    assert skipped["reason"].tolist() == ["unsafe path (.. or absolute), not unpacked"]
+    for shown in markdown_shown(at):
+        assert "](http" not in shown and "$x^2$" not in shown and ":material/home" not in shown, shown
+
+    batch_name = "![b](http://tracker.invalid/b.png)"
+    at.text_input(key="batch_name").set_value(batch_name).run()
+    for _ in range(2):  # the second run adds to the batch: its toast names the batch
+        at.file_uploader(key="batch_upload").set_value([(TRACKER, face_jpeg, "image/jpeg")]).run()
+        at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert at.dataframe[-1].value["file"].tolist()[0] == TRACKER  # table cells are plain text
+    shown = markdown_shown(at)
+    assert any("Remove batch" in s for s in shown) and any("Added 1 files" in s for s in shown)
+    for text in shown:
+        assert "](http" not in text, text
+
+
+def test_one_decode_per_uploaded_photo(populated, monkeypatch):
+    """The Photos tab decoded each upload twice (analysis, then display); once is enough."""
+    from PIL import ImageFile
+    from skimage import data
+
+    decodes = []
+    load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        if self.tile:  # pixels still to decode (an already loaded image has none)
+            decodes.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    photo = data.astronaut()[:500, :510].copy()  # a size no other picture on the page has
+    photo[:4, :4] = np.random.default_rng().integers(0, 256, (4, 4, 3))  # bytes no earlier test cached
+    at = open_page(PAGES[1])
+    decodes.clear()
+    at.file_uploader(key="photos_upload").set_value(("fresh.png", png(photo), "image/png")).run()
+    assert not at.exception, at.exception
+    assert "face found" in texts(at.caption) or "faces found" in texts(at.caption)
+    # (Streamlit re-reads the small face thumbnails it encodes itself; those are not uploads.)
+    assert decodes.count((510, 500)) == 1, decodes
+
+
+def test_upload_limit_follows_fer_max_upload_mb(populated, monkeypatch):
+    """FER_MAX_UPLOAD_MB sets the uploaders' limit and the server's (Streamlit said 200 MB regardless)."""
+    from streamlit import config as st_config
+
+    before = st_config.get_option("server.maxUploadSize")
+    monkeypatch.setattr(config, "MAX_UPLOAD_MB", 1)
+    try:
+        at = open_page(PAGES[1])
+        assert st_config.get_option("server.maxUploadSize") == 1  # what the upload endpoint enforces
+        assert [u.proto.max_upload_size_mb for u in at.get("file_uploader")] == [1, 1, 1]
+        # A client that skips the browser's check is still held to the limit.
+        at.file_uploader(key="photos_upload").set_value(("big.jpg", b"x" * (3 << 19), "image/jpeg")).run()
+        assert not at.exception, at.exception
+        assert markdown_literal("file is 1.5 MB (limit 1 MB)") in texts(at.error)
+    finally:
+        st_config.set_option("server.maxUploadSize", before)
+
+
+# --- results store: save switches, History & trends, summary KPIs ---------------------------
+
+
+@pytest.fixture
+def results_db(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite results store for this test (never the repository's)."""
+    url = f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
+    monkeypatch.setattr(config, "DATABASE_URL", url)
+    monkeypatch.setenv("FER_DATABASE_URL", url)
+    return url
+
+
+def save_faces(url: str, campaign: str, counts: dict[str, int], when: str, **fields) -> str:
+    """One stored run of made-up faces (``counts`` per emotion) at ``when`` (UTC)."""
+    from src.analytics.store import open_store
+
+    rows = []
+    for emotion, n in counts.items():
+        for i in range(n):
+            probs = dict.fromkeys(config.EMOTIONS, 0.05)
+            probs[emotion] = 0.7
+            rows.append({"file": f"{emotion}{i}.jpg", "face": 0, "emotion": emotion, "confidence": 0.7, **probs})
+    return open_store(url).save_rows(fields.pop("source", "batch"), rows, campaign=campaign, created_at=when, **fields)
+
+
+def history_frame(url: str):
+    from src.analytics import persist
+    from src.analytics.store import open_store
+
+    return persist.history(open_store(url))[0]
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(str(m.value) for m in at.metric if m.label == label)
+
+
+def test_history_tab_on_an_empty_store_says_how_to_fill_it(populated, results_db):
+    at = open_page(PAGES[1])
+    assert "Nothing saved yet" in texts(at.info)
+    assert at.text_area(key="groups_editor")  # the group editor works without saved results
+
+
+def test_history_tab_trends_comparison_filters_and_downloads(populated, results_db):
+    from src.analytics import trends
+
+    save_faces(results_db, "Ad A", {"happy": 40, "neutral": 30, "sad": 10}, "2026-03-02 10:00", location="Paris")
+    save_faces(results_db, "Ad B", {"happy": 15, "neutral": 35, "sad": 30}, "2026-03-04 10:00", location="Lyon")
+    save_faces(results_db, "Ad B", {"happy": 5}, "2026-03-10 10:00", source="video")
+    at = open_page(PAGES[1])
+    assert metric(at, "Faces") == "165" and metric(at, "Campaigns") == "2"
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(charts) == 2  # shares over time, campaign comparison
+    assert at.selectbox(key="history_grouping").value == "sentiment"  # the default
+    expected = trends.compare_campaigns(history_frame(results_db), ["Ad B", "Ad A"], trends.sentiment_grouping())
+    assert expected.differs and markdown_literal(expected.verdict) in texts(at.success)
+    assert {b.proto.label for b in at.get("download_button")} >= {"Download CSV", "Download Parquet"}
+    table = next(d.value for d in at.dataframe if "at" in d.value.columns)
+    assert len(table) == 165 and set(table["campaign"]) == {"Ad A", "Ad B"}
+
+    at.multiselect(key="history_locations").set_value(["Lyon"]).run()
+    assert not at.exception, at.exception
+    assert metric(at, "Faces") == "80" and "two or more campaigns" in texts(at.info)
+    at.multiselect(key="history_locations").set_value([]).run()
+    at.date_input(key="history_dates").set_value((date(2026, 3, 4), date(2026, 3, 10))).run()
+    assert metric(at, "Faces") == "85"
+    at.date_input(key="history_dates").set_value(()).run()
+    at.selectbox(key="history_grouping").set_value("emotion").run()
+    assert not at.exception, at.exception
+    emotion = trends.compare_campaigns(history_frame(results_db), ["Ad B", "Ad A"], trends.emotion_grouping())
+    assert markdown_literal(emotion.verdict) in texts(at.success)
+    at.segmented_control(key="history_bucket").set_value("week").run()
+    assert not at.exception, at.exception
+
+
+def test_history_tab_deletes_a_run_and_a_campaign_after_confirming(populated, results_db):
+    from src.analytics.store import open_store
+
+    save_faces(results_db, "Keep", {"happy": 3}, "2026-03-02 10:00")
+    doomed = save_faces(results_db, "Keep", {"sad": 2}, "2026-03-03 10:00")
+    save_faces(results_db, "Drop", {"neutral": 4}, "2026-03-04 10:00")
+    store = open_store(results_db)
+    at = open_page(PAGES[1])
+    at.selectbox(key="history_run").set_value(doomed).run()
+    at.button(key="history_delete_run").click().run()
+    assert "This cannot be undone" in texts(at.warning)
+    at.button(key="history_delete_no").click().run()  # cancel: nothing deleted
+    assert len(store.runs()) == 3 and "This cannot be undone" not in texts(at.warning)
+    at.selectbox(key="history_run").set_value(doomed).run()
+    at.button(key="history_delete_run").click().run()
+    at.button(key="history_delete_yes").click().run()
+    assert not at.exception, at.exception
+    assert doomed not in set(store.runs()["run_id"]) and metric(at, "Faces") == "7"
+
+    at.selectbox(key="history_campaign_delete").set_value("Drop").run()
+    at.button(key="history_delete_campaign").click().run()
+    assert markdown_literal("campaign “Drop” and all its runs") in texts(at.warning)
+    at.button(key="history_delete_yes").click().run()
+    assert store.campaigns() == ["Keep"] and metric(at, "Faces") == "3"
+
+
+def test_batch_and_video_save_by_default_photos_only_when_switched_on(populated, results_db, face_jpeg, tmp_path):
+    from src.analytics.store import open_store
+
+    store = open_store(results_db)
+    at = open_page(PAGES[1])
+    assert at.toggle(key="photos_save").value is False
+    assert at.toggle(key="batch_save").value and at.toggle(key="video_save").value and at.toggle(key="live_save").value
+    at.file_uploader(key="photos_upload").set_value(("astronaut.jpg", face_jpeg, "image/jpeg")).run()
+    assert store.runs().empty  # Photos: off by default
+    at.text_input(key="photos_campaign").set_value("Window display").run()
+    at.toggle(key="photos_save").set_value(True).run()
+    assert not at.exception, at.exception
+    at.run()  # a rerun must not save the same photo again
+    runs = store.runs()
+    assert runs["source"].tolist() == ["photo"] and runs["campaign"].tolist() == ["Window display"]
+    assert "Saved" in texts(at.caption)
+
+    at.text_input(key="batch_location").set_value("Store 12").run()
+    at.file_uploader(key="batch_upload").set_value(
+        [("astronaut.jpg", face_jpeg, "image/jpeg"), ("broken.jpg", b"not an image", "image/jpeg")]
+    ).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    batch = store.runs(source="batch").iloc[0]
+    assert (batch["campaign"], batch["location"], batch["files"]) == ("Campaign A", "Store 12", 2)
+    assert set(store.results(run_id=batch["run_id"])["status"]) == {"ok", "error"}
+
+    from skimage import data
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 4.0, (256, 256))
+    for _ in range(4):
+        writer.write(cv2.cvtColor(cv2.resize(data.astronaut(), (256, 256)), cv2.COLOR_RGB2BGR))
+    writer.release()
+    at.text_input(key="video_campaign").set_value("UX session 3").run()
+    at.file_uploader(key="video_upload").set_value(("clip.avi", path.read_bytes(), "video/x-msvideo")).run()
+    at.button(key="video_run").click().run()
+    assert not at.exception, at.exception
+    clip = store.results(source="video")
+    assert set(clip["campaign"]) == {"UX session 3"} and clip["track_id"].notna().all()
+    assert clip["time"].tolist() == sorted(clip["time"]) and clip["time"].max() > 0
+
+
+def test_a_store_failure_is_shown_and_the_results_stay(populated, face_jpeg, monkeypatch):
+    monkeypatch.setattr(config, "DATABASE_URL", "nosuchdb://nowhere/results")
+    at = open_page(PAGES[1])
+    at.file_uploader(key="batch_upload").set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert "Not saved to the results store" in texts(at.error) and "unsupported database" in texts(at.error)
+    assert len(at.dataframe[0].value) >= 1  # the batch table is still there
+    assert "The results store could not be opened" in texts(at.error)  # History & trends says so too
+
+
+def test_summary_kpis_come_from_the_store(populated, results_db):
+    from datetime import UTC, datetime, timedelta
+
+    at = open_page()
+    assert "No results saved yet" in texts(at.caption)
+    now = datetime.now(UTC)
+    monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=1, second=0, microsecond=0)
+    save_faces(results_db, "Busy", {"happy": 6, "sad": 2}, monday.isoformat())
+    save_faces(results_db, "Busy", {"happy": 1, "sad": 3}, (monday - timedelta(days=3)).isoformat())
+    save_faces(results_db, "Quiet", {"neutral": 2}, (monday - timedelta(days=30)).isoformat())
+    at = open_page()
+    assert not at.exception, at.exception
+    assert metric(at, "Faces analysed") == "14"
+    positive = next(m for m in at.metric if m.label == "Positive faces this week")
+    assert positive.value == "75%" and positive.proto.delta == "+50 pts vs last week"
+    assert metric(at, "Busiest campaign") == markdown_literal("Busy")
+
+
+@pytest.fixture
+def groups_file(tmp_path, monkeypatch):
+    """The groups file in a temporary copy; the process-wide groups are read again afterwards."""
+    from src.analytics import groups
+
+    path = tmp_path / "emotion_groups.toml"
+    shutil.copy(config.GROUPS_FILE, path)
+    monkeypatch.setattr(config, "GROUPS_FILE", path)
+    groups.reload()
+    yield path
+    monkeypatch.undo()
+    groups.reload()
+
+
+def test_group_editor_checks_saves_and_feeds_the_selector(populated, results_db, groups_file):
+    save_faces(results_db, "Ad A", {"happy": 4, "sad": 4}, "2026-03-02 10:00")
+    at = open_page(PAGES[1])
+    editor = at.text_area(key="groups_editor")
+    assert "frustrated = angry + disgust + sad" in editor.value
+    editor.set_value(editor.value + "\n[moods]\ngrumpy = angri + sad\n").run()
+    at.button(key="groups_check").click().run()
+    problem = 'unknown emotion "angri" in group "grumpy"; did you mean "angry"?'
+    assert markdown_literal(problem) in texts(at.error)
+    assert "grumpy" not in groups_file.read_text()
+
+    at.text_area(key="groups_editor").set_value(editor.value.replace("angri", "angry")).run()
+    at.button(key="groups_save").click().run()
+    assert not at.exception, at.exception
+    assert '"grumpy"' in groups_file.read_text() and "Saved to" in texts(at.success)
+    options = at.selectbox(key="history_grouping").options
+    assert any("moods" in o and "grumpy" in o for o in options)
+
+
+def test_live_seconds_are_saved_and_the_run_closed_when_the_camera_stops(populated, results_db):
+    from src.analytics import persist
+    from src.analytics.store import open_store
+
+    store = open_store(results_db)
+    session = negative_live_session()  # 20 s of one angry face, ending now
+    recorder = persist.LiveRecorder("Front desk")
+    now = session.clock()
+    recorded = len(session.stats.seconds(now))  # 20 or 21 whole seconds
+    assert recorder.flush(store, session.stats, session.labels, now - 10) >= 10  # saved while it streamed
+    at = open_page(PAGES[1])
+    at.session_state["live_session"] = session
+    at.session_state["live_recorder"] = recorder
+    at.run()  # the camera is not playing: the rest is written and the run closed
+    assert not at.exception, at.exception
+    run = store.runs().iloc[0]
+    assert (run["source"], run["campaign"], run["status"]) == ("live", "Front desk", "ok")
+    seconds = store.live_seconds(run_id=run["run_id"])
+    assert len(seconds) == recorded and seconds["faces"].eq(1).all() and seconds["angry"].eq(1).all()

@@ -1,0 +1,238 @@
+"""End to end through ``python -m src.cli`` in a subprocess, as other tools call it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src import config
+from src.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "file,face,x,y,w,h,emotion,confidence,angry,disgust,fear,happy,sad,surprise,neutral,status,error"
+
+
+def run_cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(
+        [sys.executable, "-m", "src.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    """A real face photo, a faceless image, a text file posing as JPEG, an empty PNG,
+    a nested photo and a non-image file the folder walk must skip."""
+    from skimage import data as skdata
+
+    root = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skdata.astronaut()).save(root / "astronaut.jpg", quality=92)
+    Image.new("RGB", (320, 240), (200, 200, 200)).save(root / "blank.png")
+    (root / "fake.jpg").write_text("this is a text file, not a photo\n")
+    (root / "empty.png").write_bytes(b"")
+    (root / "nested" / "deeper").mkdir(parents=True)
+    Image.fromarray(skdata.astronaut()).resize((256, 256)).save(root / "nested" / "deeper" / "small.JPG")
+    (root / "nested" / "notes.txt").write_text("skip me")
+    return root
+
+
+@pytest.fixture(scope="module")
+def predicted(photo_dir, trained_model) -> subprocess.CompletedProcess:
+    missing = str(photo_dir / "no_such_file.jpg")
+    return run_cli("predict", str(photo_dir), missing, "--model", str(trained_model))
+
+
+def _rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_predict_csv_header_and_statuses(predicted, photo_dir):
+    assert predicted.returncode == 0, predicted.stderr
+    lines = predicted.stdout.splitlines()
+    assert lines[0] == HEADER
+    rows = _rows(predicted.stdout)
+    by_file = {}
+    for row in rows:
+        by_file.setdefault(row["file"], []).append(row)
+    given = str(photo_dir)
+    assert set(by_file) == {
+        os.path.join(given, "astronaut.jpg"),
+        os.path.join(given, "blank.png"),
+        os.path.join(given, "fake.jpg"),
+        os.path.join(given, "empty.png"),
+        os.path.join(given, "nested/deeper/small.JPG"),
+        str(photo_dir / "no_such_file.jpg"),
+    }
+    astronaut = by_file[os.path.join(given, "astronaut.jpg")]
+    assert [r["status"] for r in astronaut] == ["ok"]
+    face = astronaut[0]
+    assert face["face"] == "0" and face["error"] == ""
+    assert face["emotion"] in config.EMOTIONS
+    x, y, w, h = (int(face[k]) for k in "xywh")
+    assert 0 <= x and 0 <= y and x + w <= 512 and y + h <= 512 and w >= 24
+    probs = [float(face[name]) for name in config.EMOTIONS]
+    assert sum(probs) == pytest.approx(1.0, abs=1e-3)
+    assert float(face["confidence"]) == pytest.approx(max(probs), abs=1e-4)
+    assert by_file[os.path.join(given, "nested/deeper/small.JPG")][0]["status"] == "ok"
+
+    blank = by_file[os.path.join(given, "blank.png")]
+    assert len(blank) == 1 and blank[0]["status"] == "no_face" and blank[0]["emotion"] == ""
+    for name, reason in (("fake.jpg", "not an image"), ("empty.png", "empty file")):
+        (row,) = by_file[os.path.join(given, name)]
+        assert row["status"] == "error" and row["error"] == reason and row["x"] == ""
+    (row,) = by_file[str(photo_dir / "no_such_file.jpg")]
+    assert row["status"] == "error" and row["error"] == "file not found"
+
+
+def test_predict_jsonl_to_file(photo_dir, trained_model, tmp_path, capsys):
+    # In-process through the same entry point: saves a TensorFlow start-up.
+    out = tmp_path / "faces.jsonl"
+    code = main(
+        [
+            "predict",
+            str(photo_dir / "astronaut.jpg"),
+            str(photo_dir / "fake.jpg"),
+            "--format",
+            "jsonl",
+            "--output",
+            str(out),
+            "--model",
+            str(trained_model),
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out == ""
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [list(r) for r in records] == [HEADER.split(",")] * 2
+    assert records[0]["status"] == "ok" and isinstance(records[0]["confidence"], float)
+    assert records[1]["status"] == "error" and records[1]["error"] == "not an image"
+    assert records[1]["emotion"] is None
+
+
+def test_predict_fast_mode_finds_the_same_face(photo_dir, trained_model, capsys):
+    photo = str(photo_dir / "astronaut.jpg")
+    assert main(["predict", photo, "--model", str(trained_model)]) == 0
+    (thorough,) = _rows(capsys.readouterr().out)
+    assert main(["predict", photo, "--fast", "--model", str(trained_model)]) == 0
+    (fast,) = _rows(capsys.readouterr().out)
+    assert thorough["status"] == fast["status"] == "ok"
+    box = lambda r: np.array([int(r[k]) for k in "xywh"])  # noqa: E731
+    assert np.abs(box(thorough) - box(fast)).max() <= 0.15 * int(thorough["w"])
+
+
+def test_predict_crops(trained_model, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(tmp_path / f"crop{i}.png")
+    assert main(["predict", "--crops", str(tmp_path), "--model", str(trained_model)]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert [row["file"] for row in rows] == [os.path.join(str(tmp_path), f"crop{i}.png") for i in range(3)]
+    for row in rows:
+        assert row["status"] == "ok"
+        assert (row["x"], row["y"], row["w"], row["h"]) == ("0", "0", "48", "48")
+
+
+def test_evaluate_last_line(fer_dir, model_copy, tmp_path):
+    out = tmp_path / "outputs"
+    proc = run_cli("evaluate", "--data", str(fer_dir), "--model", str(model_copy), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"accuracy=\d\.\d{4} macro_f1=\d\.\d{4}", last)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert last == (
+        f"accuracy={metrics['splits']['PrivateTest']['accuracy']:.4f} "
+        f"macro_f1={metrics['splits']['PrivateTest']['macro_f1']:.4f}"
+    )
+    for name in ("roc.json", "dataset_stats.json", "mean_faces.png", "model_comparison.csv"):
+        assert (out / name).exists(), name
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, trained_model):
+    proc = run_cli("evaluate", "--data", str(tmp_path / "nowhere"), "--model", str(trained_model))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0] and "Traceback" not in proc.stderr
+
+    proc = run_cli("predict", str(tmp_path), "--model", str(tmp_path / "missing.keras"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not found" in lines[0]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    proc = run_cli("stats", "--data", str(bad))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "lacks columns" in proc.stderr
+
+
+def test_stats_output_version(fer_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(config, "OUTPUTS_DIR", tmp_path)
+    monkeypatch.setattr(config, "OUTPUT_VERSION", "")
+    (tmp_path / "v4").mkdir()
+    assert main(["stats", "--data", str(fer_dir)]) == 0
+    assert (tmp_path / "v4" / "dataset_stats.json").is_file()  # the newest version folder
+    assert main(["stats", "--data", str(fer_dir), "--output-version", "new"]) == 0
+    assert (tmp_path / "v5" / "mean_faces.png").is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stats", "--data", str(fer_dir), "--output-version", "latest"])
+    assert exit_info.value.code == 2 and "invalid output_version value: 'latest'" in capsys.readouterr().err
+
+
+def test_odd_names_and_skipped_entries_in_a_batch(trained_model, tmp_path):
+    """A non-UTF-8 file name (bytes b"caf\\xe9.jpg") used to end the run with a UnicodeEncodeError
+    and lose the rows after it; entries a folder walk leaves out were not mentioned at all."""
+    folder = tmp_path / "batch"
+    (folder / ".git").mkdir(parents=True)
+    blank = Image.new("RGB", (64, 48), (90, 90, 90))
+    blank.save(folder / "a.png")
+    blank.save(os.fsencode(folder) + b"/caf\xe9.jpg")
+    blank.save(folder / "z.png")
+    blank.save(folder / ".hidden.jpg")
+    blank.save(folder / ".git" / "inside.jpg")
+    (folder / "notes.txt").write_text("not a photo")
+    explicit = os.fsdecode(os.fsencode(tmp_path) + b"/\xff\xfe.png")  # named on the command line
+    blank.save(os.fsencode(explicit))
+
+    proc = run_cli("predict", str(folder), explicit, "--model", str(trained_model))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    rows = _rows(proc.stdout)
+    assert [r["file"] for r in rows] == [
+        os.path.join(str(folder), "a.png"),
+        os.path.join(str(folder), "caf\\xe9.jpg"),
+        os.path.join(str(folder), "z.png"),
+        str(tmp_path / "\\xff\\xfe.png"),
+    ]
+    assert {r["status"] for r in rows} == {"no_face"}
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped ")]
+    assert skipped == [
+        f"skipped {folder / '.git'}: hidden folder",
+        f"skipped {folder / '.hidden.jpg'}: hidden file",
+        f"skipped {folder / 'notes.txt'}: not an image file (.txt)",
+    ]
+    assert "4 images: 0 with faces (0 faces in all), 4 without, 0 errors, 3 skipped" in proc.stderr
+
+
+def test_formula_names_are_neutralised_in_csv_and_exact_in_jsonl(trained_model, tmp_path, monkeypatch, capsys):
+    names = ["=cmd|' -C calc'!A0.jpg", "+1+2.png", "-2+3.png", "@SUM(A1).png", "\tTAB.png", "\rCR.png", "plain.png"]
+    for name in names:
+        Image.new("RGB", (40, 30), (128, 128, 128)).save(tmp_path / name, format="PNG")
+    monkeypatch.chdir(tmp_path)  # relative names are written as given: the cell starts with the name
+    assert main(["predict", "--model", str(trained_model), "--", *names]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert [r["file"] for r in rows] == [f"'{n}".replace("\r", "\\x0d") for n in names[:-1]] + ["plain.png"]
+
+    assert main(["predict", "--format", "jsonl", "--model", str(trained_model), "--", *names]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in records] == names

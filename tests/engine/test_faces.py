@@ -1,0 +1,272 @@
+"""Face detection on real offline photos (scikit-image's astronaut, cameraman) and composites."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from src.engine.faces import (
+    Box,
+    Face,
+    FaceDetector,
+    FaceDetectorError,
+    YuNetDetector,
+    get_detector,
+    non_max_suppression,
+)
+
+# The astronaut's face in the 512x512 photo, measured once by eye and by the cascade.
+FACE_REGION = (170, 20, 290, 180)  # x0, y0, x1, y1
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+
+
+def _face_crop(astronaut: np.ndarray) -> np.ndarray:
+    """The face with some hair and neck around it, as a photo crop would have."""
+    return astronaut[40:190, 150:300]
+
+
+def _overlap(box: Box, region: tuple[int, int, int, int]) -> float:
+    """Share of ``box`` inside ``region``."""
+    x0, y0, x1, y1 = region
+    iw = max(0, min(box.x + box.w, x1) - max(box.x, x0))
+    ih = max(0, min(box.y + box.h, y1) - max(box.y, y0))
+    return iw * ih / (box.w * box.h)
+
+
+def test_astronaut_face_found_once(astronaut: np.ndarray) -> None:
+    boxes = get_detector().detect(astronaut)
+    assert len(boxes) == 1
+    box = boxes[0]
+    assert isinstance(box, Box) and all(type(v) is int for v in box)
+    assert _overlap(box, FACE_REGION) > 0.8
+    assert 70 <= box.w <= 140 and 70 <= box.h <= 140
+
+
+@pytest.mark.parametrize("kind", ["blank", "noise"])
+def test_no_face_gives_empty_list(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    image = np.full((240, 320), 128, np.uint8) if kind == "blank" else rng.integers(0, 256, (240, 320), dtype=np.uint8)
+    assert get_detector().detect(image) == []
+
+
+def test_image_smaller_than_a_face_gives_empty_list() -> None:
+    assert get_detector().detect(np.zeros((10, 10), np.uint8)) == []
+
+
+def test_three_faces_sorted_left_to_right(astronaut: np.ndarray) -> None:
+    canvas = np.full((500, 1200), 128, np.uint8)
+    crop = _face_crop(astronaut)
+    placed = []  # (x, y, size) of each pasted crop, deliberately not in x order
+    for x, y, size in [(820, 150, 300), (60, 200, 160), (430, 80, 230)]:
+        canvas[y : y + size, x : x + size] = cv2.resize(
+            crop, (size, size), interpolation=cv2.INTER_AREA if size < crop.shape[0] else cv2.INTER_CUBIC
+        )
+        placed.append((x, y, size))
+    boxes = get_detector().detect(canvas)
+    assert len(boxes) == 3
+    assert [b.x for b in boxes] == sorted(b.x for b in boxes)
+    for box, (x, y, size) in zip(boxes, sorted(placed)):
+        # The face fills the middle ~65% of each pasted crop.
+        assert _overlap(box, (x, y, x + size, y + size)) > 0.9
+        assert 0.4 * size <= box.w <= 0.9 * size
+
+
+def test_large_image_boxes_in_original_pixels(astronaut: np.ndarray) -> None:
+    scale = 2000 / astronaut.shape[1]
+    big = cv2.resize(astronaut, (2000, 2000), interpolation=cv2.INTER_CUBIC)
+    boxes = get_detector().detect(big)
+    assert len(boxes) == 1
+    x0, y0, x1, y1 = (round(v * scale) for v in FACE_REGION)
+    assert _overlap(boxes[0], (x0, y0, x1, y1)) > 0.8
+    assert boxes[0].w > 250  # in 2000-px pixels, not the downscaled copy's
+
+
+def test_profile_fallback_finds_the_cameraman() -> None:
+    camera = data.camera()  # a man seen from the side, looking through a camera
+    assert FaceDetector(profile_cascade="").detect(camera) == []
+    boxes = get_detector().detect(camera)
+    assert len(boxes) == 1
+    assert _overlap(boxes[0], (160, 70, 300, 220)) > 0.8  # his head, left of the camera
+
+
+def test_face_at_the_border_is_clipped_to_the_image(astronaut: np.ndarray) -> None:
+    image = np.ascontiguousarray(astronaut[60:300, 172:420])  # face touches the left and top edges
+    boxes = get_detector().detect(image)
+    assert len(boxes) == 1
+    box = boxes[0]
+    assert box.x >= 0 and box.y >= 0
+    assert box.x + box.w <= image.shape[1] and box.y + box.h <= image.shape[0]
+
+
+def test_non_max_suppression_merges_duplicates() -> None:
+    face, nested, shifted, other = (
+        Box(100, 100, 80, 80),
+        Box(120, 120, 30, 30),
+        Box(105, 102, 80, 80),
+        Box(300, 100, 80, 80),
+    )
+    kept = non_max_suppression([nested, face, shifted, other], [2, 9, 4, 5], overlap=0.3)
+    assert sorted(kept) == [face, other]
+    assert non_max_suppression([], [], overlap=0.3) == []
+
+
+def test_bad_input_and_missing_cascade_raise_clearly(astronaut: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="2-D uint8"):
+        get_detector().detect(np.dstack([astronaut] * 3))
+    with pytest.raises(ValueError, match="2-D uint8"):
+        get_detector().detect(astronaut.astype(np.float32))
+    with pytest.raises(FaceDetectorError, match="not found"):
+        FaceDetector(cascade="haarcascade_no_such_face.xml")
+
+
+def test_detector_is_thread_local() -> None:
+    assert get_detector() is get_detector()
+    seen: list[FaceDetector] = []
+
+    def grab() -> None:
+        seen.extend([get_detector(), get_detector()])
+
+    worker = threading.Thread(target=grab)
+    worker.start()
+    worker.join()
+    assert seen[0] is seen[1]
+    assert seen[0] is not get_detector()
+
+
+def test_concurrent_detection_in_four_threads(astronaut: np.ndarray) -> None:
+    small = cv2.resize(astronaut, (320, 320), interpolation=cv2.INTER_AREA)
+    start = threading.Barrier(4, timeout=30)  # all four detect at the same time, each in its own thread
+
+    def run(_: int) -> tuple[FaceDetector, list[Box]]:
+        start.wait()
+        boxes = [get_detector().detect(small) for _ in range(2)]
+        assert boxes[0] == boxes[1]
+        return get_detector(), boxes[0]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, range(4)))
+    assert len({id(detector) for detector, _ in results}) == 4
+    assert all(boxes == results[0][1] and len(boxes) == 1 for _, boxes in results)
+
+
+@pytest.mark.parametrize("size", [60, 300])
+def test_camera_frame_small_and_large_face(astronaut: np.ndarray, size: int) -> None:
+    """In fast mode 640x480 frames take the coarse pass; a face too small for it is found by the full pass."""
+    frame = np.full((480, 640), 128, np.uint8)
+    crop = _face_crop(astronaut)
+    frame[100 : 100 + size, 200 : 200 + size] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    for fast in (False, True):
+        boxes = get_detector(fast, backend="haar").detect(frame)
+        assert len(boxes) == 1
+        assert _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
+
+
+@pytest.mark.parametrize("size", [60, 300])
+def test_yunet_thorough_mode_finds_small_faces_that_fast_mode_may_miss(astronaut: np.ndarray, size: int) -> None:
+    frame = np.full((480, 640), 128, np.uint8)
+    frame[100 : 100 + size, 200 : 200 + size] = cv2.resize(
+        _face_crop(astronaut), (size, size), interpolation=cv2.INTER_AREA
+    )
+    boxes = get_detector().detect(frame)
+    assert len(boxes) == 1 and _overlap(boxes[0], (200, 100, 200 + size, 100 + size)) > 0.9
+    if size == 300:
+        assert len(get_detector(fast=True).detect(frame)) == 1
+
+
+def test_haar_fast_mode_is_its_own_thread_local_detector() -> None:
+    assert get_detector(True, backend="haar") is get_detector(True, backend="haar")
+    assert get_detector(True, backend="haar") is not get_detector(False, backend="haar")
+    assert get_detector(True, backend="haar").fast_side > 0 and get_detector(False, backend="haar").fast_side == 0
+
+
+def test_default_backend_is_yunet_and_unknown_backend_is_refused() -> None:
+    assert isinstance(get_detector(), YuNetDetector)
+    with pytest.raises(FaceDetectorError, match="unknown face detector"):
+        get_detector(backend="mtcnn")
+
+
+def test_yunet_landmarks_on_the_astronaut() -> None:
+    """Five landmarks inside the face box, in anatomical order: eyes above nose above mouth."""
+    faces = get_detector().detect_faces(data.astronaut())
+    assert len(faces) == 1
+    face = faces[0]
+    assert isinstance(face, Face) and 0.6 <= face.score <= 1.0
+    assert _overlap(face.box, FACE_REGION) > 0.8
+    marks = face.landmarks
+    assert marks.shape == (5, 2)
+    x0, y0 = face.box.x, face.box.y
+    assert np.all((marks[:, 0] > x0) & (marks[:, 0] < x0 + face.box.w))
+    assert np.all((marks[:, 1] > y0) & (marks[:, 1] < y0 + face.box.h))
+    eyes, nose, mouth = marks[:2], marks[2], marks[3:]
+    assert eyes[0, 0] < eyes[1, 0] and mouth[0, 0] < mouth[1, 0]
+    assert eyes[:, 1].max() < nose[1] < mouth[:, 1].min()
+    # Grayscale input finds the same face.
+    gray_faces = get_detector().detect_faces(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY))
+    assert len(gray_faces) == 1 and _overlap(gray_faces[0].box, FACE_REGION) > 0.8
+
+
+def test_yunet_finds_a_face_that_fills_a_tiny_image(astronaut: np.ndarray) -> None:
+    """A 48x48 FER-style crop (the face fills the frame) is enlarged and bordered before detection."""
+    crop = cv2.resize(astronaut[20:200, 150:310], (48, 48), interpolation=cv2.INTER_AREA)
+    faces = get_detector().detect_faces(crop)
+    assert len(faces) == 1
+    box = faces[0].box
+    assert 0 <= box.x and box.x + box.w <= 48 and box.w >= 20
+
+
+def test_yunet_boxes_are_in_original_pixels_on_a_large_photo(astronaut: np.ndarray) -> None:
+    """A 2048 px photo is searched on a smaller copy; boxes and landmarks come back in photo pixels."""
+    big = cv2.resize(data.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    faces = get_detector().detect_faces(big)
+    assert len(faces) == 1
+    assert _overlap(faces[0].box, tuple(v * 4 for v in FACE_REGION)) > 0.8
+    assert faces[0].box.w > 250
+
+
+def _counting(detector: YuNetDetector) -> list[tuple[int, int]]:
+    """Record the size of every copy the real YuNet runs on."""
+    calls: list[tuple[int, int]] = []
+    real = detector._detect
+
+    def detect(image, conf):
+        calls.append(image.shape[:2])
+        return real(image, conf=conf)
+
+    detector._detect = detect
+    return calls
+
+
+def test_yunet_portrait_stops_at_the_coarse_pass(astronaut: np.ndarray) -> None:
+    """A large face is found on the 320 px copy alone, at the box the full pass gives."""
+    frame = np.full((480, 640), 128, np.uint8)
+    frame[100:400, 200:500] = cv2.resize(_face_crop(astronaut), (300, 300), interpolation=cv2.INTER_AREA)
+    coarse, single = YuNetDetector(), YuNetDetector(coarse_side=0)
+    calls, single_calls = _counting(coarse), _counting(single)
+    (fast_box,), (full_box,) = coarse.detect(frame), single.detect(frame)
+    assert calls == [(240, 320)] and single_calls == [(480, 640)]
+    assert _overlap(fast_box, (full_box.x, full_box.y, full_box.x + full_box.w, full_box.y + full_box.h)) > 0.85
+
+
+def test_yunet_small_faces_or_none_get_the_full_pass(astronaut: np.ndarray) -> None:
+    """Faces under the coarse threshold (and frames without a face) are searched at full size."""
+    crop = _face_crop(astronaut)
+    frame = np.full((480, 640), 128, np.uint8)
+    for x in (60, 260, 460):  # a row of 70 px faces: 35 px on the coarse copy
+        frame[200:270, x : x + 70] = cv2.resize(crop, (70, 70), interpolation=cv2.INTER_AREA)
+    detector = YuNetDetector()
+    calls = _counting(detector)
+    boxes = detector.detect(frame)
+    assert calls == [(240, 320), (480, 640)]
+    assert len(boxes) == 3 and [b.x // 100 for b in boxes] == [0, 2, 4]
+    calls.clear()
+    assert detector.detect(np.full((480, 640), 128, np.uint8)) == []
+    assert calls == [(240, 320), (480, 640)]

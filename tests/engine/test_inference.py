@@ -1,0 +1,70 @@
+"""Inference on real photos: aligned faces, boxes in original pixels, results schema."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from src import config
+from src.engine.inference import get_recognizer
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_large_photo_boxes_come_back_in_original_pixels():
+    """A 3072 px photo is decoded at FER_DECODE_MAX_SIDE, but its box is reported in photo pixels."""
+    assert config.DECODE_MAX_SIDE < 3072
+    big = cv2.resize(data.astronaut(), (3072, 3072), interpolation=cv2.INTER_CUBIC)
+    rec = get_recognizer()
+    result = rec.analyze(_jpeg(big), name="big.jpg")
+    assert result.status == "ok" and (result.width, result.height) == (3072, 3072)
+    assert len(result.faces) == 1
+    box = result.faces[0].box
+    small = rec.predict(data.astronaut())[0].box  # the same face in the 512 px original
+    for big_v, small_v in zip(box, small):
+        assert abs(big_v - 6 * small_v) <= 0.06 * 6 * max(small.w, small.h)
+    marks = np.asarray(result.faces[0].landmarks)
+    assert marks.shape == (5, 2)
+    assert (marks[:, 0] > box.x).all() and (marks[:, 0] < box.x + box.w).all()
+
+
+def test_result_schema_carries_landmarks():
+    face = get_recognizer().predict(data.astronaut())[0]
+    payload = face.to_dict()
+    assert set(payload) == {"box", "emotions", "emotion", "confidence", "landmarks"}
+    assert list(payload["emotions"]) == list(config.EMOTIONS)
+    assert len(payload["landmarks"]) == 5 and payload["emotion"] in config.EMOTIONS
+
+
+def test_flip_averaging_is_the_mean_of_a_face_and_its_mirror():
+    from src.engine.classifier import flip_averaged
+
+    x = np.random.default_rng(0).random((3, 48, 48, 1)).astype(np.float32)
+    calls = []
+
+    def first_row(batch):
+        calls.append(len(batch))
+        return batch[:, 0, :, 0]
+
+    out = flip_averaged(first_row, x)
+    assert calls == [6]  # faces and mirrors in one call
+    assert np.allclose(out, (x[:, 0, :, 0] + x[:, 0, ::-1, 0]) / 2)
+    assert np.array_equal(flip_averaged(first_row, x, flip=False), x[:, 0, :, 0])
+
+
+def test_a_face_and_its_mirror_image_get_the_same_probabilities(monkeypatch):
+    """With test-time flipping (the default) the classifier cannot tell a face from its mirror."""
+    rec = get_recognizer()
+    face = cv2.resize(cv2.cvtColor(data.astronaut()[30:200, 150:320], cv2.COLOR_RGB2GRAY), (48, 48))
+    assert config.TTA_FLIP
+    assert np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
+    monkeypatch.setattr(config, "TTA_FLIP", False)
+    assert not np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)

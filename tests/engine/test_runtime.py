@@ -1,0 +1,250 @@
+"""The serving runtime: ONNX twins exported from Keras, checked equal, served without TensorFlow;
+INT8 twins quantised from them, checked to agree, served by default."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from src import config
+from src.cli import main
+from src.engine.inference import EmotionRecognizer
+from src.engine.manifest import manifest_path, read_manifest, sha256_file
+from src.engine.runtime import (
+    RuntimeUnavailable,
+    int8_problem,
+    int8_twin,
+    load_classifier,
+    onnx_twin,
+    twin_problem,
+)
+from src.training.export import EXPORT_TOLERANCE, INT8_MIN_AGREEMENT, check_inputs, export_int8, export_onnx
+
+BUNDLED = [config.ROOT / "models" / name for name in ("fer_cnn.keras", "fer_plus.keras", "fer_compact.keras")]
+
+# Run in a child Python: imports of TensorFlow, Keras and tf2onnx fail as they would in the
+# serving install (pip install -e . without the train extra).
+WITHOUT_TF = """
+import importlib.abc, sys
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, NoTensorFlow())
+from src.cli import main
+code = main(sys.argv[1:])
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+sys.exit(code)
+"""
+
+
+def astronaut_face(size: int = 48) -> np.ndarray:
+    from src.engine.faces import get_detector
+    from src.engine.preprocessing import extract_face, to_gray
+
+    rgb = skdata.astronaut()
+    face = get_detector().detect_faces(rgb)[0]
+    return extract_face(to_gray(rgb), face.box, face.landmarks, size)
+
+
+def test_publish_exports_a_twin_that_agrees_with_keras(trained_model):
+    manifest = read_manifest(trained_model)
+    record = manifest["onnx"]
+    twin = onnx_twin(trained_model)
+    assert twin.is_file() and record["file"] == twin.name
+    assert record["sha256"] == sha256_file(twin) and record["keras_sha256"] == manifest["sha256"]
+    assert record["max_abs_diff"] <= EXPORT_TOLERANCE
+    assert twin_problem(trained_model, manifest) is None
+
+    onnx, info = load_classifier(trained_model, "onnx")
+    keras_predict, keras_info = load_classifier(trained_model, "keras")
+    assert (info.runtime, keras_info.runtime) == ("onnx", "keras")
+    assert info.class_names == keras_info.class_names and info.input_size == keras_info.input_size
+    x = np.concatenate([check_inputs(info.input_size, seed=1), astronaut_face(info.input_size)[None, ..., None]])
+    x = x.astype(np.float32)
+    assert np.abs(onnx(x) - keras_predict(x)).max() <= EXPORT_TOLERANCE
+
+
+def test_results_are_the_same_through_either_runtime(trained_model, monkeypatch):
+    results = {}
+    for runtime in ("onnx", "keras"):
+        monkeypatch.setattr(config, "RUNTIME", runtime)
+        recognizer = EmotionRecognizer(trained_model)
+        assert recognizer.info.runtime == runtime
+        results[runtime] = recognizer.analyze(skdata.astronaut(), name="astronaut")
+    onnx, keras_result = results["onnx"], results["keras"]
+    assert [f.box for f in onnx.faces] == [f.box for f in keras_result.faces]
+    for a, b in zip(onnx.faces, keras_result.faces):
+        assert a.emotion == b.emotion
+        assert max(abs(a.emotions[k] - b.emotions[k]) for k in a.emotions) <= EXPORT_TOLERANCE
+
+
+def test_auto_serves_the_twin_and_falls_back_when_it_does_not_match(model_copy):
+    export_onnx(model_copy)
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
+
+    twin = onnx_twin(model_copy)
+    twin.write_bytes(twin.read_bytes() + b"\0")
+    problem = twin_problem(model_copy, read_manifest(model_copy))
+    assert "changed since it was exported" in problem
+    assert load_classifier(model_copy, "auto")[1].runtime == "keras"
+    with pytest.raises(RuntimeUnavailable, match="python -m src.cli export"):
+        load_classifier(model_copy, "onnx")
+
+    # New weights (a fresh manifest) make the export stale; exporting again mends it.
+    manifest = read_manifest(model_copy)
+    manifest["onnx"]["keras_sha256"] = "0" * 64
+    manifest_path(model_copy).write_text(json.dumps(manifest))
+    assert "stale export" in twin_problem(model_copy, read_manifest(model_copy))
+    assert main(["export", "--model", str(model_copy)]) == 0
+    assert twin_problem(model_copy, read_manifest(model_copy)) is None
+
+    twin.unlink()
+    assert "no ONNX export" in twin_problem(model_copy, read_manifest(model_copy))
+    assert load_classifier(model_copy, "auto")[1].runtime == "keras"
+
+
+def test_an_onnx_file_can_be_served_directly_and_bad_settings_are_named(model_copy):
+    export_onnx(model_copy)
+    predict, info = load_classifier(onnx_twin(model_copy), "auto")
+    assert info.runtime == "onnx" and info.class_names == config.EMOTIONS
+    assert predict(np.zeros((3, 48, 48, 1), np.float32)).shape == (3, 7)
+    with pytest.raises(RuntimeUnavailable, match="FER_RUNTIME='tflite'"):
+        load_classifier(model_copy, "tflite")
+    with pytest.raises(FileNotFoundError):
+        load_classifier(model_copy.with_name("missing.keras"))
+
+
+@pytest.mark.parametrize("model", BUNDLED, ids=lambda p: p.name)
+def test_bundled_twins_match_their_manifest_and_keras(model):
+    manifest = read_manifest(model)
+    assert twin_problem(model, manifest) is None, "run `python -m src.cli export --model " + model.name + "`"
+    onnx, _ = load_classifier(model, "onnx")
+    keras_predict, _ = load_classifier(model, "keras")
+    x = np.concatenate([check_inputs(48, seed=2), astronaut_face()[None, ..., None]]).astype(np.float32)
+    assert np.abs(onnx(x) - keras_predict(x)).max() <= EXPORT_TOLERANCE
+
+
+def test_predict_runs_without_tensorflow_and_training_commands_say_what_is_missing(tmp_path, monkeypatch):
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    served = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TF, "predict", str(photo)],
+        cwd=config.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 0, served.stderr[-2000:]
+    # The child serves the default runtime, the INT8 twin: the same numbers as in this process;
+    # the same answer as Keras.
+    monkeypatch.setattr(config, "RUNTIME", "int8")
+    expected = EmotionRecognizer(config.MODEL_FILE).analyze(str(photo), name=str(photo))
+    header, row = served.stdout.splitlines()[:2]
+    fields = dict(zip(header.split(","), row.split(",")))
+    assert fields["emotion"] == expected.faces[0].emotion
+    for label, p in expected.faces[0].emotions.items():
+        assert abs(float(fields[label]) - p) <= 1e-4 + 5e-5  # the CSV rounds to 4 places
+    monkeypatch.setattr(config, "RUNTIME", "keras")
+    assert EmotionRecognizer(config.MODEL_FILE).analyze(str(photo)).faces[0].emotion == fields["emotion"]
+
+    for command in (["export"], ["evaluate", "--data", str(tmp_path)], ["train", "--data", str(tmp_path)]):
+        refused = subprocess.run(
+            [sys.executable, "-c", WITHOUT_TF, *command], cwd=config.ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert refused.returncode == 2, (command, refused.stderr[-2000:])
+        assert "needs TensorFlow" in refused.stderr and "pip install -e '.[train]'" in refused.stderr
+
+
+def calibration_faces(count: int = 64, seed: int = 5) -> np.ndarray:
+    """Face-like 48x48 images for the tiny model: smooth shading plus noise, uint8."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, 48)
+    shade = rng.uniform(-1, 1, (count, 3))
+    base = 255 * np.clip(shade[:, :1, None] * ramp[None, None, :] + shade[:, 1:2, None] * ramp[None, :, None], 0, 1)
+    return np.clip(base + rng.normal(0, 30, (count, 48, 48)), 0, 255).astype(np.uint8)
+
+
+def test_int8_twin_is_recorded_served_by_default_and_checked(model_copy):
+    # model_copy has no fp32 twin: export_int8 writes it first.
+    record = export_int8(model_copy, calibration_faces(), "synthetic test faces")
+    manifest = read_manifest(model_copy)
+    twin = int8_twin(model_copy)
+    assert manifest["onnx_int8"] == record and record["file"] == twin.name == "fer_cnn.int8.onnx"
+    assert record["sha256"] == sha256_file(twin) and record["size_bytes"] == twin.stat().st_size
+    assert record["keras_sha256"] == manifest["sha256"] and record["onnx_sha256"] == manifest["onnx"]["sha256"]
+    assert record["calibration"] == "48 synthetic test faces" and record["checked_faces"] == 16
+    assert INT8_MIN_AGREEMENT <= record["top1_agreement"] <= 1
+    assert twin_problem(model_copy, manifest) is None and int8_problem(model_copy, manifest) is None
+
+    runtimes = {name: load_classifier(model_copy, name) for name in ("auto", "onnx", "int8")}
+    assert {name: info.runtime for name, (_, info) in runtimes.items()} == {
+        "auto": "onnx-int8",
+        "onnx": "onnx",
+        "int8": "onnx-int8",
+    }
+    x = calibration_faces(32, seed=6)[..., None].astype(np.float32)
+    fp32, int8 = runtimes["onnx"][0](x), runtimes["int8"][0](x)
+    assert int8.shape == fp32.shape and np.allclose(int8.sum(axis=1), 1, atol=1e-5)
+    assert np.abs(int8 - fp32).max() < 0.1  # quantised, not equal, but close
+    # The INT8 file served as a path reads the manifest of the model it came from.
+    predict, info = load_classifier(twin, "auto")
+    assert info.runtime == "onnx-int8" and info.version == "test-smoke"
+    assert np.array_equal(predict(x), int8)
+
+    twin.write_bytes(twin.read_bytes() + b"\0")
+    assert "changed since it was exported" in int8_problem(model_copy, read_manifest(model_copy))
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
+    with pytest.raises(RuntimeUnavailable, match=r"FER_RUNTIME=int8 cannot serve fer_cnn.keras: fer_cnn.int8.onnx "):
+        load_classifier(model_copy, "int8")
+    twin.unlink()
+    with pytest.raises(RuntimeUnavailable, match="no INT8 export fer_cnn.int8.onnx beside the model"):
+        load_classifier(model_copy, "int8")
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
+
+
+def test_int8_export_below_the_agreement_threshold_writes_nothing(model_copy):
+    export_onnx(model_copy)
+    before = manifest_path(model_copy).read_text()
+    with pytest.raises(ValueError, match=r"of 16 held-out faces \(< 101%\); not written"):
+        export_int8(model_copy, calibration_faces(), "synthetic test faces", min_agreement=1.01)
+    with pytest.raises(ValueError, match="need at least 2 calibration faces"):
+        export_int8(model_copy, calibration_faces(1), "synthetic test faces")
+    assert manifest_path(model_copy).read_text() == before
+    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["fer_cnn.json", "fer_cnn.keras", "fer_cnn.onnx"]
+
+
+def test_export_writes_the_int8_twin_from_training_faces_or_says_why_not(
+    model_copy, fer_csv, tmp_path, monkeypatch, capsys
+):
+    assert main(["export", "--model", str(model_copy), "--data", str(fer_csv)]) == 0
+    out = capsys.readouterr().out
+    record = read_manifest(model_copy)["onnx_int8"]
+    # 84 Training rows in the synthetic CSV: three quarters calibrate, a quarter check.
+    assert record["calibration"] == "63 FER2013 Training faces, seed 0" and record["checked_faces"] == 21
+    assert f"exported {int8_twin(model_copy)} (INT8, calibrated on 63 FER2013 Training faces, seed 0" in out
+    assert load_classifier(model_copy, "auto")[1].runtime == "onnx-int8"
+
+    monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "no-datasets")
+    assert main(["export", "--model", str(model_copy)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "exported" in out and "INT8 twin skipped (it is calibrated on FER2013 Training faces): no dataset found" in out
+    )
+    assert main(["export", "--model", str(model_copy), "--no-int8"]) == 0
+    assert "INT8 twin skipped (--no-int8)" in capsys.readouterr().out
+
+
+def test_publish_writes_the_int8_twin_when_given_the_training_data(trained_model, fer_csv, isolated_dirs, tmp_path):
+    from src.training.train import publish
+
+    dest = publish(isolated_dirs["runs"] / "smoke", tmp_path / "m.keras", data_path=fer_csv, version="t")
+    assert int8_problem(dest, read_manifest(dest)) is None
+    assert load_classifier(dest, "auto")[1].runtime == "onnx-int8"

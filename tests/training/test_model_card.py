@@ -1,0 +1,158 @@
+"""Headline KPIs, model card and classification report without Keras."""
+
+from __future__ import annotations
+
+import fake_outputs as fake
+import numpy as np
+import pytest
+
+from src import config
+from src.app import dataset_view
+from src.training import model_card
+from src.training.data import FerData
+
+
+def test_kpis_measured_and_missing():
+    kpis = model_card.headline_kpis(fake.metrics(), fake.dataset_stats(), fake.benchmark())
+    assert [k.label for k in kpis] == ["Test accuracy", "Macro-F1", "Dataset size", "Median latency"]
+    assert all(k.measured for k in kpis)
+    assert kpis[2].value == "35,887 faces" and kpis[3].value == "42 ms / photo"
+    missing = model_card.headline_kpis(None, None, None)
+    assert all(k.value == model_card.MISSING and not k.measured for k in missing)
+    assert all(k.help.lower().startswith(model_card.NOT_MEASURED) for k in missing)
+
+
+def test_version_and_sha_match():
+    metrics = fake.metrics(sha256="abc", version="m1")
+    assert model_card.model_version({"version": "v2"}, metrics) == "v2"
+    assert model_card.model_version({}, metrics) == "unversioned"
+    assert model_card.model_version(None, metrics) == "m1"
+    assert model_card.model_version(None, None) == "no model"
+    assert model_card.metrics_match_model({"sha256": "abc"}, metrics)
+    assert not model_card.metrics_match_model({"sha256": "def"}, metrics)
+    assert model_card.test_accuracy(None) is None
+
+
+def test_model_card_sections():
+    manifest = {
+        "version": "v1",
+        "sha256": "f" * 64,
+        "class_names": list(config.EMOTIONS),
+        "input_size": 48,
+        "training": {
+            "config": {"arch": "compact", "width": 24, "epochs": 60},
+            "parameters": 338083,
+            "train_rows": 28709,
+            "val_rows": 3589,
+        },
+    }
+    card = model_card.model_card(manifest, fake.metrics())
+    facts = dict(card.facts)
+    assert facts["Architecture"] == "compact CNN, width 24" and facts["Parameters"] == "338,083"
+    assert facts["Training data"] == "FER2013 Training (28,709 faces)"
+    assert card.training["epochs"] == 60
+    assert any("EU AI Act" in line for line in card.limitations)
+    performance = dict(card.performance)
+    assert performance["Accuracy vs FER+ majority labels"] == "71.0%"
+    empty = model_card.model_card(None, None)
+    assert dict(empty.performance)["PrivateTest accuracy (test)"] == model_card.NOT_MEASURED
+
+
+def test_an_ensembles_card_names_its_members_and_their_data():
+    wild = {
+        "config": {"arch": "compact", "width": 24, "ferplus_weight": 0.3, "expw_repeat": 3},
+        "data": {"expw": {"train_faces": 3965}},
+    }
+    teacher = {"config": {"arch": "compact", "width": 48, "ferplus_weight": 0.3, "expw_repeat": 3}}
+    manifest = {
+        "version": "v3",
+        "training": {
+            "config": {"arch": "ensemble", "members": ["compact w24", "compact w48"]},
+            "data": wild["data"],
+            "val_rows": {"fer": 3589, "expw": 1040},
+            "parameters": 1682978,
+            "members": [{"name": "v2-wild", "training": wild}, {"name": "teacher", "training": teacher}],
+        },
+    }
+    card = model_card.model_card(manifest, None)
+    facts = dict(card.facts)
+    assert facts["Architecture"] == "mean of 2 CNNs: compact w24 + compact w48"
+    assert facts["Parameters"] == "1,682,978"
+    assert facts["Training data"] == "FER2013 Training + ExpW in-the-wild photos (3,965 faces, 3x an epoch)"
+    assert "ExpW held-back photos (1,040 faces)" in facts["Model selection"]
+    assert card.training == {"v2-wild": wild["config"], "teacher": teacher["config"]}
+
+
+def test_report_table_and_split_order():
+    metrics = fake.metrics()
+    table = model_card.report_table(metrics["splits"]["PrivateTest"], fake.CLASSES)
+    assert table["class"].tolist()[-2:] == ["macro avg", "weighted avg"]
+    assert table.iloc[-1]["support"] == metrics["splits"]["PrivateTest"]["n"]
+    assert table.iloc[-2]["f1"] == pytest.approx(metrics["splits"]["PrivateTest"]["macro_f1"])
+    assert model_card.report_table(None).empty
+    assert model_card.split_names(metrics) == ["PrivateTest", "PublicTest"]
+
+
+def test_dataset_views():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(7), 3)
+    labels = labels[labels != 1]  # no disgust faces at all
+    data = FerData(
+        images=rng.integers(0, 255, (len(labels), 48, 48), dtype=np.uint8),
+        labels=labels,
+        usage=np.array(["Training"] * len(labels)),
+    )
+    grid = dataset_view.sample_grid(data, per_class=4)
+    assert grid.shape == (7 * 50 - 2, 4 * 50 - 2)
+    rows = dataset_view.grid_rows(grid, 7)
+    assert len(rows) == 7 and rows[1].shape == (48, 198)
+    assert (rows[1][:, :48] == 128).all()  # the empty class shows grey tiles
+    tiles = dataset_view.strip_tiles(np.zeros((96, 96 * 7), np.uint8), 7)
+    assert len(tiles) == 7 and tiles[0].shape == (96, 96)
+    text = " ".join(dataset_view.insights(fake.dataset_stats()))
+    assert "disgust" in text and "FER+" in text
+    assert dataset_view.insights({}) == []
+
+
+def test_card_of_a_model_trained_in_the_wild():
+    """A v2 manifest (FER2013 + ExpW, selected on two validation sets) reads as such."""
+    manifest = {
+        "class_names": list(config.EMOTIONS),
+        "training": {
+            "config": {"arch": "compact", "width": 24, "expw_repeat": 3, "ferplus_weight": 0.3},
+            "data": {"fer2013": {"fer2013.csv.gz": "e1e8"}, "expw": {"train_faces": 3965, "val_faces": 1040}},
+            "train_rows": 40604,
+            "val_rows": {"fer": 3589, "expw": 1040},
+        },
+    }
+    facts = dict(model_card.model_card(manifest, None).facts)
+    assert facts["Training data"] == "FER2013 Training + ExpW in-the-wild photos (3,965 faces, 3x an epoch)"
+    assert facts["Model selection"] == (
+        "mean accuracy of FER2013 PublicTest (3,589 faces) and ExpW held-back photos (1,040 faces)"
+    )
+    manifest["training"]["config"]["ferplus_weight"] = 1.0
+    manifest["training"]["data"].pop("expw")
+    manifest["training"]["val_rows"] = {"ferplus": 3000}
+    facts = dict(model_card.model_card(manifest, None).facts)
+    assert facts["Training data"] == "FER2013 Training (40,604 faces) (FER+ vote distributions as targets)"
+    assert facts["Model selection"] == "FER+ majority, PublicTest (3,000 faces)"
+
+
+def test_calibration_error_is_the_served_one_where_it_was_measured():
+    metrics = {
+        "splits": {"PrivateTest": {"ece": 0.076}, "PublicTest": {"ece": 0.067}},
+        "calibration": {"reported_on": "PrivateTest", "ece_after": 0.023},
+    }
+    value, note = model_card.calibration_error(metrics, "PrivateTest")
+    assert value == 0.023 and note.startswith("As served") and "7.6% before" in note
+    value, note = model_card.calibration_error(metrics, "PublicTest")
+    assert value == 0.067 and note.startswith("Of the raw model")
+    assert model_card.calibration_error(None, "PrivateTest")[0] is None
+
+
+def test_model_labels_name_the_deployed_the_ferplus_and_the_fast_model():
+    models = config.MODELS_DIR
+    assert model_card.model_label(str(config.MODEL_FILE)) == f"deployed model ({config.MODEL_FILE.name})"
+    assert model_card.model_label(str(models / "fer_plus.keras")) == "FER+ model (fer_plus.keras)"
+    assert model_card.model_label(str(models / "fer_compact.keras")) == "fast model (fer_compact.keras)"
+    assert model_card.model_label(str(models / "scratch.keras")) == "scratch.keras"
