@@ -37,3 +37,24 @@ def stop_process(proc: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def astronaut_face(size: int = 48) -> np.ndarray:
+    """The astronaut's face, detected, aligned and cropped as the engine does."""
+    from skimage import data as skdata
+
+    from src.engine.faces import get_detector
+    from src.engine.preprocessing import extract_face, to_gray
+
+    rgb = skdata.astronaut()
+    face = get_detector().detect_faces(rgb)[0]
+    return extract_face(to_gray(rgb), face.box, face.landmarks, size)
+
+
+def calibration_faces(count: int = 64, seed: int = 5) -> np.ndarray:
+    """Face-like 48x48 images for the tiny model: smooth shading plus noise, uint8."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, 48)
+    shade = rng.uniform(-1, 1, (count, 3))
+    base = 255 * np.clip(shade[:, :1, None] * ramp[None, None, :] + shade[:, 1:2, None] * ramp[None, :, None], 0, 1)
+    return np.clip(base + rng.normal(0, 30, (count, 48, 48)), 0, 255).astype(np.uint8)

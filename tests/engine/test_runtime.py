@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skdata
+from support import astronaut_face, calibration_faces
 
 from src import config
 from src.cli import main
@@ -43,33 +44,6 @@ code = main(sys.argv[1:])
 assert "tensorflow" not in sys.modules and "keras" not in sys.modules
 sys.exit(code)
 """
-
-
-def astronaut_face(size: int = 48) -> np.ndarray:
-    from src.engine.faces import get_detector
-    from src.engine.preprocessing import extract_face, to_gray
-
-    rgb = skdata.astronaut()
-    face = get_detector().detect_faces(rgb)[0]
-    return extract_face(to_gray(rgb), face.box, face.landmarks, size)
-
-
-def test_publish_exports_a_twin_that_agrees_with_keras(trained_model):
-    manifest = read_manifest(trained_model)
-    record = manifest["onnx"]
-    twin = onnx_twin(trained_model)
-    assert twin.is_file() and record["file"] == twin.name
-    assert record["sha256"] == sha256_file(twin) and record["keras_sha256"] == manifest["sha256"]
-    assert record["max_abs_diff"] <= EXPORT_TOLERANCE
-    assert twin_problem(trained_model, manifest) is None
-
-    onnx, info = load_classifier(trained_model, "onnx")
-    keras_predict, keras_info = load_classifier(trained_model, "keras")
-    assert (info.runtime, keras_info.runtime) == ("onnx", "keras")
-    assert info.class_names == keras_info.class_names and info.input_size == keras_info.input_size
-    x = np.concatenate([check_inputs(info.input_size, seed=1), astronaut_face(info.input_size)[None, ..., None]])
-    x = x.astype(np.float32)
-    assert np.abs(onnx(x) - keras_predict(x)).max() <= EXPORT_TOLERANCE
 
 
 def test_results_are_the_same_through_either_runtime(trained_model, monkeypatch):
@@ -163,15 +137,6 @@ def test_predict_runs_without_tensorflow_and_training_commands_say_what_is_missi
         assert "needs TensorFlow" in refused.stderr and "pip install -e '.[train]'" in refused.stderr
 
 
-def calibration_faces(count: int = 64, seed: int = 5) -> np.ndarray:
-    """Face-like 48x48 images for the tiny model: smooth shading plus noise, uint8."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0, 1, 48)
-    shade = rng.uniform(-1, 1, (count, 3))
-    base = 255 * np.clip(shade[:, :1, None] * ramp[None, None, :] + shade[:, 1:2, None] * ramp[None, :, None], 0, 1)
-    return np.clip(base + rng.normal(0, 30, (count, 48, 48)), 0, 255).astype(np.uint8)
-
-
 def test_int8_twin_is_recorded_served_by_default_and_checked(model_copy):
     # model_copy has no fp32 twin: export_int8 writes it first.
     record = export_int8(model_copy, calibration_faces(), "synthetic test faces")
@@ -208,43 +173,3 @@ def test_int8_twin_is_recorded_served_by_default_and_checked(model_copy):
     with pytest.raises(RuntimeUnavailable, match="no INT8 export fer_cnn.int8.onnx beside the model"):
         load_classifier(model_copy, "int8")
     assert load_classifier(model_copy, "auto")[1].runtime == "onnx"
-
-
-def test_int8_export_below_the_agreement_threshold_writes_nothing(model_copy):
-    export_onnx(model_copy)
-    before = manifest_path(model_copy).read_text()
-    with pytest.raises(ValueError, match=r"of 16 held-out faces \(< 101%\); not written"):
-        export_int8(model_copy, calibration_faces(), "synthetic test faces", min_agreement=1.01)
-    with pytest.raises(ValueError, match="need at least 2 calibration faces"):
-        export_int8(model_copy, calibration_faces(1), "synthetic test faces")
-    assert manifest_path(model_copy).read_text() == before
-    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["fer_cnn.json", "fer_cnn.keras", "fer_cnn.onnx"]
-
-
-def test_export_writes_the_int8_twin_from_training_faces_or_says_why_not(
-    model_copy, fer_csv, tmp_path, monkeypatch, capsys
-):
-    assert main(["export", "--model", str(model_copy), "--data", str(fer_csv)]) == 0
-    out = capsys.readouterr().out
-    record = read_manifest(model_copy)["onnx_int8"]
-    # 84 Training rows in the synthetic CSV: three quarters calibrate, a quarter check.
-    assert record["calibration"] == "63 FER2013 Training faces, seed 0" and record["checked_faces"] == 21
-    assert f"exported {int8_twin(model_copy)} (INT8, calibrated on 63 FER2013 Training faces, seed 0" in out
-    assert load_classifier(model_copy, "auto")[1].runtime == "onnx-int8"
-
-    monkeypatch.setattr(config, "DATASETS_DIR", tmp_path / "no-datasets")
-    assert main(["export", "--model", str(model_copy)]) == 0
-    out = capsys.readouterr().out
-    assert (
-        "exported" in out and "INT8 twin skipped (it is calibrated on FER2013 Training faces): no dataset found" in out
-    )
-    assert main(["export", "--model", str(model_copy), "--no-int8"]) == 0
-    assert "INT8 twin skipped (--no-int8)" in capsys.readouterr().out
-
-
-def test_publish_writes_the_int8_twin_when_given_the_training_data(trained_model, fer_csv, isolated_dirs, tmp_path):
-    from src.training.train import publish
-
-    dest = publish(isolated_dirs["runs"] / "smoke", tmp_path / "m.keras", data_path=fer_csv, version="t")
-    assert int8_problem(dest, read_manifest(dest)) is None
-    assert load_classifier(dest, "auto")[1].runtime == "onnx-int8"
