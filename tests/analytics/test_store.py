@@ -1,4 +1,4 @@
-"""The results store (src/analytics/store.py) on real databases: SQLite, PostgreSQL and MariaDB.
+"""The results store (src/analytics/store/) on real databases: SQLite, PostgreSQL and MariaDB.
 
 The same suite runs on each backend (``db_url`` is parametrised): PostgreSQL and MariaDB are
 real servers started in a temporary folder by tests/db_servers.py, and every test gets a

@@ -1,6 +1,6 @@
-"""Alembic environment of the results store, run programmatically by ``src.analytics.store``.
+"""Alembic environment of the results store, run programmatically by ``Store`` (src/analytics/store/store.py).
 
-``Store`` passes an open connection in ``config.attributes["connection"]``; no alembic.ini
+``Store._migrate`` passes an open connection in ``config.attributes["connection"]``; no alembic.ini
 and no URL are read here. SQLite gets batch mode, so future ALTERs work there too.
 """
 

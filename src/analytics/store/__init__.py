@@ -1,0 +1,104 @@
+"""Results store: every analysis run and its per-face rows, in SQLite, PostgreSQL or MySQL/MariaDB.
+
+One package persists results, so the dashboard, the API and the CLI read the same history:
+
+* ``Store(url)`` opens the database at a SQLAlchemy URL (default ``FER_DATABASE_URL``, else a
+  git-ignored SQLite file ``outputs/results.db``), brings its schema to the newest Alembic
+  revision (``src/analytics/migrations/``, run from here: no alembic.ini) and applies the retention
+  (``FER_RETENTION_DAYS``). ``open_store()`` keeps one ``Store`` (one connection pool) per URL
+  per process.
+* A *run* is one analysis (a photo, a batch, a video, a live session, an API call, a CLI
+  job): source, campaign, location, tags, model version, status (running/ok/failed) and
+  counts. Its rows are the CLI's per-face rows (``ImageResult.rows``): probabilities are
+  kept as a JSON object ``{label: p}``, so models with other labels fit too. Live sessions
+  store per-second aggregates, never frames. Alerts are stored with what was sent.
+  Images are never stored.
+* Every write is one transaction. A write that fails marks its run ``failed`` with the
+  reason, and so does a ``Store.run()`` block that raises; the rows written before stay.
+  Concurrent writers are safe on every backend (SQLite: WAL, a busy timeout and ``BEGIN
+  IMMEDIATE`` for writes; deadlocks and lock timeouts are retried), and forked processes
+  open their own connections.
+* Names (files, campaigns, tags) are stored exactly as given, once made valid Unicode
+  (``sanitize.text``); neutralising formulas is for CSV output, not for storage.
+
+Readers return pandas DataFrames with UTC, timezone-aware times. Problems (bad URL, server
+down, unknown run, bad rows) raise ``StoreError`` with a message fit for a user.
+
+The modules, bottom up (import from the package, not from them):
+
+* ``errors``: ``StoreError``, ``RunClosedError`` and ``error_text``.
+* ``schema``: the tables, their column types and limits (``SOURCES``, ``NAME_MAX``...).
+* ``records``: checking incoming runs, rows, live seconds and alerts.
+* ``backends``: URLs, drivers, engines and connection settings, driver errors.
+* ``queries``: the readers' SELECTs and the DataFrames they return.
+* ``store``: ``Store`` (transactions, migrations, writes, reads, retention), ``RunHandle``
+  and ``open_store``.
+"""
+
+from __future__ import annotations
+
+from src.analytics.store.backends import CONNECT_TIMEOUT_S, EXAMPLE_URLS, parse_url
+from src.analytics.store.errors import RunClosedError, StoreError, error_text
+from src.analytics.store.queries import (
+    ALERT_COLUMNS,
+    RESULT_FACE_COLUMNS,
+    RESULT_RUN_COLUMNS,
+    RESULT_TAIL_COLUMNS,
+    RUN_COLUMNS,
+)
+from src.analytics.store.schema import (
+    ALERTS,
+    ERROR_MAX,
+    FACES,
+    LABEL_MAX,
+    LIVE_SECONDS,
+    NAME_MAX,
+    ROW_STATUSES,
+    RUN_STATUSES,
+    RUNS,
+    SOURCES,
+    TAGS_MAX,
+    JSONText,
+    UTCDateTime,
+)
+from src.analytics.store.store import (
+    MIGRATIONS_DIR,
+    RETENTION_EVERY_S,
+    WRITE_ATTEMPTS,
+    RunHandle,
+    Store,
+    open_store,
+)
+
+__all__ = [
+    "ALERTS",
+    "ALERT_COLUMNS",
+    "CONNECT_TIMEOUT_S",
+    "ERROR_MAX",
+    "EXAMPLE_URLS",
+    "FACES",
+    "LABEL_MAX",
+    "LIVE_SECONDS",
+    "MIGRATIONS_DIR",
+    "NAME_MAX",
+    "RESULT_FACE_COLUMNS",
+    "RESULT_RUN_COLUMNS",
+    "RESULT_TAIL_COLUMNS",
+    "RETENTION_EVERY_S",
+    "ROW_STATUSES",
+    "RUNS",
+    "RUN_COLUMNS",
+    "RUN_STATUSES",
+    "SOURCES",
+    "TAGS_MAX",
+    "WRITE_ATTEMPTS",
+    "JSONText",
+    "RunClosedError",
+    "RunHandle",
+    "Store",
+    "StoreError",
+    "UTCDateTime",
+    "error_text",
+    "open_store",
+    "parse_url",
+]

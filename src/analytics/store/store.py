@@ -1,0 +1,442 @@
+"""``Store``, the results database at one URL, its runs (``RunHandle``) and the per-process
+cache of stores (``open_store``).
+
+Every method is one transaction, retried on deadlocks and lock timeouts. Opening a store
+brings its schema to the newest Alembic revision and applies the retention; the checks of
+incoming values live in records.py, the SELECTs and DataFrames of the readers in queries.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from src import config
+from src.analytics.store import queries
+from src.analytics.store.backends import WRITE_OPTION, is_connect_error, is_transient, make_engine, parse_url
+from src.analytics.store.errors import RunClosedError, StoreError, error_text
+from src.analytics.store.records import (
+    alert_record,
+    check_run_id,
+    clean_name,
+    face_record,
+    is_run_id,
+    run_record,
+    second_record,
+    storable_text,
+)
+from src.analytics.store.schema import ALERTS, CHILDREN, ERROR_MAX, FACES, LIVE_SECONDS, RUNS, utc_now
+
+# The Alembic scripts, beside this package: run from here, with no alembic.ini.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+RETENTION_EVERY_S = 3600  # a long-lived process re-applies the retention at most this often
+WRITE_ATTEMPTS = 6
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunHandle:
+    """The run of ``Store.run()``: its id, and ``add(rows)`` for its rows as they come."""
+
+    store: Store
+    id: str
+    rows: int = 0
+    seconds: int = 0
+
+    def add(self, rows: Iterable[Mapping], *, labels: Sequence[str] | None = None) -> int:
+        added = self.store.add_rows(self.id, rows, labels=labels)
+        self.rows += added
+        return added
+
+    def add_live_seconds(self, seconds: Iterable[Mapping]) -> int:
+        added = self.store.add_live_seconds(self.id, seconds)
+        self.seconds += added
+        return added
+
+
+class Store:
+    """The results database at one URL (see the package docstring). Thread-safe."""
+
+    def __init__(self, url: str | None = None, *, retention_days: int | None = None):
+        connect_url, self.dialect = parse_url(config.DATABASE_URL if url is None else url)
+        self.url = connect_url.render_as_string(hide_password=True)  # safe to show
+        self.engine = make_engine(connect_url, self.dialect)
+        self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._retention_days = float(config.RETENTION_DAYS if retention_days is None else retention_days)
+        self._retention_at: float | None = None  # monotonic time of the last pass
+        try:
+            self._migrate()
+            self._maybe_retention()
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pool's connections (a later call opens new ones)."""
+        with _STORES_LOCK:
+            for key, store in list(_STORES.items()):
+                if store is self:
+                    del _STORES[key]
+        self.engine.dispose()
+
+    # -- plumbing
+
+    def _error(self, exc: SQLAlchemyError, doing: str) -> StoreError:
+        orig = getattr(exc, "orig", None)
+        detail = str(orig if orig is not None else exc).strip().splitlines()
+        reason = detail[0] if detail else type(exc).__name__
+        if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or is_connect_error(exc):
+            return StoreError(f"cannot connect to the results database {self.url}: {reason}")
+        return StoreError(f"results database {self.url}: {doing} failed: {reason}")
+
+    def _transaction(self, work: Callable[[Connection], T], doing: str, *, write: bool = True) -> T:
+        engine = self._writer if write else self.engine
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if write and attempt + 1 < WRITE_ATTEMPTS and is_transient(exc):
+                    time.sleep(0.02 * 2**attempt * (1 + random.random()))
+                    continue
+                raise self._error(exc, doing) from exc
+            except SQLAlchemyError as exc:
+                raise self._error(exc, doing) from exc
+        raise AssertionError("unreachable")
+
+    def _read(self, work: Callable[[Connection], T], doing: str) -> T:
+        return self._transaction(work, doing, write=False)
+
+    def _read_rows(self, query: sa.Select, doing: str) -> list:
+        return self._read(lambda conn: conn.execute(query).mappings().all(), doing)
+
+    def _migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+
+        def upgrade(conn: Connection) -> None:
+            # Two processes opening a fresh database at once must not both create it.
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7310541)"))
+            elif self.dialect == "mysql":
+                conn.execute(sa.text("SELECT GET_LOCK('fer_store_migrations', 60)"))
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, "head")
+            finally:
+                if self.dialect == "mysql":
+                    conn.execute(sa.text("SELECT RELEASE_LOCK('fer_store_migrations')"))
+
+        self._transaction(upgrade, "creating or upgrading the schema")
+
+    def _maybe_retention(self) -> None:
+        due = self._retention_at is None or time.monotonic() - self._retention_at >= RETENTION_EVERY_S
+        if self._retention_days > 0 and due:
+            self._retention_at = time.monotonic()
+            self.apply_retention(self._retention_days)
+
+    def _claim(self, conn: Connection, run_id: str, files: int = 0, faces: int = 0) -> None:
+        """Lock a running run's row (and add to its counts), or say why it cannot take rows.
+
+        Updating the parent first serialises writers of one run: on MySQL, inserting children
+        first (a shared lock through the foreign key) then updating would deadlock."""
+        check_run_id(run_id)
+        result = conn.execute(
+            RUNS.update()
+            .where(RUNS.c.id == run_id, RUNS.c.status == "running")
+            .values(files=RUNS.c.files + files, faces=RUNS.c.faces + faces)
+        )
+        if result.rowcount == 1:
+            return
+        status = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
+        if status is None:
+            raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
+        raise RunClosedError(f"run {run_id} is finished ({status}); it takes no more rows")
+
+    # -- writing
+
+    def start_run(
+        self,
+        source: str,
+        *,
+        campaign: str | None = None,
+        location: str | None = None,
+        tags: Iterable[str] = (),
+        model_version: str = "",
+        created_at: datetime | None = None,
+    ) -> str:
+        """Record a new run (status ``running``) and return its id (32 hex digits)."""
+        self._maybe_retention()
+        values = run_record(
+            source, campaign=campaign, location=location, tags=tags, model_version=model_version, created_at=created_at
+        )
+        self._transaction(lambda conn: conn.execute(RUNS.insert().values(**values)), "starting a run")
+        return values["id"]
+
+    def add_rows(self, run_id: str, rows: Iterable[Mapping], *, labels: Sequence[str] | None = None) -> int:
+        """Store rows of the per-face table for a running run, in one transaction; returns how many.
+
+        Probabilities are the row's keys that are not table columns (or only ``labels``,
+        or a row's own ``emotions`` dict). ``files`` counts the distinct file names of this call."""
+        with self._failing_run(run_id):
+            records = [face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
+            files = len({r["file"] for r in records})
+            faces = sum(r["status"] == "ok" for r in records)
+
+            def work(conn: Connection) -> int:
+                self._claim(conn, run_id, files, faces)
+                if records:
+                    conn.execute(FACES.insert(), records)
+                return len(records)
+
+            return self._transaction(work, "storing rows")
+
+    @contextlib.contextmanager
+    def _failing_run(self, run_id: str) -> Iterator[None]:
+        """A write that fails marks its run failed (with the reason) before the error goes on:
+        no run is left half written and unmarked, whoever the caller."""
+        try:
+            yield
+        except RunClosedError:
+            raise
+        except StoreError as exc:
+            with contextlib.suppress(StoreError):  # e.g. the server is gone: the first error is the news
+                self.finish_run(run_id, "failed", f"storing failed: {exc}", if_running=True)
+            raise
+
+    def finish_run(self, run_id: str, status: str = "ok", error: str = "", *, if_running: bool = False) -> None:
+        """Mark a run ``ok`` or ``failed`` (with the error text). With ``if_running`` a run that
+        is already finished is left as it is (a failure keeps its first reason)."""
+        if status not in ("ok", "failed"):
+            raise StoreError(f"a run finishes 'ok' or 'failed', not {status!r}")
+        check_run_id(run_id)
+        values = {"status": status, "error": storable_text(error or "")[:ERROR_MAX], "finished_at": utc_now()}
+        where = [RUNS.c.id == run_id] + ([RUNS.c.status == "running"] if if_running else [])
+
+        def work(conn: Connection) -> None:
+            if conn.execute(RUNS.update().where(*where).values(**values)).rowcount == 1:
+                return
+            if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
+                raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
+
+        self._transaction(work, "finishing a run")
+
+    @contextlib.contextmanager
+    def run(self, source: str, **run_fields: Any) -> Iterator[RunHandle]:
+        """``with store.run("batch", campaign=...) as run: run.add(rows)``: ok on exit; on an
+        exception the run is marked failed with its text (rows so far kept) and it is re-raised."""
+        handle = RunHandle(self, self.start_run(source, **run_fields))
+        try:
+            yield handle
+        except BaseException as exc:
+            with contextlib.suppress(StoreError):  # the writer's own error is the one to report
+                self.finish_run(handle.id, "failed", error_text(exc), if_running=True)
+            raise
+        # A run already failed by a write the caller chose to survive stays failed.
+        self.finish_run(handle.id, "ok", if_running=True)
+
+    def save_rows(self, source: str, rows: Iterable[Mapping], **run_fields: Any) -> str:
+        """A whole run in one call: start, rows, finish; returns the run id."""
+        labels = run_fields.pop("labels", None)
+        with self.run(source, **run_fields) as run:
+            run.add(rows, labels=labels)
+        return run.id
+
+    def add_live_seconds(self, run_id: str, seconds: Iterable[Mapping]) -> int:
+        """Per-second aggregates of a live session: ``{"second": datetime (UTC), "faces": n,
+        "counts": {label: n}}`` each; returns how many were stored."""
+        with self._failing_run(run_id):
+            records = [second_record(run_id, item, i) for i, item in enumerate(seconds)]
+
+            def work(conn: Connection) -> int:
+                self._claim(conn, run_id)
+                if records:
+                    conn.execute(LIVE_SECONDS.insert(), records)
+                return len(records)
+
+            return self._transaction(work, "storing live seconds")
+
+    def record_alert(
+        self,
+        *,
+        kind: str,
+        message: str,
+        payload: Mapping[str, Any],
+        delivered: bool,
+        run_id: str | None = None,
+        error: str = "",
+        at: datetime | None = None,
+    ) -> int:
+        """Store an alert (what was sent, whether it arrived); returns its id."""
+        values = alert_record(
+            kind=kind, message=message, payload=payload, delivered=delivered, run_id=run_id, error=error, at=at
+        )
+
+        def work(conn: Connection) -> int:
+            if run_id is not None:
+                check_run_id(run_id)
+                if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
+                    raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
+            return int(conn.execute(ALERTS.insert().values(**values)).inserted_primary_key[0])
+
+        return self._transaction(work, "recording an alert")
+
+    # -- deleting
+
+    def _delete_runs(self, where: sa.ColumnElement[bool], doing: str) -> int:
+        def work(conn: Connection) -> int:
+            ids = list(conn.execute(sa.select(RUNS.c.id).where(where)).scalars())
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                for table in CHILDREN:  # explicit, whatever the foreign keys do
+                    conn.execute(table.delete().where(table.c.run_id.in_(chunk)))
+                conn.execute(RUNS.delete().where(RUNS.c.id.in_(chunk)))
+            return len(ids)
+
+        return self._transaction(work, doing)
+
+    def delete_run(self, run_id: str) -> int:
+        """Delete a run with its rows, live seconds and alerts; 1, or 0 when there is no such run."""
+        if not is_run_id(run_id):
+            return 0
+        return self._delete_runs(RUNS.c.id == run_id, "deleting a run")
+
+    def delete_campaign(self, campaign: str) -> int:
+        """Delete every run of a campaign (rows included); returns how many runs."""
+        name = clean_name(campaign, "campaign")
+        if name is None:
+            raise StoreError("name the campaign to delete")
+        return self._delete_runs(RUNS.c.campaign == name, "deleting a campaign")
+
+    def apply_retention(self, days: int | float) -> int:
+        """Delete runs created more than ``days`` days ago (0 or less: none); returns how many."""
+        if not days or days <= 0:
+            return 0
+        cutoff = utc_now() - timedelta(days=float(days))
+        return self._delete_runs(RUNS.c.created_at < cutoff, "applying the retention")
+
+    # -- reading
+
+    def get_run(self, run_id: str) -> dict | None:
+        """One run as a dict (the columns of ``runs()``), or None."""
+        if not is_run_id(run_id):
+            return None
+        frame = self._runs_frame(RUNS.c.id == run_id)
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def runs(
+        self,
+        *,
+        campaign: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        limit: int | None = None,
+        location: str | Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Runs, newest first (columns ``RUN_COLUMNS``); ``since`` inclusive, ``until`` exclusive."""
+        where = queries.run_filters(campaign=campaign, location=location, source=source, since=since, until=until)
+        return self._runs_frame(sa.and_(sa.true(), *where), limit)
+
+    def _runs_frame(self, where: sa.ColumnElement[bool], limit: int | None = None) -> pd.DataFrame:
+        return queries.runs_frame(self._read_rows(queries.runs_query(where, limit), "reading runs"))
+
+    def results(
+        self,
+        *,
+        campaign: str | Sequence[str] | None = None,
+        location: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """One row per stored face/file row with its run's columns, oldest run first.
+
+        Columns: RESULT_RUN_COLUMNS, RESULT_FACE_COLUMNS, one per label (in the order the
+        models gave them; the configured labels when nothing is stored), RESULT_TAIL_COLUMNS.
+        ``at`` is the run's time plus the row's media ``time`` (video, live), else the run's time.
+        Time filters apply to the run's time."""
+        where = queries.run_filters(
+            campaign=campaign, location=location, source=source, since=since, until=until, run_id=run_id
+        )
+        return queries.results_frame(self._read_rows(queries.results_query(where), "reading results"))
+
+    def live_seconds(self, *, run_id: str | None = None, since: Any = None, until: Any = None) -> pd.DataFrame:
+        """Per-second aggregates of live sessions: run_id, second (UTC), faces, one count per label."""
+        query = queries.live_seconds_query(run_id=run_id, since=since, until=until)
+        return queries.live_seconds_frame(self._read_rows(query, "reading live seconds"))
+
+    def alerts(self, *, since: Any = None, until: Any = None, run_id: str | None = None) -> pd.DataFrame:
+        """Recorded alerts, oldest first (columns ``ALERT_COLUMNS``; ``payload`` is a dict)."""
+        query = queries.alerts_query(since=since, until=until, run_id=run_id)
+        return queries.alerts_frame(self._read_rows(query, "reading alerts"))
+
+    def _distinct(self, column: sa.Column, doing: str) -> list[str]:
+        query = sa.select(column).where(column.is_not(None)).distinct()
+        # Sorted here: the database's order depends on its collation.
+        return sorted(self._read(lambda conn: list(conn.execute(query).scalars()), doing))
+
+    def campaigns(self) -> list[str]:
+        """Every campaign name with at least one run, sorted."""
+        return self._distinct(RUNS.c.campaign, "reading campaigns")
+
+    def locations(self) -> list[str]:
+        """Every location name with at least one run, sorted."""
+        return self._distinct(RUNS.c.location, "reading locations")
+
+
+# --- One store per URL per process --------------------------------------------------------
+
+_STORES: dict[str, Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _forget_stores_in_child() -> None:
+    """After fork (multiprocessing, Ray workers): the parent's pooled connections are not ours
+    to use or close; the child opens its own."""
+    global _STORES_LOCK
+    _STORES_LOCK = threading.Lock()  # another thread may have held it at the fork
+    for store in _STORES.values():
+        store.engine.dispose(close=False)
+    _STORES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_stores_in_child)
+
+
+def open_store(url: str | None = None) -> Store:
+    """The process's ``Store`` for ``url`` (default ``FER_DATABASE_URL``): opened, migrated and
+    retention-applied once, then shared (one connection pool per URL)."""
+    key = str(config.DATABASE_URL if url is None else url).strip()
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = Store(key)
+        return store
