@@ -1,9 +1,10 @@
-"""Emotion groups (src/analytics/groups.py): parsing, every validation message, membership, files, sentiment."""
+"""Emotion groups (src/analytics/groups/): parsing, every validation message, membership, files, sentiment."""
 
 from __future__ import annotations
 
-import json
 import math
+import textwrap
+import tomllib
 
 import numpy as np
 import pandas as pd
@@ -73,14 +74,39 @@ def test_shipped_file_holds_sentiment_and_two_custom_groups():
     assert config.GROUPS_FILE == SHIPPED and groups.active() == EXAMPLE and groups.active_problem() == ""
 
 
-def test_toml_and_json_round_trip():
+def test_toml_round_trip():
     assert groups.parse_toml(groups.to_toml(EXAMPLE)) == EXAMPLE
-    assert groups.parse_json(groups.to_json(EXAMPLE)) == EXAMPLE
-    data = json.loads(groups.to_json(EXAMPLE))
+    data = tomllib.loads(groups.to_toml(EXAMPLE))
+    assert data == groups.to_dict(EXAMPLE) and groups.from_dict(data) == EXAMPLE
     assert data["groupings"][1]["groups"][1] == {"name": "delighted", "emotions": ["happy"], "min_confidence": 0.7}
     # Defaults: not a partition, other = "other"; emotion names in any case.
-    minimal = groups.parse_json('{"groupings": [{"name": "g", "groups": [{"name": "up", "emotions": ["Happy"]}]}]}')
+    minimal = groups.parse_toml('[[groupings]]\nname = "g"\n[[groupings.groups]]\nname = "up"\nemotions = ["Happy"]')
     assert minimal == GroupSet((Grouping("g", (Group("up", ("happy",)),), False, "other"),))
+
+
+def test_json_groups_files_are_refused_with_how_to_write_them_as_toml(active_file, tmp_path):
+    path = tmp_path / "groups.JSON"
+    path.write_text('{"groupings": [{"name": "g", "groups": [{"name": "up", "emotions": ["happy"]}]}]}')
+    with pytest.raises(GroupError) as info:
+        groups.load(path)
+    (message,) = info.value.problems
+    assert message.startswith(f"{path}: groups files are TOML; JSON groups files are no longer read or written.")
+    assert str(tmp_path / "groups.toml") in message and "FER_GROUPS_FILE" in message
+    assert "[[groupings]] table" in message and "[[groupings.groups]] table" in message
+    # The TOML shape the message shows is a valid groups file.
+    shown = groups.parse_toml(textwrap.dedent(message.split(", e.g.\n", 1)[1]))
+    assert shown.get("custom").group("delighted") == Group("delighted", ("happy",), 0.7)
+    # As FER_GROUPS_FILE: sentiment alone, and the same message (no traceback), missing file or not.
+    for target in (path, tmp_path / "absent.json"):
+        assert active_file(target) == groups.default_set()
+        assert groups.active_problem().startswith(f"Emotion groups not loaded, using sentiment only: {target}: ")
+        assert "groups files are TOML" in groups.active_problem()
+    with pytest.raises(GroupError, match="groups files are TOML"):
+        groups.save(EXAMPLE, tmp_path / "new.json")
+    assert not (tmp_path / "new.json").exists()
+    # JSON text in a .toml file: the TOML error says what it looks like.
+    (message,) = problems(groups.parse_toml, path.read_text())
+    assert message.startswith("not valid TOML: ") and "this looks like JSON; groups files are TOML" in message
 
 
 def test_line_syntax_of_the_editor():
@@ -128,7 +154,6 @@ def test_odd_names_round_trip_exactly():
     group_set = GroupSet((custom,))
     for text, parse in (
         (groups.to_toml(group_set), groups.parse_toml),
-        (groups.to_json(group_set), groups.parse_json),
         (groups.to_lines(group_set), groups.parse_lines),
     ):
         assert parse(text) == group_set, text
@@ -194,13 +219,13 @@ def test_names_empty_too_long_or_with_control_characters():
     long = "x" * (groups.NAME_MAX + 1)
     (message,) = problems(groups.parse_lines, f"{long} = happy")
     assert message == f'line 1: the group name "{"x" * 24}…" is {groups.NAME_MAX + 1} characters long; the limit is 60'
-    bell = '{"groupings": [{"name": "g", "groups": [{"name": "ding\\u0007", "emotions": ["sad"]}]}]}'
-    assert problems(groups.parse_json, bell) == [
+    bell = '[[groupings]]\nname = "g"\n[[groupings.groups]]\nname = "ding\\u0007"\nemotions = ["sad"]'
+    assert problems(groups.parse_toml, bell) == [
         'grouping 1, group 1: the group name "ding\\u0007" contains a control character (U+0007)'
     ]
-    surrogate = bell.replace("ding\\u0007", "\\ud800")
-    assert "not valid text (a lone surrogate U+D800)" in problems(groups.parse_json, surrogate)[0]
-    assert problems(groups.parse_json, '{"groupings": [{"groups": [{"name": "a", "emotions": ["sad"]}]}]}') == [
+    surrogate = {"groupings": [{"name": "g", "groups": [{"name": "\ud800", "emotions": ["sad"]}]}]}
+    assert "not valid text (a lone surrogate U+D800)" in problems(groups.from_dict, surrogate)[0]
+    assert problems(groups.parse_toml, '[[groupings]]\n[[groupings.groups]]\nname = "a"\nemotions = ["sad"]') == [
         "grouping 1: a grouping name is missing"
     ]
 
@@ -215,29 +240,24 @@ def test_partition_overlap_sentiment_rules_and_file_structure():
     assert message.startswith("line 1: the sentiment grouping must be a partition into positive, neutral and negative")
     moved = "[sentiment] partition, other = neutral\npositive = happy + surprise\nneutral = neutral\nnegative = sad"
     assert groups.parse_lines(moved).sentiment.label_of_emotion("surprise") == "positive"
-    assert problems(
-        groups.parse_json, '{"groupings": [{"name": "g", "groups": [{"name": "a", "emotion": ["sad"]}]}]}'
-    ) == [
+    one_group = '[[groupings]]\nname = "g"\n[[groupings.groups]]\nname = "a"\n'
+    assert problems(groups.parse_toml, one_group + 'emotion = ["sad"]') == [
         'grouping 1, group 1: unknown key "emotion" (expected name, emotions, min_confidence)',
         'grouping 1, group 1: group "a" has no emotions',
     ]
-    assert problems(
-        groups.parse_json, '{"groupings": [{"name": "g", "groups": [{"name": "a", "emotions": "sad"}]}]}'
-    ) == ['grouping 1, group 1: the emotions of group "a" must be a list of labels']
-    assert problems(groups.parse_json, '{"version": 2, "groupings": []}') == [
+    assert problems(groups.parse_toml, one_group + 'emotions = "sad"') == [
+        'grouping 1, group 1: the emotions of group "a" must be a list of labels'
+    ]
+    assert problems(groups.parse_toml, "version = 2\ngroupings = []") == [
         "unsupported version 2 (this program reads version 1)"
     ]
 
 
-def test_syntax_errors_of_toml_and_json_and_every_problem_at_once():
+def test_syntax_errors_of_toml_and_every_problem_at_once():
     (message,) = problems(groups.parse_toml, "[[groupings]\nname = 1")
-    assert message.startswith("not valid TOML: ") and "line 1" in message
-    assert problems(groups.parse_json, '{\n  "groupings": [,]\n}') == [
-        "not valid JSON: Expecting value (line 2, column 17)"
-    ]
-    assert problems(groups.parse_json, '{"groupings": [], "groupings": []}') == [
-        'not valid JSON: the key "groupings" appears twice in one object'
-    ]
+    assert message.startswith("not valid TOML: ") and "line 1" in message and "JSON" not in message
+    (message,) = problems(groups.parse_toml, "version = 1\nversion = 1")
+    assert message == "not valid TOML: Cannot overwrite a value (at end of document)"  # a duplicate key
     many = problems(groups.parse_lines, "a = angri\nb =\n = sad\nd = sad (confidence >= 2)")
     assert [m.split(":")[0] for m in many] == ["line 1", "line 2", "line 3", "line 4"]
     assert "GroupError" not in str(GroupError(many)) and str(GroupError(many)).count("\n") == 3
@@ -347,7 +367,7 @@ def test_missing_or_invalid_file_falls_back_to_sentiment_with_a_message(active_f
     assert groups.active_problem().endswith(
         'grouping 1, group 1: unknown emotion "angri" in group "x"; did you mean "angry"?'
     )
-    binary = tmp_path / "binary.json"
+    binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     assert active_file(binary) == groups.default_set() and "cannot be read" in groups.active_problem()
     # The app's numbers still work on the fallback.
@@ -355,9 +375,9 @@ def test_missing_or_invalid_file_falls_back_to_sentiment_with_a_message(active_f
 
 
 def test_save_validates_writes_atomically_and_updates_the_active_set(active_file, tmp_path):
-    path = tmp_path / "sub" / "groups.json"
+    path = tmp_path / "sub" / "groups.toml"
     assert groups.save(EXAMPLE, path) == path
-    assert groups.load(path) == EXAMPLE and json.loads(path.read_text())["version"] == 1
+    assert groups.load(path) == EXAMPLE and tomllib.loads(path.read_text())["version"] == 1
     bad = GroupSet((Grouping("g", (Group("x", ("angri",)),)),))
     with pytest.raises(GroupError, match="did you mean"):
         groups.save(bad, path)
