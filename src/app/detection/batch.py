@@ -1,0 +1,192 @@
+"""The Batch & campaigns tab: named batches of photos analysed at once (same name: they
+accumulate), each with its KPIs, charts, table and downloads, and the comparison of batches."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from src import config
+from src.analytics import aggregates, persist
+from src.app import plots, uploads
+from src.app.detection.common import PHOTO_TYPES, recognizer, render_skipped, save_controls, save_rows, show_saved
+from src.common.sanitize import markdown_literal
+from src.engine.results import FailedFile
+
+
+def _batches() -> dict[str, dict]:
+    """Named batches of this browser session: {name: {"df": results table, "results": [...]}}."""
+    return st.session_state.setdefault("batches", {})
+
+
+def _run_batch(rec, name: str, files, location: str = "", save: bool = False) -> None:
+    """Analyse the uploaded files into the batch ``name`` (added to what it holds), saving them if asked."""
+    expanded = uploads.expand_uploads((f.name, f.getvalue()) for f in files)
+    images = expanded.images
+    bar = st.progress(0.0, text=f"Analysing {len(images)} photos…")
+
+    def progress(done: int) -> None:
+        bar.progress(done / max(1, len(images)), text=f"Analysed {done} of {len(images)} photos")
+
+    results = rec.analyze_batch([i.data for i in images], names=[i.name for i in images], progress=progress)
+    results += [FailedFile(i.name, i.error) for i in expanded.failed]
+    bar.empty()
+    store = _batches()
+    previous = store.get(name, {}).get("results", [])
+    all_results = previous + results
+    store[name] = {
+        "results": all_results,
+        "df": aggregates.results_frame(all_results, rec.class_names),
+        "skipped": store.get(name, {}).get("skipped", []) + expanded.skipped_rows(),
+        # The batch name is the campaign its results are saved under.
+        "saved": save_rows("batch", persist.image_rows(results, rec.class_names), name, location) if save else None,
+    }
+    st.session_state["batch_selected"] = name
+    if previous:
+        st.toast(f"Added {len(results)} files to batch “{markdown_literal(name)}”.")
+
+
+def _render_batch(name: str, entry: dict, class_names) -> None:
+    """One batch: KPIs, problems, charts, the per-face table and its downloads."""
+    df = entry["df"]
+    summary = aggregates.summarize(df)
+    cols = st.columns(5)
+    cols[0].metric("Photos", summary.files)
+    cols[1].metric("Faces", summary.faces)
+    cols[2].metric(
+        "Top emotion",
+        summary.dominant.capitalize() if summary.dominant else "—",
+        f"{summary.dominant_share:.0%} of faces" if summary.dominant_share is not None else None,
+        delta_color="off",
+        delta_arrow="off",
+    )
+    cols[3].metric("Negative faces", f"{summary.negative_share:.0%}" if summary.negative_share is not None else "—")
+    cols[4].metric(
+        "Net sentiment",
+        f"{summary.net_sentiment:+.0f}" if summary.net_sentiment is not None else "—",
+        help="% positive faces minus % negative faces (-100 to +100).",
+    )
+    problems = [
+        f"{n} file{'s' if n != 1 else ''} {what}"
+        for n, what in ((summary.errors, "could not be read"), (summary.no_face, "had no face"))
+        if n
+    ]
+    if problems:
+        st.warning(" and ".join(problems) + "; see the *status* and *error* columns below.")
+    render_skipped(entry.get("skipped", []))
+    show_saved(entry.get("saved"))
+    if summary.faces:
+        left, right = st.columns([1.6, 1])
+        left.plotly_chart(
+            plots.emotion_distribution(aggregates.emotion_counts(df, class_names)), width="stretch", key=f"dist-{name}"
+        )
+        right.plotly_chart(plots.sentiment_donut(aggregates.sentiment_counts(df)), width="stretch", key=f"donut-{name}")
+    probabilities = {c: st.column_config.NumberColumn(c, format="percent") for c in class_names}
+    st.dataframe(
+        aggregates.with_sentiment(df),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
+            **probabilities,
+        },
+    )
+    slug = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "batch"
+    dl1, dl2, _ = st.columns([1, 1, 3])
+    dl1.download_button(
+        "Download CSV",
+        aggregates.csv_bytes(df),
+        f"{slug}.csv",
+        "text/csv",
+        key=f"csv-{name}",
+        icon=":material/download:",
+    )
+    dl2.download_button(
+        "Download JSON",
+        aggregates.results_json(entry["results"], class_names),
+        f"{slug}.json",
+        "application/json",
+        key=f"json-{name}",
+        icon=":material/download:",
+    )
+
+
+def _render_campaigns(class_names) -> None:
+    """The batches of this session side by side: sentiment and emotion charts, the table, a download."""
+    store = _batches()
+    st.subheader("Campaign comparison")
+    if len(store) < 2:
+        st.info("Analyse at least two named batches (for example *Ad A* and *Ad B*) to compare them here.")
+        return
+    chosen = st.multiselect("Batches to compare", list(store), default=list(store), key="compare_batches")
+    if len(chosen) < 2:
+        st.info("Pick two or more batches.")
+        return
+    frames = {n: store[n]["df"] for n in chosen}
+    table = aggregates.campaign_table(frames, class_names)
+    st.plotly_chart(plots.campaign_sentiment(table), width="stretch", key="campaign-sentiment")
+    st.plotly_chart(
+        plots.campaign_bars(aggregates.campaign_long(frames, class_names)), width="stretch", key="campaign-bars"
+    )
+    st.dataframe(table, width="stretch", hide_index=True)
+    st.download_button(
+        "Download comparison CSV",
+        aggregates.csv_bytes(table),
+        "campaign_comparison.csv",
+        "text/csv",
+        key="campaign-csv",
+        icon=":material/download:",
+    )
+
+
+def render() -> None:
+    """The Batch & campaigns tab."""
+    st.markdown(
+        "Analyse many photos at once and name the batch after its campaign, store or session; "
+        "batches with the same name accumulate, and different names can be compared below."
+    )
+    name_col, upload_col = st.columns([1, 2])
+    name = name_col.text_input(
+        "Campaign (batch name)",
+        value="Campaign A",
+        key="batch_name",
+        max_chars=60,
+        help="Batches are compared by this name below; saved results are filed under it as their campaign.",
+    ).strip()
+    with name_col:
+        _, location, save = save_controls("batch", save_default=True, campaign=False)
+    files = upload_col.file_uploader(
+        "Photos and .zip archives",
+        type=PHOTO_TYPES,
+        accept_multiple_files=True,
+        key="batch_upload",
+        max_upload_size=config.MAX_UPLOAD_MB,
+    )
+    clicked = st.button(
+        f"Analyse {len(files)} file{'s' if len(files or []) != 1 else ''}" if files else "Analyse",
+        type="primary",
+        disabled=not files,
+        key="batch_run",
+    )
+    if clicked:
+        if not name:
+            st.warning("Give the batch a name first.")
+        else:
+            rec = recognizer()
+            if rec is not None:
+                _run_batch(rec, name, files, location, save)
+    store = _batches()
+    if not store:
+        st.info("Results appear here after the first batch.")
+        return
+    names = list(store)
+    selected = st.session_state.get("batch_selected")
+    shown = st.selectbox(
+        "Show batch", names, index=names.index(selected) if selected in names else len(names) - 1, key="batch_show"
+    )
+    rec_names = tuple(c for c in store[shown]["df"].columns if c in config.EMOTIONS)
+    _render_batch(shown, store[shown], rec_names)
+    if st.button(f"Remove batch “{markdown_literal(shown)}”", key="batch_remove"):
+        store.pop(shown, None)
+        st.rerun()
+    st.divider()
+    _render_campaigns(rec_names)
