@@ -2,7 +2,7 @@
 
 Builds a folder of real photos (``--photos`` of ExpW's face photos from ``--expw``, by
 default ``../shared/datasets/expw`` beside the checkout; else scikit-image's photos,
-shifted and mirrored) and runs the same listing (``cli.iter_inputs``) through:
+shifted and mirrored) and runs the same listing (``cli.predict.iter_inputs``) through:
 
 - the local engine: one process, ``analyze_batch`` in chunks of 64 as ``predict`` does;
 - Ray with 1 and 2 workers of 1 CPU each (``ray_engine.predict_batches``), on one local
@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from src import config
-from src.cli import PREDICT_CHUNK, iter_inputs, ray_engine
+from src.cli import ray_engine
+from src.cli.predict import PREDICT_CHUNK, iter_inputs
 from src.engine.inference import get_recognizer
 
 DEFAULT_EXPW = config.ROOT.parent / "shared" / "datasets" / "expw"

@@ -1,0 +1,241 @@
+"""The commands that need Keras: ``evaluate`` (score, calibrate, write the dashboard outputs),
+``train``, ``ensemble`` and ``export`` (the ONNX twins). Each checks its arguments first and
+starts the backend only then."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from src.cli.common import UserError, add_output_options, data_path, load_data, model_path, output_dir, start_backend
+from src.training.data import DatasetError, resolve_dataset_path
+from src.training.outputs import model_folder
+
+
+def _require_keras(command: str) -> None:
+    from src.engine.runtime import TRAINING_EXTRA, keras_available
+
+    if not keras_available():
+        raise UserError(f"`{command}` needs TensorFlow, which this serving install leaves out: {TRAINING_EXTRA}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _require_keras("evaluate")
+    data_file = data_path(args.data)
+    model_file = model_path(args.model)
+    # Another model than the deployed one keeps its reports in a sub-folder named after it.
+    out_dir = output_dir(args) if args.output_dir else model_folder(output_dir(args), model_file)
+    data = load_data(str(data_file))
+    start_backend()
+    from src.training.evaluation import evaluate, write_dataset_stats
+
+    try:
+        result = evaluate(data, model_file, out_dir, split=args.split, run_dir=args.run_dir)
+    except ValueError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    write_dataset_stats(data, out_dir)
+    m = result.metrics
+    print(f"model: {model_file} (version {m['model']['version']})")
+    print(f"data: {data.source} ({len(data)} rows)")
+    for name, s in m["splits"].items():
+        print(
+            f"{name}: n={s['n']} accuracy={s['accuracy']:.4f} macro_f1={s['macro_f1']:.4f} "
+            f"weighted_f1={s['weighted_f1']:.4f} ece={s['ece']:.4f}"
+        )
+    plus = (m.get("ferplus") or {}).get("PrivateTest")
+    if plus:
+        print(
+            f"FER+ majority (PrivateTest): n={plus['n']} accuracy={plus['accuracy']:.4f} "
+            f"macro_f1={plus['macro_f1']:.4f}"
+        )
+    cal = m.get("calibration")
+    if cal:
+        print(
+            f"temperature={cal['temperature']:.3f} (fitted on PublicTest): ECE {cal['ece_before']:.4f} -> "
+            f"{cal['ece_after']:.4f}, NLL {cal['nll_before']:.4f} -> {cal['nll_after']:.4f}"
+        )
+    print(f"wrote {result.output_dir}")
+    print(result.summary_line)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _require_keras("train")
+    data_file = data_path(args.data)
+    start_backend()
+    from src.training.train import PROFILES, publish, train
+
+    if args.profile not in PROFILES:
+        raise UserError(f"unknown profile {args.profile}")
+    expw = None
+    if args.expw:
+        expw = Path(args.expw).expanduser()
+        if not (expw / "labels.csv").is_file():
+            raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
+    if args.init_from and not Path(args.init_from).is_file():
+        raise UserError(f"--init-from {args.init_from}: no such model file")
+    for teacher in args.teacher or ():
+        if not Path(teacher).is_file():
+            raise UserError(f"--teacher {teacher}: no such model file")
+    run_dir = train(
+        str(data_file),
+        args.profile,
+        run_dir=args.run_dir,
+        expw_path=expw,
+        epochs=args.epochs,
+        seed=args.seed,
+        init_from=args.init_from,
+        teachers=tuple(str(Path(t).resolve()) for t in args.teacher) if args.teacher else None,
+        mixed_precision=args.bf16,
+    )
+    print(f"run: {run_dir}")
+    if args.publish:
+        dest = publish(run_dir, args.model, data_path=data_file)
+        print(f"published: {dest} and its ONNX twins {_twin_names(dest)}")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    _require_keras("ensemble")
+    sources = [Path(m).expanduser() for m in args.member]
+    if len(sources) < 2:
+        raise UserError("an ensemble needs at least two --member models")
+    for source in sources:
+        if source.is_dir() and not (source / "best.keras").is_file():
+            raise UserError(f"--member {source}: a run folder without best.keras")
+        if not source.is_dir() and (source.suffix != ".keras" or not source.is_file()):
+            raise UserError(f"--member {source}: not a .keras model or a training run folder")
+    data_file = data_path(args.data) if args.data else None
+    start_backend()
+    from src.training.train import publish_ensemble
+
+    dest = Path(args.model).expanduser() if args.model else None
+    if dest is not None and dest.suffix != ".keras":
+        raise UserError(f"--model {dest}: the ensemble is written as a .keras file")
+    fields = {"version": args.version} if args.version else {}
+    try:
+        dest = publish_ensemble(sources, dest, data_path=data_file, **fields)
+    except ValueError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    print(f"published the mean of {len(sources)} models: {dest} and its ONNX twins {_twin_names(dest)}")
+    return 0
+
+
+def _twin_names(model_file: Path) -> str:
+    """The ONNX twins a publish wrote beside ``model_file`` (the INT8 one when it was written)."""
+    from src.engine.manifest import read_manifest
+
+    int8 = read_manifest(model_file).get("onnx_int8")
+    return ", ".join([model_file.with_suffix(".onnx").name] + ([int8["file"]] if int8 else []))
+
+
+def _export(model_file: Path) -> None:
+    from src.training.export import export_onnx
+
+    try:
+        record = export_onnx(model_file)
+    except ValueError as exc:
+        raise UserError(f"{model_file}: {str(exc).splitlines()[0]}") from None
+    print(
+        f"exported {model_file.with_name(record['file'])} (opset {record['opset']}, "
+        f"max difference from Keras {record['max_abs_diff']:.1e} over {record['checked_inputs']} inputs)"
+    )
+
+
+def _export_int8(model_file: Path, data: str | None) -> None:
+    """The INT8 twin, calibrated on FER2013 Training faces; without the data it is skipped, saying why."""
+    from src.training.export import export_int8_from_dataset
+
+    try:
+        data_file = resolve_dataset_path(data)
+    except DatasetError as exc:
+        print(f"INT8 twin skipped (it is calibrated on FER2013 Training faces): {exc}")
+        return
+    if not data_file.exists():
+        raise UserError(f"dataset path {data_file} does not exist")
+    try:
+        record = export_int8_from_dataset(model_file, data_file)
+    except ValueError as exc:
+        raise UserError(f"{model_file}: {str(exc).splitlines()[0]}") from None
+    print(
+        f"exported {model_file.with_name(record['file'])} (INT8, calibrated on {record['calibration']}; "
+        f"same top answer as the fp32 twin on {record['top1_agreement']:.1%} of {record['checked_faces']} other faces)"
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _require_keras("export")
+    model_file = model_path(args.model)
+    if model_file.suffix != ".keras":
+        raise UserError(f"export reads a .keras model, not {model_file.name}")
+    start_backend()
+    _export(model_file)
+    if args.int8:
+        _export_int8(model_file, args.data)
+    else:
+        print("INT8 twin skipped (--no-int8)")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Register ``evaluate``, ``train``, ``ensemble`` and ``export`` on the top-level sub-parsers."""
+    p = sub.add_parser("evaluate", help="score a model, calibrate it and write the dashboard outputs")
+    p.add_argument("--data", metavar="PATH", help="FER2013 CSV(.gz), folder holding one, or image folders")
+    p.add_argument("--split", default="PrivateTest", choices=("PublicTest", "PrivateTest"))
+    p.add_argument("--model", metavar="FILE")
+    add_output_options(p)
+    p.add_argument("--run-dir", metavar="RUN", help="training run whose history.csv to copy")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a model (fit on Training, select on PublicTest)")
+    p.add_argument("--data", metavar="PATH")
+    p.add_argument(
+        "--profile", choices=("cpu", "wild", "ferplus", "teacher", "student", "big", "gpu", "smoke"), default="cpu"
+    )
+    p.add_argument("--expw", metavar="DIR", help="ExpW-style in-the-wild faces (labels.csv + faces/) to train on too")
+    p.add_argument("--init-from", metavar="FILE", help="start from this .keras model's weights (same architecture)")
+    p.add_argument(
+        "--teacher",
+        action="append",
+        metavar="FILE",
+        help="distil from this .keras model (repeatable: an ensemble); the student profile sets the weight",
+    )
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 compute (AMX/oneDNN); default: the profile's choice",
+    )
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--run-dir", metavar="DIR")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--publish", action="store_true", help="copy the best checkpoint to the model file")
+    p.add_argument("--model", metavar="FILE", help="where --publish puts the model")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ensemble", help="publish the mean of several models' probabilities as one model")
+    p.add_argument(
+        "--member",
+        action="append",
+        required=True,
+        metavar="MODEL_OR_RUN",
+        help="a .keras model or a training run folder (repeat, at least twice); may include the destination",
+    )
+    p.add_argument("--model", metavar="FILE", help="where to publish it (default: the bundled model file)")
+    p.add_argument("--data", metavar="PATH", help="FER2013 whose Training faces calibrate the INT8 twin")
+    p.add_argument("--version", help="the version the manifest records, e.g. v3-ensemble")
+    p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser(
+        "export", help="write the model's ONNX twin for the TensorFlow-free serving runtime (checked against Keras)"
+    )
+    p.add_argument("--model", metavar="FILE", help="a .keras model (default: the bundled one)")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="FER2013 whose Training faces calibrate the INT8 twin (default: inputs/datasets/fer2013)",
+    )
+    p.add_argument(
+        "--int8", action=argparse.BooleanOptionalAction, default=True, help="also write the INT8 twin (default: yes)"
+    )
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,102 @@
+"""``runs list|delete|retention``: what the results database (FER_DATABASE_URL, src/analytics/store.py,
+docs/store.md) holds, listed or deleted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from src import config
+from src.cli.common import UserError, open_store, store_errors
+from src.common import sanitize
+
+
+def _cell(value, width: int = 40) -> str:
+    if isinstance(value, list):
+        value = ",".join(value)
+    elif hasattr(value, "strftime"):
+        value = "" if value != value else value.strftime("%Y-%m-%d %H:%M:%S")  # NaT != NaT
+    text = sanitize.line(str(value))
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    store = open_store()
+    with store_errors():
+        frame = store.runs(campaign=args.campaign, source=args.source, limit=args.limit or None)
+    columns = ["run_id", "run_time", "source", "status", "files", "faces", "campaign", "location", "tags"]
+    columns += ["model_version", "error"]
+    if args.format == "csv":
+        out = frame[columns].copy()
+        out["tags"] = out["tags"].map(",".join)
+        sanitize.csv_frame(out).to_csv(sys.stdout, index=False, lineterminator="\n")
+        return 0
+    if frame.empty:
+        print("no runs stored" + (" for these filters" if args.campaign or args.source else ""), file=sys.stderr)
+        return 0
+    cells = [[_cell(row[c]) for c in columns] for _, row in frame.iterrows()]
+    header = [c.replace("run_time", "started (UTC)") for c in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    for line in [header, *cells]:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+    return 0
+
+
+def cmd_runs_delete(args: argparse.Namespace) -> int:
+    if bool(args.run_id) == bool(args.campaign):
+        raise UserError("give either a RUN_ID or --campaign NAME")
+    store = open_store()
+    with store_errors():
+        if args.run_id:
+            run = store.get_run(args.run_id)
+            if run is None:
+                raise UserError(f"no run {sanitize.line(args.run_id)!r} in {store.url} (see `runs list`)")
+            store.delete_run(args.run_id)
+            print(
+                f"deleted run {run['run_id']} ({run['source']}, started {_cell(run['run_time'])} UTC, "
+                f"{run['files']} files, {run['faces']} faces)"
+            )
+            return 0
+        runs = store.runs(campaign=args.campaign)
+        if runs.empty:
+            raise UserError(f"no runs in campaign {sanitize.line(args.campaign)!r} in {store.url}")
+        deleted = store.delete_campaign(args.campaign)
+    print(
+        f"deleted {deleted} run{'s' * (deleted != 1)} of campaign {sanitize.line(args.campaign)!r} "
+        f"({int(runs['files'].sum())} files, {int(runs['faces'].sum())} faces)"
+    )
+    return 0
+
+
+def cmd_runs_retention(args: argparse.Namespace) -> int:
+    days = config.RETENTION_DAYS if args.days is None else args.days
+    if days <= 0:
+        print("retention is off (FER_RETENTION_DAYS is 0 or unset): nothing deleted")
+        return 0
+    store = open_store(retention_days=0)  # applied below, so the count can be reported
+    try:
+        with store_errors():
+            deleted = store.apply_retention(days)
+    finally:
+        store.close()
+    print(f"deleted {deleted} run{'s' * (deleted != 1)} older than {days:g} days from {store.url}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Register ``runs`` and its own sub-commands on the top-level sub-parsers."""
+    runs = sub.add_parser("runs", help="list or delete the runs in the results database (FER_DATABASE_URL)")
+    what = runs.add_subparsers(dest="runs_command", required=True)
+    p = what.add_parser("list", help="stored runs, newest first")
+    p.add_argument("--campaign", metavar="NAME")
+    p.add_argument("--source", metavar="SOURCE", help="photo, batch, video, live, api or cli")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N runs")
+    p.add_argument("--format", choices=("table", "csv"), default="table")
+    p.set_defaults(func=cmd_runs_list)
+    p = what.add_parser("delete", help="delete a run, or every run of a campaign, with their rows")
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    p.add_argument("--campaign", metavar="NAME", help="delete every run of this campaign")
+    p.set_defaults(func=cmd_runs_delete)
+    p = what.add_parser("retention", help="delete runs older than FER_RETENTION_DAYS days now")
+    p.add_argument("--days", type=float, help="this many days instead of FER_RETENTION_DAYS")
+    p.set_defaults(func=cmd_runs_retention)
