@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from src.analytics import persist, trends
-from src.app import cache
+from src.app import cache, demo_data
 from src.common.sanitize import markdown_literal
 from src.training import model_card
 
@@ -28,6 +28,18 @@ if not all(k.measured for k in kpis):
     )
 
 
+def demo_button(label: str, key: str, action, help: str) -> None:
+    """A button that changes the results store, then reruns the page to show the new numbers."""
+    if st.button(label, key=key, icon=":material/science:", help=help):
+        try:
+            with st.spinner(f"{label}…"):
+                action()
+        except Exception as exc:  # a store that fails must not take the page down
+            st.error(f"{label} failed: {markdown_literal(persist.failure(exc))}")
+            return
+        st.rerun()
+
+
 def saved_results() -> None:
     """Headline numbers of the results store: faces analysed, positive share week on week, busiest campaign."""
     st.subheader("Saved results")
@@ -36,16 +48,37 @@ def saved_results() -> None:
         st.caption(f"The results store could not be opened ({markdown_literal(error or '')}).")
         return
     try:
-        k = trends.kpis(cache.stored_history(store)[0])
+        frame, runs = cache.stored_history(store)
+        k = trends.kpis(frame)
     except Exception as exc:
         st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
         return
     if not k.faces:
         st.caption(
             "No results saved yet. Turn on *Save results* in Emotion Detection (on by default for batches, "
-            "videos and the live camera) and these numbers fill in."
+            "videos and the live camera) and these numbers fill in, or load demo data to see them filled."
+        )
+        demo_button(
+            "Load demo data",
+            "demo_load",
+            lambda: demo_data.load(store),
+            "Adds made-up runs of three invented campaigns, tagged demo, to the results store; "
+            "remove them again in one click.",
         )
         return
+    demo = demo_data.demo_run_ids(runs)
+    if demo:
+        st.warning(
+            f"**Demo data**: {'all' if len(demo) == len(runs) else f'{len(demo):,} of the'} {len(runs):,} saved "
+            "runs are made up, so the numbers below and in History & trends are not real results.",
+            icon=":material/science:",
+        )
+        demo_button(
+            "Remove demo data",
+            "demo_remove",
+            lambda: demo_data.remove(store, runs),
+            "Deletes the demo runs only; your own results stay.",
+        )
     cols = st.columns(3)
     cols[0].metric("Faces analysed", f"{k.faces:,}", help="Faces in the results store, every source and campaign.")
     this_week = f"{k.positive_this_week:.0%}" if k.positive_this_week is not None else "—"

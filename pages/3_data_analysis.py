@@ -25,9 +25,12 @@ names = list(stats.get("class_names") or [])
 st.caption(
     "Computed from the dataset on disk."
     if origin == "dataset"
-    else f"From the saved statistics (outputs/{cache.report_folder()}/dataset_stats.json)"
+    else "From the saved dataset statistics"
     + ("; example faces from the dataset on disk." if data is not None else ".")
 )
+if origin != "dataset":
+    with st.expander("Details for data scientists"):
+        st.markdown(f"Statistics read from `{cache.report_location()}/dataset_stats.json`.")
 
 agreement = stats.get("ferplus_agreement") or {}
 cols = st.columns(4)
@@ -63,7 +66,7 @@ if data is not None:
         label.markdown(f"**{name}**")
         image.image(row, width="content")
 else:
-    st.caption("Example faces appear when the dataset is available locally.")
+    st.info(dataset_view.NO_EXAMPLES, icon=":material/photo_library:")
 
 mean = cache.mean_faces()
 if mean is not None and names:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from src.app import cache, plots
+from src.app import cache, plots, tables
 from src.training import model_card
 
 cache.ensure_navigation()
 
 SPLIT_LABELS = {"PrivateTest": "PrivateTest (test)", "PublicTest": "PublicTest (validation)"}
+DETAILS = "Details for data scientists"
 
 
 def pct(value) -> str:
@@ -38,10 +39,14 @@ manifest = cache.model_manifest_of(model)
 metrics = cache.metrics(model)
 class_names = list((metrics or {}).get("class_names") or (manifest or {}).get("class_names") or [])
 st.caption(
-    f"Showing {model_card.model_label(model or (choices[0] if choices else ''))} · version "
-    f"`{model_card.model_version(manifest, metrics)}` · {len(class_names) or 7} labels "
-    f"({', '.join(class_names) or 'angry … neutral'}) · scores from outputs/{cache.report_folder()}"
+    f"Showing {model_card.model_label(model or (choices[0] if choices else ''))}: "
+    f"**{model_card.plain_name(manifest)}** · reads {len(class_names) or 7} expressions "
+    f"({', '.join(class_names) or 'angry … neutral'})"
 )
+with st.expander(DETAILS):
+    st.markdown(
+        "\n".join(f"- {line}" for line in model_card.technical_details(manifest, metrics, cache.report_location(model)))
+    )
 if metrics is not None and manifest is not None and not model_card.metrics_match_model(manifest, metrics):
     st.warning(
         "These scores were computed for a different model file than the one deployed; "
@@ -71,7 +76,7 @@ if splits:
     plus = (metrics.get("ferplus") or {}).get(split) or {}
     cols = st.columns(5)
     cols[0].metric("Accuracy", pct(scores.get("accuracy")), help=f"{scores.get('n') or 0:,} faces")
-    cols[1].metric("Macro-F1", score(scores.get("macro_f1")), help="Every class weighs the same.")
+    cols[1].metric("Macro-F1", score(scores.get("macro_f1")), help=model_card.MACRO_F1_HELP)
     cols[2].metric("Weighted F1", score(scores.get("weighted_f1")))
     ece, ece_note = model_card.calibration_error(metrics, split)
     cols[3].metric("Calibration error (ECE)", pct(ece), help=ece_note)
@@ -79,6 +84,10 @@ if splits:
         "Accuracy vs FER+",
         pct(plus.get("accuracy")),
         help="Against the majority vote of 10 FER+ annotators (less label noise).",
+    )
+    st.caption(
+        "Macro-F1 is a 0-1 score that counts every emotion equally, so a rare one such as disgust "
+        "weighs as much as happy."
     )
 
 tabs = st.tabs(
@@ -114,15 +123,7 @@ with tabs[0]:
 with tabs[1]:
     if split:
         table = model_card.report_table(scores, class_names)
-        st.dataframe(
-            table,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                c: st.column_config.ProgressColumn(c, format="%.2f", min_value=0.0, max_value=1.0)
-                for c in ("precision", "recall", "f1")
-            },
-        )
+        tables.show(model_card.display_table(table, model_card.REPORT_COLUMNS), model_card.REPORT_COLUMNS)
         recall = {n: (scores.get("per_class") or {}).get(n, {}).get("recall") for n in class_names}
         st.plotly_chart(plots.per_class_bars(recall, "Recall per class", "recall"), width="stretch", key="recall-bars")
     else:
@@ -184,14 +185,8 @@ with tabs[5]:
     if table.empty:
         st.info("No cross-dataset scores yet: run `python bench/score_wild.py --expw PATH --ckplus PATH`.")
     else:
-        st.dataframe(
-            table,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "accuracy": st.column_config.ProgressColumn("accuracy", format="%.3f", min_value=0.0, max_value=1.0)
-            },
-        )
+        columns = model_card.CROSS_DATASET_COLUMNS
+        tables.show(model_card.display_table(table, columns), columns, key="cross_dataset")
         st.caption(
             "FER2013 and FER+ are 48x48 lab crops; ExpW is in-the-wild web photos run through the whole "
             "pipeline (detection, alignment, classification; a missed face counts as wrong); CK+ is posed "
@@ -203,23 +198,26 @@ with tabs[6]:
     comparison = cache.model_comparison()
     if comparison is not None and len(comparison) and "private_test_accuracy" in comparison:
         st.plotly_chart(plots.model_comparison(comparison), width="stretch", key="comparison")
-        st.dataframe(comparison, hide_index=True, width="stretch")
+        deployed = cache.model_manifest()
+        names = {model_card.model_version(deployed): model_card.plain_name(deployed)} if deployed else {}
+        tables.show(
+            model_card.comparison_table(comparison, names), model_card.COMPARISON_COLUMNS, key="comparison_table"
+        )
     else:
         st.info("No model comparison (model_comparison.csv) yet.")
 
 with tabs[7]:
-    card = model_card.model_card(manifest, metrics)
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Model**")
-        st.dataframe(pd.DataFrame(card.facts, columns=["field", "value"]), hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Performance**")
-        st.dataframe(pd.DataFrame(card.performance, columns=["metric", "value"]), hide_index=True, width="stretch")
-        if card.training:
-            st.markdown("**Training configuration**")
-            st.json(card.training, expanded=False)
-    st.markdown("**Intended use**")
-    st.markdown("\n".join(f"- {line}" for line in card.intended_use))
-    st.markdown("**Limitations and out-of-scope uses**")
-    st.markdown("\n".join(f"- {line}" for line in card.limitations))
+    sections = model_card.readable_card(manifest, metrics)
+    half = (len(sections) + 1) // 2
+    for column, part in zip(st.columns(2, gap="large"), (sections[:half], sections[half:])):
+        with column:
+            for section in part:
+                st.markdown(f"**{section.title}**")
+                st.markdown("\n".join(f"- {line}" for line in section.lines))
+    with st.expander(DETAILS):
+        card = model_card.model_card(manifest, metrics)
+        left, right = st.columns(2)
+        left.dataframe(pd.DataFrame(card.facts, columns=["field", "value"]), hide_index=True, width="stretch")
+        right.dataframe(pd.DataFrame(card.performance, columns=["metric", "value"]), hide_index=True, width="stretch")
+        st.markdown("**The model's manifest (raw JSON)**")
+        st.json(manifest or {}, expanded=False)

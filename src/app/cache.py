@@ -232,6 +232,15 @@ def report_folder() -> str:
     return outputs.read_dir().name
 
 
+def report_location(model: str | None = None) -> str:
+    """Where ``model``'s reports are read from, relative to the checkout when inside it (for the details)."""
+    path = reports.folder(model=model)
+    try:
+        return path.resolve().relative_to(config.ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 # --- dataset -----------------------------------------------------------------
 
 

@@ -9,6 +9,15 @@ from PIL import Image
 
 from src.training.data import FerData
 
+FER2013_URL = (
+    "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data"
+)
+NO_EXAMPLES = (
+    "A grid of real example faces for each emotion appears here once the FER2013 dataset is on this "
+    f"computer: download `fer2013.csv` from [Kaggle]({FER2013_URL}) and run "
+    "`python -m src.cli collect PATH/TO/fer2013`."
+)
+
 
 def sample_grid(data: FerData, per_class: int = 8, split: str = "Training", seed: int = 0, gap: int = 2) -> np.ndarray:
     """A uint8 grayscale mosaic: one row per class (in class order), ``per_class`` random faces each.

@@ -1,4 +1,8 @@
-"""What the dashboard says about the model: manifest facts, headline KPIs and the model card.
+"""What the dashboard says about the model: manifest facts, headline KPIs, the model card and its tables.
+
+Each comes in a manager's words first (``plain_name``, ``readable_card``, the tables' headers
+in ``TableColumn``), with the exact terms kept for data scientists (``model_version``,
+``model_card``, ``technical_details``).
 
 Works from the model's JSON manifest (``src.engine.manifest``, no Keras import), so the
 summary pages and the sidebar render without loading TensorFlow. Missing numbers become
@@ -7,6 +11,9 @@ summary pages and the sidebar render without loading TensorFlow. Missing numbers
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +25,12 @@ NOT_MEASURED = "not yet measured"
 MISSING = "—"  # a headline KPI without a number: short enough for st.metric
 TEST_SPLIT = "PrivateTest"
 VAL_SPLIT = "PublicTest"
+MACRO_F1_HELP = (
+    "A 0-1 score that counts every emotion equally (1 is perfect), so the rare ones such as "
+    "disgust weigh as much as happy: it drops when the model neglects a rare emotion, which "
+    "accuracy alone hides."
+)
+MACRO_F1_DEFINITION = "Macro-F1: the unweighted mean over the classes of F1, the harmonic mean of precision and recall."
 
 
 def _split(metrics: dict | None, split: str = TEST_SPLIT) -> dict:
@@ -91,8 +104,7 @@ def headline_kpis(metrics: dict | None, stats: dict | None, benchmark: dict | No
         _kpi(
             "Macro-F1",
             number(f1, "{:.3f}"),
-            "F1 averaged over the 7 emotions with equal weight, so rare classes such as "
-            "disgust count as much as happy.",
+            MACRO_F1_HELP,
         ),
         _kpi(
             "Dataset size",
@@ -198,6 +210,23 @@ def _training_data(training: dict, cfg: dict) -> str:
     return f"FER2013 Training ({rows:,} faces){target}" if isinstance(rows, int) else f"FER2013 Training{target}"
 
 
+def _plain_training_data(training: dict) -> str:
+    """What the model learned from, in a manager's words (``_training_data`` has the exact counts)."""
+    members = [m for m in training.get("members") or [] if isinstance(m, dict)]
+    cfg = (members[0].get("training") or {}).get("config") or {} if members else training.get("config") or {}
+    sources = training.get("data") if isinstance(training.get("data"), dict) else {}
+    expw = sources.get("expw") if isinstance(sources.get("expw"), dict) else None
+    text = "Learned from FER2013's training faces (small 48x48 grayscale web images)"
+    if expw and isinstance(expw.get("train_faces"), int):
+        text += f" and {expw['train_faces']:,} faces from real web photos (ExpW)"
+    weight = float(cfg.get("ferplus_weight") or 0)
+    if weight >= 1:
+        text += ", aiming at the votes of 10 human annotators per face (FER+) rather than one label"
+    elif weight > 0:
+        text += ", with the votes of 10 human annotators per face (FER+) as a second opinion"
+    return text + "."
+
+
 def selection_text(training: dict) -> str:
     """How the checkpoint was chosen: PublicTest alone, or with ExpW's held-back photos, or FER+."""
     val = training.get("val_rows")
@@ -278,8 +307,89 @@ def model_label(model_file: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class TableColumn:
+    """How one column of a dashboard table is headed and shown.
+
+    ``kind`` is "text", "count", "percent" (the table holds 0-100, shown with one decimal)
+    or "score" (a 0-1 score, shown with three decimals and said so in its header).
+    """
+
+    key: str
+    label: str
+    help: str
+    kind: str = "text"
+
+
+NOT_MEASURED_CELL = "—"  # what a table shows for a number that was not measured
+FACES_FOUND_HELP = (
+    "Share of the labelled faces the face detector found in the photos. "
+    f"{NOT_MEASURED_CELL} means not measured: those faces were given as ready-cut crops."
+)
+CROSS_DATASET_COLUMNS = (
+    TableColumn("dataset", "Dataset", "Which faces were scored."),
+    TableColumn("faces", "Faces", "How many labelled faces were scored.", "count"),
+    TableColumn(
+        "accuracy", "Accuracy", "Share of the faces labelled correctly (a missed face counts as wrong).", "percent"
+    ),
+    TableColumn("macro_f1", "Macro-F1 (0-1, balanced over emotions)", MACRO_F1_HELP, "score"),
+    TableColumn("faces_found", "Faces found", FACES_FOUND_HELP, "percent"),
+)
+COMPARISON_COLUMNS = (
+    TableColumn("model", "Model", "A published model, a baseline or this project's."),
+    TableColumn(
+        "private_test_accuracy",
+        "Accuracy (FER2013 test)",
+        "Share of the held-out FER2013 test faces (PrivateTest) labelled correctly.",
+        "percent",
+    ),
+    TableColumn("macro_f1", "Macro-F1 (0-1, balanced over emotions)", MACRO_F1_HELP, "score"),
+    TableColumn("source", "Source", "Where the figure comes from."),
+    TableColumn("notes", "Notes", "How the figure was obtained."),
+)
+REPORT_COLUMNS = (
+    TableColumn("class", "Emotion", "The true label; the last two rows average over the emotions."),
+    TableColumn("precision", "Precision", "When the model says this emotion, how often it is right.", "percent"),
+    TableColumn("recall", "Recall", "Of the faces showing this emotion, the share the model recognises.", "percent"),
+    TableColumn("f1", "F1 (0-1)", "Precision and recall in one 0-1 score (their harmonic mean).", "score"),
+    TableColumn("support", "Faces", "Test faces with this label.", "count"),
+)
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (missing, text, NaN): a table shows None as ``NOT_MEASURED_CELL``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def display_table(table: pd.DataFrame, columns: tuple[TableColumn, ...]) -> pd.DataFrame:
+    """``table`` with the given columns in order and its numbers ready to show.
+
+    Percent columns go from 0-1 to 0-100 (shown as "66.2%"); every missing or non-finite
+    number becomes None (shown as ``NOT_MEASURED_CELL``, never "nan%" or "None"). The column
+    keys stay; the headers come from ``TableColumn.label``.
+    """
+    out = pd.DataFrame(index=table.index)
+    for column in columns:
+        values = table[column.key] if column.key in table else pd.Series([None] * len(table), index=table.index)
+        if column.kind == "text":
+            out[column.key] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+        else:
+            scale = 100.0 if column.kind == "percent" else 1.0
+            numbers = [_number(v) for v in values]
+            out[column.key] = pd.array([None if n is None else n * scale for n in numbers], dtype="Float64")
+    return out.reset_index(drop=True)
+
+
 def cross_dataset_table(metrics: dict | None, cross: dict | None) -> pd.DataFrame:
-    """One row per dataset: FER2013 and FER+ (from metrics.json), then ExpW and CK+ (cross_dataset.json)."""
+    """One row per dataset: FER2013 and FER+ (from metrics.json), then ExpW and CK+ (cross_dataset.json).
+
+    Shares are 0-1 and missing numbers None (``faces_found`` is None for crops, which need
+    no detection); ``display_table(table, CROSS_DATASET_COLUMNS)`` readies it for the page.
+    """
     rows = []
     test = _split(metrics)
     if test.get("accuracy") is not None:
@@ -304,16 +414,158 @@ def cross_dataset_table(metrics: dict | None, cross: dict | None) -> pd.DataFram
             }
         )
     for row in (cross or {}).get("rows") or []:
-        rows.append(
-            {
-                "dataset": row.get("dataset"),
-                "faces": row.get("faces"),
-                "accuracy": row.get("accuracy"),
-                "macro_f1": row.get("macro_f1"),
-                "faces_found": row.get("faces_found"),
-            }
+        rows.append({key: row.get(key) for key in ("dataset", "faces", "accuracy", "macro_f1", "faces_found")})
+    table = pd.DataFrame(rows, columns=["dataset", "faces", "accuracy", "macro_f1", "faces_found"], dtype=object)
+    return table.astype(object).where(table.notna(), None)
+
+
+def comparison_table(comparison: pd.DataFrame | None, names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """model_comparison.csv ready to show: best accuracy first, missing numbers None.
+
+    ``names`` maps version ids (such as ``v3-ensemble-w24-w48``) to plain names, which
+    replace them in the notes.
+    """
+    if comparison is None or comparison.empty:
+        return display_table(pd.DataFrame(), COMPARISON_COLUMNS)
+    table = comparison.sort_values("private_test_accuracy", ascending=False, na_position="last")
+    if names and "notes" in table:
+        notes = table["notes"].astype(object)
+
+        def plain(note: Any) -> Any:
+            if not isinstance(note, str):
+                return note
+            for version, name in names.items():
+                note = note.replace(f"version {version}", name).replace(version, name)
+            return note
+
+        table = table.assign(notes=[plain(n) for n in notes])
+    return display_table(table, COMPARISON_COLUMNS)
+
+
+# --- plain words -------------------------------------------------------------------------
+
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def plain_name(manifest: dict | None) -> str:
+    """A name a manager reads for a model, e.g. "Emotion model v3 (two averaged CNNs)".
+
+    Built from the manifest's version (its leading ``vN``) and training record; the exact
+    version id (``model_version``) belongs with the details for data scientists.
+    """
+    if manifest is None:
+        return "no model"
+    match = re.match(r"v(\d+)", str(manifest.get("version") or ""))
+    name = f"Emotion model v{match.group(1)}" if match else "Emotion model"
+    training = manifest.get("training") or {}
+    cfg = training.get("config") or {}
+    members = [m for m in training.get("members") or [] if isinstance(m, dict)]
+    if members:
+        kind = f"{_COUNT_WORDS.get(len(members), str(len(members)))} averaged CNNs"
+    elif cfg.get("arch"):
+        kind = "one compact CNN" if cfg.get("arch") == "compact" else "one CNN"
+    else:
+        return name
+    if float(cfg.get("ferplus_weight") or 0) >= 1:
+        kind += ", fitted to FER+ votes"
+    return f"{name} ({kind})"
+
+
+@dataclass(frozen=True)
+class CardSection:
+    title: str
+    lines: tuple[str, ...]
+
+
+def readable_card(manifest: dict | None, metrics: dict | None) -> list[CardSection]:
+    """The model card in plain words: what it is, intended use, data, training, metrics, limitations.
+
+    The exact fields (version id, file hash, training configuration) stay in ``model_card``
+    for the data scientists' view.
+    """
+    card = model_card(manifest, metrics)
+    facts = dict(card.facts)
+    manifest = manifest or {}
+    training = manifest.get("training") or {}
+    labels = manifest.get("class_names") or config.EMOTIONS
+    what = [
+        f"{plain_name(manifest or None)}: reads {len(labels)} facial expressions "
+        f"({', '.join(labels)}) from each face it finds.",
+    ]
+    if manifest.get("created"):
+        what.append(f"Published on {str(manifest['created'])[:10]}.")
+    data = [
+        _plain_training_data(training),
+        "The best training round was picked by its score on faces kept aside from training: "
+        f"{facts['Model selection']}.",
+        "The test faces (FER2013 PrivateTest) played no part in training or in that choice.",
+    ]
+    members = [m for m in training.get("members") or [] if isinstance(m, dict)]
+    if members:
+        count = _COUNT_WORDS.get(len(members), str(len(members))).capitalize()
+        trained = [
+            f"{count} convolutional neural networks (CNNs) each read the face and their answers are "
+            "averaged, which is steadier than any one of them alone."
+        ]
+    else:
+        trained = ["A convolutional neural network (CNN), the usual kind of model for reading images."]
+    if isinstance(training.get("parameters"), int):
+        trained.append(f"{training['parameters'] / 1e6:.1f} million learned numbers (parameters).")
+    seconds = training.get("wall_seconds_total")
+    if isinstance(seconds, (int, float)) and seconds > 0:
+        trained.append(f"Training took {seconds / 3600:.1f} hours.")
+    if _number(manifest.get("temperature")) not in (None, 1.0):
+        # A fitted temperature (src.training.evaluation) is what makes the served confidences calibrated.
+        trained.append("Its confidence figures are calibrated: a face labelled 70% is right about 70% of the time.")
+    test = _split(metrics)
+    plus = ((metrics or {}).get("ferplus") or {}).get(TEST_SPLIT) or {}
+    scores: list[str] = []
+    if _number(test.get("accuracy")) is not None:
+        n = test.get("n")
+        scores.append(
+            f"Labels {_pct(test['accuracy'])} of "
+            + (f"{n:,} " if isinstance(n, int) else "the ")
+            + "held-out test faces correctly (people agree with these labels about 65% of the time)."
         )
-    table = pd.DataFrame(rows, columns=["dataset", "faces", "accuracy", "macro_f1", "faces_found"])
-    # Crops need no detection: "—" rather than an empty cell.
-    table["faces_found"] = [f"{v:.1%}" if isinstance(v, (int, float)) else "—" for v in table["faces_found"]]
-    return table
+    if _number(test.get("macro_f1")) is not None:
+        scores.append(
+            f"Macro-F1 {float(test['macro_f1']):.3f} on a 0-1 scale: the score that counts every emotion equally, "
+            "so the rare ones (disgust, fear) weigh as much as happy."
+        )
+    if _number(plus.get("accuracy")) is not None:
+        scores.append(
+            f"Agrees with the majority of 10 human annotators (FER+) on {_pct(plus['accuracy'])} of the test faces."
+        )
+    if not scores:
+        scores.append(f"Scores: {NOT_MEASURED} (run the evaluation to fill them in).")
+    return [
+        CardSection("What it is", tuple(what)),
+        CardSection("Intended use", card.intended_use),
+        CardSection("Data", tuple(data)),
+        CardSection("Training", tuple(trained)),
+        CardSection("Metrics", tuple(scores)),
+        CardSection("Limitations", card.limitations),
+    ]
+
+
+ECE_DEFINITION = (
+    "ECE (expected calibration error): the mean gap between confidence and accuracy over "
+    "equal-width confidence bins, weighted by the faces in each."
+)
+
+
+def technical_details(manifest: dict | None, metrics: dict | None, scores_from: str = "") -> list[str]:
+    """The exact terms behind the plain words, as Markdown lines, for the data scientists' expander."""
+    manifest = manifest or {}
+    sha = str(manifest.get("sha256") or "")
+    lines = [f"Version id: `{model_version(manifest or None, metrics)}`"]
+    if manifest.get("file"):
+        lines.append(f"Model file: `{manifest['file']}`" + (f", sha256 `{sha[:16]}…`" if sha else ""))
+    if scores_from:
+        lines.append(f"Scores read from `{scores_from}` (metrics.json, roc.json, history.csv, cross_dataset.json)")
+    lines += [
+        "Splits: FER2013 `PrivateTest` is the held-out test set, `PublicTest` the validation set.",
+        MACRO_F1_DEFINITION,
+        ECE_DEFINITION,
+    ]
+    return lines

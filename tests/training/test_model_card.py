@@ -156,3 +156,56 @@ def test_model_labels_name_the_deployed_the_ferplus_and_the_fast_model():
     assert model_card.model_label(str(models / "fer_plus.keras")) == "FER+ model (fer_plus.keras)"
     assert model_card.model_label(str(models / "fer_compact.keras")) == "fast model (fer_compact.keras)"
     assert model_card.model_label(str(models / "scratch.keras")) == "scratch.keras"
+
+
+def test_tables_show_numbers_in_one_format_and_missing_ones_as_none():
+    cross = {
+        "rows": [
+            {"dataset": "ExpW", "faces": 1040, "accuracy": 0.425, "macro_f1": 0.409, "faces_found": 0.975},
+            {"dataset": "CK+", "faces": 927, "accuracy": 0.716, "macro_f1": float("nan")},
+        ]
+    }
+    raw = model_card.cross_dataset_table(fake.metrics(), cross)
+    assert raw["faces_found"].tolist() == [None, None, 0.975, None], "crops: not measured, never NaN"
+    table = model_card.display_table(raw, model_card.CROSS_DATASET_COLUMNS)
+    assert list(table.columns) == [c.key for c in model_card.CROSS_DATASET_COLUMNS]
+    assert table["accuracy"].tolist()[2:] == pytest.approx([42.5, 71.6])
+    assert table["faces_found"].isna().tolist() == [True, True, False, True]
+    assert table["macro_f1"].isna().tolist() == [False, False, False, True]
+    assert not any("_" in c.label for c in model_card.CROSS_DATASET_COLUMNS + model_card.COMPARISON_COLUMNS)
+    assert model_card.cross_dataset_table(None, None).empty
+
+
+def test_comparison_table_best_first_with_plain_names_in_the_notes():
+    frame = fake.model_comparison()
+    frame.loc[2, "notes"] = "version v3-ensemble-w24-w48; selected on PublicTest"
+    table = model_card.comparison_table(frame, {"v3-ensemble-w24-w48": "Emotion model v3 (two averaged CNNs)"})
+    assert table["model"].tolist()[0] == "compact CNN" and table["private_test_accuracy"][0] == pytest.approx(66.0)
+    assert table["notes"][0] == "Emotion model v3 (two averaged CNNs); selected on PublicTest"
+    assert table["macro_f1"].isna().sum() == 1  # the human figure has none: shown as "—"
+    assert model_card.comparison_table(None).empty
+
+
+def test_plain_names_and_a_readable_card():
+    assert model_card.plain_name(None) == "no model"
+    assert model_card.plain_name({"version": "v3-ensemble-w24-w48", "training": {"members": [{}, {}]}}) == (
+        "Emotion model v3 (two averaged CNNs)"
+    )
+    plus = {"version": "v2-ferplus-compact-w24", "training": {"config": {"arch": "compact", "ferplus_weight": 1.0}}}
+    assert model_card.plain_name(plus) == "Emotion model v2 (one compact CNN, fitted to FER+ votes)"
+    assert model_card.plain_name({"version": "custom"}) == "Emotion model"
+    manifest = {
+        "version": "v3-ensemble-w24-w48",
+        "temperature": 0.78,
+        "training": {"members": [{}, {}], "parameters": 1682978, "data": {"expw": {"train_faces": 3965}}},
+    }
+    sections = model_card.readable_card(manifest, fake.metrics())
+    assert [s.title for s in sections] == ["What it is", "Intended use", "Data", "Training", "Metrics", "Limitations"]
+    text = " ".join(line for s in sections for line in s.lines)
+    assert "Emotion model v3 (two averaged CNNs)" in text and "v3-ensemble" not in text
+    assert "3,965 faces from real web photos" in text and "1.7 million" in text and "calibrated" in text
+    assert "counts every emotion equally" in text
+    empty = model_card.readable_card(None, None)
+    assert model_card.NOT_MEASURED in next(s for s in empty if s.title == "Metrics").lines[0]
+    details = " ".join(model_card.technical_details(manifest, None, "outputs/v3"))
+    assert "`v3-ensemble-w24-w48`" in details and "`outputs/v3`" in details and "Macro-F1:" in details
