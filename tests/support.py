@@ -9,6 +9,22 @@ import subprocess
 import numpy as np
 from PIL import Image
 
+# Run in a child Python: imports of TensorFlow, Keras and tf2onnx fail as they would in the
+# serving install (pip install -e . without the train extra).
+WITHOUT_TF = """
+import importlib.abc, sys
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, NoTensorFlow())
+from src.cli import main
+code = main(sys.argv[1:])
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+sys.exit(code)
+"""
+
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""

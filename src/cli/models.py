@@ -130,16 +130,18 @@ def _twin_names(model_file: Path) -> str:
 
 
 def _export(model_file: Path) -> None:
-    from src.training.export import export_onnx
+    from src.training.export import export_features, export_onnx
 
     try:
         record = export_onnx(model_file)
+        features = export_features(model_file)
     except ValueError as exc:
         raise UserError(f"{model_file}: {str(exc).splitlines()[0]}") from None
     print(
         f"exported {model_file.with_name(record['file'])} (opset {record['opset']}, "
         f"max difference from Keras {record['max_abs_diff']:.1e} over {record['checked_inputs']} inputs)"
     )
+    print(f"exported {model_file.with_name(features['file'])} ({features['dimensions']} features, for `adapt`)")
 
 
 def _export_int8(model_file: Path, data: str | None) -> None:

@@ -35,6 +35,7 @@ from src.engine.manifest import manifest_path, read_manifest, sha256_file
 
 RUNTIMES = ("auto", "onnx", "int8", "keras")
 INT8_SUFFIX = ".int8.onnx"
+FEATURES_SUFFIX = ".features.onnx"
 TRAINING_EXTRA = "pip install -e '.[train]'"
 
 
@@ -58,6 +59,16 @@ def onnx_twin(model_file: str | Path) -> Path:
 def int8_twin(model_file: str | Path) -> Path:
     """``models/fer_cnn.keras`` -> ``models/fer_cnn.int8.onnx``."""
     return Path(model_file).with_suffix(INT8_SUFFIX)
+
+
+def features_twin(model_file: str | Path) -> Path:
+    """``models/fer_cnn.keras`` -> ``models/fer_cnn.features.onnx`` (the head's input features)."""
+    return Path(model_file).with_suffix(FEATURES_SUFFIX)
+
+
+def features_problem(model_file: str | Path, manifest: dict) -> str | None:
+    """Why the features twin of ``model_file`` cannot stand in for its features, or None when it can."""
+    return _twin_problem(features_twin(model_file), manifest.get("onnx_features"), model_file, manifest, "features")
 
 
 def _twin_problem(twin: Path, record: object, model_file: str | Path, manifest: dict, what: str) -> str | None:

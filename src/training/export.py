@@ -16,7 +16,7 @@ import numpy as np
 from src import config
 from src.engine.classifier import flip_averaged
 from src.engine.manifest import read_manifest, sha256_file, write_manifest
-from src.engine.runtime import int8_twin, onnx_predict, onnx_twin, twin_problem
+from src.engine.runtime import features_twin, int8_twin, onnx_predict, onnx_twin, twin_problem
 from src.training.data import DatasetError, load_cached
 
 # Largest difference in any probability allowed between the twin and Keras.
@@ -90,6 +90,54 @@ def export_onnx(model_file: str | Path | None = None, tolerance: float = EXPORT_
     if info.manifest:
         framework = {k: info.manifest.get(k, v) for k, v in framework.items()}
     write_manifest(model_file, info.class_names, info.input_size, framework=framework, onnx=record)
+    return record
+
+
+def features_model(model):
+    """A Keras model from the face to the features the classifier head reads: the input of
+    each member's ``emotion`` layer, concatenated for an ensemble."""
+    import keras
+
+    from src.engine.model import ensemble_members
+
+    members = ensemble_members(model) or [model]
+    face = keras.Input(model.input_shape[1:], name="face")
+    parts = [
+        keras.Model(m.inputs[0], m.get_layer("emotion").input, name=f"features_{i}")(face)
+        for i, m in enumerate(members)
+    ]
+    features = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    return keras.Model(face, features, name="features")
+
+
+def export_features(model_file: str | Path | None = None, tolerance: float = EXPORT_TOLERANCE) -> dict:
+    """Write the features twin of a ``.keras`` model (``fer_cnn.features.onnx``: the face in,
+    the classifier head's input out), check it against Keras and record it in the manifest
+    under ``onnx_features``. ``adapt`` fits new heads on these features without TensorFlow."""
+    from src.engine.model import load_model
+
+    model_file = Path(model_file or config.MODEL_FILE)
+    model, info = load_model(model_file)
+    extractor = features_model(model)
+    x = check_inputs(info.input_size)
+    expected = extractor.predict(x, batch_size=64, verbose=0)
+    twin = features_twin(model_file)
+    scratch = twin.with_name(f".{twin.name}.tmp")
+    try:
+        with warnings.catch_warnings():  # Keras' tf2onnx shim trips NumPy's np.object deprecation
+            warnings.simplefilter("ignore", FutureWarning)
+            extractor.export(str(scratch), format="onnx", verbose=False)
+        predict, _, dims = onnx_predict(scratch)
+        diff = float(np.abs(predict(x) - expected).max())
+        if not diff <= tolerance * max(1.0, float(np.abs(expected).max())):
+            raise ValueError(f"the features export differs from Keras by {diff:.2e}; not written")
+        scratch.replace(twin)
+    finally:
+        scratch.unlink(missing_ok=True)
+    manifest = read_manifest(model_file)
+    record = {**_file_record(twin), "keras_sha256": manifest["sha256"], "dimensions": int(dims), "max_abs_diff": diff}
+    framework = {k: manifest[k] for k in ("keras_version", "backend") if k in manifest}
+    write_manifest(model_file, info.class_names, info.input_size, framework=framework, onnx_features=record)
     return record
 
 

@@ -507,9 +507,10 @@ def publish_ensemble(
 
 
 def _write_twins(dest: Path, data_path: str | Path | None) -> None:
-    from src.training.export import export_int8_from_dataset, export_onnx
+    from src.training.export import export_features, export_int8_from_dataset, export_onnx
 
     export_onnx(dest)
+    export_features(dest)
     if data_path is None:
         print("INT8 twin skipped: no FER2013 data given to calibrate it (`python -m src.cli export --data PATH`)")
         return

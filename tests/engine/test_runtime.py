@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as skdata
-from support import astronaut_face, calibration_faces
+from support import WITHOUT_TF, astronaut_face, calibration_faces
 
 from src import config
 from src.cli import main
@@ -28,22 +28,6 @@ from src.engine.runtime import (
 from src.training.export import EXPORT_TOLERANCE, INT8_MIN_AGREEMENT, check_inputs, export_int8, export_onnx
 
 BUNDLED = [config.ROOT / "models" / name for name in ("fer_cnn.keras", "fer_plus.keras", "fer_compact.keras")]
-
-# Run in a child Python: imports of TensorFlow, Keras and tf2onnx fail as they would in the
-# serving install (pip install -e . without the train extra).
-WITHOUT_TF = """
-import importlib.abc, sys
-class NoTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return None
-sys.meta_path.insert(0, NoTensorFlow())
-from src.cli import main
-code = main(sys.argv[1:])
-assert "tensorflow" not in sys.modules and "keras" not in sys.modules
-sys.exit(code)
-"""
 
 
 def test_results_are_the_same_through_either_runtime(trained_model, monkeypatch):
