@@ -44,7 +44,10 @@ def sidebar() -> None:
         if manifest is None:
             st.warning("No model manifest found.")
         else:
-            st.markdown(f"**Version** `{model_card.model_version(manifest, metrics)}`")
+            st.markdown(
+                f"**Version** {model_card.plain_name(manifest)}",
+                help=f"Version id: {model_card.model_version(manifest, metrics)}",
+            )
         accuracy = model_card.test_accuracy(metrics)
         if accuracy is None:
             st.caption(f"Test accuracy: {model_card.NOT_MEASURED}")
