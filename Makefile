@@ -31,4 +31,5 @@ format:
 bench:
 	$(BIN)/python bench/bench_inference.py
 	$(BIN)/python bench/bench_detect.py
+	$(BIN)/python bench/bench_tracking.py
 	$(BIN)/python bench/bench_ray.py

@@ -150,6 +150,14 @@ LIVE_DETECT_WIDTH = _env_int("FER_LIVE_DETECT_WIDTH", 320)
 LIVE_DETECT_EVERY = _env_int("FER_LIVE_DETECT_EVERY", 3)
 # Weight of the newest frame in the per-face moving average (lower = steadier labels).
 LIVE_SMOOTHING = _env_float("FER_LIVE_SMOOTHING", 0.35)
+# Face tracking across video samples and live frames (src/engine/tracking.py). A person
+# keeps one track id while hidden (or missed by the detector) for up to TRACK_MAX_AGE
+# seconds beyond the usual gap between frames. A new face's speed is unknown: TRACK_SPEED
+# is its spread, in face sizes per second; TRACK_GATE is the farthest match, in standard
+# deviations of the predicted position.
+TRACK_MAX_AGE = _env_float("FER_TRACK_MAX_AGE", 1.0)
+TRACK_SPEED = _env_float("FER_TRACK_SPEED", 4.0)
+TRACK_GATE = _env_float("FER_TRACK_GATE", 4.0)
 
 
 def _env_json(name: str, default):
@@ -185,6 +193,11 @@ DATABASE_URL = os.environ.get("FER_DATABASE_URL", "").strip() or f"sqlite:///{(O
 # Runs older than this many days are deleted when a store is opened (and by
 # `python -m src.cli runs retention`); 0 keeps everything.
 RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
+# A run's lease, in seconds: every write renews it, and a run still "running" with no write
+# for this long was abandoned by its process (killed, crashed) and is marked failed when a
+# store opens, on retention passes, and as new runs start. Writers must store something at
+# least this often.
+RUN_LEASE_S = _env_float("FER_RUN_LEASE_S", 600.0)
 
 # --- Emotion groups and live-alert delivery (src/analytics/groups.py, src/analytics/alerts.py) ------------
 # User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file

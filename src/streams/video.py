@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from src import config
 from src.analytics.groups import sentiment_of
 from src.engine.tracking import FaceSmoother
 
@@ -133,11 +134,12 @@ def face_tracks_frame(
 ) -> pd.DataFrame:
     """One row per face per sampled frame, with a ``track_id`` that stays with the person.
 
-    Faces are matched from one sample to the next by overlap or nearness
+    Faces are followed from one sample to the next by their predicted motion
     (``tracking.FaceSmoother``, no smoothing: each row keeps its own probabilities); a
-    track ends after two samples without its face.
+    track ends when its face has been hidden for ``config.TRACK_MAX_AGE`` seconds (at
+    least one sample) beyond the gap between samples.
     """
-    tracker = FaceSmoother(alpha=1.0, max_age=2.5 * every_s)
+    tracker = FaceSmoother(alpha=1.0, max_age=max(config.TRACK_MAX_AGE, every_s))
     rows = []
     for (frame, t), res in zip(samples, results):
         boxes = [tuple(int(v) for v in f.box) for f in res.faces if f.box is not None]
