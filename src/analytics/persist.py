@@ -107,27 +107,50 @@ def save_rows(store, source: str, rows: list[dict], **run_fields) -> Saved:
     return Saved(run_id=run_id, rows=len(rows))
 
 
-def history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Everything stored, for trends: the face rows with the live seconds as rows
-    (``trends.live_rows``), in time order, and the runs (newest first)."""
+def history(store, include_unfinished: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What History & trends counts: the face rows with the live seconds as rows
+    (``trends.live_rows``), in time order, and the runs (every status, newest first).
+
+    The rows are those of runs that finished ``ok`` and of runs still being written (a live
+    session recording right now, a ``predict --store`` in progress: ``running`` with a live
+    lease), so the view follows a session as it happens; failed and abandoned runs' partial
+    rows are left out unless ``include_unfinished``.
+    """
     from src.analytics import trends
 
     runs = store.runs()
-    rows = trends.combine(store.results(), trends.live_rows(store.live_seconds(), runs))
+    wanted = {"include_unfinished": include_unfinished, "include_running": True}
+    rows = trends.combine(store.results(**wanted), trends.live_rows(store.live_seconds(**wanted), runs))
     return rows, runs
 
 
-def history_version(runs: pd.DataFrame, now: float, running_every: float = 5.0) -> str:
-    """A key that changes whenever ``history`` would: a run added, deleted, grown or finished.
+def in_progress(runs: pd.DataFrame, now: float, lease_s: float | None = None) -> pd.Series:
+    """Which runs are still being written: ``running`` with a heartbeat within the lease
+    (FER_RUN_LEASE_S); an older one was abandoned by its process."""
+    from src import config
 
-    Live sessions add seconds without touching their run's counts, so while any run is
-    still running the key also moves every ``running_every`` seconds.
+    lease = config.RUN_LEASE_S if lease_s is None else lease_s
+    running = runs["status"] == "running"
+    if "heartbeat_at" not in runs:
+        return running
+    fresh = pd.to_datetime(runs["heartbeat_at"], utc=True) >= pd.Timestamp(now - lease, unit="s", tz="UTC")
+    return running & fresh.fillna(False).astype(bool)
+
+
+def history_version(runs: pd.DataFrame, now: float, running_every: float = 5.0, lease_s: float | None = None) -> str:
+    """A key that changes whenever ``history`` would: a run added, deleted, grown, finished,
+    or no longer in progress (its lease ran out).
+
+    Live sessions add seconds without touching their run's counts, so while any run is in
+    progress the key also moves every ``running_every`` seconds.
     """
     import hashlib
 
     columns = ["run_id", "status", "files", "faces", "finished_at"]
     digest = hashlib.sha256(pd.util.hash_pandas_object(runs[columns], index=False).to_numpy().tobytes())
-    if (runs["status"] == "running").any():
+    active = in_progress(runs, now, lease_s)
+    if active.any():
+        digest.update(",".join(runs.loc[active, "run_id"]).encode())
         digest.update(str(int(now // running_every)).encode())
     return digest.hexdigest()
 

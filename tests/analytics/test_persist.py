@@ -164,6 +164,47 @@ def test_history_version_moves_with_the_runs(store):
     assert persist.history_version(store.runs(), now=106.0) not in (saved, running)
 
 
+def test_history_counts_finished_runs_and_the_live_session_in_progress(store):
+    """A live session being recorded shows in History & trends as it happens; a failed run's
+    partial rows, or those of a run whose process died (lease expired), do not."""
+    from datetime import UTC, datetime, timedelta
+
+    from src.analytics.store import RUNS
+
+    photo = persist.save_rows(store, "photo", persist.image_rows([ImageResult("a.jpg", [face("happy")])], LABELS))
+    stats = LiveStats(window_seconds=60)
+    start = int(datetime.now(UTC).timestamp()) - 10
+    record(stats, start, "sad")
+    recorder = persist.LiveRecorder("Desk")
+    assert recorder.flush(store, stats, LABELS, now=start + 1.5) == 1  # recording: the run is running
+    failed = store.start_run("batch")
+    store.add_rows(failed, persist.image_rows([ImageResult("b.jpg", [face("angry")])], LABELS))
+    store.finish_run(failed, "failed", "camera lost")
+    stale = store.start_run("live")
+    store.add_live_seconds(stale, persist.live_seconds(stats.seconds(start + 1.5), LABELS))
+    with store.engine.begin() as conn:  # its process stopped writing an hour ago
+        conn.execute(
+            RUNS.update().where(RUNS.c.id == stale).values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+
+    rows, runs = persist.history(store)
+    assert set(rows["run_id"]) == {photo.run_id, recorder.run_id} and len(runs) == 4
+    assert sorted(rows["emotion"]) == ["happy", "sad"]
+    everything, _ = persist.history(store, include_unfinished=True)
+    assert set(everything["run_id"]) == {photo.run_id, recorder.run_id, failed, stale}
+
+    now = datetime.now(UTC).timestamp()
+    assert persist.in_progress(runs, now).tolist() == [r == recorder.run_id for r in runs["run_id"]]
+    key = persist.history_version(runs, now)
+    assert persist.history_version(runs, now + 1000, lease_s=2000) != key  # still in progress: moves
+    lapsed = persist.history_version(runs, now + 1000, lease_s=1)  # its lease ran out: it leaves the history
+    assert lapsed not in (key, persist.history_version(runs, now + 1000, lease_s=2000))
+    assert persist.history_version(runs, now + 5000, lease_s=1) == lapsed  # and nothing is running any more
+    live = recorder.run_id
+    recorder.finish(store)
+    assert store.get_run(live)["status"] == "ok" and set(persist.history(store)[0]["run_id"]) == {photo.run_id, live}
+
+
 def test_webhook_alerts_are_recorded_with_their_outcome(store):
     import http.server
     import threading

@@ -15,6 +15,13 @@ One package persists results, so the dashboard, the API and the CLI read the sam
   Images are never stored.
 * Every write is one transaction. A write that fails marks its run ``failed`` with the
   reason, and so does a ``Store.run()`` block that raises; the rows written before stay.
+  A failed commit, or a SQLite file deleted or replaced under the process, raises
+  ``StoreError``: no write is reported done that is not in the database.
+* Runs hold a lease (``FER_RUN_LEASE_S``): every write renews its heartbeat, and a run left
+  ``running`` by a process that died is marked failed ("abandoned") once the lease has passed,
+  when a store opens, on retention passes and as runs start.
+* Readers of rows (``results``, ``live_seconds``) count finished (``ok``) runs only, unless
+  asked (``include_running``, ``include_unfinished``).
   Concurrent writers are safe on every backend (SQLite: WAL, a busy timeout and ``BEGIN
   IMMEDIATE`` for writes; deadlocks and lock timeouts are retried), and forked processes
   open their own connections.
@@ -22,7 +29,8 @@ One package persists results, so the dashboard, the API and the CLI read the sam
   (``sanitize.text``); neutralising formulas is for CSV output, not for storage.
 
 Readers return pandas DataFrames with UTC, timezone-aware times. Problems (bad URL, server
-down, unknown run, bad rows) raise ``StoreError`` with a message fit for a user.
+down, unknown run, bad rows) raise ``StoreError`` with a message fit for a user, which never
+holds a password (nor a query value named like one: ``printable_url``).
 
 The modules, bottom up (import from the package, not from them):
 
@@ -37,7 +45,7 @@ The modules, bottom up (import from the package, not from them):
 
 from __future__ import annotations
 
-from src.analytics.store.backends import CONNECT_TIMEOUT_S, EXAMPLE_URLS, parse_url
+from src.analytics.store.backends import CONNECT_TIMEOUT_S, EXAMPLE_URLS, parse_url, printable_url
 from src.analytics.store.errors import RunClosedError, StoreError, error_text
 from src.analytics.store.queries import (
     ALERT_COLUMNS,
@@ -62,6 +70,7 @@ from src.analytics.store.schema import (
     UTCDateTime,
 )
 from src.analytics.store.store import (
+    ABANDONED,
     MIGRATIONS_DIR,
     RETENTION_EVERY_S,
     WRITE_ATTEMPTS,
@@ -71,6 +80,7 @@ from src.analytics.store.store import (
 )
 
 __all__ = [
+    "ABANDONED",
     "ALERTS",
     "ALERT_COLUMNS",
     "CONNECT_TIMEOUT_S",
@@ -101,4 +111,5 @@ __all__ = [
     "error_text",
     "open_store",
     "parse_url",
+    "printable_url",
 ]

@@ -1,23 +1,30 @@
 """Reading the results store: the SELECTs behind ``Store``'s readers and the pandas DataFrames
-their rows become (UTC, timezone-aware times; empty text ``""``; missing numbers ``NA``)."""
+their rows become (UTC, timezone-aware times; empty text ``""``; missing numbers ``NA``).
+
+Rows and live seconds are read from finished runs only (status ``ok``) unless the caller asks
+for more (``finished_filter``): running and abandoned runs hold partial counts, and a failed
+run's rows stop wherever it failed."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
 from src import config
+from src.analytics.store.errors import StoreError
 from src.analytics.store.records import check_source, filter_names
-from src.analytics.store.schema import ALERTS, FACES, LIVE_SECONDS, RUNS, as_utc
+from src.analytics.store.schema import ALERTS, FACES, LIVE_SECONDS, RUN_STATUSES, RUNS, as_utc
 
 # The columns of the DataFrames returned by Store.runs(), Store.results() and Store.alerts().
 RUN_COLUMNS = (
     "run_id",
     "run_time",
     "finished_at",
+    "heartbeat_at",
     "source",
     "campaign",
     "location",
@@ -38,10 +45,16 @@ Rows = Sequence[Mapping[str, Any]]
 
 
 def run_filters(
-    *, campaign: Any, location: Any, source: Any, since: Any, until: Any, run_id: Any = None
+    *, campaign: Any, location: Any, source: Any, since: Any, until: Any, run_id: Any = None, status: Any = None
 ) -> list[sa.ColumnElement[bool]]:
     """The conditions on ``runs`` of ``Store.runs()`` and ``Store.results()`` (see docs/store.md)."""
     where: list[sa.ColumnElement[bool]] = []
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        for value in statuses:
+            if value not in RUN_STATUSES:
+                raise StoreError(f"unknown run status {value!r}; one of {', '.join(RUN_STATUSES)}")
+        where.append(RUNS.c.status.in_(statuses))
     for column, value, what in ((RUNS.c.campaign, campaign, "campaign"), (RUNS.c.location, location, "location")):
         names = filter_names(value, what)
         if names is not None:
@@ -60,6 +73,19 @@ def run_filters(
     return where
 
 
+def finished_filter(
+    *, include_unfinished: bool, include_running: bool, fresh_since: datetime
+) -> list[sa.ColumnElement[bool]]:
+    """Which runs' rows a reader counts: ``ok`` runs; with ``include_running`` also runs still
+    being written (``running``, heartbeat since ``fresh_since``); everything with ``include_unfinished``."""
+    if include_unfinished:
+        return []
+    ok = RUNS.c.status == "ok"
+    if not include_running:
+        return [ok]
+    return [sa.or_(ok, sa.and_(RUNS.c.status == "running", RUNS.c.heartbeat_at >= fresh_since))]
+
+
 # --- Runs ---------------------------------------------------------------------------------
 
 
@@ -76,6 +102,7 @@ def runs_frame(rows: Rows) -> pd.DataFrame:
             "run_id": r["id"],
             "run_time": r["created_at"],
             "finished_at": r["finished_at"],
+            "heartbeat_at": r["heartbeat_at"],
             "source": r["source"],
             "campaign": r["campaign"] or "",
             "location": r["location"] or "",
@@ -89,7 +116,7 @@ def runs_frame(rows: Rows) -> pd.DataFrame:
         for r in rows
     ]
     frame = pd.DataFrame(records, columns=list(RUN_COLUMNS))
-    for column in ("run_time", "finished_at"):
+    for column in ("run_time", "finished_at", "heartbeat_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame.astype({"files": "int64", "faces": "int64"})
 
@@ -164,15 +191,21 @@ def results_frame(rows: Rows) -> pd.DataFrame:
 # --- Live seconds -------------------------------------------------------------------------
 
 
-def live_seconds_query(*, run_id: str | None, since: Any, until: Any) -> sa.Select:
-    where = []
+def live_seconds_query(
+    *, run_id: str | None, since: Any, until: Any, runs_where: Sequence[sa.ColumnElement[bool]] = ()
+) -> sa.Select:
+    """Live seconds, oldest first; ``runs_where`` are conditions on their runs (``finished_filter``)."""
+    where = list(runs_where)
     if run_id is not None:
         where.append(LIVE_SECONDS.c.run_id == run_id)
     if since is not None:
         where.append(LIVE_SECONDS.c.second >= as_utc(since))
     if until is not None:
         where.append(LIVE_SECONDS.c.second < as_utc(until))
-    return sa.select(LIVE_SECONDS).where(sa.and_(sa.true(), *where)).order_by(LIVE_SECONDS.c.second, LIVE_SECONDS.c.id)
+    query = sa.select(LIVE_SECONDS)
+    if runs_where:
+        query = query.select_from(LIVE_SECONDS.join(RUNS, LIVE_SECONDS.c.run_id == RUNS.c.id))
+    return query.where(sa.and_(sa.true(), *where)).order_by(LIVE_SECONDS.c.second, LIVE_SECONDS.c.id)
 
 
 def live_seconds_frame(rows: Rows) -> pd.DataFrame:

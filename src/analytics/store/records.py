@@ -181,7 +181,8 @@ def run_record(
     model_version: str,
     created_at: datetime | None,
 ) -> dict:
-    """A new ``runs`` row (status ``running``, a fresh id) from ``Store.start_run``'s arguments."""
+    """A new ``runs`` row (status ``running``, a fresh id, its first heartbeat now) from
+    ``Store.start_run``'s arguments."""
     return {
         "id": uuid.uuid4().hex,
         "created_at": utc_now() if created_at is None else as_utc(created_at),
@@ -195,6 +196,7 @@ def run_record(
         "error": "",
         "files": 0,
         "faces": 0,
+        "heartbeat_at": utc_now(),  # not created_at: a backdated run is still being written now
     }
 
 

@@ -119,6 +119,9 @@ RUNS = sa.Table(
     sa.Column("error", sa.Text(), nullable=False),
     sa.Column("files", sa.Integer(), nullable=False),
     sa.Column("faces", sa.Integer(), nullable=False),
+    # The writer's last sign of life (start, every write, finish): a running run whose heartbeat
+    # is older than the lease (FER_RUN_LEASE_S) was abandoned. Revision 0002.
+    sa.Column("heartbeat_at", UTCDateTime()),
 )
 FACES = sa.Table(
     "faces",

@@ -2,8 +2,15 @@
 cache of stores (``open_store``).
 
 Every method is one transaction, retried on deadlocks and lock timeouts. Opening a store
-brings its schema to the newest Alembic revision and applies the retention; the checks of
-incoming values live in records.py, the SELECTs and DataFrames of the readers in queries.py.
+brings its schema to the newest Alembic revision, marks abandoned runs failed and applies the
+retention; the checks of incoming values live in records.py, the SELECTs and DataFrames of
+the readers in queries.py.
+
+Nothing is lost silently: a write whose transaction fails raises ``StoreError``, and so does
+every call once the SQLite file the store opened has been deleted or replaced (pooled
+connections would go on writing to the deleted file). Runs hold a lease: each write renews
+the run's heartbeat, and a ``running`` run whose heartbeat is older than the lease was left by
+a process that died; it is marked failed.
 """
 
 from __future__ import annotations
@@ -26,7 +33,17 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from src import config
 from src.analytics.store import queries
-from src.analytics.store.backends import WRITE_OPTION, is_connect_error, is_transient, make_engine, parse_url
+from src.analytics.store.backends import (
+    WRITE_OPTION,
+    is_connect_error,
+    is_transient,
+    make_engine,
+    parse_url,
+    printable_url,
+    scrub,
+    sqlite_file,
+    url_secrets,
+)
 from src.analytics.store.errors import RunClosedError, StoreError, error_text
 from src.analytics.store.records import (
     alert_record,
@@ -44,6 +61,7 @@ from src.analytics.store.schema import ALERTS, CHILDREN, ERROR_MAX, FACES, LIVE_
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 RETENTION_EVERY_S = 3600  # a long-lived process re-applies the retention at most this often
 WRITE_ATTEMPTS = 6
+ABANDONED = "abandoned: the process that wrote it stopped (no heartbeat since {since:%Y-%m-%d %H:%M:%S} UTC)"
 
 T = TypeVar("T")
 
@@ -56,6 +74,7 @@ class RunHandle:
     id: str
     rows: int = 0
     seconds: int = 0
+    status: str = "running"  # what the run ended as, once the ``with`` block is left
 
     def add(self, rows: Iterable[Mapping], *, labels: Sequence[str] | None = None) -> int:
         added = self.store.add_rows(self.id, rows, labels=labels)
@@ -67,20 +86,38 @@ class RunHandle:
         self.seconds += added
         return added
 
+    def renew_lease(self) -> None:
+        self.store.renew_lease(self.id)
+
 
 class Store:
     """The results database at one URL (see the package docstring). Thread-safe."""
 
-    def __init__(self, url: str | None = None, *, retention_days: int | None = None):
+    def __init__(
+        self, url: str | None = None, *, retention_days: int | float | None = None, lease_s: float | None = None
+    ):
         connect_url, self.dialect = parse_url(config.DATABASE_URL if url is None else url)
-        self.url = connect_url.render_as_string(hide_password=True)  # safe to show
+        self.url = printable_url(connect_url)  # safe to show: passwords and query secrets as ***
+        self._secrets = url_secrets(connect_url)
+        self.lease_s = float(config.RUN_LEASE_S if lease_s is None else lease_s)
+        if not self.lease_s > 0:
+            raise StoreError(f"the run lease (FER_RUN_LEASE_S) must be a positive number of seconds, not {lease_s}")
         self.engine = make_engine(connect_url, self.dialect)
         self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
         self._retention_days = float(config.RETENTION_DAYS if retention_days is None else retention_days)
         self._retention_at: float | None = None  # monotonic time of the last pass
+        self._sweep_at: float | None = None  # monotonic time of the last look for abandoned runs
+        # A SQLite file is known by its device and inode from the open on: a file deleted or
+        # replaced under the process (its folder removed, a backup moved over it) is noticed.
+        self._file = sqlite_file(connect_url) if self.dialect == "sqlite" else None
+        self._file_id: tuple[int, int] | None = None
+        self._lost: str | None = None  # why this store refuses all work, once its file went
         try:
             self._migrate()
-            self._maybe_retention()
+            if self._file is not None:
+                self._file_id = self._identity()
+            self._maybe_retention()  # marks abandoned runs failed too
+            self._maybe_sweep()
         except BaseException:
             self.engine.dispose()
             raise
@@ -107,17 +144,37 @@ class Store:
     def _error(self, exc: SQLAlchemyError, doing: str) -> StoreError:
         orig = getattr(exc, "orig", None)
         detail = str(orig if orig is not None else exc).strip().splitlines()
-        reason = detail[0] if detail else type(exc).__name__
+        reason = scrub(detail[0], self._secrets) if detail else type(exc).__name__
         if (isinstance(exc, DBAPIError) and exc.connection_invalidated) or is_connect_error(exc):
             return StoreError(f"cannot connect to the results database {self.url}: {reason}")
         return StoreError(f"results database {self.url}: {doing} failed: {reason}")
 
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self._file)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _check_file(self, doing: str) -> None:
+        """Refuse to go on once the SQLite file opened is gone or another one: pooled connections
+        would keep using the deleted file, and whatever they wrote would vanish with it."""
+        if self._lost is None and self._file_id is not None and self._identity() != self._file_id:
+            self._lost = (
+                f"the database file was removed or replaced while this process had it open, so nothing "
+                f"more is read from or written to it here (restart the process to open {self._file} again)"
+            )
+            self.engine.dispose()  # no connection to the old file goes back into use
+        if self._lost is not None:
+            raise StoreError(f"results database {self.url}: {doing} failed: {self._lost}")
+
     def _transaction(self, work: Callable[[Connection], T], doing: str, *, write: bool = True) -> T:
         engine = self._writer if write else self.engine
         for attempt in range(WRITE_ATTEMPTS):
+            self._check_file(doing)
             try:
                 with engine.begin() as conn:
-                    return work(conn)
+                    result = work(conn)
             except DBAPIError as exc:
                 if write and attempt + 1 < WRITE_ATTEMPTS and is_transient(exc):
                     time.sleep(0.02 * 2**attempt * (1 + random.random()))
@@ -125,6 +182,9 @@ class Store:
                 raise self._error(exc, doing) from exc
             except SQLAlchemyError as exc:
                 raise self._error(exc, doing) from exc
+            if write:
+                self._check_file(doing)  # committed, but to the file still at that path?
+            return result
         raise AssertionError("unreachable")
 
     def _read(self, work: Callable[[Connection], T], doing: str) -> T:
@@ -161,6 +221,39 @@ class Store:
             self._retention_at = time.monotonic()
             self.apply_retention(self._retention_days)
 
+    def _maybe_sweep(self) -> None:
+        """Look for abandoned runs again once a lease has passed (at most hourly): a long-lived
+        process (the API, the dashboard) sees other processes' crashes without a restart."""
+        every = min(self.lease_s, RETENTION_EVERY_S)
+        if self._sweep_at is None or time.monotonic() - self._sweep_at >= every:
+            self.fail_abandoned_runs()
+
+    def fail_abandoned_runs(self) -> int:
+        """Mark failed every ``running`` run whose heartbeat is older than the lease (``lease_s``,
+        FER_RUN_LEASE_S): its process stopped without finishing it. Returns how many."""
+        self._sweep_at = time.monotonic()
+        now = utc_now()
+        cutoff = now - timedelta(seconds=self.lease_s)
+        last_seen = sa.func.coalesce(RUNS.c.heartbeat_at, RUNS.c.created_at)  # no heartbeat: older code
+        stale = sa.and_(RUNS.c.status == "running", last_seen < cutoff)
+
+        def work(conn: Connection) -> int:
+            marked = 0
+            for run_id, heartbeat_at, created_at in conn.execute(
+                sa.select(RUNS.c.id, RUNS.c.heartbeat_at, RUNS.c.created_at).where(stale)
+            ).all():
+                since = heartbeat_at or created_at
+                # The same condition again: a write may have renewed the lease meanwhile.
+                done = conn.execute(
+                    RUNS.update()
+                    .where(RUNS.c.id == run_id, stale)
+                    .values(status="failed", error=ABANDONED.format(since=since), finished_at=since)
+                )
+                marked += done.rowcount
+            return marked
+
+        return self._transaction(work, "marking abandoned runs failed")
+
     def _claim(self, conn: Connection, run_id: str, files: int = 0, faces: int = 0) -> None:
         """Lock a running run's row (and add to its counts), or say why it cannot take rows.
 
@@ -170,7 +263,7 @@ class Store:
         result = conn.execute(
             RUNS.update()
             .where(RUNS.c.id == run_id, RUNS.c.status == "running")
-            .values(files=RUNS.c.files + files, faces=RUNS.c.faces + faces)
+            .values(files=RUNS.c.files + files, faces=RUNS.c.faces + faces, heartbeat_at=utc_now())
         )
         if result.rowcount == 1:
             return
@@ -191,8 +284,12 @@ class Store:
         model_version: str = "",
         created_at: datetime | None = None,
     ) -> str:
-        """Record a new run (status ``running``) and return its id (32 hex digits)."""
+        """Record a new run (status ``running``) and return its id (32 hex digits).
+
+        Its lease starts now: store something (rows, live seconds) at least every ``lease_s``
+        seconds, or ``renew_lease``, until ``finish_run``; else it is taken for abandoned."""
         self._maybe_retention()
+        self._maybe_sweep()
         values = run_record(
             source, campaign=campaign, location=location, tags=tags, model_version=model_version, created_at=created_at
         )
@@ -230,22 +327,30 @@ class Store:
                 self.finish_run(run_id, "failed", f"storing failed: {exc}", if_running=True)
             raise
 
-    def finish_run(self, run_id: str, status: str = "ok", error: str = "", *, if_running: bool = False) -> None:
-        """Mark a run ``ok`` or ``failed`` (with the error text). With ``if_running`` a run that
-        is already finished is left as it is (a failure keeps its first reason)."""
+    def renew_lease(self, run_id: str) -> None:
+        """Renew a running run's lease without storing anything (a writer between long steps)."""
+        self._transaction(lambda conn: self._claim(conn, run_id), "renewing a run's lease")
+
+    def finish_run(self, run_id: str, status: str = "ok", error: str = "", *, if_running: bool = False) -> str:
+        """Mark a run ``ok`` or ``failed`` (with the error text); returns the status it has now.
+        With ``if_running`` a run that is already finished is left as it is (a failure keeps
+        its first reason, an abandoned run stays failed)."""
         if status not in ("ok", "failed"):
             raise StoreError(f"a run finishes 'ok' or 'failed', not {status!r}")
         check_run_id(run_id)
-        values = {"status": status, "error": storable_text(error or "")[:ERROR_MAX], "finished_at": utc_now()}
+        now = utc_now()
+        values = {"status": status, "error": storable_text(error or "")[:ERROR_MAX], "finished_at": now}
         where = [RUNS.c.id == run_id] + ([RUNS.c.status == "running"] if if_running else [])
 
-        def work(conn: Connection) -> None:
-            if conn.execute(RUNS.update().where(*where).values(**values)).rowcount == 1:
-                return
-            if conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first() is None:
+        def work(conn: Connection) -> str:
+            if conn.execute(RUNS.update().where(*where).values(**values, heartbeat_at=now)).rowcount == 1:
+                return status
+            found = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
+            if found is None:
                 raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
+            return str(found)
 
-        self._transaction(work, "finishing a run")
+        return self._transaction(work, "finishing a run")
 
     @contextlib.contextmanager
     def run(self, source: str, **run_fields: Any) -> Iterator[RunHandle]:
@@ -259,13 +364,15 @@ class Store:
                 self.finish_run(handle.id, "failed", error_text(exc), if_running=True)
             raise
         # A run already failed by a write the caller chose to survive stays failed.
-        self.finish_run(handle.id, "ok", if_running=True)
+        handle.status = self.finish_run(handle.id, "ok", if_running=True)
 
     def save_rows(self, source: str, rows: Iterable[Mapping], **run_fields: Any) -> str:
-        """A whole run in one call: start, rows, finish; returns the run id."""
+        """A whole run in one call: start, rows, finish; returns the id of the run, stored ``ok``."""
         labels = run_fields.pop("labels", None)
         with self.run(source, **run_fields) as run:
             run.add(rows, labels=labels)
+        if run.status != "ok":  # e.g. taken for abandoned between its rows and its finish
+            raise RunClosedError(f"run {run.id} was marked {run.status} before it could finish")
         return run.id
 
     def add_live_seconds(self, run_id: str, seconds: Iterable[Mapping]) -> int:
@@ -335,7 +442,9 @@ class Store:
         return self._delete_runs(RUNS.c.campaign == name, "deleting a campaign")
 
     def apply_retention(self, days: int | float) -> int:
-        """Delete runs created more than ``days`` days ago (0 or less: none); returns how many."""
+        """Delete runs created more than ``days`` days ago (0 or less: none); returns how many.
+        Abandoned runs are marked failed first (``fail_abandoned_runs``)."""
+        self.fail_abandoned_runs()
         if not days or days <= 0:
             return 0
         cutoff = utc_now() - timedelta(days=float(days))
@@ -359,9 +468,13 @@ class Store:
         until: Any = None,
         limit: int | None = None,
         location: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Runs, newest first (columns ``RUN_COLUMNS``); ``since`` inclusive, ``until`` exclusive."""
-        where = queries.run_filters(campaign=campaign, location=location, source=source, since=since, until=until)
+        """Runs of every status (or of ``status``), newest first (columns ``RUN_COLUMNS``);
+        ``since`` inclusive, ``until`` exclusive."""
+        where = queries.run_filters(
+            campaign=campaign, location=location, source=source, since=since, until=until, status=status
+        )
         return self._runs_frame(sa.and_(sa.true(), *where), limit)
 
     def _runs_frame(self, where: sa.ColumnElement[bool], limit: int | None = None) -> pd.DataFrame:
@@ -376,9 +489,14 @@ class Store:
         since: Any = None,
         until: Any = None,
         run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
     ) -> pd.DataFrame:
         """One row per stored face/file row with its run's columns, oldest run first.
 
+        Only runs that finished ``ok`` count, unless asked: ``include_running`` adds the runs
+        still being written (``running`` with a live lease), ``include_unfinished`` every run
+        (running, abandoned and failed ones with the rows they stored); ``run_id`` alike.
         Columns: RESULT_RUN_COLUMNS, RESULT_FACE_COLUMNS, one per label (in the order the
         models gave them; the configured labels when nothing is stored), RESULT_TAIL_COLUMNS.
         ``at`` is the run's time plus the row's media ``time`` (video, live), else the run's time.
@@ -386,12 +504,30 @@ class Store:
         where = queries.run_filters(
             campaign=campaign, location=location, source=source, since=since, until=until, run_id=run_id
         )
+        where += self._finished(include_unfinished, include_running)
         return queries.results_frame(self._read_rows(queries.results_query(where), "reading results"))
 
-    def live_seconds(self, *, run_id: str | None = None, since: Any = None, until: Any = None) -> pd.DataFrame:
-        """Per-second aggregates of live sessions: run_id, second (UTC), faces, one count per label."""
-        query = queries.live_seconds_query(run_id=run_id, since=since, until=until)
+    def live_seconds(
+        self,
+        *,
+        run_id: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+    ) -> pd.DataFrame:
+        """Per-second aggregates of live sessions: run_id, second (UTC), faces, one count per label.
+        Of finished (``ok``) sessions unless asked, as ``results()``."""
+        query = queries.live_seconds_query(
+            run_id=run_id, since=since, until=until, runs_where=self._finished(include_unfinished, include_running)
+        )
         return queries.live_seconds_frame(self._read_rows(query, "reading live seconds"))
+
+    def _finished(self, include_unfinished: bool, include_running: bool) -> list[sa.ColumnElement[bool]]:
+        fresh_since = utc_now() - timedelta(seconds=self.lease_s)
+        return queries.finished_filter(
+            include_unfinished=include_unfinished, include_running=include_running, fresh_since=fresh_since
+        )
 
     def alerts(self, *, since: Any = None, until: Any = None, run_id: str | None = None) -> pd.DataFrame:
         """Recorded alerts, oldest first (columns ``ALERT_COLUMNS``; ``payload`` is a dict)."""
