@@ -31,7 +31,7 @@ from PIL import Image
 from skimage import data
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY = "bench-key"
+KEY = "bench-key-0123456789abcdef"
 
 
 def _free_port() -> int:

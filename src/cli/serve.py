@@ -10,13 +10,13 @@ from src.cli.common import UserError, load_recognizer, model_path, open_store, s
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from src.api.app import ApiSettings, create_app, is_loopback
+    from src.api.app import ApiSettings, create_app
+    from src.api.auth import serve_problem
 
-    if not config.API_KEY and not is_loopback(args.host):
-        raise UserError(
-            f"refusing to serve on {args.host} without an API key: set FER_API_KEY (clients then send "
-            "'Authorization: Bearer <key>'), or bind to a loopback address (127.0.0.1, ::1, localhost)"
-        )
+    # No key off loopback, or a key too short to resist guessing: one line and exit 2.
+    problem = serve_problem(config.API_KEY, args.host)
+    if problem:
+        raise UserError(problem)
     model_file = model_path(args.model)
     start_backend(model_file)
     # Loaded here, before binding, so a bad model or database is one line and exit 2, not a traceback.

@@ -1,13 +1,20 @@
-"""The REST API (src/api/app.py) over real HTTP: one uvicorn server (`python -m src.cli serve`)
-with the tiny test model, a temporary SQLite store and an API key, called with httpx."""
+"""The REST API (src/api/) over real HTTP: one uvicorn server (`python -m src.cli serve`)
+with the tiny test model, a temporary SQLite store and a non-ASCII API key, called with httpx.
+
+Calls that are meant to fail authentication come from other loopback addresses
+(`_elsewhere`), so that the throttling of failed keys never touches the main client."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
+import re
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,11 +25,12 @@ import pandas as pd
 import pytest
 from support import free_port, jpeg_bytes, png_bytes, stop_process
 
-from src.api.app import is_loopback, split_tags
+from src.api.app import ApiSettings, create_app, is_loopback, split_tags
+from src.api.auth import AuthThrottle, auth_problem, client_key, key_problem, serve_problem
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "test-key-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+KEY = "clé-de-test-0123456789abcdef"  # non-ASCII on purpose: clients send it as UTF-8
+AUTH = {"Authorization": f"Bearer {KEY}".encode()}
 MAX_REQUEST_MB = 3
 MAX_FILES = 8
 START_TIMEOUT_S = 120
@@ -85,6 +93,16 @@ def client(server):
         yield c
 
 
+_addresses = itertools.count(1)
+
+
+def _elsewhere(base: str, **kwargs) -> httpx.Client:
+    """A client calling from a loopback address of its own (127.0.1.x): its own throttling bucket."""
+    n = next(_addresses)
+    transport = httpx.HTTPTransport(local_address=f"127.0.{1 + n // 250}.{1 + n % 250}")
+    return httpx.Client(base_url=base, transport=transport, timeout=60, **kwargs)
+
+
 def _analyze(client, files, **fields):
     parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
     return client.post("/v1/analyze", files=parts, data=fields)
@@ -113,8 +131,24 @@ def test_health_is_open_and_names_model_and_store(server, trained_model):
     assert (body["max_request_mb"], body["max_files"], body["max_file_mb"]) == (MAX_REQUEST_MB, MAX_FILES, 1)
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_everything_from_the_server_itself(server, page):
+    """Offline docs (issue 19, part 6): no external URL, and every asset the page names is served here."""
+    r = httpx.get(f"{server[0]}{page}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert not re.search(r"(https?:)?//", html), "an external URL"
+    refs = set(re.findall(r'(?:src|href|spec-url)="([^"]+)"', html)) | set(re.findall(r"url: '([^']+)'", html))
+    assert {"/openapi.json"} < refs
+    for ref in refs:
+        assert ref.startswith("/"), ref
+        asset = httpx.get(f"{server[0]}{ref}")
+        assert asset.status_code == 200 and len(asset.content) > 100, ref
+    if page == "/docs":
+        assert "swagger-ui-bundle.js" in html and '"validatorUrl": null' in html
+
+
 def test_docs_and_openapi_describe_the_api(server):
-    assert "swagger" in httpx.get(f"{server[0]}/docs").text.lower()
     spec = httpx.get(f"{server[0]}/openapi.json").json()
     assert spec["info"]["title"] and spec["info"]["version"]
     assert {"/health", "/v1/analyze", "/v1/runs", "/v1/results", "/v1/summary"} <= set(spec["paths"])
@@ -133,8 +167,9 @@ def test_docs_and_openapi_describe_the_api(server):
     ids=["none", "wrong", "prefix", "basic", "longer"],
 )
 def test_v1_routes_need_the_right_key(server, method, path, header):
-    headers = {} if header is None else {"Authorization": header}
-    r = httpx.request(method, f"{server[0]}{path}", headers=headers)
+    headers = {} if header is None else {"Authorization": header.encode()}
+    with _elsewhere(server[0]) as c:
+        r = c.request(method, path, headers=headers)
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/json"
     assert r.headers["www-authenticate"] == "Bearer"
@@ -144,7 +179,8 @@ def test_v1_routes_need_the_right_key(server, method, path, header):
 def test_the_key_is_checked_before_the_upload_is_read(server):
     """An unknown caller's upload is refused on its headers: 401, not 413 for its size."""
     body = os.urandom((MAX_REQUEST_MB + 1) * 1024 * 1024)
-    r = httpx.post(f"{server[0]}/v1/analyze", files=[("files", ("a.jpg", body))])
+    with _elsewhere(server[0]) as c:
+        r = c.post("/v1/analyze", files=[("files", ("a.jpg", body))])
     assert r.status_code == 401 and r.json()["detail"].startswith("missing API key")
 
 
@@ -356,6 +392,118 @@ def test_concurrent_analyze_requests_are_all_stored_and_agree(client, server, fa
     assert {r["run_id"] for r in rows} == run_ids
 
 
+# --- Issue 19's defects 5 and 8-11, one test (or more) each -----------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/summary", "/v1/runs", "/v1/results"])
+@pytest.mark.parametrize(
+    ("param", "value"), [("until", "0001-01-01T00:00:00+14:00"), ("since", "9999-12-31T23:59:59-14:00")]
+)
+def test_out_of_range_times_are_422_not_500(client, path, param, value):
+    """Defect 5: a time that UTC cannot hold is the client's mistake, said so."""
+    r = client.get(path, params={param: value})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["query", param]
+    assert f"{value} is out of range: in UTC it falls outside the years 1 to 9999" in error["msg"]
+
+
+def test_extreme_times_that_utc_holds_are_served(client):
+    assert client.get("/v1/runs", params={"until": "0001-01-01T00:00:00Z"}).json()["count"] == 0
+    assert client.get("/v1/summary", params={"since": "9999-12-31T23:59:59+14:00"}).json()["runs"] == 0
+
+
+def test_a_non_ascii_key_matches_sent_as_utf8(server):
+    """Defect 8: the server's key ('clé-...') is compared as UTF-8 bytes, as docs/api.md asks of clients."""
+    with httpx.Client(base_url=server[0], timeout=60) as c:
+        r = c.get("/v1/runs", headers={"Authorization": f"Bearer {KEY}".encode()})
+    assert r.status_code == 200, r.text
+    with _elsewhere(server[0]) as c:
+        r = c.get("/v1/runs", headers={"Authorization": f"Bearer {KEY}".encode("latin-1")})
+    assert r.status_code == 401 and r.json()["detail"] == "wrong API key"
+
+
+def test_a_long_file_name_fails_that_file_alone(client, face_jpeg):
+    """Defect 9: an 8 KB file name is that file's error; the files around it are analysed and stored."""
+    long_name = "n" * 8192 + ".jpg"
+    files = [("before.jpg", face_jpeg), (long_name, face_jpeg), ("after.jpg", face_jpeg)]
+    r = _analyze(client, files, campaign="long-name")
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["ok", "error", "ok"]
+    assert results[1]["file"] == long_name[:1024] + "…"
+    assert results[1]["error"] == "file name too long (8,196 characters, limit 1,024)"
+    rows = _rows(client, run_id=r.json()["run_id"])
+    assert [row["file"] for row in rows] == ["before.jpg", long_name[:1024] + "…", "after.jpg"]
+    # A part header over 1 MB is a broken body: a 400 that says so, in JSON.
+    r = _analyze(client, [("x" * (1024 * 1024 + 1), b"data"), ("a.jpg", face_jpeg)])
+    assert r.status_code == 400 and r.json()["detail"] == "invalid multipart body: Maximum header size exceeded"
+
+
+def test_wrong_keys_are_throttled_per_address(server, client):
+    """Defect 10: 10 wrong keys in a row, then 429 with Retry-After, the right key included; other
+    addresses are not held back."""
+    start = time.monotonic()
+    with _elsewhere(server[0]) as c:
+        wrong = {"Authorization": b"Bearer wrong-key-0123456789abcdef"}
+        codes = [c.get("/v1/runs", headers=wrong).status_code for _ in range(30)]
+        locked = c.get("/v1/runs", headers=AUTH)
+    assert time.monotonic() - start < 6, "the test relies on no token coming back meanwhile"
+    assert codes == [401] * 10 + [429] * 20
+    assert locked.status_code == 429 and 1 <= int(locked.headers["retry-after"]) <= 6
+    assert locked.json()["detail"].startswith("too many wrong API keys from this address: try again in ")
+    assert client.get("/v1/runs").status_code == 200
+
+
+def test_serve_refuses_a_weak_key():
+    """Defect 10: a one-character key is refused at start-up, in one line, exit 2."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "src.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        cwd=ROOT,
+        env={**os.environ, "FER_API_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: FER_API_KEY is too short: 1 of at least 16 characters")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def keyless_server(trained_model, tmp_path_factory):
+    """The API without FER_API_KEY (loopback only); yields its base URL."""
+    proc, base, _ = _start_server(trained_model, tmp_path_factory.mktemp("keyless"), FER_API_KEY="")
+    try:
+        yield base
+    finally:
+        stop_process(proc, timeout=20)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("Forwarded", "for=203.0.113.9"),
+        ("Forwarded", 'for="[::1]";proto=https'),
+        ("X-Forwarded-For", "127.0.0.1"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("Via", "1.1 proxy"),
+    ],
+)
+def test_no_key_mode_refuses_calls_through_a_proxy(keyless_server, header):
+    """Defect 11: without a key, a call that carries any proxy header is refused, RFC 7239's included."""
+    assert httpx.get(f"{keyless_server}/v1/runs").status_code == 200  # this machine, directly
+    r = httpx.get(f"{keyless_server}/v1/runs", headers=[header])
+    assert r.status_code == 403
+    assert f"came through a proxy (it carries a {header[0]} header)" in r.json()["detail"]
+    health = httpx.get(f"{keyless_server}/health", headers=[header])
+    assert health.status_code == 200 and health.json()["auth"] == "loopback_only"
+
+
+def test_with_a_key_calls_through_a_proxy_are_served(client):
+    assert client.get("/v1/runs", headers={"Forwarded": "for=203.0.113.9", "Via": "1.1 proxy"}).status_code == 200
+
+
 def test_serve_refuses_a_public_address_without_a_key():
     env = {k: v for k, v in os.environ.items() if k != "FER_API_KEY"}
     proc = subprocess.run(
@@ -382,8 +530,6 @@ def test_tags_split_on_commas_and_repeats():
 
 
 def test_auth_rules():
-    from src.api.app import auth_problem
-
     assert auth_problem("k3y", "Bearer k3y", "10.1.2.3") is None
     assert auth_problem("k3y", "bearer  k3y ", "10.1.2.3") is None
     assert auth_problem("k3y", "Bearer k3", "127.0.0.1") == (401, "wrong API key")
@@ -392,6 +538,71 @@ def test_auth_rules():
     assert auth_problem("", None, "::1") is None
     status, detail = auth_problem("", "Bearer anything", "192.168.1.20")
     assert status == 403 and "FER_API_KEY is not set" in detail
+
+
+def test_auth_compares_bytes_and_refuses_proxies_without_a_key():
+    key = "clé-0123456789abcdef"
+    assert auth_problem(key, f"Bearer {key}".encode(), "10.1.2.3") is None
+    # Starlette hands headers as latin-1 text: the same bytes, the same answer.
+    assert auth_problem(key, f"Bearer {key}".encode().decode("latin-1"), "10.1.2.3") is None
+    assert auth_problem(key, f"Bearer {key}".encode("latin-1"), "10.1.2.3") == (401, "wrong API key")
+    status, detail = auth_problem("", None, "127.0.0.1", forwarded_by="Forwarded")
+    assert status == 403 and "came through a proxy (it carries a Forwarded header)" in detail
+    assert auth_problem(key, f"Bearer {key}".encode(), "127.0.0.1", forwarded_by="Forwarded") is None
+
+
+def test_key_strength_and_serve_rules():
+    assert key_problem("") is None and key_problem("k" * 16) is None and key_problem("é" * 16) is None
+    assert (
+        key_problem("x")
+        == "FER_API_KEY is too short: 1 of at least 16 characters (make one with: openssl rand -hex 32)"
+    )
+    assert "not valid UTF-8" in key_problem("\udce9" * 20)  # a non-UTF-8 byte in the environment
+    assert serve_problem("", "0.0.0.0").startswith("refusing to serve on 0.0.0.0 without an API key")
+    assert serve_problem("", "127.0.0.1") is None
+    assert serve_problem("short", "127.0.0.1").startswith("FER_API_KEY is too short")  # a proxy may be in front
+    assert serve_problem(KEY, "0.0.0.0") is None
+    with pytest.raises(ValueError, match="too short"):
+        create_app(ApiSettings(api_key="x"))
+
+
+def test_throttle_refills_and_stays_bounded():
+    now = [0.0]
+    throttle = AuthThrottle(burst=3, refill_s=10, max_clients=50, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.retry_after("10.0.0.1") == 0
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 10 and throttle.retry_after("10.0.0.2") == 0
+    now[0] = 4.0
+    assert throttle.retry_after("10.0.0.1") == 6
+    now[0] = 10.0
+    assert throttle.retry_after("10.0.0.1") == 0
+    for i in range(3):  # one IPv6 /64 is one client
+        throttle.failed(f"2001:db8::{i}")
+    assert throttle.retry_after("2001:db8::ffff") > 0 and throttle.retry_after("2001:db8:0:1::1") == 0
+    for i in range(1000):
+        throttle.failed(f"10.1.{i // 256}.{i % 256}")
+    assert len(throttle) == 50
+    assert client_key("::ffff:10.0.0.1") == "10.0.0.1" and client_key("2001:db8::1") == "2001:db8::/64"
+
+
+@pytest.mark.parametrize(("burst", "locked"), [(16_000, True), (16_001, False)])
+def test_throttle_counts_every_failure_across_threads(burst, locked):
+    """8 threads x 2000 failures on one address: exactly 16000 counted, none lost to a race."""
+    throttle = AuthThrottle(burst=burst, refill_s=1e9, clock=lambda: 0.0)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [
+            threading.Thread(target=lambda: [throttle.failed("10.0.0.1") for _ in range(2000)]) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert (throttle.retry_after("10.0.0.1") > 0) is locked
 
 
 def test_server_log_has_no_tracebacks(server):
@@ -424,3 +635,47 @@ def test_a_lost_database_answers_503_and_the_rest_keeps_serving(trained_model, t
     finally:
         database.stop()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_deleted_sqlite_store_never_answers_success(trained_model, tmp_path, face_jpeg):
+    """Issue #19, defect 2: the SQLite file's folder removed under a running server. Every
+    write after that is refused with 503 and no run id, and nothing is answered as saved."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    proc, base, log = _start_server(
+        trained_model, tmp_path, FER_DATABASE_URL=f"sqlite:///{(folder / 'results.db').as_posix()}"
+    )
+    try:
+        with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+            assert _analyze(c, [("a.jpg", face_jpeg)], campaign="X").status_code == 200
+            shutil.rmtree(folder)
+            answers = [_analyze(c, [("a.jpg", face_jpeg)], campaign="X") for _ in range(5)]
+            assert [r.status_code for r in answers] == [503] * 5, [r.text for r in answers]
+            assert all("run_id" not in r.json() for r in answers)
+            assert "removed or replaced" in answers[0].json()["detail"]
+    finally:
+        stop_process(proc, timeout=20)
+    assert "Traceback" not in log.read_text()
+
+
+def test_results_and_summary_count_finished_runs_unless_asked(trained_model, tmp_path):
+    """A run that never finished (its writer died) is left out of /v1/results and /v1/summary
+    unless include_unfinished=true."""
+    from src.analytics.store import Store
+
+    proc, base, log = _start_server(trained_model, tmp_path)
+    try:
+        with Store(f"sqlite:///{(tmp_path / 'results.db').as_posix()}") as store:
+            run_id = store.start_run("cli", campaign="Unfinished")
+            store.add_rows(
+                run_id, [{"file": "x.jpg", "face": 0, "emotion": "happy", "confidence": 0.9, "status": "ok"}]
+            )
+        with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+            assert _rows(c, campaign="Unfinished") == []
+            rows = _rows(c, campaign="Unfinished", include_unfinished="true")
+            assert [r["run_id"] for r in rows] == [run_id]
+            assert c.get("/v1/summary", params={"campaign": "Unfinished"}).json()["faces"] == 0
+            summary = c.get("/v1/summary", params={"campaign": "Unfinished", "include_unfinished": "true"}).json()
+            assert summary["faces"] == 1
+    finally:
+        stop_process(proc, timeout=20)
