@@ -6,7 +6,8 @@ The contract other tools rely on:
 
 * ``predict`` writes one row per detected face (CSV or JSON lines) with columns
   ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``; a file that
-  cannot be used gets one ``status=error`` row and the run still exits 0.
+  cannot be used (missing, not an image, truncated) gets one ``status=error`` row, the
+  other files are still read and written, and the run exits 1 so that a script notices.
 * In ``predict`` output, boxes are in the photo's original pixels (however large: it
   is decoded at most ``FER_DECODE_MAX_SIDE`` on its long side, and the boxes are
   scaled back); CSV text cells that a spreadsheet would
@@ -21,9 +22,10 @@ The contract other tools rely on:
   without the ``ray`` extra it exits 2.
 * ``predict --store`` also saves the run in the results database (src/analytics/store.py), rows as
   they are produced; ``runs list|delete|retention`` manage what is stored.
-* User errors (bad data path, missing model, unreachable database, unknown run) print one
-  line to stderr and exit 2; a read or write that fails mid-run (a full disk, an
-  unwritable output) prints ``error: REASON`` and exits 74.
+* Exit codes: 0 done; 1 ``predict`` wrote every row but some inputs could not be read;
+  2 user errors (bad data path, missing model, unreachable database, unknown run, a
+  runtime that is not installed), one line on stderr; a read or write that fails mid-run (a full disk, an
+  unwritable output) prints ``error: REASON`` and exits 74; 130 interrupted (Ctrl-C).
 
 TensorFlow is imported only after the arguments are checked, so user errors are
 fast and free of backend log noise.

@@ -19,6 +19,7 @@ from src import config  # noqa: E402
 from src.training.data import resolve_dataset_path  # noqa: E402
 from src.training.outputs import output_version, write_dir  # noqa: E402
 
+EXIT_SOME_FAILED = 1  # predict: some inputs could not be read (their rows say why); the rest were written
 EXIT_USER_ERROR = 2
 EXIT_IO_ERROR = 74  # sysexits.h EX_IOERR
 
@@ -65,9 +66,11 @@ def _needs_keras(model_file: Path) -> bool:
     from src.engine.runtime import int8_problem, keras_available, twin_problem
 
     runtime = config.RUNTIME.strip().lower()
+    if not keras_available():
+        return False  # loading then says what to install (RuntimeUnavailable), not a traceback
     if runtime == "keras":
         return True
-    if model_file.suffix == ".onnx" or not keras_available():
+    if model_file.suffix == ".onnx":
         return False
     try:
         manifest = read_manifest(model_file, strict=False) or {}

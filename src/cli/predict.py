@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import IO
 
 from src import config
-from src.cli.common import UserError, load_recognizer, model_path, open_store, start_backend, store_errors
+from src.cli.common import (
+    EXIT_SOME_FAILED,
+    UserError,
+    load_recognizer,
+    model_path,
+    open_store,
+    start_backend,
+    store_errors,
+)
 from src.common import sanitize
 
 PREDICT_CHUNK = 64  # images per network call and per write; bounds memory on huge folders
@@ -193,12 +201,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for name, reason in skipped:
         print(sanitize.line(f"skipped {name}: {reason}"), file=sys.stderr)
     print(
-        f"{len(items)} images: {counts['ok']} with faces ({faces} faces in all), {counts['no_face']} without, "
-        f"{counts['error']} errors, {len(skipped)} skipped" + (f"; wrote {args.output}" if args.output else ""),
+        f"{_count(len(items), 'image')}: {counts['ok']} with faces ({_count(faces, 'face')} in all), "
+        f"{counts['no_face']} without, {_count(counts['error'], 'error')}, {len(skipped)} skipped"
+        + (f"; wrote {args.output}" if args.output else ""),
         file=sys.stderr,
     )
     stored.finish()
-    return 0
+    # A script must notice an input that could not be read, not only a reader of the status column.
+    return EXIT_SOME_FAILED if counts["error"] else 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _result_batches(args: argparse.Namespace, recognizer, model_file: Path, items: list[tuple[str, Path]]):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skdata
 
 from src import config
 from src.cli import main
@@ -33,7 +34,6 @@ def run_cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
 def photo_dir(tmp_path_factory) -> Path:
     """A real face photo, a faceless image, a text file posing as JPEG, an empty PNG,
     a nested photo and a non-image file the folder walk must skip."""
-    from skimage import data as skdata
 
     root = tmp_path_factory.mktemp("photos")
     Image.fromarray(skdata.astronaut()).save(root / "astronaut.jpg", quality=92)
@@ -57,7 +57,10 @@ def _rows(text: str) -> list[dict]:
 
 
 def test_predict_csv_header_and_statuses(predicted, photo_dir):
-    assert predicted.returncode == 0, predicted.stderr
+    # Unreadable inputs (a missing file, a fake and an empty image) make the exit code 1:
+    # a script notices them; every other file is still written.
+    assert predicted.returncode == 1, predicted.stderr
+    assert "6 images: 2 with faces (2 faces in all), 1 without, 3 errors, 1 skipped" in predicted.stderr
     lines = predicted.stdout.splitlines()
     assert lines[0] == HEADER
     rows = _rows(predicted.stdout)
@@ -110,7 +113,7 @@ def test_predict_jsonl_to_file(photo_dir, trained_model, tmp_path, capsys):
             str(trained_model),
         ]
     )
-    assert code == 0
+    assert code == 1  # fake.jpg could not be read
     assert capsys.readouterr().out == ""
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [list(r) for r in records] == [HEADER.split(",")] * 2
@@ -224,6 +227,20 @@ def test_odd_names_and_skipped_entries_in_a_batch(trained_model, tmp_path):
     assert "4 images: 0 with faces (0 faces in all), 4 without, 0 errors, 3 skipped" in proc.stderr
 
 
+def test_predict_exit_codes_and_summary_words(tmp_path, trained_model):
+    """0 when every input was read (faces or not), 1 when one could not be (its row says why),
+    and the summary line in words: 1 image, 1 face, 1 error."""
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "one.jpg")
+    ok = run_cli("predict", str(tmp_path / "one.jpg"), "--model", str(trained_model))
+    assert ok.returncode == 0, ok.stderr
+    assert "1 image: 1 with faces (1 face in all), 0 without, 0 errors, 0 skipped" in ok.stderr
+    missing = run_cli("predict", str(tmp_path / "gone.jpg"), "--model", str(trained_model))
+    assert missing.returncode == 1, missing.stderr
+    assert "1 image: 0 with faces (0 faces in all), 0 without, 1 error, 0 skipped" in missing.stderr
+    (row,) = _rows(missing.stdout)
+    assert row["status"] == "error" and row["error"]
+
+
 def test_formula_names_are_neutralised_in_csv_and_exact_in_jsonl(trained_model, tmp_path, monkeypatch, capsys):
     names = ["=cmd|' -C calc'!A0.jpg", "+1+2.png", "-2+3.png", "@SUM(A1).png", "\tTAB.png", "\rCR.png", "plain.png"]
     for name in names:
@@ -236,3 +253,21 @@ def test_formula_names_are_neutralised_in_csv_and_exact_in_jsonl(trained_model, 
     assert main(["predict", "--format", "jsonl", "--model", str(trained_model), "--", *names]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["file"] for r in records] == names
+
+
+def test_keras_runtime_without_tensorflow_says_what_to_install(tmp_path):
+    """FER_RUNTIME=keras in the serving install (no TensorFlow): one line naming the extra, exit 2."""
+    from support import WITHOUT_TF
+
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "one.jpg")
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TF, "predict", str(tmp_path / "one.jpg")],
+        cwd=ROOT,
+        env={**os.environ, "FER_RUNTIME": "keras"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "FER_RUNTIME=keras needs TensorFlow and Keras: pip install -e '.[train]'" in proc.stderr
