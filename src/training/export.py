@@ -63,20 +63,8 @@ def export_onnx(model_file: str | Path | None = None, tolerance: float = EXPORT_
     model_file = Path(model_file or config.MODEL_FILE)
     model, info = load_model(model_file)
     x = check_inputs(info.input_size)
-    expected = model.predict(x, batch_size=64, verbose=0)  # also marks the model as called
     twin = onnx_twin(model_file)
-    scratch = twin.with_name(f".{twin.name}.tmp")
-    try:
-        with warnings.catch_warnings():  # Keras' tf2onnx shim trips NumPy's np.object deprecation
-            warnings.simplefilter("ignore", FutureWarning)
-            model.export(str(scratch), format="onnx", verbose=False)
-        predict, _, _ = onnx_predict(scratch)
-        diff = float(np.abs(predict(x) - expected).max())
-        if not diff <= tolerance:
-            raise ValueError(f"the ONNX export differs from Keras by {diff:.2e} (> {tolerance:.0e}); not written")
-        scratch.replace(twin)
-    finally:
-        scratch.unlink(missing_ok=True)
+    diff, _ = _export_checked(model, twin, x, tolerance, "the ONNX export")
     import onnx
 
     record = {
@@ -91,6 +79,25 @@ def export_onnx(model_file: str | Path | None = None, tolerance: float = EXPORT_
         framework = {k: info.manifest.get(k, v) for k, v in framework.items()}
     write_manifest(model_file, info.class_names, info.input_size, framework=framework, onnx=record)
     return record
+
+
+def _export_checked(model, twin: Path, x: np.ndarray, tolerance: float, what: str) -> tuple[float, int]:
+    """Export ``model`` to ``twin`` as ONNX only if it gives Keras' outputs on ``x`` (to
+    ``tolerance``, relative for outputs above 1); returns (largest difference, output width)."""
+    expected = model.predict(x, batch_size=64, verbose=0)  # also marks the model as called
+    scratch = twin.with_name(f".{twin.name}.tmp")
+    try:
+        with warnings.catch_warnings():  # Keras' tf2onnx shim trips NumPy's np.object deprecation
+            warnings.simplefilter("ignore", FutureWarning)
+            model.export(str(scratch), format="onnx", verbose=False)
+        predict, _, width = onnx_predict(scratch)
+        diff = float(np.abs(predict(x) - expected).max())
+        if not diff <= tolerance * max(1.0, float(np.abs(expected).max())):
+            raise ValueError(f"{what} differs from Keras by {diff:.2e} (> {tolerance:.0e}); not written")
+        scratch.replace(twin)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return diff, width
 
 
 def features_model(model):
@@ -119,21 +126,8 @@ def export_features(model_file: str | Path | None = None, tolerance: float = EXP
     model_file = Path(model_file or config.MODEL_FILE)
     model, info = load_model(model_file)
     extractor = features_model(model)
-    x = check_inputs(info.input_size)
-    expected = extractor.predict(x, batch_size=64, verbose=0)
     twin = features_twin(model_file)
-    scratch = twin.with_name(f".{twin.name}.tmp")
-    try:
-        with warnings.catch_warnings():  # Keras' tf2onnx shim trips NumPy's np.object deprecation
-            warnings.simplefilter("ignore", FutureWarning)
-            extractor.export(str(scratch), format="onnx", verbose=False)
-        predict, _, dims = onnx_predict(scratch)
-        diff = float(np.abs(predict(x) - expected).max())
-        if not diff <= tolerance * max(1.0, float(np.abs(expected).max())):
-            raise ValueError(f"the features export differs from Keras by {diff:.2e}; not written")
-        scratch.replace(twin)
-    finally:
-        scratch.unlink(missing_ok=True)
+    diff, dims = _export_checked(extractor, twin, check_inputs(info.input_size), tolerance, "the features export")
     manifest = read_manifest(model_file)
     record = {**_file_record(twin), "keras_sha256": manifest["sha256"], "dimensions": int(dims), "max_abs_diff": diff}
     framework = {k: manifest[k] for k in ("keras_version", "backend") if k in manifest}

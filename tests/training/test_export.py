@@ -70,3 +70,20 @@ def test_publish_writes_the_int8_twin_when_given_the_training_data(trained_model
     dest = publish(isolated_dirs["runs"] / "smoke", tmp_path / "m.keras", data_path=fer_csv, version="t")
     assert int8_problem(dest, read_manifest(dest)) is None
     assert load_classifier(dest, "auto")[1].runtime == "onnx-int8"
+
+
+def test_publish_exports_the_features_twin_for_adapt(trained_model):
+    """The features twin gives the Keras features model's outputs and is recorded in the manifest."""
+    from src.engine.model import load_model
+    from src.engine.runtime import features_problem, features_twin, onnx_predict
+    from src.training.export import features_model
+
+    manifest = read_manifest(trained_model)
+    assert features_problem(trained_model, manifest) is None
+    record = manifest["onnx_features"]
+    model, _ = load_model(trained_model)
+    x = check_inputs(48, count=16, seed=3)
+    expected = features_model(model).predict(x, verbose=0)
+    predict, _, dims = onnx_predict(features_twin(trained_model))
+    assert dims == record["dimensions"] == expected.shape[1]
+    assert np.abs(predict(x) - expected).max() <= EXPORT_TOLERANCE * max(1.0, float(np.abs(expected).max()))
