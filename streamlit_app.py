@@ -15,7 +15,7 @@ import streamlit_webrtc  # noqa: F401  isort: skip
 
 import streamlit as st
 
-from src.app import cache
+from src.app import adapt_view, cache
 from src.streams import draw
 from src.training import model_card
 
@@ -35,26 +35,35 @@ PAGES = [
 page = st.navigation(PAGES)
 
 
+def deployed_model(manifest: dict | None, metrics: dict | None) -> None:
+    """The deployed model's version and its FER2013 test accuracy."""
+    if manifest is None:
+        st.warning("No model manifest found.")
+    else:
+        st.markdown(
+            f"**Version** {model_card.plain_name(manifest)}",
+            help=f"Version id: {model_card.model_version(manifest, metrics)}",
+        )
+    accuracy = model_card.test_accuracy(metrics)
+    if accuracy is None:
+        st.caption(f"Test accuracy: {model_card.NOT_MEASURED}")
+    else:
+        st.metric("Test accuracy (FER2013 PrivateTest)", f"{accuracy:.1%}")
+        if manifest is not None and not model_card.metrics_match_model(manifest, metrics):
+            st.caption("⚠️ These scores were computed for a different model file.")
+
+
 def sidebar() -> None:
-    """Model version and its test accuracy on every page, so every number has a provenance."""
-    manifest = cache.model_manifest()
-    metrics = cache.metrics()
+    """Model version and its test accuracy on every page, so every number has a provenance. Once a
+    model has been adapted to the customer's faces, a selector picks the model Emotion Detection
+    reads with, and the sidebar describes that one (its accuracy on the customer's held-back photos)."""
     with st.sidebar:
         st.markdown("#### Model")
-        if manifest is None:
-            st.warning("No model manifest found.")
+        adapted = adapt_view.sidebar_model()
+        if adapted is None:
+            deployed_model(cache.model_manifest(), cache.metrics())
         else:
-            st.markdown(
-                f"**Version** {model_card.plain_name(manifest)}",
-                help=f"Version id: {model_card.model_version(manifest, metrics)}",
-            )
-        accuracy = model_card.test_accuracy(metrics)
-        if accuracy is None:
-            st.caption(f"Test accuracy: {model_card.NOT_MEASURED}")
-        else:
-            st.metric("Test accuracy (FER2013 PrivateTest)", f"{accuracy:.1%}")
-            if manifest is not None and not model_card.metrics_match_model(manifest, metrics):
-                st.caption("⚠️ These scores were computed for a different model file.")
+            adapt_view.sidebar_adapted(adapted)
         st.divider()
         st.caption(
             "Estimates facial *expressions*, not feelings. Tell people when it runs; "

@@ -5,6 +5,11 @@ loaded once per server process and shared by every session. Report files are
 ``st.cache_data`` keyed on their path and modification time, so a re-evaluation
 shows up on the next rerun without a restart. TensorFlow is imported lazily, on
 the first call that needs the model, so summary pages open fast.
+
+The sidebar's *Model* selector (``MODEL_CHOICE`` in the session) picks the model the
+Emotion Detection tabs read faces with: the deployed one or a model adapted to the
+customer's faces (``chosen_model``). ``load_recognizer(model)`` loads either; the photo
+analysis and the saliency maps follow the choice, so they agree with that recognizer.
 """
 
 from __future__ import annotations
@@ -47,9 +52,37 @@ def _stamp(path: Path) -> int:
         return 0
 
 
-def model_key() -> str:
-    """Identifies the deployed model file; changes when the model is replaced."""
-    return f"{config.MODEL_FILE}:{_stamp(config.MODEL_FILE)}"
+def model_key(model: str | Path | None = None) -> str:
+    """Identifies a model file (None: the deployed one); changes when the file is replaced."""
+    path = Path(model) if model else config.MODEL_FILE
+    return f"{path}:{_stamp(path)}"
+
+
+MODEL_CHOICE = "model_choice"  # session key of the sidebar's Model selector
+
+
+def _other_model(model: str | Path | None) -> str | None:
+    """``model`` as a path string, or None when it is the deployed model (or not given)."""
+    if not model or Path(model).resolve() == Path(config.MODEL_FILE).resolve():
+        return None
+    return str(model)
+
+
+def detection_choices() -> list[str]:
+    """Models the sidebar offers for Emotion Detection: the deployed one first, then the adapted ones."""
+    deployed = [str(config.MODEL_FILE)] if config.MODEL_FILE.is_file() else []
+    return deployed + [str(p) for p in outputs.adapted_model_files() if _other_model(p)]
+
+
+def chosen_model() -> str | None:
+    """The model picked in the sidebar for Emotion Detection; None is the deployed model.
+
+    A choice whose file has gone (deleted since) falls back to the deployed model.
+    """
+    picked = _other_model(st.session_state.get(MODEL_CHOICE))
+    if picked is None or not Path(picked).is_file():
+        return None
+    return picked
 
 
 # --- model -------------------------------------------------------------------
@@ -65,15 +98,33 @@ def _recognizer(key: str):
     return inference.get_recognizer(config.MODEL_FILE)
 
 
-def load_recognizer() -> tuple[Any | None, str | None]:
-    """The shared recognizer, or None and a message a user can act on."""
-    if not config.MODEL_FILE.exists():
+@st.cache_resource(show_spinner="Loading the chosen model…", max_entries=4)
+def _other_recognizer(key: str, model: str):
+    from src.engine.inference import EmotionRecognizer
+
+    # Its own instance, not the process-wide one: ``_recognizer`` clears that cache when the
+    # deployed model changes, and an adapted model must not be dropped with it.
+    return EmotionRecognizer(model)
+
+
+def _recognizer_of(key: str, model: str | None):
+    """The cached recognizer of ``model`` (None: the deployed one), ``key`` being its ``model_key``."""
+    return _recognizer(key) if model is None else _other_recognizer(key, model)
+
+
+def load_recognizer(model: str | Path | None = None) -> tuple[Any | None, str | None]:
+    """The shared recognizer of ``model`` (None: the deployed one, e.g. ``chosen_model()``),
+    or None and a message a user can act on."""
+    other = _other_model(model)
+    if other is None and not config.MODEL_FILE.exists():
         return None, (
             f"No model found at `{config.MODEL_FILE.name}`. Train one "
             "(`python -m src.training.train`) or set FER_MODEL to a .keras file."
         )
+    if other is not None and not Path(other).is_file():
+        return None, f"The model `{Path(other).name}` is no longer in the models folder: pick another in the sidebar."
     try:
-        return _recognizer(model_key()), None
+        return _recognizer_of(model_key(other), other), None
     except Exception as exc:  # a broken model file must not take the page down
         return None, f"The model could not be loaded: {type(exc).__name__}: {exc}"
 
@@ -88,31 +139,45 @@ def _gradcam(key: str):
     return GradCam(model)
 
 
+ADAPTED_NO_SALIENCY = (
+    "Saliency maps are not available for adapted models: they need the Keras model, and an adapted "
+    "model is an ONNX file. Pick the deployed model in the sidebar to see them."
+)
+
+
 def saliency_unavailable() -> str | None:
-    """Why Grad-CAM cannot run in this install (it needs TensorFlow), or None."""
+    """Why Grad-CAM cannot run on the model chosen in the sidebar (an adapted model, or no TensorFlow), or None."""
     from src.engine.runtime import TRAINING_EXTRA, keras_available
 
+    if chosen_model() is not None:
+        return ADAPTED_NO_SALIENCY
     if keras_available():
         return None
     return f"Saliency maps need TensorFlow, which this serving install leaves out (`{TRAINING_EXTRA}` adds it)."
 
 
 def saliency_photo(rgb: np.ndarray, faces) -> np.ndarray:
-    """The photo with a Grad-CAM overlay on every face (model loaded once, shared)."""
+    """The photo with a Grad-CAM overlay on every face (model loaded once, shared).
+
+    With an adapted model chosen the photo comes back as it is: its faces were not read by
+    the Keras model that Grad-CAM explains (``saliency_unavailable`` says so)."""
     from src.engine.explain import explain_photo
 
+    if chosen_model() is not None:
+        return rgb
     key = model_key()
     return explain_photo(_gradcam(key), rgb, faces, _recognizer(key).size)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def analyze_photo(data: bytes, name: str, key: str, _rgb: np.ndarray):
+def analyze_photo(data: bytes, name: str, key: str, _rgb: np.ndarray, model: str | None = None):
     """One uploaded photo's ``ImageResult``; cached so widget changes don't re-run the model.
 
     Keyed on the upload's bytes; ``_rgb`` (not hashed) is those bytes already decoded.
-    ``key`` is ``model_key()``: a new model invalidates the cached results.
+    ``key`` is ``model_key(model)``: a new model invalidates the cached results. ``model``
+    None is the deployed model.
     """
-    recognizer = _recognizer(key)
+    recognizer = _recognizer_of(key, model)
     return recognizer.analyze(_rgb, name=name)
 
 
@@ -120,7 +185,8 @@ def analyze_upload(data: bytes, name: str) -> tuple[Any, np.ndarray | None]:
     """An uploaded photo decoded once, for both the analysis and the picture shown.
 
     Returns its result (``ImageResult``, or ``analytics.FailedFile`` when it cannot be
-    decoded) and its pixels (None on failure).
+    decoded) and its pixels (None on failure). Read by the model chosen in the sidebar
+    (``chosen_model``), as the Emotion Detection tabs' recognizer is.
     """
     from src.engine.preprocessing import ImageError, load_image
     from src.engine.results import FailedFile
@@ -129,7 +195,8 @@ def analyze_upload(data: bytes, name: str) -> tuple[Any, np.ndarray | None]:
         rgb = load_image(data)
     except ImageError as exc:
         return FailedFile(name, str(exc)), None
-    return analyze_photo(data, name, model_key(), rgb), rgb
+    model = chosen_model()
+    return analyze_photo(data, name, model_key(model), rgb, model), rgb
 
 
 def apply_upload_limit() -> None:

@@ -134,6 +134,8 @@ def collect(
     faces, labels, files, groups = [], [], [], []
     root = Path(folder)
     for i, (photo, label) in enumerate(items):
+        if progress is not None:
+            progress(i, len(items))
         name = str(photo.relative_to(root))
         try:
             found, crops_ = recognizer.locate(load_image(photo), crop=crops)
@@ -149,8 +151,8 @@ def collect(
         files.append(name)
         match = pattern.search(photo.name) if pattern else None
         groups.append(match.group(1) if match and match.groups() else (match.group(0) if match else name))
-        if progress is not None:
-            progress(i + 1, len(items))
+    if progress is not None:
+        progress(len(items), len(items))
     size = recognizer.size
     stacked = np.stack(faces) if faces else np.zeros((0, size, size), np.uint8)
     return Faces(stacked, labels, files, groups, skipped)
@@ -204,6 +206,11 @@ def _split(labels: np.ndarray, groups: np.ndarray, holdout: float, seed: int) ->
     from sklearn.model_selection import StratifiedGroupKFold
 
     folds = max(2, round(1 / holdout))
+    if len(set(groups)) < folds:
+        raise AdaptError(
+            f"holding back {holdout:.0%} of the photos needs at least {folds} different people (groups); "
+            f"the person pattern found {len(set(groups))} (check it, or leave it empty)"
+        )
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     train, test = next(splitter.split(np.zeros(len(labels)), labels, groups))
     return train, test
@@ -297,7 +304,7 @@ def adapt(
     counts = {c: data.labels.count(c) for c in classes}
     few = {c: n for c, n in counts.items() if n < MIN_FACES_PER_CLASS}
     if len(classes) < 2 or few:
-        detail = ", ".join(f"{c}: {n}" for c, n in (few or counts).items())
+        detail = ", ".join(f"{c}: {n}" for c, n in (few or counts).items()) or "no face was found in any photo"
         raise AdaptError(
             f"adapting needs at least two emotions with {MIN_FACES_PER_CLASS} or more usable faces each ({detail})"
         )
@@ -328,7 +335,8 @@ def adapt(
         classes,
         recognizer.size,
         framework={"runtime": "onnxruntime", "head": "scikit-learn logistic regression"},
-        version=f"adapted-{output.stem}",
+        # The weights' hash keeps stored runs apart when a model is deleted and made again under one name.
+        version=f"adapted-{output.stem}-{sha256_file(output)[:8]}",
         adapted_from={
             "file": model_file.name,
             "sha256": base_manifest.get("sha256") or sha256_file(model_file),

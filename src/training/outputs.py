@@ -17,7 +17,9 @@ A version folder holds one round of reports: ``metrics.json``, ``roc.json``,
 
 Versions compare by number (``v10`` is newer than ``v9``). The deployed model's reports
 sit in the version folder itself; another model's (e.g. ``models/fer_plus.keras``) in
-its sub-folder named after the model file (``model_folder``). No Streamlit, no TensorFlow.
+its sub-folder named after the model file (``model_folder``). ``model_files`` lists the models
+the dashboard offers: the deployed one, other ``.keras`` models and the models adapted to a
+customer's faces (which carry their scores in their manifest). No Streamlit, no TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 from pathlib import Path
 
 from src import config
+from src.engine.manifest import read_manifest
 
 FIRST_VERSION = "v1"
 NEW = "new"  # asks a writer for the next vN
@@ -79,12 +82,32 @@ def model_folder(base: Path, model_file: str | Path | None) -> Path:
     return base / Path(model_file).stem
 
 
+def is_adapted(manifest: dict | None) -> bool:
+    """Whether a manifest is an adapted model's (``src/training/adapt.py`` records ``adapted_from``)."""
+    return isinstance(manifest, dict) and isinstance(manifest.get("adapted_from"), dict)
+
+
+def adapted_model_files() -> list[Path]:
+    """The adapted models in ``config.MODELS_DIR``: ``.onnx`` files whose own manifest has ``adapted_from``.
+
+    The ONNX twins of a ``.keras`` model are left out: ``fer_cnn.onnx`` shares ``fer_cnn.json``,
+    which records no ``adapted_from``, and the INT8 and features twins have no manifest of their own.
+    """
+    found = []
+    for path in sorted(Path(config.MODELS_DIR).glob("*.onnx")):
+        if path.is_file() and is_adapted(read_manifest(path, strict=False)):
+            found.append(path)
+    return found
+
+
 def model_files() -> list[Path]:
-    """The deployed model first, then every other ``.keras`` file beside it that has a manifest."""
+    """The deployed model first, then every other ``.keras`` file beside it that has a manifest,
+    then the adapted models (``adapted_model_files``)."""
     default = Path(config.MODEL_FILE)
     others = sorted(
         p
         for p in Path(config.MODELS_DIR).glob("*.keras")
         if p.resolve() != default.resolve() and p.with_suffix(".json").is_file()
     )
-    return ([default] if default.is_file() else []) + others
+    adapted = [p for p in adapted_model_files() if p.resolve() != default.resolve()]
+    return ([default] if default.is_file() else []) + others + adapted

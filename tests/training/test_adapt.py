@@ -5,6 +5,7 @@ served like any model, without TensorFlow."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,20 @@ def test_bad_requests_get_clear_messages(tmp_path, capsys):
     assert main(["adapt", str(tmp_path / "missing"), "--output", str(tmp_path / "a.onnx")]) == 2
     assert "is not a folder (expected one sub-folder per emotion" in capsys.readouterr().err
     assert not (tmp_path / "a.onnx").exists()
+
+
+def test_a_person_pattern_with_too_few_people_is_a_clear_error(tmp_path):
+    folder = crops_folder(tmp_path / "faces")
+    with pytest.raises(AdaptError, match=r"needs at least 4 different people \(groups\); the person pattern found 1"):
+        adapt(folder, tmp_path / "a.onnx", BUNDLED, crops=True, group_pattern=r"^(P)")
+
+
+def test_progress_follows_every_photo_and_the_version_names_the_weights(tmp_path):
+    folder = crops_folder(tmp_path / "faces", per_class=4)
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(folder / "sad" / "broken.png")
+    (folder / "sad" / "broken.png").write_bytes(b"\x89PNG broken")
+    seen = []
+    adapt(folder, tmp_path / "a.onnx", BUNDLED, crops=True, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 13) and seen[-1] == (13, 13) and len(seen) == 14
+    version = read_manifest(tmp_path / "a.onnx")["version"]
+    assert re.fullmatch(r"adapted-a-[0-9a-f]{8}", version)

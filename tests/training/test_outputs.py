@@ -105,3 +105,28 @@ def test_another_model_reports_in_its_own_sub_folder(tmp_path, monkeypatch):
     assert outputs.model_folder(base, plus) == base / "fer_plus"
     # Only models with a manifest are offered, the deployed one first.
     assert outputs.model_files() == [default, plus]
+
+
+def test_adapted_models_are_offered_but_onnx_twins_are_not(tmp_path, monkeypatch):
+    """An adapted model (src/training/adapt.py) is an .onnx file whose own manifest says ``adapted_from``;
+    the ONNX, INT8 and features twins of a .keras model share its manifest or have none."""
+    models = tmp_path / "models"
+    models.mkdir()
+    default = models / "fer_cnn.keras"
+    for name in ("fer_cnn.keras", "fer_cnn.onnx", "fer_cnn.int8.onnx", "fer_cnn.features.onnx", "acme.onnx"):
+        (models / name).write_bytes(b"x")
+    for name in ("zeta.onnx", "broken.onnx", "no_manifest.onnx"):
+        (models / name).write_bytes(b"x")
+    (models / "fer_cnn.json").write_text(json.dumps({"version": "v3", "onnx": {"sha256": "x"}}))
+    adapted = {"version": "adapted-acme", "adapted_from": {"file": "fer_cnn.keras", "version": "v3"}}
+    (models / "acme.json").write_text(json.dumps(adapted))
+    (models / "zeta.json").write_text(json.dumps({**adapted, "version": "adapted-zeta"}))
+    (models / "broken.json").write_text("{not json")
+    (models / "ghost.json").write_text(json.dumps(adapted))  # a manifest whose model file is gone
+    monkeypatch.setattr(config, "MODELS_DIR", models)
+    monkeypatch.setattr(config, "MODEL_FILE", default)
+    assert outputs.adapted_model_files() == [models / "acme.onnx", models / "zeta.onnx"]
+    assert outputs.model_files() == [default, models / "acme.onnx", models / "zeta.onnx"]
+    assert outputs.is_adapted(adapted) and not outputs.is_adapted({"version": "v3"}) and not outputs.is_adapted(None)
+    # Reports of an adapted model would go to its own sub-folder, as any other model's.
+    assert outputs.model_folder(tmp_path / "v1", models / "acme.onnx") == tmp_path / "v1" / "acme"
