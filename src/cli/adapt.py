@@ -1,6 +1,10 @@
-"""``adapt``: fit the model to a customer's own labelled photos (one folder per emotion) and
-publish the result as a model (.onnx + manifest) usable by ``predict --model``, the
-dashboard and the API. Needs no TensorFlow (src/training/adapt.py)."""
+"""The commands that fit the deployed model to real photos, without TensorFlow:
+
+* ``adapt``: fit the model to a customer's own labelled photos (one folder per emotion) and
+  publish the result as a model (.onnx + manifest) usable by ``predict --model``, the
+  dashboard and the API (src/training/adapt.py);
+* ``error-model``: count the model's confusions on ExpW's held-back photos through the whole
+  pipeline, the error model that corrects shares (src/training/error_model.py)."""
 
 from __future__ import annotations
 
@@ -46,8 +50,21 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_error_model(args: argparse.Namespace) -> int:
+    from src.training.error_model import build, load_error_model
+
+    model_file = model_path(args.model)
+    expw = Path(args.expw)
+    if not (expw / "labels.csv").is_file():
+        raise UserError(f"{expw} holds no labels.csv (an ExpW folder: labels.csv and faces/)")
+    path = build(expw, model_file, args.output)
+    model = load_error_model(path)
+    print(f"wrote {path}: {model.describe()}; accuracy on found faces {model.accuracy():.1%}")
+    return 0
+
+
 def add_parsers(sub) -> None:
-    """Register ``adapt`` on the top-level sub-parsers."""
+    """Register ``adapt`` and ``error-model`` on the top-level sub-parsers."""
     p = sub.add_parser("adapt", help="fit the model to your own labelled photos (one folder per emotion)")
     p.add_argument("folder", metavar="FOLDER", help="one sub-folder per emotion (angry, disgust, ..., neutral)")
     p.add_argument("--output", metavar="PATH", required=True, help="the adapted model to write (.onnx)")
@@ -64,3 +81,9 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("error-model", help="count the model's confusions on held-back in-the-wild photos (ExpW)")
+    p.add_argument("--expw", metavar="DIR", required=True, help="the ExpW folder (labels.csv, faces/)")
+    p.add_argument("--model", metavar="FILE", help="the model (default: the deployed model)")
+    p.add_argument("--output", metavar="FILE", help="default: beside the model, <name>.error_model.json")
+    p.set_defaults(func=cmd_error_model)

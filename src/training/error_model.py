@@ -18,12 +18,11 @@ what they were estimated on: dataset and labels file sha256, split rule, photos 
 the model's sha256 and runtime, and the date. ``load_error_model`` reads it back
 (``strict=False`` gives None, with the reason logged, when the file is missing or unreadable).
 
-Build it with ``python -m src.training.error_model --expw PATH/TO/expw [--model FILE]``.
+Build it with ``python -m src.cli error-model --expw PATH/TO/expw [--model FILE]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -200,7 +199,7 @@ def load_error_model(model_file: str | Path | None = None, strict: bool = True) 
     except OSError as exc:
         problem = ErrorModelError(
             f"no error model at {path} ({exc.strerror or exc}): shares cannot be corrected for the model's "
-            "mistakes; build it with `python -m src.training.error_model --expw PATH/TO/expw`"
+            "mistakes; build it with `python -m src.cli error-model --expw PATH/TO/expw`"
         )
     except ValueError as exc:  # bad JSON or bad content (ErrorModelError is a ValueError)
         problem = ErrorModelError(f"the error model {path} is unusable: {exc}")
@@ -321,18 +320,3 @@ def to_json(model: ErrorModel) -> str:
         re.sub(r"\[\s*(-?[\d.]+(?:\s*,\s*-?[\d.]+)*)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m[1]) + "]", text)
         + "\n"
     )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--expw", type=Path, required=True, help="the ExpW folder (labels.csv, faces/)")
-    parser.add_argument("--model", type=Path, default=config.MODEL_FILE)
-    parser.add_argument("--output", type=Path, help="default: beside the model, <name>.error_model.json")
-    args = parser.parse_args(argv)
-    path = build(args.expw, args.model, args.output)
-    model = load_error_model(path)
-    print(f"wrote {path}: {model.describe()}; accuracy on found faces {model.accuracy():.1%}")
-
-
-if __name__ == "__main__":
-    main()

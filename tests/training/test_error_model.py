@@ -98,7 +98,17 @@ def test_the_committed_error_model_belongs_to_the_committed_model():
     model = load_error_model(MODEL)
     assert model.model_sha256 == read_manifest(MODEL)["sha256"], (
         "models/fer_cnn.error_model.json was measured on other weights: rebuild it with "
-        "`python -m src.training.error_model --expw PATH/TO/expw`"
+        "`python -m src.cli error-model --expw PATH/TO/expw`"
     )
     assert model.class_names == tuple(read_manifest(MODEL)["class_names"])
     assert model.faces > 500 and model.dataset == "ExpW"
+
+
+def test_the_cli_builds_it_and_names_a_bad_folder(expw_dir, tmp_path, capsys):
+    from src.cli import main
+
+    out = tmp_path / "em.json"
+    assert main(["error-model", "--expw", str(expw_dir), "--model", str(MODEL), "--output", str(out)]) == 0
+    assert f"wrote {out}: " in capsys.readouterr().out and out.is_file()
+    assert main(["error-model", "--expw", str(tmp_path)]) == 2
+    assert "holds no labels.csv" in capsys.readouterr().err
