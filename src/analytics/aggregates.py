@@ -6,9 +6,10 @@ No streamlit and no TensorFlow: these are plain pandas functions with unit tests
 
 Sentiment is the default grouping of ``src.analytics.groups`` (``groups.sentiment()``); the custom
 groupings of the groups file (``groups.active().custom``) add columns to the summaries,
-the campaign table, ``with_groups`` (the per-face table for display and CSV) and the JSON
-export. Functions that take ``groupings=None`` use those; pass ``()`` for none. Existing
-columns keep their names and order: group columns only ever come after them.
+the campaign table, ``with_groups`` (the per-face table for display and CSV; ``export_frame``
+adds the campaign and location a download needs) and the JSON export. Functions that take
+``groupings=None`` use those; pass ``()`` for none. Existing columns keep their names and
+order: group columns only ever come after them.
 """
 
 from __future__ import annotations
@@ -116,6 +117,29 @@ def with_groups(df: pd.DataFrame, groupings: Iterable[groups.Grouping] | None = 
             out[column] = member[bucket].astype("boolean").where(faces, pd.NA)
             taken.add(column)
     return out
+
+
+def export_frame(
+    df: pd.DataFrame,
+    campaign: str | Sequence[str] | None = None,
+    location: str | Sequence[str] | None = None,
+    groupings: Iterable[groups.Grouping] | None = None,
+) -> pd.DataFrame:
+    """The per-face table as the dashboard exports it: what its table shows (``with_sentiment``,
+    then the custom group columns of ``with_groups``) with ``campaign`` and ``location`` first.
+
+    Each of ``campaign`` and ``location`` is one value for every row or one value per row
+    (a batch that grew across locations); None leaves its column out. Group columns never
+    take either name (``with_groups`` renames a clashing group).
+    """
+    out = df.copy()
+    given = [(column, value) for column, value in (("campaign", campaign), ("location", location)) if value is not None]
+    for position, (column, value) in enumerate(given):
+        values = [value] * len(out) if isinstance(value, str) else list(value)
+        if len(values) != len(out):
+            raise ValueError(f"{column}: {len(values)} values for {len(out)} rows")
+        out.insert(position, column, pd.Series(values, index=out.index, dtype=object))
+    return with_groups(with_sentiment(out), groupings)
 
 
 def _free(name: str, taken: set[str]) -> str:

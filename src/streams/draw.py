@@ -1,4 +1,5 @@
-"""Annotated images: face boxes coloured by sentiment with a numbered "emotion NN%" label.
+"""Annotated images: face boxes coloured by sentiment with a numbered "emotion NN%" label,
+the label and the box line sized to each face (a group photo's small faces get small labels).
 
 Works on RGB uint8 arrays and any object with ``.box`` (x, y, w, h or None),
 ``.emotion`` and ``.confidence`` (``results.FaceResult``), so it needs no model.
@@ -7,12 +8,14 @@ Works on RGB uint8 arrays and any object with ``.box`` (x, y, w, h or None),
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from src import config
 from src.analytics.groups import sentiment_of
 from src.common.palette import FALLBACK_COLOR, hex_to_rgb, sentiment_color
 
@@ -36,6 +39,74 @@ def face_label(index: int, face: _Face) -> str:
     return f"#{index + 1} {face.emotion} {face.confidence:.0%}"
 
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+MIN_FONT_SCALE = 0.4  # about 9 px high: the smallest label still read at full size
+LABEL_WIDTH = 1.5  # a label is at most this many box widths wide (group photos: no label over a neighbour)
+
+
+@dataclass(frozen=True)
+class Label:
+    """How one face's box and label are drawn: sizes follow the box, capped by the photo."""
+
+    text: str
+    font_scale: float
+    stroke: int  # the text's line thickness
+    line: int  # the box's line thickness
+    rect: tuple[int, int, int, int]  # the filled label background: left, top, right, bottom
+
+
+def _photo_sizes(height: int, width: int) -> tuple[float, int]:
+    """The largest font scale and box line for a photo: legible on phone shots and thumbnails alike."""
+    return max(0.45, min(height, width) / 900), max(2, round(min(height, width) / 250))
+
+
+def _stroke(font_scale: float) -> int:
+    return max(1, round(font_scale * 1.8))
+
+
+def layout_label(index: int, face: _Face, box: tuple[int, int, int, int], height: int, width: int) -> Label:
+    """The label of face ``index`` with box ``box`` (x, y, w, h, in the drawn image's pixels).
+
+    The text is about a quarter of the box high and at most ``LABEL_WIDTH`` box widths
+    wide, never larger than the photo's own size and never under ``MIN_FONT_SCALE``; when
+    the full "#n emotion NN%" would be wider, it drops the confidence, then the emotion
+    (the colour still says the sentiment). The label sits above the box, or inside its top
+    edge when the face touches the top of the image.
+    """
+    x, y, bw, bh = box
+    cap, photo_line = _photo_sizes(height, width)
+    line = max(1, min(photo_line, round(min(bw, bh) / 40)))
+    pad = line
+    number = f"#{index + 1}"
+    # Sized on the longest emotion name, so faces of one size get labels of one size.
+    widest = max((*config.EMOTIONS, face.emotion), key=len)
+    candidates = [
+        (face_label(index, face), f"{number} {widest} 100%"),
+        (f"{number} {face.emotion}", f"{number} {widest}"),
+        (number, number),
+    ]
+    room = LABEL_WIDTH * bw - 2 * pad  # for the text
+    text, scale = candidates[-1][0], 0.0
+    for candidate, sizing in candidates:
+        (unit_w, unit_h), _ = cv2.getTextSize(sizing, FONT, 1.0, 1)
+        fitted = min(cap, 0.25 * min(bw, bh) / unit_h, room / unit_w)
+        # Widths do not scale exactly (rounding, thicker strokes): measure once more and shrink to fit.
+        measured = cv2.getTextSize(sizing, FONT, fitted, _stroke(fitted))[0][0]
+        if measured > room > 0:
+            fitted *= room / measured
+        text, scale = candidate, fitted
+        if fitted >= MIN_FONT_SCALE:
+            break
+    scale = max(scale, min(MIN_FONT_SCALE, cap))
+    stroke = _stroke(scale)
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, stroke)
+    label_h, label_w = th + base + 2 * pad, tw + 2 * pad
+    top = y - label_h if y - label_h >= 0 else y
+    top = max(0, min(top, height - label_h))
+    left = min(max(0, x), max(0, width - label_w))
+    return Label(text, scale, stroke, line, (left, top, left + label_w, top + label_h))
+
+
 def fit(rgb: np.ndarray, max_side: int | None = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side``; returns the image and the scale used."""
     h, w = rgb.shape[:2]
@@ -50,34 +121,27 @@ def annotate(rgb: np.ndarray, faces: Sequence[_Face], max_side: int | None = Non
     """A copy of ``rgb`` with every face boxed and labelled (input left untouched).
 
     ``max_side`` downscales first (photos for display); the default keeps the size,
-    which live video frames need.
+    which live video frames need. Box lines and labels are sized per face (``layout_label``).
     """
     img, scale = fit(rgb, max_side)
     img = np.ascontiguousarray(img).copy()
     h, w = img.shape[:2]
-    # Line and text size follow the image so labels stay legible on phone shots and thumbnails.
-    thickness = max(2, round(min(h, w) / 250))
-    font_scale = max(0.45, min(h, w) / 900)
-    font = cv2.FONT_HERSHEY_SIMPLEX
     for i, face in enumerate(faces):
         x, y, bw, bh = (round(v * scale) for v in _box_xywh(face, *rgb.shape[1::-1]))
+        label = layout_label(i, face, (x, y, bw, bh), h, w)
         color = hex_to_rgb(sentiment_color(sentiment_of(face.emotion)))
-        cv2.rectangle(img, (x, y), (x + bw, y + bh), color, thickness)
-        text = face_label(i, face)
-        (tw, th), base = cv2.getTextSize(text, font, font_scale, max(1, thickness // 2))
-        # Label above the box, or inside its top edge when the face touches the image top.
-        top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y
-        top = min(top, max(0, h - th - base - 2 * thickness))
-        left = min(max(0, x), max(0, w - tw - 2 * thickness))
-        cv2.rectangle(img, (left, top), (left + tw + 2 * thickness, top + th + base + 2 * thickness), color, cv2.FILLED)
+        cv2.rectangle(img, (x, y), (x + bw, y + bh), color, label.line)
+        left, top, right, bottom = label.rect
+        cv2.rectangle(img, (left, top), (right - 1, bottom - 1), color, cv2.FILLED)
+        (_, th), _ = cv2.getTextSize(label.text, FONT, label.font_scale, label.stroke)
         cv2.putText(
             img,
-            text,
-            (left + thickness, top + th + thickness),
-            font,
-            font_scale,
+            label.text,
+            (left + label.line, top + label.line + th),
+            FONT,
+            label.font_scale,
             (255, 255, 255),
-            max(1, thickness // 2),
+            label.stroke,
             cv2.LINE_AA,
         )
     return img

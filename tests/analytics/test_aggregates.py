@@ -220,3 +220,27 @@ def test_group_names_are_plain_data_in_csv_headers_and_cells(results):
     assert back.columns[-3:].tolist() == ['\'=HYPERLINK("http://x")', "'@SUM", "other"]
     table = aggregates.campaign_table({"A": df}, CLASSES, hostile)
     assert pd.read_csv(io.BytesIO(aggregates.csv_bytes(table))).columns[-3].startswith("'=HYPERLINK")
+
+
+def test_export_frame_carries_what_the_table_shows_plus_campaign_and_location(results):
+    """Issue 20: the batch CSV had no sentiment, campaign, location or custom-group columns."""
+    import io
+
+    df = aggregates.results_frame(results, CLASSES)
+    shown = aggregates.with_groups(aggregates.with_sentiment(df))
+    out = aggregates.export_frame(df, campaign="Spring ad A", location=["Store 12"] * 4 + ["Store 7"] * 2)
+    assert list(out.columns) == ["campaign", "location", *shown.columns]
+    assert {"sentiment", "frustrated", "delighted", "other"} <= set(out.columns)
+    assert set(out["campaign"]) == {"Spring ad A"} and out["location"].tolist()[-2:] == ["Store 7", "Store 7"]
+    assert out.loc[out["file"] == "a.jpg", "sentiment"].tolist() == ["positive", "positive", "negative"]
+    assert list(aggregates.export_frame(df, location="Paris").columns[:2]) == ["location", "file"]
+    assert list(aggregates.export_frame(df).columns) == list(shown.columns)
+    with pytest.raises(ValueError, match="location"):
+        aggregates.export_frame(df, location=["one row only"])
+
+    # A group named like a column added here keeps the column's name; formulas are neutralised.
+    clash = _groups("[g]\ncampaign = happy")
+    hostile = aggregates.export_frame(df, campaign='=HYPERLINK("http://x")', location="@Store", groupings=clash)
+    assert list(hostile.columns[:2]) == ["campaign", "location"] and "g: campaign" in hostile.columns
+    back = pd.read_csv(io.BytesIO(aggregates.csv_bytes(hostile)))
+    assert set(back["campaign"]) == {'\'=HYPERLINK("http://x")'} and set(back["location"]) == {"'@Store"}

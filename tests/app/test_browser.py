@@ -146,8 +146,23 @@ def assert_no_exception(page) -> None:
 
 
 def metric_value(page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    """The value of the metric labelled exactly ``label`` ("Frames analysed" is not "Frames analysed per second")."""
+    exact = page.locator('[data-testid="stMetricLabel"]').filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    metric = page.locator('[data-testid="stMetric"]').filter(has=exact).first
     return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def metric_delta(page, label: str) -> str:
+    exact = page.locator('[data-testid="stMetricLabel"]').filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    metric = page.locator('[data-testid="stMetric"]').filter(has=exact).first
+    return metric.locator('[data-testid="stMetricDelta"]').inner_text().strip()
+
+
+def cut_off_texts(locator) -> list[str]:
+    """Texts shown with an ellipsis because they do not fit their box (a label read as "Save re…")."""
+    return locator.evaluate("""root => [...root.querySelectorAll('*')]
+        .filter(el => getComputedStyle(el).textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1)
+        .map(el => el.innerText.trim()).filter(Boolean)""")
 
 
 @pytest.mark.parametrize("path", list(PAGES), ids=[v[0] for v in PAGES.values()])
@@ -223,6 +238,48 @@ def test_photo_upload_shows_the_emotion(page, app_url, screenshot_dir, tmp_path)
     screenshot(page, screenshot_dir / "2_emotion_detection_photo.png")
 
 
+def test_batch_shows_the_new_batch_and_its_uploader_starts_empty(page, app_url, screenshot_dir, tmp_path):
+    """Issue 20, as a first-time analyst met it: after batch "Spring ad A", batch "Spring ad B" (3 new
+    files, one without a face) is the batch shown (figures, warning, remove button), the uploader starts
+    empty for it (A's photos never join B), and no label of the tab is cut off."""
+    from PIL import Image
+
+    def save(name: str, rgb) -> str:
+        Image.fromarray(rgb).save(tmp_path / name)
+        return str(tmp_path / name)
+
+    first = [save("a1.png", face_frame()), save("a2.png", face_frame(shift=60))]
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    second = [save("b1.png", face_frame(shift=-60)), save("b2.png", face_frame(shift=30)), save("b3.png", blank)]
+    page.goto(f"{app_url}/emotion_detection")
+    wait_until_idle(page)
+    page.get_by_role("tab", name=re.compile("Batch")).click()
+    panel = page.locator('[role="tabpanel"]:visible').first
+    assert cut_off_texts(panel) == []
+    failed = screenshot_dir / "FAILED_batch.png"
+    for name, files in (("Spring ad A", first), ("Spring ad B", second)):
+        field = panel.locator('[data-testid="stTextInput"]').filter(has_text="Campaign (batch name)").locator("input")
+        field.fill(name)
+        field.press("Enter")
+        wait_until_idle(page, quiet=0.5)
+        panel.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(files)
+        run = panel.get_by_role("button", name=f"Analyse {len(files)} files")
+        run.wait_for(timeout=30_000)  # not "Analyse 5 files": the first batch's photos are gone
+        run.click()
+        wait_for_text(page, f"Remove batch “{name}”", 120, failed)
+        wait_until_idle(page)
+        assert_no_exception(page)
+        # The uploader is empty again, ready for the next batch.
+        assert panel.get_by_role("button", name="Analyse", exact=True).is_disabled()
+    assert metric_value(page, "Photos") == "3"
+    assert panel.get_by_text("1 file had no face").count() == 1
+    show = panel.locator('[data-testid="stSelectbox"]').filter(has_text="Show batch")
+    shown = show.evaluate("el => el.textContent + ' ' + [...el.querySelectorAll('input')].map(i => i.value).join(' ')")
+    assert "Spring ad B" in shown and "Spring ad A" not in shown, shown
+    assert cut_off_texts(panel) == []
+    screenshot(page, screenshot_dir / "2_emotion_detection_batch.png")
+
+
 def _video_state(frame) -> dict:
     return frame.locator("video").first.evaluate(
         "v => ({t: v.currentTime, w: v.videoWidth, h: v.videoHeight, paused: v.paused})"
@@ -288,7 +345,7 @@ def test_live_camera_processes_frames(page, app_url, screenshot_dir, attempt):
 
     state = _video_state(frame)
     frames_after, elapsed = _frames(page), time.monotonic() - t_before
-    fps = float(metric_value(page, "Processed fps"))
+    fps = float(metric_delta(page, "Frames analysed").split()[0])  # "12.0 a second"
     print(
         f"live: {frames_after - frames_before} frames in {elapsed:.1f} s "
         f"({(frames_after - frames_before) / elapsed:.1f}/s), page fps {fps}"
@@ -298,6 +355,7 @@ def test_live_camera_processes_frames(page, app_url, screenshot_dir, attempt):
     assert frame.get_by_role("button", name=re.compile(r"^stop$", re.I)).count() == 1, "stream was disconnected"
     assert frames_after > frames_before > 0
     assert metric_value(page, "Faces in view") == "1"
+    assert cut_off_texts(page.locator('[role="tabpanel"]:visible').first) == []
     assert EMOTION_RE.match(metric_value(page, "Current mood"))
     assert_no_exception(page)
     if attempt == 0:
@@ -305,6 +363,15 @@ def test_live_camera_processes_frames(page, app_url, screenshot_dir, attempt):
         time.sleep(1)
         screenshot(page, screenshot_dir / "2_emotion_detection_live.png")
     frame.get_by_role("button", name=re.compile(r"^stop$", re.I)).click()
+    # The panel follows the stream: no live figures once it has stopped (issue 20).
+    wait_for_text(page, "Camera stopped", 30)
+    wait_until_idle(page)
+    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+    assert not {"Faces in view", "Current mood", "Frames analysed", "Running for"} & {t.strip() for t in labels}, labels
+    assert page.get_by_text("Last session").count() >= 1
+    assert_no_exception(page)
+    if attempt == 0:
+        screenshot(page, screenshot_dir / "2_emotion_detection_live_stopped.png")
 
 
 @pytest.mark.parametrize("attempt", range(LIVE_REPEAT))
@@ -476,6 +543,12 @@ def test_history_and_trends_render_and_campaign_names_stay_text(page, history_ap
     assert panel.get_by_text(re.compile(r"really differ|No clear difference|Too few faces")).count() >= 1
     assert_no_exception(page)
     screenshot(page, screenshot_dir / "2_emotion_detection_history.png")
+    # The groups editor leads with words and a form; the line syntax is one tab away.
+    panel.get_by_text("Emotion groups (edit)").click()
+    panel.get_by_role("tab", name="Add, change or remove a group").wait_for(timeout=15_000)
+    assert panel.get_by_role("button", name="Save group").is_visible()
+    assert cut_off_texts(panel) == []
+    screenshot(page, screenshot_dir / "2_emotion_detection_groups.png")
     page.goto(history_app_url)
     wait_until_idle(page)
     assert metric_value(page, "Faces analysed") != "—"

@@ -127,6 +127,15 @@ def image_urls(at: AppTest) -> list[str]:
     return list(walk(at.main))
 
 
+def batch_uploader(at: AppTest):
+    """The Batch tab's uploader: its key changes after every batch, which empties it."""
+    return next(u for u in at.get("file_uploader") if (u.key or "").startswith("batch_upload"))
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(str(m.value) for m in at.metric if m.label == label)
+
+
 @pytest.fixture(scope="module")
 def face_jpeg() -> bytes:
     from skimage import data
@@ -193,6 +202,19 @@ def test_saliency_overlay_changes_the_picture(populated, face_jpeg):
     assert len(overlaid) == len(plain) and overlaid[0] != plain[0]
 
 
+def test_saliency_switch_says_in_plain_words_why_it_is_off(populated, face_jpeg, monkeypatch):
+    """In the default install Grad-CAM is off and only a tooltip said why, as a pip command."""
+    from src.app import cache
+    from src.app.detection.photos import SALIENCY_OFF
+
+    monkeypatch.setattr(cache, "saliency_unavailable", lambda: "Saliency maps need TensorFlow (`pip install x`).")
+    at = open_page(PAGES[1])
+    at.file_uploader(key="photos_upload").set_value(("astronaut.jpg", face_jpeg, "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert at.toggle(key="photos_saliency").disabled
+    assert SALIENCY_OFF in texts(at.caption) and "pip" not in SALIENCY_OFF
+
+
 def test_photos_from_a_zip_with_a_summary(populated, face_jpeg):
     import zipfile
 
@@ -221,7 +243,7 @@ def test_bad_photo_shows_an_error_not_an_exception(populated):
 def test_batch_rows_failures_and_campaign_comparison(populated, face_jpeg):
     at = open_page(PAGES[1])
     files = [("astronaut.jpg", face_jpeg, "image/jpeg"), ("broken.jpg", b"not an image", "image/jpeg")]
-    at.file_uploader(key="batch_upload").set_value(files).run()
+    batch_uploader(at).set_value(files).run()
     at.button(key="batch_run").click().run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
@@ -231,12 +253,57 @@ def test_batch_rows_failures_and_campaign_comparison(populated, face_jpeg):
     assert len(at.get("download_button")) >= 2
 
     at.text_input(key="batch_name").set_value("Campaign B").run()
-    at.file_uploader(key="batch_upload").set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
+    batch_uploader(at).set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
     at.button(key="batch_run").click().run()
     assert not at.exception, at.exception
     assert at.multiselect(key="compare_batches").value == ["Campaign A", "Campaign B"]
     comparison = next(d.value for d in at.dataframe if "batch" in d.value.columns)  # not the History table
     assert comparison["batch"].tolist() == ["Campaign A", "Campaign B"]
+
+
+def test_the_next_batch_is_shown_with_only_its_own_photos_and_a_full_csv(populated, face_jpeg, monkeypatch):
+    """Issue 20, defects 1, 2 and 5: after batch "Spring ad A", renaming the campaign and analysing 3 other
+    files kept showing A (figures, table, downloads, remove button; B's no-face warning never showed); the
+    uploader still held A's photos ("Analyse 5 files"), which went into B; the CSV had no sentiment,
+    campaign, location or group columns although the table shows sentiment."""
+    from src.analytics import aggregates
+
+    exported = []
+    csv_bytes = aggregates.csv_bytes
+    monkeypatch.setattr(aggregates, "csv_bytes", lambda df: exported.append(df) or csv_bytes(df))
+    blank = jpeg(np.full((240, 320, 3), 128, np.uint8))
+    at = open_page(PAGES[1])
+    at.text_input(key="batch_name").set_value("Spring ad A").run()
+    at.text_input(key="batch_location").set_value("Store 12").run()
+    batch_uploader(at).set_value([("a1.jpg", face_jpeg, "image/jpeg"), ("a2.jpg", face_jpeg, "image/jpeg")]).run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="batch_show").value == "Spring ad A"
+    assert batch_uploader(at).value in (None, []) and at.button(key="batch_run").label == "Analyse"  # empty again
+    assert at.button(key="batch_run").disabled
+
+    at.text_input(key="batch_name").set_value("Spring ad B").run()
+    files = [("b1.jpg", face_jpeg, "image/jpeg"), ("b2.jpg", face_jpeg, "image/jpeg"), ("b3.jpg", blank, "image/jpeg")]
+    batch_uploader(at).set_value(files).run()
+    assert at.button(key="batch_run").label == "Analyse 3 files"  # not 5: A's photos are not in B
+    at.button(key="batch_run").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="batch_show").value == "Spring ad B"
+    assert metric(at, "Photos") == "3" and metric(at, "Faces") == "2"
+    assert "1 file had no face" in texts(at.warning)
+    assert set(at.dataframe[0].value["file"]) == {"b1.jpg", "b2.jpg", "b3.jpg"}
+    assert [b.label for b in at.button if b.key == "batch_remove"] == [
+        f"Remove batch “{markdown_literal('Spring ad B')}”"
+    ]
+    assert at.multiselect(key="compare_batches").value == ["Spring ad A", "Spring ad B"]
+
+    csv = next(df for df in reversed(exported) if "file" in df.columns)  # the shown batch's download
+    assert list(csv.columns[:3]) == ["campaign", "location", "file"]
+    assert set(csv["campaign"]) == {"Spring ad B"} and set(csv["location"]) == {"Store 12"}
+    assert set(csv["file"]) == {"b1.jpg", "b2.jpg", "b3.jpg"}
+    shown = at.dataframe[0].value
+    assert list(csv.columns[2:]) == list(shown.columns)  # what the screen shows, sentiment and groups included
+    assert {"sentiment", "frustrated", "delighted"} <= set(csv.columns)
 
 
 def test_model_performance_picks_a_second_model_and_shows_cross_dataset(populated, tmp_path, monkeypatch):
@@ -318,13 +385,75 @@ def negative_live_session():
     return session
 
 
-def test_live_tab_shows_alert_and_timeline(populated):
+@pytest.fixture
+def camera(monkeypatch):
+    """The Live tab's camera component as a switch: ``camera.playing = True`` is START, False is STOP."""
+    from types import SimpleNamespace
+
+    from src.app.detection import live
+
+    state = SimpleNamespace(playing=False)
+    monkeypatch.setattr(live, "_live_streamer", lambda session: SimpleNamespace(state=state))
+    return state
+
+
+def test_live_tab_shows_alert_and_timeline(populated, results_db, camera):
     at = open_page(PAGES[1])
     at.session_state["live_session"] = negative_live_session()
+    camera.playing = True
     at.run()
     assert not at.exception, at.exception
     assert "Negative-emotion alert" in texts(at.error)
     assert any(m.label == "Current mood" and m.value == "Angry" for m in at.metric)
+    frames = next(m for m in at.metric if m.label == "Frames analysed")
+    assert frames.proto.delta.endswith(" a second")  # not "Processed fps"
+
+
+def test_live_panel_says_the_camera_stopped_after_stop(populated, results_db, camera):
+    """Issue 20, defect 3: after STOP the panel kept showing "Faces in view 1 · Happy 97% · 12.0 fps"."""
+    from src.analytics.store import open_store
+
+    at = open_page(PAGES[1])
+    assert "The camera is off" in texts(at.info)
+    at.session_state["live_session"] = negative_live_session()
+    camera.playing = True
+    at.run()
+    assert metric(at, "Faces in view") == "1" and metric(at, "Current mood") == "Angry"
+    camera.playing = False
+    at.run()
+    assert not at.exception, at.exception
+    live_labels = {"Faces in view", "Current mood", "Frames analysed", "Running for"}
+    assert not live_labels & {m.label for m in at.metric}
+    assert "Camera stopped" in texts(at.info) and "Negative-emotion alert" not in texts(at.error)
+    assert "**Last session**" in texts(at.markdown) and "**angry**" in texts(at.caption)
+    runs = open_store(results_db).runs()
+    assert runs["source"].tolist() == ["live"] and runs["status"].tolist() == ["ok"]
+    assert "seconds of emotion counts saved" in texts(at.caption)
+
+
+def test_a_live_run_that_saw_no_face_is_not_saved(populated, results_db, camera):
+    """Issue 20, defect 3: 13 seconds of an empty room were saved as a campaign's live run."""
+    import time
+
+    from src.analytics.store import open_store
+    from src.streams.live import LiveSession
+
+    now = time.time()
+    session = LiveSession(clock=lambda: now)
+    for i in range(13 * 5):  # 13 s at 5 analysed frames a second, nobody in view
+        session.stats.record(now - 13 + i / 5, [], session.labels)
+    at = open_page(PAGES[1])
+    at.text_input(key="live_campaign").set_value("Spring ad A").run()
+    at.session_state["live_session"] = session
+    camera.playing = True
+    at.run()
+    assert "Saving starts once a face is seen" in texts(at.caption)
+    camera.playing = False
+    at.run()
+    assert not at.exception, at.exception
+    assert open_store(results_db).runs().empty
+    assert "Nothing to save: no face was seen." in texts(at.info)
+    assert "No face was seen" in texts(at.caption)
 
 
 # --- bad-input corpus (issue 7) -------------------------------------------------------------
@@ -365,10 +494,11 @@ def test_user_supplied_names_are_shown_as_plain_text(populated, face_jpeg):
     batch_name = "![b](http://tracker.invalid/b.png)"
     at.text_input(key="batch_name").set_value(batch_name).run()
     for _ in range(2):  # the second run adds to the batch: its toast names the batch
-        at.file_uploader(key="batch_upload").set_value([(TRACKER, face_jpeg, "image/jpeg")]).run()
+        batch_uploader(at).set_value([(TRACKER, face_jpeg, "image/jpeg")]).run()
         at.button(key="batch_run").click().run()
     assert not at.exception, at.exception
-    assert at.dataframe[-1].value["file"].tolist()[0] == TRACKER  # table cells are plain text
+    batch_table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert batch_table["file"].tolist()[0] == TRACKER  # table cells are plain text
     shown = markdown_shown(at)
     assert any("Remove batch" in s for s in shown) and any("Added 1 files" in s for s in shown)
     for text in shown:
@@ -450,10 +580,6 @@ def history_frame(url: str):
     return persist.history(open_store(url))[0]
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(str(m.value) for m in at.metric if m.label == label)
-
-
 def test_history_tab_on_an_empty_store_says_how_to_fill_it(populated, results_db):
     at = open_page(PAGES[1])
     assert "Nothing saved yet" in texts(at.info)
@@ -471,8 +597,15 @@ def test_history_tab_trends_comparison_filters_and_downloads(populated, results_
     charts = [c.proto.spec for c in at.get("plotly_chart")]
     assert len(charts) == 2  # shares over time, campaign comparison
     assert at.selectbox(key="history_grouping").value == "sentiment"  # the default
-    expected = trends.compare_campaigns(history_frame(results_db), ["Ad B", "Ad A"], trends.sentiment_grouping())
-    assert expected.differs and markdown_literal(expected.verdict) in texts(at.success)
+    # Photo campaigns are compared with each other: Ad B's video faces stay out.
+    assert at.segmented_control(key="history_compare_kind").value == "photo"
+    chosen = at.multiselect(key="history_compare_photo").value
+    assert sorted(chosen) == ["Ad A", "Ad B"]
+    frame = history_frame(results_db)
+    photos = frame[frame["source"] != "video"]
+    expected = trends.compare_campaigns(photos, chosen, trends.sentiment_grouping())
+    assert expected.differs and "really differ" in texts(at.success) and "chi-square" not in texts(at.success)
+    assert markdown_literal(expected.verdict) in texts(at.markdown)  # in "Details for data scientists"
     assert {b.proto.label for b in at.get("download_button")} >= {"Download CSV", "Download Parquet"}
     table = next(d.value for d in at.dataframe if "at" in d.value.columns)
     assert len(table) == 165 and set(table["campaign"]) == {"Ad A", "Ad B"}
@@ -486,10 +619,40 @@ def test_history_tab_trends_comparison_filters_and_downloads(populated, results_
     at.date_input(key="history_dates").set_value(()).run()
     at.selectbox(key="history_grouping").set_value("emotion").run()
     assert not at.exception, at.exception
-    emotion = trends.compare_campaigns(history_frame(results_db), ["Ad B", "Ad A"], trends.emotion_grouping())
-    assert markdown_literal(emotion.verdict) in texts(at.success)
+    emotion = trends.compare_campaigns(photos, chosen, trends.emotion_grouping())
+    assert markdown_literal(emotion.verdict) in texts(at.markdown)
+    assert ("really differ" in texts(at.success)) == bool(emotion.differs)
     at.segmented_control(key="history_bucket").set_value("week").run()
     assert not at.exception, at.exception
+
+
+def test_campaigns_of_one_kind_are_all_compared_in_plain_words(populated, results_db):
+    """Issue 20: the default comparison paired the busiest campaign, a video session, with one photo
+    campaign and left the third campaign out; its verdict spoke of chi-square without saying what it is."""
+    save_faces(results_db, "Spring ad A", {"happy": 40, "neutral": 20, "sad": 10}, "2026-03-02 10:00")
+    save_faces(results_db, "Spring ad B", {"happy": 10, "neutral": 20, "sad": 40}, "2026-03-03 10:00")
+    save_faces(results_db, "Spring ad C", {"happy": 25, "neutral": 25, "sad": 15}, "2026-03-04 10:00", source="photo")
+    save_faces(results_db, "UX session", {"neutral": 300, "happy": 50}, "2026-03-05 10:00", source="video")
+    at = open_page(PAGES[1])
+    assert not at.exception, at.exception
+    kind = at.segmented_control(key="history_compare_kind")
+    assert kind.value == "photo" and set(kind.options) >= {"Photos & batches (3)", "Video files (1)"}
+    assert sorted(at.multiselect(key="history_compare_photo").value) == ["Spring ad A", "Spring ad B", "Spring ad C"]
+    verdict = texts(at.success)
+    assert "really differ" in verdict and "“Spring ad C”" in verdict
+    for jargon in ("chi-square", "p =", "p <", "degrees of freedom"):
+        assert jargon not in verdict
+    details = next(e for e in at.expander if e.label == "Details for data scientists")
+    assert "chi-square" in texts(details.markdown) and "Wilson" in texts(details.markdown)
+
+    at.multiselect(key="history_compare_photo").set_value(["Spring ad A", "Spring ad B"]).run()
+    save_faces(results_db, "Spring ad D", {"happy": 30}, "2026-03-06 10:00")
+    at.run()  # a campaign saved since joins the comparison; the one left out by hand stays out
+    assert sorted(at.multiselect(key="history_compare_photo").value) == ["Spring ad A", "Spring ad B", "Spring ad D"]
+
+    at.segmented_control(key="history_compare_kind").set_value("all").run()
+    assert not at.exception, at.exception
+    assert "UX session" in at.multiselect(key="history_compare_all").value
 
 
 def test_history_tab_deletes_a_run_and_a_campaign_after_confirming(populated, results_db):
@@ -536,7 +699,7 @@ def test_batch_and_video_save_by_default_photos_only_when_switched_on(populated,
     assert "Saved" in texts(at.caption)
 
     at.text_input(key="batch_location").set_value("Store 12").run()
-    at.file_uploader(key="batch_upload").set_value(
+    batch_uploader(at).set_value(
         [("astronaut.jpg", face_jpeg, "image/jpeg"), ("broken.jpg", b"not an image", "image/jpeg")]
     ).run()
     at.button(key="batch_run").click().run()
@@ -564,7 +727,7 @@ def test_batch_and_video_save_by_default_photos_only_when_switched_on(populated,
 def test_a_store_failure_is_shown_and_the_results_stay(populated, face_jpeg, monkeypatch):
     monkeypatch.setattr(config, "DATABASE_URL", "nosuchdb://nowhere/results")
     at = open_page(PAGES[1])
-    at.file_uploader(key="batch_upload").set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
+    batch_uploader(at).set_value([("astronaut.jpg", face_jpeg, "image/jpeg")]).run()
     at.button(key="batch_run").click().run()
     assert not at.exception, at.exception
     assert "Not saved to the results store" in texts(at.error) and "unsupported database" in texts(at.error)
@@ -621,6 +784,32 @@ def test_group_editor_checks_saves_and_feeds_the_selector(populated, results_db,
     assert '"grumpy"' in groups_file.read_text() and "Saved to" in texts(at.success)
     options = at.selectbox(key="history_grouping").options
     assert any("moods" in o and "grumpy" in o for o in options)
+
+
+def test_group_form_adds_and_removes_a_group_without_the_line_syntax(populated, results_db, groups_file):
+    """The editor led with its line syntax; a plain form and an example come first now."""
+    save_faces(results_db, "Ad A", {"happy": 4, "sad": 4}, "2026-03-02 10:00")
+    at = open_page(PAGES[1])
+    assert "*frustrated* = angry, disgust or sad" in texts(at.markdown)  # the example, in words
+    at.selectbox(key="groups_form_grouping").set_value("New grouping…").run()
+    at.text_input(key="groups_form_new").set_value("moods").run()
+    at.text_input(key="groups_form_name").set_value("grumpy").run()
+    at.button(key="groups_form_save").click().run()  # no emotions yet: refused, with the reason
+    assert "has no emotions" in texts(at.error) and "grumpy" not in groups_file.read_text()
+    at.multiselect(key="groups_form_emotions").set_value(["angry", "sad"]).run()
+    at.slider(key="groups_form_confidence").set_value(50).run()
+    at.button(key="groups_form_save").click().run()
+    assert not at.exception, at.exception
+    assert '"grumpy"' in groups_file.read_text() and "Saved to" in texts(at.success)
+    assert "grumpy = angry + sad (confidence >= 0.5)" in at.text_area(key="groups_editor").value
+    assert any("moods" in o and "grumpy" in o for o in at.selectbox(key="history_grouping").options)
+    assert at.text_input(key="groups_form_name").value == ""  # blank for the next group
+
+    remove = at.selectbox(key="groups_form_remove")
+    remove.select_index(next(i for i, o in enumerate(remove.options) if o.startswith("grumpy"))).run()
+    at.button(key="groups_form_remove_button").click().run()
+    assert not at.exception, at.exception
+    assert "grumpy" not in groups_file.read_text() and "moods" not in groups_file.read_text()
 
 
 def test_live_seconds_are_saved_and_the_run_closed_when_the_camera_stops(populated, results_db):

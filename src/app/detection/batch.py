@@ -1,5 +1,9 @@
 """The Batch & campaigns tab: named batches of photos analysed at once (same name: they
-accumulate), each with its KPIs, charts, table and downloads, and the comparison of batches."""
+accumulate), each with its KPIs, charts, table and downloads, and the comparison of batches.
+
+After each batch the tab starts over for the next one: the batch just analysed is the one
+shown, and the uploader is a new, empty one (its key carries a round number), so the
+photos of one batch never slip into the next."""
 
 from __future__ import annotations
 
@@ -8,18 +12,34 @@ import streamlit as st
 from src import config
 from src.analytics import aggregates, persist
 from src.app import plots, uploads
-from src.app.detection.common import PHOTO_TYPES, recognizer, render_skipped, save_controls, save_rows, show_saved
+from src.app.detection.common import (
+    PHOTO_TYPES,
+    recognizer,
+    render_skipped,
+    save_controls,
+    save_rows,
+    show_saved,
+    sync_selection,
+)
 from src.common.sanitize import markdown_literal
 from src.engine.results import FailedFile
 
+UPLOAD_KEY = "batch_upload"  # the uploader's key is UPLOAD_KEY + "_" + the round (see _upload_key)
+
 
 def _batches() -> dict[str, dict]:
-    """Named batches of this browser session: {name: {"df": results table, "results": [...]}}."""
+    """Named batches of this browser session: {name: {"df": results table, "results": [...], ...}}."""
     return st.session_state.setdefault("batches", {})
 
 
+def _upload_key() -> str:
+    """This round's uploader key: a new key after each batch gives an empty uploader."""
+    return f"{UPLOAD_KEY}_{st.session_state.get('batch_round', 0)}"
+
+
 def _run_batch(rec, name: str, files, location: str = "", save: bool = False) -> None:
-    """Analyse the uploaded files into the batch ``name`` (added to what it holds), saving them if asked."""
+    """Analyse the uploaded files into the batch ``name`` (added to what it holds), saving them if asked,
+    then start the tab over on that batch with an empty uploader."""
     expanded = uploads.expand_uploads((f.name, f.getvalue()) for f in files)
     images = expanded.images
     bar = st.progress(0.0, text=f"Analysing {len(images)} photos…")
@@ -31,18 +51,25 @@ def _run_batch(rec, name: str, files, location: str = "", save: bool = False) ->
     results += [FailedFile(i.name, i.error) for i in expanded.failed]
     bar.empty()
     store = _batches()
-    previous = store.get(name, {}).get("results", [])
-    all_results = previous + results
+    before = store.get(name, {})
+    all_results = before.get("results", []) + results
+    new_rows = sum(len(r.rows(rec.class_names)) for r in results)  # the table's rows of this upload
     store[name] = {
         "results": all_results,
         "df": aggregates.results_frame(all_results, rec.class_names),
-        "skipped": store.get(name, {}).get("skipped", []) + expanded.skipped_rows(),
+        # One location per row: a batch may grow across locations.
+        "locations": before.get("locations", []) + [location] * new_rows,
+        "skipped": before.get("skipped", []) + expanded.skipped_rows(),
         # The batch name is the campaign its results are saved under.
         "saved": save_rows("batch", persist.image_rows(results, rec.class_names), name, location) if save else None,
     }
-    st.session_state["batch_selected"] = name
-    if previous:
-        st.toast(f"Added {len(results)} files to batch “{markdown_literal(name)}”.")
+    # Set before the selectbox exists in the next run, which then shows this batch: a keyed
+    # selectbox keeps its stored value, whatever its index argument says.
+    st.session_state["batch_show"] = name
+    st.session_state["batch_round"] = st.session_state.get("batch_round", 0) + 1
+    if before:
+        st.session_state["batch_toast"] = f"Added {len(results)} files to batch “{markdown_literal(name)}”."
+    st.rerun()  # draws the tab again: the new uploader is empty
 
 
 def _render_batch(name: str, entry: dict, class_names) -> None:
@@ -82,7 +109,7 @@ def _render_batch(name: str, entry: dict, class_names) -> None:
         right.plotly_chart(plots.sentiment_donut(aggregates.sentiment_counts(df)), width="stretch", key=f"donut-{name}")
     probabilities = {c: st.column_config.NumberColumn(c, format="percent") for c in class_names}
     st.dataframe(
-        aggregates.with_sentiment(df),
+        aggregates.with_groups(aggregates.with_sentiment(df)),
         width="stretch",
         hide_index=True,
         column_config={
@@ -90,11 +117,13 @@ def _render_batch(name: str, entry: dict, class_names) -> None:
             **probabilities,
         },
     )
+    # The download holds what the table shows, with the campaign and location of every row.
+    export = aggregates.export_frame(df, campaign=name, location=entry.get("locations") or "")
     slug = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "batch"
     dl1, dl2, _ = st.columns([1, 1, 3])
     dl1.download_button(
         "Download CSV",
-        aggregates.csv_bytes(df),
+        aggregates.csv_bytes(export),
         f"{slug}.csv",
         "text/csv",
         key=f"csv-{name}",
@@ -117,7 +146,8 @@ def _render_campaigns(class_names) -> None:
     if len(store) < 2:
         st.info("Analyse at least two named batches (for example *Ad A* and *Ad B*) to compare them here.")
         return
-    chosen = st.multiselect("Batches to compare", list(store), default=list(store), key="compare_batches")
+    sync_selection("compare_batches", list(store))  # every batch; a new one joins, a removed one leaves
+    chosen = st.multiselect("Batches to compare", list(store), key="compare_batches")
     if len(chosen) < 2:
         st.info("Pick two or more batches.")
         return
@@ -144,25 +174,27 @@ def render() -> None:
         "Analyse many photos at once and name the batch after its campaign, store or session; "
         "batches with the same name accumulate, and different names can be compared below."
     )
-    name_col, upload_col = st.columns([1, 2])
-    name = name_col.text_input(
-        "Campaign (batch name)",
-        value="Campaign A",
-        key="batch_name",
-        max_chars=60,
-        help="Batches are compared by this name below; saved results are filed under it as their campaign.",
-    ).strip()
-    with name_col:
-        _, location, save = save_controls("batch", save_default=True, campaign=False)
-    files = upload_col.file_uploader(
+    toast = st.session_state.pop("batch_toast", None)
+    if toast:
+        st.toast(toast)
+    name, location, save = save_controls(
+        "batch",
+        save_default=True,
+        campaign_label="Campaign (batch name)",
+        campaign_value="Campaign A",
+        campaign_key="batch_name",
+        campaign_help="Batches are compared by this name below; saved results are filed under it as their campaign.",
+    )
+    name = name.strip()
+    files = st.file_uploader(
         "Photos and .zip archives",
         type=PHOTO_TYPES,
         accept_multiple_files=True,
-        key="batch_upload",
+        key=_upload_key(),
         max_upload_size=config.MAX_UPLOAD_MB,
     )
     clicked = st.button(
-        f"Analyse {len(files)} file{'s' if len(files or []) != 1 else ''}" if files else "Analyse",
+        f"Analyse {len(files)} file{'s' if len(files) != 1 else ''}" if files else "Analyse",
         type="primary",
         disabled=not files,
         key="batch_run",
@@ -179,10 +211,9 @@ def render() -> None:
         st.info("Results appear here after the first batch.")
         return
     names = list(store)
-    selected = st.session_state.get("batch_selected")
-    shown = st.selectbox(
-        "Show batch", names, index=names.index(selected) if selected in names else len(names) - 1, key="batch_show"
-    )
+    if st.session_state.get("batch_show") not in names:  # first batch, or the shown one was removed
+        st.session_state["batch_show"] = names[-1]
+    shown = st.selectbox("Show batch", names, key="batch_show")
     rec_names = tuple(c for c in store[shown]["df"].columns if c in config.EMOTIONS)
     _render_batch(shown, store[shown], rec_names)
     if st.button(f"Remove batch “{markdown_literal(shown)}”", key="batch_remove"):

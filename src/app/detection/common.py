@@ -1,6 +1,6 @@
 """What several Emotion Detection tabs share: the recognizer, the campaign/location fields and
-the *Save results* switch, saving rows to the results store and saying where they went, and the
-table of skipped archive entries."""
+the *Save results* switch, saving rows to the results store and saying where they went, the
+table of skipped archive entries, and comparisons that keep every campaign selected."""
 
 from __future__ import annotations
 
@@ -29,31 +29,56 @@ def recognizer() -> EmotionRecognizer | None:
     return rec
 
 
-def save_controls(tab: str, save_default: bool, campaign: bool = True) -> tuple[str, str, bool]:
-    """A tab's campaign and location fields and its *Save results* switch: (campaign, location, save).
+def save_controls(
+    tab: str,
+    save_default: bool,
+    campaign_label: str = "Campaign",
+    campaign_value: str = "",
+    campaign_key: str | None = None,
+    campaign_help: str = "Saved results are grouped and compared by campaign in History & trends.",
+) -> tuple[str, str, bool]:
+    """A tab's campaign and location fields and its *Save results* switch on one row: (campaign, location, save).
 
-    ``campaign=False`` leaves the campaign field out (the Batch tab's batch name is its campaign).
+    The Batch tab passes its batch name as the campaign field (its label, first value and key).
     """
-    cols = st.columns([1, 1, 0.7] if campaign else [1, 0.7], vertical_alignment="bottom")
-    name = ""
-    if campaign:
-        name = cols[0].text_input(
-            "Campaign",
-            key=f"{tab}_campaign",
-            max_chars=NAME_CHARS,
-            placeholder="optional, e.g. Spring ad A",
-            help="Saved results are grouped and compared by campaign in History & trends.",
-        )
-    location = cols[-2].text_input(
+    # Full width, so the switch's label always fits (a third of a column cut it to "Save re…").
+    name_col, location_col, save_col = st.columns([1, 1, 0.6], vertical_alignment="bottom")
+    name = name_col.text_input(
+        campaign_label,
+        value=campaign_value,
+        key=campaign_key or f"{tab}_campaign",
+        max_chars=NAME_CHARS,
+        placeholder="optional, e.g. Spring ad A",
+        help=campaign_help,
+    )
+    location = location_col.text_input(
         "Location", key=f"{tab}_location", max_chars=NAME_CHARS, placeholder="optional, e.g. Store 12"
     )
-    save = cols[-1].toggle(
+    save = save_col.toggle(
         "Save results",
         value=save_default,
         key=f"{tab}_save",
         help="Keep these results in the results store, for the History & trends tab.",
     )
     return name, location, save
+
+
+def sync_selection(key: str, options: list[str]) -> None:
+    """Keep the keyed multiselect ``key`` in step with its ``options``; call it right before the widget.
+
+    Every option is selected at first, options that appear later join the selection and those
+    that are gone leave it: a keyed widget otherwise keeps its first value, whatever its
+    ``default`` says (a third campaign would stay out of a comparison of two).
+    """
+    seen_key = f"{key}__options"
+    chosen, seen = st.session_state.get(key), st.session_state.get(seen_key)
+    if chosen is None or seen is None:
+        value = list(options)
+    else:
+        value = [o for o in chosen if o in options] + [o for o in options if o not in seen and o not in chosen]
+    if chosen != value:
+        st.session_state[key] = value
+    st.session_state[seen_key] = list(options)
 
 
 def model_version() -> str:

@@ -1,14 +1,20 @@
 """The History & trends tab: results saved from every tab, the command line and the API, filtered
-and charted over time per emotion, sentiment or custom grouping, the campaign comparison with its
-test, the table with downloads, deletion of runs and campaigns, and the emotion-groups editor."""
+and charted over time per emotion, sentiment or custom grouping, the campaign comparison (every
+campaign of one kind of source by default) with its verdict in plain words and the test behind it
+for data scientists, the table with downloads, deletion of runs and campaigns, and the
+emotion-groups editor (an example, a form, and the line syntax for those who prefer it)."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pandas as pd
 import streamlit as st
 
 from src import config
 from src.analytics import groups, persist, trends
 from src.app import cache, plots
+from src.app.detection.common import sync_selection
 from src.common.sanitize import markdown_literal
 
 SOURCE_NAMES = {
@@ -83,26 +89,116 @@ def _history_kpis(rows, faces) -> None:
     cols[3].metric("Positive faces", f"{positive:.0%}" if positive is not None else "—")
 
 
+KINDS = {"photo": "Photos & batches", "video": "Video files", "live": "Live camera", "all": "All sources"}
+
+
+def _kinds(rows) -> pd.Series:
+    """Each row's kind of source: a video counts a face in every sampled frame and the live camera
+    in every second, so campaigns are compared with campaigns of the same kind."""
+    source = rows["source"].fillna("").astype(str) if "source" in rows else pd.Series("", index=rows.index)
+    return source.where(source.isin(["video", "live"]), "photo")
+
+
+def _campaigns_by_kind(rows) -> dict[str, list[str]]:
+    """{kind: its campaigns with faces, busiest first} for the kinds that have any, then "all"."""
+    faces = trends.face_rows(trends.prepare(rows))
+    kinds = _kinds(faces)
+    out = {}
+    for kind in ("photo", "video", "live"):
+        names = trends.campaign_names(faces.loc[kinds == kind, "campaign"]).value_counts().index.tolist()
+        if names:
+            out[kind] = names
+    out["all"] = trends.campaign_names(faces["campaign"]).value_counts().index.tolist()
+    return out
+
+
+def _mix(grouping: groups.Grouping) -> str:
+    return f"{grouping.name} mix" if grouping.name in ("emotion", "sentiment") else f"mix of “{grouping.name}” groups"
+
+
+def _quoted(names) -> str:
+    quoted = [f"“{n}”" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def plain_verdict(result: trends.Comparison, grouping: groups.Grouping) -> str:
+    """The comparison's outcome in a manager's words (the test and its figures go to the details)."""
+    names, mix = _quoted(result.campaigns), _mix(grouping)
+    if result.testable and result.differs:
+        return (
+            f"{names} really differ in their {mix}: a gap this large would come up by chance "
+            f"less than {trends.ALPHA:.0%} of the time."
+        )
+    if result.testable:
+        return (
+            f"No clear difference in the {mix} between {names}: "
+            "the gaps are within what chance produces with this many faces."
+        )
+    if result.verdict.startswith("Too few faces"):
+        fewer = " or count them by sentiment" if len(grouping.buckets) > 3 else ""
+        return f"Too few faces to tell whether {names} differ in their {mix}. Collect more faces{fewer}."
+    return result.verdict  # why no comparison applies, already in plain words
+
+
+def method_details(result: trends.Comparison) -> str:
+    """The method and figures behind ``plain_verdict``, with their exact names (Markdown)."""
+    lines = [
+        "- **Test**: chi-square (χ²) test of independence on the face counts below "
+        f"(campaigns × groups), at the {trends.ALPHA:g} level: the campaigns *really differ* when p < {trends.ALPHA:g}.",
+        "- **Run only** when each face is in one group and the expected counts are large enough "
+        "(Cochran's rule: every expected count at least 1, at most a fifth under 5).",
+        "- **Error bars** in the chart: 95% Wilson score intervals of each share.",
+    ]
+    if result.testable:
+        p = "< 0.001" if result.p_value < 0.001 else f"= {result.p_value:.3f}"
+        lines.insert(0, f"- **Result**: χ² = {result.statistic:.2f}, {result.dof} degrees of freedom, p {p}.")
+    lines.append(f"- **Verdict as computed**: {markdown_literal(result.verdict)}")
+    return "\n".join(lines)
+
+
 def _campaign_section(rows, grouping: groups.Grouping, kind: str) -> None:
-    """The chosen campaigns' group shares side by side, with the test of whether they differ."""
+    """Campaigns of one kind of source side by side (all of them by default), with the test of whether they differ."""
     st.subheader("Campaign comparison")
-    names = trends.campaign_shares(rows, grouping)["campaign"].unique().tolist()  # busiest first
-    if len(names) < 2:
+    by_kind = _campaigns_by_kind(rows)
+    if len(by_kind["all"]) < 2:
         st.info("Save results under two or more campaigns (or widen the filters) to compare them here.")
         return
-    chosen = st.multiselect("Campaigns to compare", names, default=names[:2], key="history_compare")
+    # Photo campaigns with each other by default; another kind when photos have fewer than two.
+    default = next((k for k in ("photo", "video", "live") if len(by_kind.get(k, ())) >= 2), "all")
+    source = st.segmented_control(
+        "Compare",
+        list(by_kind),
+        default=default,
+        format_func=lambda k: f"{KINDS[k]} ({len(by_kind[k])})",
+        key="history_compare_kind",
+        required=True,
+        help="A video counts a face in every sampled frame and the live camera in every second, so "
+        "campaigns are compared with campaigns of the same kind; *All sources* mixes them.",
+    )
+    source = source if source in by_kind else default
+    names = by_kind[source]
+    if len(names) < 2:
+        st.info(f"Only one campaign among {KINDS[source].lower()}: pick another kind to compare.")
+        return
+    key = f"history_compare_{source}"
+    sync_selection(key, names)  # every campaign of the kind, new ones included
+    chosen = st.multiselect("Campaigns to compare", names, key=key)
     if len(chosen) < 2:
         st.info("Pick two or more campaigns.")
         return
+    if source != "all":
+        rows = rows[_kinds(rows) == source]
     long = trends.campaign_shares(rows, grouping, chosen)
     st.plotly_chart(plots.campaign_comparison(long, grouping.buckets, kind), width="stretch", key="history-campaigns")
     result = trends.compare_campaigns(rows, chosen, grouping)
-    verdict = markdown_literal(result.verdict)  # campaign names inside: shown as typed
+    verdict = markdown_literal(plain_verdict(result, grouping))  # campaign names inside: shown as typed
     if result.differs:
         st.success(verdict, icon=":material/check_circle:")
     else:
         st.info(verdict, icon=":material/info:")
-    with st.expander("Faces per campaign and group (the counts compared)"):
+    with st.expander("Details for data scientists"):
+        st.markdown(method_details(result))
+        st.caption("Faces per campaign and group (the counts compared):")
         table = result.table.copy()
         table.insert(0, "campaign", table.index)
         st.dataframe(table, width="stretch", hide_index=True)
@@ -247,11 +343,18 @@ def _history_view() -> None:
     _delete_section(store, _run_choices(runs))
 
 
+GROUPS_INTRO = (
+    "A **group** counts faces your own way. For example, *frustrated* = angry, disgust or sad counts every "
+    "face whose strongest emotion is one of those three; *delighted* = happy, for faces at least 70% sure, "
+    "counts only clear smiles. Groups are kept together in a **grouping**: pick one under *Count faces by* "
+    "above, and its groups also become columns of the Batch tab's table and downloads."
+)
 GROUPS_HELP = (
     "One group per line: `name = emotion + emotion`, optionally `(confidence >= 0.7)` to count only sure "
     "faces. `[name]` starts a grouping; `[name] partition` makes its groups exclusive. The `[sentiment]` "
     "grouping is the sentiment used everywhere in the app (positive, neutral, negative)."
 )
+NEW_GROUPING = "New grouping…"
 
 
 def _show_group_problems(exc: groups.GroupError) -> None:
@@ -260,39 +363,145 @@ def _show_group_problems(exc: groups.GroupError) -> None:
     st.error(f"**The groups were not saved.**\n\n{lines}", icon=":material/rule:")
 
 
+def _save_groups(group_set: groups.GroupSet) -> None:
+    """Write the groups file and start the page over on it, or show why it was not saved."""
+    try:
+        path = groups.save(group_set)
+    except groups.GroupError as exc:
+        _show_group_problems(exc)
+        return
+    st.session_state["groups_saved"] = path.name
+    st.session_state["groups_text_stale"] = True  # the text view shows the saved groups next time
+    st.session_state["groups_form_stale"] = True  # and the form is blank again
+    st.rerun()
+
+
+def groups_table(group_set: groups.GroupSet) -> pd.DataFrame:
+    """The groups in words: grouping, group, its emotions, and which faces it counts."""
+    rows = [
+        {
+            "grouping": grouping.name,
+            "group": group.name,
+            "emotions": ", ".join(group.emotions),
+            "counts": (
+                f"faces at least {group.min_confidence:.0%} sure" if group.min_confidence is not None else "every face"
+            ),
+        }
+        for grouping in group_set
+        for group in grouping.groups
+    ]
+    return pd.DataFrame(rows, columns=["grouping", "group", "emotions", "counts"])
+
+
+def with_group(
+    group_set: groups.GroupSet, grouping_name: str, name: str, emotions, min_confidence: float | None
+) -> groups.GroupSet:
+    """``group_set`` with the group ``name`` of ``grouping_name`` set (replaced, or added at the end);
+    a new grouping lets its groups overlap and counts the other faces as *other*. Checked on saving."""
+    grouping = group_set.get(grouping_name) or groups.Grouping(grouping_name, ())
+    group = groups.Group(name, tuple(emotions), min_confidence)
+    kept = [g for g in grouping.groups if g.name != name]
+    at = next((i for i, g in enumerate(grouping.groups) if g.name == name), len(kept))
+    kept.insert(at, group)
+    return group_set.replace(dataclasses.replace(grouping, groups=tuple(kept)))
+
+
+def without_group(group_set: groups.GroupSet, grouping_name: str, name: str) -> groups.GroupSet:
+    """``group_set`` without that group; a grouping left empty goes too."""
+    grouping = group_set.get(grouping_name)
+    if grouping is None:
+        return group_set
+    kept = tuple(g for g in grouping.groups if g.name != name)
+    if kept:
+        return group_set.replace(dataclasses.replace(grouping, groups=kept))
+    return groups.GroupSet(tuple(g for g in group_set if g.name != grouping_name))
+
+
+def _group_form(active: groups.GroupSet) -> None:
+    """Add or change one group with plain fields, or remove one."""
+    if st.session_state.pop("groups_form_stale", False):  # values set before the widgets exist: allowed
+        st.session_state.update(groups_form_name="", groups_form_new="", groups_form_emotions=[])
+        st.session_state["groups_form_confidence"] = 0
+    left, right = st.columns(2)
+    existing = [g.name for g in active.custom]
+    picked = left.selectbox(
+        "Grouping",
+        [*existing, NEW_GROUPING],
+        key="groups_form_grouping",
+        help="Groups read together; each grouping is one choice under *Count faces by*.",
+    )
+    grouping_name = picked
+    if picked == NEW_GROUPING or picked is None:
+        grouping_name = left.text_input(
+            "New grouping's name", key="groups_form_new", max_chars=groups.NAME_MAX, placeholder="e.g. moods"
+        ).strip()
+    name = right.text_input(
+        "Group name", key="groups_form_name", max_chars=groups.NAME_MAX, placeholder="e.g. frustrated"
+    ).strip()
+    emotions = st.multiselect("Emotions it counts", list(config.EMOTIONS), key="groups_form_emotions")
+    sure = st.slider(
+        "Only faces at least this sure",
+        0,
+        95,
+        step=5,
+        format="%d%%",
+        key="groups_form_confidence",
+        help="0% counts every face whose strongest emotion is one of these.",
+    )
+    if st.button("Save group", type="primary", key="groups_form_save"):
+        if not grouping_name:
+            st.error("Name the new grouping first.")
+        else:
+            _save_groups(with_group(active, grouping_name, name, emotions, sure / 100 if sure else None))
+    choices = {f"{x.name} (in {g.name})": (g.name, x.name) for g in active.custom for x in g.groups}
+    if choices:
+        pick, button = st.columns([3, 1], vertical_alignment="bottom")
+        doomed = pick.selectbox("Remove a group", list(choices), key="groups_form_remove")
+        if button.button("Remove group", key="groups_form_remove_button") and doomed in choices:
+            _save_groups(without_group(active, *choices[doomed]))
+
+
+def _groups_text() -> None:
+    """The groups in the line syntax, for those who prefer typing them."""
+    st.caption(GROUPS_HELP)
+    # Set through the session state, not value=: a keyed text area keeps its text across runs.
+    if st.session_state.pop("groups_text_stale", False) or "groups_editor" not in st.session_state:
+        st.session_state["groups_editor"] = groups.to_lines(groups.active())
+    text = st.text_area("Groups", height=220, key="groups_editor", max_chars=groups.MAX_TEXT)
+    check, save, _ = st.columns([1, 1, 3])
+    checking = check.button("Check", key="groups_check")
+    saving = save.button("Save groups", type="primary", key="groups_save")
+    if checking or saving:
+        try:
+            group_set = groups.parse_lines(text)
+        except groups.GroupError as exc:
+            _show_group_problems(exc)
+            return
+        if saving:
+            _save_groups(group_set)
+            return
+        names = ", ".join(g.name for g in group_set)
+        st.success(f"Valid: {len(group_set)} grouping(s), {markdown_literal(names)}.")
+
+
 def _groups_editor() -> None:
-    """Edit the emotion groups in the line syntax; saving rewrites the groups file (FER_GROUPS_FILE)."""
+    """The emotion groups: what they are, the current ones, a form and the text view; saving rewrites
+    the groups file (FER_GROUPS_FILE)."""
     with st.expander("Emotion groups (edit)", icon=":material/category:"):
-        st.caption(GROUPS_HELP)
+        st.markdown(GROUPS_INTRO)
         problem = groups.active_problem()
         if problem:
             st.warning(markdown_literal(problem))
-        text = st.text_area(
-            "Groups", value=groups.to_lines(groups.active()), height=220, key="groups_editor", max_chars=groups.MAX_TEXT
-        )
-        check, save, _ = st.columns([1, 1, 3])
-        checking = check.button("Check", key="groups_check")
-        saving = save.button("Save groups", type="primary", key="groups_save")
-        if checking or saving:
-            try:
-                group_set = groups.parse_lines(text)
-            except groups.GroupError as exc:
-                _show_group_problems(exc)
-                return
-            if not saving:
-                names = ", ".join(g.name for g in group_set)
-                st.success(f"Valid: {len(group_set)} grouping(s), {markdown_literal(names)}.")
-                return
-            try:
-                path = groups.save(group_set)
-            except groups.GroupError as exc:
-                _show_group_problems(exc)
-                return
-            st.session_state["groups_saved"] = path.name
-            st.rerun()
+        active = groups.active()
+        st.dataframe(groups_table(active), width="stretch", hide_index=True)  # names as plain cells
         saved = st.session_state.pop("groups_saved", None)
         if saved:
             st.success(f"Saved to {markdown_literal(saved)}; the grouping selector and the sentiment use them now.")
+        form, text = st.tabs(["Add, change or remove a group", "Edit as text"])
+        with form:
+            _group_form(active)
+        with text:
+            _groups_text()
 
 
 def render() -> None:

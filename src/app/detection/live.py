@@ -1,14 +1,70 @@
 """The Live camera tab: the WebRTC stream with boxed faces, the live metrics and last-minute
-timeline beside it, the negative-emotion alert, and saving each second's emotion counts."""
+timeline beside it, the negative-emotion alert, and saving each second's emotion counts.
+
+The panel follows the stream: live figures only while the camera plays; after STOP it says
+the camera is stopped and sums up the last session, labelled as such. A stream is saved
+only once a face has been seen: a run that never saw one saves nothing and says so."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from src.analytics import persist
 from src.app import cache, plots
 from src.app.detection.common import model_version, recognizer, save_controls
 from src.common.sanitize import markdown_literal
+
+NOTHING_SEEN = "Nothing to save: no face was seen."
+
+
+@dataclass(frozen=True)
+class LastSession:
+    """The stream that ended at the last STOP, as its panel sums it up."""
+
+    duration: float  # seconds from START to STOP
+    frames: int  # frames analysed
+    faces: int  # face observations in its last minute (one per face per analysed frame)
+    mood: str | None  # the most frequent top emotion of its last minute, None without faces
+    mood_share: float | None
+    timeline: pd.DataFrame  # its last minute, per second
+    saved: int | None  # seconds saved to the store; None when not saving
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class StreamLog:
+    """What the tab remembers between runs about the camera's streams (in ``st.session_state``)."""
+
+    playing: bool = False  # as of the last full run
+    since: int | None = None  # seconds up to this one belong to earlier streams (the last STOP)
+    started_at: float | None = None
+    frames_before: int = 0  # the session's frame count when the stream started
+    saved_before: int = 0  # seconds the recorder had saved when the stream started
+    last: LastSession | None = None
+
+
+class StreamSeconds:
+    """A live session's per-second counts as one stream sees them: the seconds after ``since``.
+
+    The recorder saves through it, so a stream never saves the seconds of an earlier one
+    still in the session's one-minute window; everything else is the stats' own.
+    """
+
+    def __init__(self, stats, since: int | None):
+        self._stats = stats
+        self._since = since
+
+    def seconds(self, now: float) -> list:
+        seconds = self._stats.seconds(now)
+        return seconds if self._since is None else [b for b in seconds if b.second > self._since]
+
+    def __getattr__(self, name: str):
+        return getattr(self._stats, name)  # the rest (e.g. the tracks that ended) as the stats have it
 
 
 def _live_streamer(session):
@@ -29,7 +85,23 @@ def _live_streamer(session):
     )
 
 
-def _render_live(session) -> None:
+def _timeline_chart(timeline: pd.DataFrame, labels, title: str, key: str) -> None:
+    st.plotly_chart(
+        plots.emotion_timeline(
+            timeline,
+            labels,
+            time_col="time",
+            title=title,
+            y_title="share of faces",
+            hover_unit="of faces",
+            compact=True,
+        ),
+        width="stretch",
+        key=key,
+    )
+
+
+def _render_live(session, log: StreamLog) -> None:
     """Alert, live metrics and the last minute's timeline, sized for the column beside the video."""
     snap = session.snapshot()
     if snap.error:
@@ -46,27 +118,62 @@ def _render_live(session) -> None:
         delta_color="off",
         delta_arrow="off",
     )
-    row2[0].metric("Processed fps", f"{snap.fps:.1f}")
-    row2[1].metric("Frames analysed", snap.frames)
-    if snap.timeline.empty:
+    row2[0].metric(
+        "Frames analysed",
+        f"{max(0, snap.frames - log.frames_before):,}",
+        f"{snap.fps:.1f} a second",
+        delta_color="off",
+        delta_arrow="off",
+        help="Camera frames the model has read since START, and how many it reads each second "
+        "(the video itself may play faster).",
+    )
+    running = session.clock() - log.started_at if log.started_at is not None else 0.0
+    minutes, seconds = divmod(max(0, round(running)), 60)
+    row2[1].metric("Running for", f"{minutes}:{seconds:02d}")
+    timeline = snap.timeline
+    if log.since is not None and not timeline.empty:  # not the seconds of an earlier stream
+        timeline = timeline[timeline["time"] > pd.Timestamp(datetime.fromtimestamp(log.since))]
+    if timeline.empty:
         st.caption("The emotion mix of the last minute appears here once faces are seen.")
         return
-    st.plotly_chart(
-        plots.emotion_timeline(
-            snap.timeline,
-            snap.labels,
-            time_col="time",
-            title="Emotion mix, last minute",
-            y_title="share of faces",
-            hover_unit="of faces",
-            compact=True,
-        ),
-        width="stretch",
-        key="live-timeline",
+    _timeline_chart(timeline, snap.labels, "Emotion mix, last minute", "live-timeline")
+
+
+def _render_stopped(log: StreamLog) -> None:
+    """The panel while the camera is off: that it is, and the last session, labelled as such."""
+    last = log.last
+    if last is None:
+        st.info("The camera is off. Press **START**: the faces in view and their mood appear here.")
+        return
+    st.info(
+        "**Camera stopped.** Below: the last session. Press **START** for a new one.", icon=":material/videocam_off:"
     )
+    minutes, seconds = divmod(round(last.duration), 60)
+    length = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    st.markdown(f"**Last session** · {length} · {last.frames:,} frames analysed")
+    if last.mood is None:
+        st.caption("No face was seen in its last minute.")
+        return
+    st.caption(f"Most frequent mood in its last minute: **{last.mood}** ({last.mood_share:.0%} of faces).")
+    _timeline_chart(last.timeline, last.labels, "Emotion mix, last session (final minute)", "live-last-timeline")
 
 
-def _live_recording(session, save: bool, campaign: str, location: str, playing: bool):
+def _flush(recorder, store, session, since: int | None, final: bool = False) -> None:
+    """Save the stream's finished seconds; no stored run is opened until one of them saw a face."""
+    view = StreamSeconds(session.stats, since)
+    now = session.clock()
+    if recorder.run_id is None:
+        pending = [
+            b
+            for b in view.seconds(now)
+            if (recorder.saved_until is None or b.second > recorder.saved_until) and (final or b.second < int(now))
+        ]
+        if not any(b.faces for b in pending):
+            return  # an empty room is not a campaign: nothing is stored yet
+    recorder.flush(store, view, session.labels, now, final=final)
+
+
+def _live_recording(session, save: bool, campaign: str, location: str, playing: bool, since: int | None):
     """The session's ``LiveRecorder`` and the store it writes to, (None, None) when not saving.
 
     Called on every full run: a run that finds the camera stopped writes the last seconds
@@ -84,8 +191,8 @@ def _live_recording(session, save: bool, campaign: str, location: str, playing: 
     if recorder is None:
         recorder = st.session_state["live_recorder"] = persist.LiveRecorder()
     if not save or not playing:
-        if save and recorder.run_id is not None:
-            recorder.flush(store, session.stats, session.labels, session.clock(), final=True)
+        if save:
+            _flush(recorder, store, session, since, final=True)
         recorder.finish(store)
         if not save:
             return None, None
@@ -93,25 +200,77 @@ def _live_recording(session, save: bool, campaign: str, location: str, playing: 
     return recorder, store
 
 
-def _show_live_saving(recorder, store) -> None:
+def _last_session(session, log: StreamLog, saved: int | None) -> LastSession:
+    """The stream that just stopped, summed up for the panel."""
+    from src.streams.live import timeline_frame
+
+    now = session.clock()
+    seconds = StreamSeconds(session.stats, log.since).seconds(now)
+    labels = session.labels
+    counts = np.sum([b.counts for b in seconds], axis=0) if seconds else np.zeros(len(labels))
+    faces = int(sum(b.faces for b in seconds))
+    top = int(np.argmax(counts)) if faces else None
+    span = seconds[-1].second - seconds[0].second + 1 if seconds else 0
+    return LastSession(
+        duration=max(now - log.started_at if log.started_at is not None else 0.0, float(span)),
+        frames=max(0, session.snapshot(now).frames - log.frames_before),
+        faces=faces,
+        mood=labels[top] if top is not None else None,
+        mood_share=float(counts[top] / faces) if top is not None else None,
+        timeline=timeline_frame(seconds, labels),
+        saved=saved,
+        labels=tuple(labels),
+    )
+
+
+def _follow_stream(session, log: StreamLog, playing: bool, save: bool, campaign: str, location: str):
+    """Note START and STOP between full runs, and save through the recorder; returns (recorder, store)."""
+    started, stopped = playing and not log.playing, log.playing and not playing
+    if started:
+        previous = st.session_state.get("live_recorder")
+        log.last, log.started_at = None, session.clock()
+        log.frames_before = session.snapshot().frames
+        log.saved_before = previous.seconds_saved if previous is not None else 0
+    recorder, store = _live_recording(session, save, campaign, location, playing, log.since)
+    if stopped:
+        saved = recorder.seconds_saved - log.saved_before if recorder is not None and store is not None else None
+        log.last = _last_session(session, log, None if saved is None else max(0, saved))
+        log.since = int(session.clock())
+    log.playing = playing
+    return recorder, store
+
+
+def _show_live_saving(recorder, store, log: StreamLog, playing: bool) -> None:
     """One line under the live panel: what has been saved, or why nothing is."""
     error = st.session_state.get("live_store_error")
-    if recorder is None and error is None:
-        return
-    if store is None:
+    if error is not None or (recorder is not None and store is None):
         st.error(
             f"**Not saving to the results store**: the store could not be opened ({markdown_literal(error or '')}). "
             "The camera and the charts keep working.",
             icon=":material/database_off:",
         )
-    elif recorder.error:
+        return
+    if recorder is not None and recorder.error:
         st.error(
             f"**Not saving to the results store**: {markdown_literal(recorder.error)}. The camera keeps "
             "running; unsaved seconds are retried for about a minute.",
             icon=":material/database_off:",
         )
-    elif recorder.seconds_saved:
-        st.caption(f":material/database: {recorder.seconds_saved} seconds of emotion counts saved.")
+        return
+    if playing:
+        saved = recorder.seconds_saved - log.saved_before if recorder is not None else 0
+        if saved > 0:
+            st.caption(f":material/database: {saved} seconds of emotion counts saved.")
+        elif recorder is not None:
+            st.caption("Saving starts once a face is seen.")
+        return
+    last = log.last
+    if last is None or last.saved is None:
+        return
+    if last.saved:
+        st.caption(f":material/database: {last.saved} seconds of emotion counts saved (see *History & trends*).")
+    elif last.faces == 0:
+        st.info(NOTHING_SEEN, icon=":material/database:")
 
 
 def render() -> None:
@@ -133,6 +292,7 @@ def render() -> None:
     session = st.session_state.get("live_session")
     if session is None:
         session = st.session_state["live_session"] = LiveSession(recognizer=rec)
+    log = st.session_state.setdefault("live_streams", StreamLog())
     video_col, panel_col = st.columns([1.35, 1], gap="medium")
     with video_col:
         try:
@@ -144,16 +304,19 @@ def render() -> None:
         if not playing:
             st.caption(
                 "Press **START** and allow camera access. No video is recorded; with *Save results* on, "
-                "the emotion counts of each second are saved."
+                "the emotion counts of each second are saved once a face is seen."
             )
-    recorder, store = _live_recording(session, save, campaign, location, playing)
+    recorder, store = _follow_stream(session, log, playing, save, campaign, location)
 
     @st.fragment(run_every=1.0 if playing else None)
     def panel() -> None:
-        _render_live(session)
-        if recorder is not None and store is not None and playing:
-            recorder.flush(store, session.stats, session.labels, session.clock())
-        _show_live_saving(recorder, store)
+        if playing:
+            _render_live(session, log)
+            if recorder is not None and store is not None:
+                _flush(recorder, store, session, log.since)
+        else:
+            _render_stopped(log)
+        _show_live_saving(recorder, store, log, playing)
 
     with panel_col:
         panel()

@@ -18,6 +18,10 @@ from src.streams import draw
 MAX_PHOTOS_SHOWN = 20
 MAX_FACES_SHOWN = 6
 SENTIMENT_BADGE = {"positive": "green", "neutral": "blue", "negative": "red"}
+SALIENCY_OFF = (
+    "Off in this installation: saliency maps need TensorFlow, which the standard install leaves out to "
+    "stay light. Whoever installed the dashboard can add it (the training extra) to turn them on."
+)
 
 
 def _sentiment_badge(emotion: str) -> None:
@@ -120,6 +124,8 @@ def render() -> None:
         disabled=no_saliency is not None,
         help=no_saliency or "Colours the face regions that drove each prediction: red = most influential.",
     )
+    if no_saliency:
+        st.caption(SALIENCY_OFF)
     rec = recognizer()
     if rec is None:
         return
