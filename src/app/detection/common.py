@@ -23,7 +23,7 @@ NAME_CHARS = 100  # campaign and location names (the store keeps up to 255)
 
 def recognizer() -> EmotionRecognizer | None:
     """The shared model, or None after showing why it is unavailable."""
-    rec, error = cache.load_recognizer()
+    rec, error = cache.load_recognizer(cache.chosen_model())
     if error:
         st.error(error)
     return rec
@@ -83,7 +83,7 @@ def sync_selection(key: str, options: list[str]) -> None:
 
 def model_version() -> str:
     """The deployed model's version, stamped on every saved run."""
-    return model_card.model_version(cache.model_manifest())
+    return model_card.model_version(cache.model_manifest_of(cache.chosen_model()))
 
 
 def save_rows(source: str, rows: list[dict], campaign: str | None, location: str | None) -> persist.Saved:

@@ -290,8 +290,10 @@ def render() -> None:
     if rec is None:
         return
     session = st.session_state.get("live_session")
-    if session is None:
+    # A model chosen in the sidebar takes over from the next session on.
+    if session is None or st.session_state.get("live_session_model") != cache.chosen_model():
         session = st.session_state["live_session"] = LiveSession(recognizer=rec)
+        st.session_state["live_session_model"] = cache.chosen_model()
     log = st.session_state.setdefault("live_streams", StreamLog())
     video_col, panel_col = st.columns([1.35, 1], gap="medium")
     with video_col:

@@ -125,7 +125,7 @@ def render() -> None:
         help=no_saliency or "Colours the face regions that drove each prediction: red = most influential.",
     )
     if no_saliency:
-        st.caption(SALIENCY_OFF)
+        st.caption(no_saliency if no_saliency == cache.ADAPTED_NO_SALIENCY else SALIENCY_OFF)
     rec = recognizer()
     if rec is None:
         return
