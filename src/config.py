@@ -158,6 +158,10 @@ LIVE_SMOOTHING = _env_float("FER_LIVE_SMOOTHING", 0.35)
 TRACK_MAX_AGE = _env_float("FER_TRACK_MAX_AGE", 1.0)
 TRACK_SPEED = _env_float("FER_TRACK_SPEED", 4.0)
 TRACK_GATE = _env_float("FER_TRACK_GATE", 4.0)
+# People as the unit (src/analytics/people.py): a video or live track counts as a person once
+# it has this many samples (detections); a detector glitch opens a one-sample track, whose
+# sample still counts as a sample. A face in a photo is always a person.
+PERSON_MIN_SAMPLES = _env_int("FER_PERSON_MIN_SAMPLES", 2)
 
 
 def _env_json(name: str, default):

@@ -6,6 +6,12 @@ emotion mixes drawn at random around a per-campaign profile. Every run is tagged
 ``demo`` (and its files are named ``demo_...``), so demo rows are easy to find and
 delete (``python -m src.cli runs delete``, or the History & trends tab).
 
+People and samples differ as they would for real: a photo's face is one person and one
+sample; a video holds a few invented people, each followed for a stretch of 0.5 s samples
+(the store makes them people when the run finishes); a live session is visitors who stay
+a few seconds to a minute, stored as face-seconds and as one person each. The command prints
+people against samples per campaign.
+
     python -m src.analytics.demo --database-url sqlite:////tmp/demo.db   # never the real store by default
 """
 
@@ -16,8 +22,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from src import config
+from src.analytics.people import LIVE_FILE, Person, TrackTally
 
 DEMO_TAG = "demo"
 # Share of each emotion (angry, disgust, fear, happy, sad, surprise, neutral) per campaign,
@@ -28,6 +36,9 @@ PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "Loyalty week": ((0.14, 0.05, 0.07, 0.20, 0.16, 0.06, 0.32), (0.07, 0.03, 0.05, 0.36, 0.09, 0.08, 0.32)),
 }
 LOCATIONS = ("Paris Opéra", "Lyon Part-Dieu", "Online panel")
+VIDEO_EVERY_S = 0.5  # the demo videos' sampling, as the dashboard's default
+LIVE_SECONDS = 240  # length of a demo live session
+STAYS_S = (5, 60)  # how long a live visitor stays, at least and at most
 # Weeks (counted back from now) each campaign ran.
 ACTIVE_WEEKS = {"Spring ad A": (6, 1), "Spring ad B": (4, 0), "Loyalty week": (5, 0)}
 
@@ -62,6 +73,56 @@ def _faces(rng: np.random.Generator, mix: np.ndarray, n: int, labels: Sequence[s
     return rows
 
 
+def _video_rows(rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str], file: str) -> list[dict]:
+    """A made-up video's face rows: 1-4 people, each followed for a stretch of samples, mostly
+    with their own emotion (a track id each; ``time`` in seconds into the video)."""
+    rows = []
+    for track_id in range(int(rng.integers(1, 5))):
+        emotion = int(rng.choice(len(labels), p=mix))
+        start = int(rng.integers(0, 20))
+        for k in range(int(rng.integers(6, 30))):
+            shown = emotion if rng.random() < 0.8 else int(rng.choice(len(labels), p=mix))
+            row = _faces(rng, np.eye(len(labels))[shown], 1, labels, file)[0]
+            row.update(file=file, face=track_id, time=round((start + k) * VIDEO_EVERY_S, 2), track_id=track_id)
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["time"], r["track_id"]))
+
+
+def _live_session(
+    rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str], when: datetime
+) -> tuple[list[dict], list[Person]]:
+    """A made-up live session: visitors arrive, stay 5-60 s with their own emotion, and leave.
+    Returns its per-second aggregates (faces in view, their labels) and its people."""
+    start = when.timestamp()
+    visitors: list[tuple[int, int, int, TrackTally]] = []  # arrival second, stay, emotion, tally
+    second = int(rng.integers(0, 5))
+    while second < LIVE_SECONDS:
+        stay = int(rng.integers(*STAYS_S))
+        emotion = int(rng.choice(len(labels), p=mix))
+        visitors.append((second, min(stay, LIVE_SECONDS - second), emotion, TrackTally(len(visitors), 0.0, 0.0)))
+        second += int(rng.integers(3, 25))
+    seconds = []
+    for s in range(LIVE_SECONDS):
+        counts = np.zeros(len(labels), int)
+        for arrived, stay, emotion, tally in visitors:
+            if arrived <= s < arrived + stay:
+                shown = emotion if rng.random() < 0.85 else int(rng.choice(len(labels), p=mix))
+                counts[shown] += 1
+                probs = list(_probabilities(rng, shown, labels).values())
+                if tally.samples == 0:
+                    tally.first_seen = tally.last_seen = start + s
+                tally.add(start + s, probs)
+        seconds.append(
+            {
+                "second": when + timedelta(seconds=s),
+                "faces": int(counts.sum()),
+                "counts": {label: int(n) for label, n in zip(labels, counts) if n},
+            }
+        )
+    people = [tally.person(labels, LIVE_FILE) for _, _, _, tally in visitors if tally.samples]
+    return seconds, people
+
+
 def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | None = None) -> int:
     """Add the demo runs (tagged ``demo``) ending at ``now``; returns how many runs were added."""
     rng = np.random.default_rng(seed)
@@ -87,10 +148,10 @@ def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | Non
                 source = "video" if rng.random() < 0.15 else "batch"
                 fields = dict(campaign=campaign, location=location, tags=[DEMO_TAG], model_version="demo")
                 run_id = store.start_run(source, created_at=when, **fields)
-                rows = _faces(rng, mix, int(rng.integers(12, 60)), labels, f"demo_{added:04d}")
                 if source == "video":
-                    for i, row in enumerate(rows):
-                        row.update(file=f"demo_{added:04d}.mp4", time=round(i * 0.5, 2), track_id=i % 4)
+                    rows = _video_rows(rng, mix, labels, f"demo_{added:04d}.mp4")
+                else:
+                    rows = _faces(rng, mix, int(rng.integers(12, 60)), labels, f"demo_{added:04d}")
                 store.add_rows(run_id, rows)
                 store.finish_run(run_id)
                 added += 1
@@ -101,18 +162,8 @@ def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | Non
             "live", created_at=when, campaign=campaign, location=LOCATIONS[k], tags=[DEMO_TAG], model_version="demo"
         )
         begin = np.array(PROFILES[campaign][1])
-        seconds = []
-        for s in range(240):
-            faces = int(rng.integers(0, 3))
-            counts = rng.multinomial(faces, begin / begin.sum())
-            seconds.append(
-                {
-                    "second": when + timedelta(seconds=s),
-                    "faces": faces,
-                    "counts": {label: int(n) for label, n in zip(labels, counts) if n},
-                }
-            )
-        store.add_live_seconds(run_id, seconds)
+        seconds, people = _live_session(rng, begin / begin.sum(), labels, when)
+        store.add_live_seconds(run_id, seconds, people=people)
         store.finish_run(run_id)
         added += 1
     return added
@@ -126,9 +177,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from src.analytics.store import open_store
 
-    runs = fill_demo_store(open_store(args.database_url), seed=args.seed, weeks=args.weeks)
+    store = open_store(args.database_url)
+    runs = fill_demo_store(store, seed=args.seed, weeks=args.weeks)
     print(f"added {runs} demo runs (tagged '{DEMO_TAG}')")
+    print(people_against_samples(store.runs(status="ok")).to_string(index=False))
     return 0
+
+
+def people_against_samples(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per campaign and source: runs, people and samples (``Store.runs()`` frame), campaigns A-Z."""
+    table = runs.assign(campaign=runs["campaign"].replace("", "(no campaign)"))
+    table = table.groupby(["campaign", "source"], as_index=False).agg(
+        runs=("run_id", "size"), people=("people", "sum"), samples=("samples", "sum")
+    )
+    return table.sort_values(["campaign", "source"], ignore_index=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ message while the results stay on screen.
 The live camera is recorded by ``LiveRecorder`` from the Streamlit script thread (the
 panel that refreshes every second), never from the WebRTC frame callback: it copies
 the seconds ``LiveStats`` has finished, each exactly once, and retries the ones a
-failed write left behind while they are still in the stats' window.
+failed write left behind while they are still in the stats' window. The tracks that
+ended (``LiveStats.finished_tracks``) go in the same transaction, as people (those with
+``FER_PERSON_MIN_SAMPLES`` detections; the others stay samples only), and the ones still
+followed when the camera stops go with the last seconds.
+
+Photos, batches and videos get their people from the store itself (``Store.add_rows``,
+``Store.finish_run``): a photo's face is a person, a video's track with enough samples too.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from src.analytics.people import Person, is_person, track_people
 
 LOGGER = logging.getLogger(__name__)
 PHOTO_SOURCES = ("photo", "batch")
@@ -97,6 +105,13 @@ def video_rows(faces: pd.DataFrame, name: str, class_names: Sequence[str]) -> li
     return rows
 
 
+def video_people(faces: pd.DataFrame, name: str, class_names: Sequence[str]) -> list[Person]:
+    """The people of a video's per-face table (one per track with ``FER_PERSON_MIN_SAMPLES``
+    samples), as the store counts them when the video's run finishes."""
+    rows = video_rows(faces, name, class_names)
+    return track_people([{**row, "emotions": {c: row[c] for c in class_names}} for row in rows])
+
+
 def save_rows(store, source: str, rows: list[dict], **run_fields) -> Saved:
     """One run of ``rows`` (``store.save_rows``); never raises: failures come back as ``Saved.error``."""
     try:
@@ -105,6 +120,12 @@ def save_rows(store, source: str, rows: list[dict], **run_fields) -> Saved:
         LOGGER.warning("saving %s results failed: %s", source, exc)
         return Saved(error=failure(exc))
     return Saved(run_id=run_id, rows=len(rows))
+
+
+def history_people(store, include_unfinished: bool = False) -> pd.DataFrame:
+    """The people of what ``history`` counts (``Store.people``: ok runs and runs still being
+    written), one row per person shaped like the face rows, for shares and KPIs per person."""
+    return store.people(include_unfinished=include_unfinished, include_running=True)
 
 
 def history(store, include_unfinished: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -146,7 +167,7 @@ def history_version(runs: pd.DataFrame, now: float, running_every: float = 5.0, 
     """
     import hashlib
 
-    columns = ["run_id", "status", "files", "faces", "finished_at"]
+    columns = [c for c in ("run_id", "status", "files", "faces", "samples", "people", "finished_at") if c in runs]
     digest = hashlib.sha256(pd.util.hash_pandas_object(runs[columns], index=False).to_numpy().tobytes())
     active = in_progress(runs, now, lease_s)
     if active.any():
@@ -210,6 +231,8 @@ class LiveRecorder:
         self.run_id: Any = None
         self.saved_until: int | None = None  # the last second written
         self.seconds_saved = 0
+        self.tracks_after = 0  # the last finished track written (``FinishedTrack.seq``)
+        self.people_saved = 0
         self.error = ""
 
     def set_fields(self, store, campaign: str | None, location: str | None, model_version: str = "") -> None:
@@ -219,18 +242,26 @@ class LiveRecorder:
             self.fields = fields
 
     def flush(self, store, stats, labels: Sequence[str], now: float, final: bool = False) -> int:
-        """Write the seconds finished since the last flush; returns how many (0 on failure, see ``error``)."""
+        """Write the seconds finished since the last flush, with the people whose tracks ended
+        (all of them when ``final``); returns how many seconds (0 on failure, see ``error``).
+
+        ``stats`` is a ``LiveStats`` or a view with its ``seconds`` (and ``finished_tracks``:
+        without it, no people are written)."""
         pending = [
             b
             for b in stats.seconds(now)
             if (self.saved_until is None or b.second > self.saved_until) and (final or b.second < int(now))
         ]
-        if not pending:
+        finished = stats.finished_tracks(self.tracks_after, final=final) if hasattr(stats, "finished_tracks") else []
+        people = [t.person for t in finished if is_person(t.person)]
+        if not pending and not people:
+            if finished:
+                self.tracks_after = finished[-1].seq  # one-detection glitches: samples, not people
             return 0
         try:
             if self.run_id is None:
                 self.run_id = store.start_run("live", **self.fields)
-            store.add_live_seconds(self.run_id, live_seconds(pending, labels))
+            store.add_live_seconds(self.run_id, live_seconds(pending, labels), people=people)
         except Exception as exc:  # the camera keeps running; these seconds are retried next time
             from src.analytics.store import RunClosedError
 
@@ -240,8 +271,12 @@ class LiveRecorder:
                 self.run_id = None  # the store closed the run (failed, deleted): the retry opens a new one
             return 0
         self.error = ""
-        self.saved_until = pending[-1].second
+        if pending:
+            self.saved_until = pending[-1].second
+        if finished:
+            self.tracks_after = finished[-1].seq
         self.seconds_saved += len(pending)
+        self.people_saved += len(people)
         return len(pending)
 
     def _running(self, store) -> bool:

@@ -16,6 +16,15 @@ large enough for it (Cochran's rule); otherwise the verdict says why not.
 The live camera is stored as per-second aggregates (``Store.live_seconds``);
 ``live_rows`` turns them into rows of the same table, one per face in view per second,
 so a live session counts in the trends like the photos of the same moments.
+
+Those rows are *samples*: a video has one per face per sampled frame and the live camera
+one per face-second, so one person in front of the camera for 15 s is 15 of them. To count
+*people*, pass the people table (``Store.people``, ``persist.history_people``: one row per
+person, a photo's face or a video or live track, with its label and ``at`` = first seen)
+instead: it has the columns these functions read, so shares over time and the campaign
+comparison then count each person once (a track by its label; photos one vote each), and
+``kpis(rows, people=people)`` counts people seen and the busiest campaign by people. The
+long tables' count column is named ``faces`` whatever it counts; ``unit(df)`` says what that is.
 """
 
 from __future__ import annotations
@@ -32,15 +41,13 @@ import pandas as pd
 from src import config
 from src.analytics import groups
 from src.analytics.groups import Grouping
+from src.analytics.people import LIVE_FILE  # the file name of rows made from live seconds
 from src.common import sanitize
 
 BUCKETS = ("hour", "day", "week")
 NO_CAMPAIGN = "(no campaign)"  # how faces saved without a campaign are listed and charted
 ALPHA = 0.05
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
-
-
-LIVE_FILE = "(live camera)"  # the file name of rows made from live seconds
 
 
 def emotion_grouping(class_names: Sequence[str] = config.EMOTIONS) -> Grouping:
@@ -103,6 +110,15 @@ def combine(results: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
         return results
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
     return out.sort_values("at", kind="stable", ignore_index=True)
+
+
+UNITS = {"faces": "face", "people": "person", "samples": "sample"}  # what a table counts, plural: singular
+
+
+def unit(df: pd.DataFrame) -> str:
+    """What a row of ``df`` is, in words: ``people`` for the people table (``Store.people``,
+    which has a ``person`` column), else ``faces`` (face rows, and samples of videos and live)."""
+    return "people" if "person" in df.columns else "faces"
 
 
 def face_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -324,7 +340,9 @@ def compare_campaigns(
     table = table.fillna(0).astype(int)
     # "emotion mix", "sentiment mix", or "mix of “custom” groups" (a user's name, quoted).
     mix = f"{grouping.name} mix" if grouping.name in ("emotion", "sentiment") else f"mix of “{grouping.name}” groups"
-    unit = "emotion" if grouping.name == "emotion" else "group"
+    bucket = "emotion" if grouping.name == "emotion" else "group"
+    many = unit(df)  # faces, or people for the people table
+    one = UNITS[many]
 
     def untestable(reason: str) -> Comparison:
         return Comparison(campaigns, table, False, None, None, None, None, reason)
@@ -335,16 +353,16 @@ def compare_campaigns(
     chosen = faces[campaign_names(faces["campaign"]).isin(campaigns)]
     empty = [c for c in campaigns if not (long[long["campaign"] == c]["total"] > 0).any()]
     if empty:
-        return untestable(f"No faces to compare for {_names(empty)} with these filters.")
+        return untestable(f"No {many} to compare for {_names(empty)} with these filters.")
     if not exclusive(memberships(chosen, grouping)):
         return untestable(
-            "Some faces are in more than one of these groups, so no single test of the mix applies; "
+            f"Some {many} are in more than one of these groups, so no single test of the mix applies; "
             "compare each group's interval in the chart instead (or make the grouping a partition)."
         )
     used = table.loc[:, table.sum(axis=0) > 0]
     if used.shape[1] < 2:
         return untestable(
-            f"Every face {'has the same emotion' if unit == 'emotion' else 'is in the same group'}, so there is no mix to compare."
+            f"Every {one} {'has the same emotion' if bucket == 'emotion' else 'is in the same group'}, so there is no mix to compare."
         )
     observed = used.to_numpy(dtype=float)
     expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
@@ -352,8 +370,8 @@ def compare_campaigns(
         sizes = ", ".join(f"{int(table.loc[c].sum())} in {_names([c])}" for c in campaigns)
         hint = " or a grouping with fewer groups (sentiment)" if len(grouping.buckets) > 3 else ""
         return untestable(
-            f"Too few faces to test whether the {mix} differs ({sizes}): the chi-square test "
-            f"needs about 5 expected faces per {unit} and campaign. Collect more faces{hint}."
+            f"Too few {many} to test whether the {mix} differs ({sizes}): the chi-square test "
+            f"needs about 5 expected {many} per {bucket} and campaign. Collect more {many}{hint}."
         )
     result = chi2_contingency(observed, correction=False)
     statistic, p_value, dof = float(result.statistic), float(result.pvalue), int(result.dof)
@@ -367,7 +385,7 @@ def compare_campaigns(
     else:
         verdict = (
             f"No clear difference in the {mix} between {_names(campaigns)} ({figures}): "
-            "the gaps are within what chance produces with this many faces."
+            f"the gaps are within what chance produces with this many {many}."
         )
     return Comparison(campaigns, table, True, differs, statistic, p_value, dof, verdict)
 
@@ -381,7 +399,12 @@ def _p(p: float) -> str:
 
 @dataclass(frozen=True)
 class StoreKpis:
-    """Headline numbers of the store for the Project Summary (shares None without faces)."""
+    """Headline numbers of the store for the Project Summary (shares None without faces).
+
+    ``faces``, ``faces_this_week``, ``faces_last_week`` and ``busiest_faces`` count the rows of
+    the table given: samples (a photo's faces, a video's face rows, live face-seconds). The
+    ``people`` fields are None unless ``kpis`` was given the people table; then the positive
+    shares and the busiest campaign are per person too."""
 
     faces: int
     campaigns: int
@@ -391,6 +414,15 @@ class StoreKpis:
     faces_last_week: int
     busiest_campaign: str | None
     busiest_faces: int
+    people: int | None = None
+    people_this_week: int | None = None
+    people_last_week: int | None = None
+    busiest_people: int | None = None
+
+    @property
+    def samples(self) -> int:
+        """What ``faces`` counts, by its name: samples (face rows and live face-seconds)."""
+        return self.faces
 
     @property
     def positive_change(self) -> float | None:
@@ -408,11 +440,13 @@ def iso_week_start(now: datetime | pd.Timestamp) -> pd.Timestamp:
     return day - pd.Timedelta(days=day.weekday())
 
 
-def kpis(df: pd.DataFrame, now: datetime | None = None) -> StoreKpis:
-    """Faces analysed, positive share this ISO week vs last (UTC), and the busiest campaign.
+def kpis(df: pd.DataFrame, now: datetime | None = None, people: pd.DataFrame | None = None) -> StoreKpis:
+    """Samples (faces) analysed, positive share this ISO week vs last (UTC), and the busiest campaign.
 
-    The busiest campaign is the one with the most faces, all time; faces saved without a
-    campaign are not a campaign.
+    With ``people`` (the people table of the same runs, ``Store.people``), people seen too,
+    and the positive shares and the busiest campaign count people: one person in front of
+    the camera for a minute is one person, not 60 face-seconds. The busiest campaign is the
+    one with the most of them, all time; rows saved without a campaign are not a campaign.
     """
     faces = face_rows(prepare(df))
     now = pd.Timestamp.now(tz="UTC") if now is None else now
@@ -424,20 +458,36 @@ def kpis(df: pd.DataFrame, now: datetime | None = None) -> StoreKpis:
     def positive(part: pd.DataFrame) -> float | None:
         return float(memberships(part, sentiment)["positive"].mean()) if len(part) else None
 
-    at = faces["at"] if len(faces) else pd.Series([], dtype="datetime64[ns, UTC]")
-    current = faces[(at >= this_week) & (at < this_week + timedelta(days=7))]
-    previous = faces[(at >= last_week) & (at < this_week)]
-    named = faces[faces["campaign"] != ""] if len(faces) else faces
-    counts = named["campaign"].value_counts() if len(named) else pd.Series([], dtype=int)
+    def weeks(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        at = rows["at"] if len(rows) else pd.Series([], dtype="datetime64[ns, UTC]")
+        return rows[(at >= this_week) & (at < this_week + timedelta(days=7))], rows[
+            (at >= last_week) & (at < this_week)
+        ]
+
+    def per_campaign(rows: pd.DataFrame) -> pd.Series:
+        named = rows[rows["campaign"] != ""] if len(rows) else rows
+        return named["campaign"].value_counts() if len(named) else pd.Series([], dtype=int)
+
+    current, previous = weeks(faces)
+    samples = per_campaign(faces)
+    persons = face_rows(prepare(people)) if people is not None else None
+    basis = persons if persons is not None else faces  # what the shares and the busiest campaign count
+    counts = per_campaign(basis)
+    now_part, before_part = weeks(basis)
+    busiest = str(counts.index[0]) if len(counts) else None
     return StoreKpis(
         faces=int(len(faces)),
         campaigns=int(len(counts)),
-        positive_this_week=positive(current),
-        positive_last_week=positive(previous),
+        positive_this_week=positive(now_part),
+        positive_last_week=positive(before_part),
         faces_this_week=int(len(current)),
         faces_last_week=int(len(previous)),
-        busiest_campaign=str(counts.index[0]) if len(counts) else None,
-        busiest_faces=int(counts.iloc[0]) if len(counts) else 0,
+        busiest_campaign=busiest,
+        busiest_faces=int(samples.get(busiest, 0)) if busiest is not None else 0,
+        people=None if persons is None else int(len(persons)),
+        people_this_week=None if persons is None else int(len(now_part)),
+        people_last_week=None if persons is None else int(len(before_part)),
+        busiest_people=None if persons is None else int(counts.iloc[0]) if len(counts) else 0,
     )
 
 

@@ -10,7 +10,8 @@ path); ``python -m src.cli serve`` runs it with uvicorn. See docs/api.md for the
   with the reason; the others are analysed all the same. With ``store`` (default) the
   per-face rows are saved as one run (source ``api``) and its id returned.
 * ``GET /v1/runs``, ``/v1/results`` (JSON or CSV, formula cells neutralised),
-  ``/v1/summary`` (counts and shares per emotion and per group): read the results store.
+  ``/v1/summary`` (counts and shares per emotion and per group, and the ``people`` seen):
+  read the results store.
 * ``/docs`` and ``/redoc`` (open): the interactive pages, served offline (``docs``).
 
 The modules: ``auth`` (keys, the no-key loopback mode, proxies, throttling), ``limits``
@@ -41,7 +42,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from src import config
 from src.analytics import aggregates
@@ -141,6 +142,19 @@ def summarize_results(df: pd.DataFrame, class_names: Sequence[str]) -> dict:
         # The user's own groups (FER_GROUPS_FILE): grouping, group, faces, share of all faces.
         "custom_groups": _records(aggregates.group_counts(df)),
     }
+
+
+class PeopleSummaryOut(SummaryOut):
+    """/v1/summary: ``SummaryOut`` with the people seen; ``faces`` are samples."""
+
+    faces: int = Field(
+        description="face rows (samples): a photo's faces, and one per face per sampled frame of a video; "
+        "emotions, groups and net_sentiment count these"
+    )
+    people: int = Field(
+        description="people seen: each face in a photo, each person followed through a video or the live "
+        "camera once (a track with FER_PERSON_MIN_SAMPLES samples or more)"
+    )
 
 
 # The query parameters /v1/runs, /v1/results and /v1/summary share.
@@ -410,10 +424,12 @@ def create_app(
             )
         return {"count": int(len(df)), "results": _records(df)}
 
-    @v1.get("/summary", response_model=SummaryOut, summary="Counts and shares per emotion and per group")
+    @v1.get("/summary", response_model=PeopleSummaryOut, summary="Counts and shares per emotion and per group")
     def summary(request: Request, filters: Annotated[ResultFilters, Depends()]) -> dict:
-        df = _store(request).results(**filters.store_kwargs())
-        return summarize_results(df, request.app.state.recognizer.class_names)
+        store = _store(request)
+        df = store.results(**filters.store_kwargs())
+        out = summarize_results(df, request.app.state.recognizer.class_names)
+        return {**out, "people": int(len(store.people(**filters.store_kwargs())))}
 
     app.include_router(v1)
     return app

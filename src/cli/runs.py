@@ -1,5 +1,10 @@
 """``runs list|delete|retention``: what the results database (FER_DATABASE_URL, src/analytics/store.py,
-docs/store.md) holds, listed or deleted."""
+docs/store.md) holds, listed or deleted.
+
+Runs are listed with their people (a photo's face, a video's or live session's track: each
+person once) and their samples (face observations: a photo's faces, a video's face rows, a
+live session's face-seconds), so one person in front of the camera for 15 s reads as 1
+person and 15 samples."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     store = open_store()
     with store_errors():
         frame = store.runs(campaign=args.campaign, source=args.source, limit=args.limit or None)
-    columns = ["run_id", "run_time", "source", "status", "files", "faces", "campaign", "location", "tags"]
+    columns = ["run_id", "run_time", "source", "status", "files", "people", "samples", "campaign", "location", "tags"]
     columns += ["model_version", "error"]
     if args.format == "csv":
         out = frame[columns].copy()
@@ -54,7 +59,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
             store.delete_run(args.run_id)
             print(
                 f"deleted run {run['run_id']} ({run['source']}, started {_cell(run['run_time'])} UTC, "
-                f"{run['files']} files, {run['faces']} faces)"
+                f"{run['files']} files, {run['people']} people, {run['samples']} samples)"
             )
             return 0
         runs = store.runs(campaign=args.campaign)
@@ -63,7 +68,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
         deleted = store.delete_campaign(args.campaign)
     print(
         f"deleted {deleted} run{'s' * (deleted != 1)} of campaign {sanitize.line(args.campaign)!r} "
-        f"({int(runs['files'].sum())} files, {int(runs['faces'].sum())} faces)"
+        f"({int(runs['files'].sum())} files, {int(runs['people'].sum())} people, {int(runs['samples'].sum())} samples)"
     )
     return 0
 
@@ -87,7 +92,9 @@ def add_parsers(sub) -> None:
     """Register ``runs`` and its own sub-commands on the top-level sub-parsers."""
     runs = sub.add_parser("runs", help="list or delete the runs in the results database (FER_DATABASE_URL)")
     what = runs.add_subparsers(dest="runs_command", required=True)
-    p = what.add_parser("list", help="stored runs, newest first")
+    p = what.add_parser(
+        "list", help="stored runs, newest first, with their people and samples (face rows, live face-seconds)"
+    )
     p.add_argument("--campaign", metavar="NAME")
     p.add_argument("--source", metavar="SOURCE", help="photo, batch, video, live, api or cli")
     p.add_argument("--limit", type=int, metavar="N", help="at most N runs")

@@ -7,8 +7,11 @@ One ``LiveSession`` per browser session, made of two halves:
   over time (``FaceSmoother``, which also gives each face a track id); the frames in
   between reuse those faces and labels. It draws the boxes on every frame.
 * ``LiveStats`` (recording and statistics): per-second label counts in a ring buffer,
-  frame counters and the alert, behind one short-held lock. The alert watches one emotion
-  group (``src.analytics.groups``; ``FER_ALERT_GROUP``, by default sentiment's *negative*).
+  frame counters, the alert, and each track's tally (``people.TrackTally``: its detections'
+  mean probabilities, first and last seen), behind one short-held lock. The alert watches one
+  emotion group (``src.analytics.groups``; ``FER_ALERT_GROUP``, by default sentiment's *negative*).
+  Tracks that end (their face gone for ``FER_TRACK_MAX_AGE``) are handed out as people
+  summaries (``finished_tracks``), each with a sequence number, for the recorder to store once.
 
 When a webhook is configured (``FER_ALERT_WEBHOOK``, or a ``notifier`` passed in), the
 session also checks the alert after every processed frame and, each time it turns on (not
@@ -28,7 +31,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -40,10 +43,12 @@ import pandas as pd
 from src import config
 from src.analytics import groups
 from src.analytics.alerts import AlertNotifier, live_alert_event, shared_notifier
+from src.analytics.people import Person, TrackTally
 from src.engine.preprocessing import extract_face
 from src.engine.tracking import BoxT, FaceSmoother, Track
 
 LOGGER = logging.getLogger(__name__)
+FINISHED_KEPT = 4096  # finished tracks kept for the recorder (it takes them within seconds)
 
 Clock = Callable[[], float]
 
@@ -109,6 +114,16 @@ class LiveSnapshot:
     error: str = ""
     labels: tuple[str, ...] = field(default_factory=lambda: tuple(config.EMOTIONS))
     alert_group: str = "negative"  # the group the alert watches (a user's name: plain text)
+    people: int = 0  # people seen since the start (or reset): tracks with enough detections
+
+
+@dataclass(frozen=True)
+class FinishedTrack:
+    """A track that ended, summed up as a person (``people.is_person`` says whether it counts);
+    ``seq`` numbers finished tracks from 1 in the order they ended, over the session's life."""
+
+    seq: int
+    person: Person
 
 
 def timeline_frame(seconds: Sequence[SecondCounts], labels: Sequence[str]) -> pd.DataFrame:
@@ -271,6 +286,11 @@ class LiveStats:
         self._counts = {"received": 0, "dropped": 0, "frames": 0, "faces": 0}
         self._error = ""
         self._started: float | None = None
+        self._open: dict[int, TrackTally] = {}  # tracks still followed, by id
+        self._ended: deque[FinishedTrack] = deque(maxlen=FINISHED_KEPT)
+        self._seq = 0  # never reset: a recorder's "written up to" stays valid across resets
+        self._people = 0  # tracks that counted as people, ended or open
+        self._labels: tuple[str, ...] = tuple(config.EMOTIONS)
 
     # -- worker thread ------------------------------------------------------
 
@@ -291,8 +311,20 @@ class LiveStats:
         with self._lock:
             self._error = message
 
-    def record(self, now: float, tracks: Sequence[Track], labels: Sequence[str]) -> None:
-        """One processed frame: the faces seen in it, each counted under its smoothed top label."""
+    def record(
+        self,
+        now: float,
+        tracks: Sequence[Track],
+        labels: Sequence[str],
+        *,
+        observed: Mapping[int, np.ndarray] | None = None,
+        ended: Iterable[int] = (),
+    ) -> None:
+        """One processed frame: the faces seen in it, each counted under its smoothed top label.
+
+        A track detected anew (its ``last_seen`` moved) adds a sample to its tally, with its
+        probabilities in ``observed`` (the detection's own, by track id) or else its smoothed
+        ones; the ids in ``ended`` are tracks the tracker let go: their tallies are finished."""
         counts = np.zeros(len(labels), np.int64)
         watched = 0
         for track in tracks:
@@ -316,8 +348,48 @@ class LiveStats:
             self._counts["frames"] += 1
             self._counts["faces"] = len(tracks)
             self._current = current
+            self._labels = tuple(labels)
+            self._tally(now, tracks, observed or {}, ended)
+
+    def _tally(
+        self, now: float, tracks: Sequence[Track], observed: Mapping[int, np.ndarray], ended: Iterable[int]
+    ) -> None:
+        """Add this frame's detections to their tracks' tallies, finish the ended ones (lock held).
+
+        A track unseen for a whole window has ended whoever says so (the tracker lets go within
+        seconds): a caller that never passes ``ended`` does not keep tallies forever."""
+        becomes_person = max(1, int(config.PERSON_MIN_SAMPLES))  # the sample that makes a track a person
+        for track in tracks:
+            probs = observed.get(track.id, track.probs)
+            tally = self._open.get(track.id)
+            if tally is None:
+                tally = self._open[track.id] = TrackTally.start(track.id, track.last_seen, probs)
+            elif track.last_seen > tally.last_seen:
+                tally.add(track.last_seen, probs)
+            else:
+                continue  # the last detection's faces, reused on this frame: no new sample
+            self._people += tally.samples == becomes_person
+        for track_id in ended:
+            self._finish(track_id)
+        for track_id in [i for i, tally in self._open.items() if now - tally.last_seen > self.window_seconds]:
+            self._finish(track_id)
+
+    def _finish(self, track_id: int) -> None:
+        tally = self._open.pop(track_id, None)
+        if tally is not None:
+            self._seq += 1
+            self._ended.append(FinishedTrack(self._seq, tally.person(self._labels)))
 
     # -- script thread ------------------------------------------------------
+
+    def finished_tracks(self, after: int = 0, *, final: bool = False) -> list[FinishedTrack]:
+        """The tracks that ended after sequence number ``after``, oldest first (the last
+        ``FINISHED_KEPT``). ``final``: the session stops, so every open track ends now."""
+        with self._lock:
+            if final:
+                for track_id in list(self._open):
+                    self._finish(track_id)
+            return [t for t in self._ended if t.seq > after]
 
     def seconds(self, now: float) -> list[SecondCounts]:
         """Copies of the seconds inside the window ending at ``now``, oldest first."""
@@ -370,6 +442,7 @@ class LiveStats:
             started = self._started
             process_ms = float(np.mean(self._process_ms)) if self._process_ms else 0.0
             error = self._error or error
+            people = self._people
         alert = self._alert(seconds, now, labels)
         return LiveSnapshot(
             timeline=timeline_frame(seconds, labels),
@@ -382,6 +455,7 @@ class LiveStats:
             ready=ready,
             error=error,
             labels=tuple(labels),
+            people=people,
             **counts,
         )
 
@@ -394,6 +468,9 @@ class LiveStats:
             self._counts = dict.fromkeys(self._counts, 0)
             self._error = ""
             self._started = None
+            self._open.clear()
+            self._ended.clear()
+            self._people = 0
 
 
 # ---------------------------------------------------------------------------
@@ -452,6 +529,11 @@ class FramePipeline:
         self._tracks: list[Track] = []  # and its smoothed tracks
         self._since_detect = 0
         self._last_faces: list[_Face] = []
+        # What the last ``classify`` call found out about tracks, for ``LiveStats.record``: each
+        # detected track's own probabilities (empty between detections) and the ids of the
+        # tracks the tracker let go (their faces gone for longer than it waits).
+        self.observed: dict[int, np.ndarray] = {}
+        self.ended: set[int] = set()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -508,6 +590,7 @@ class FramePipeline:
             # Between detections the faces and their labels stand: at 15 fps and every 3rd
             # frame, labels still change 5 times a second, and a frame costs almost nothing.
             self._since_detect = (self._since_detect + 1) % self.detect_every
+            self.observed, self.ended = {}, set()
             return self._tracks
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         self._faces = self._detect(rgb)
@@ -518,7 +601,10 @@ class FramePipeline:
             probs = recognizer.classify(crops)
         else:
             probs = np.zeros((0, len(recognizer.class_names)), np.float32)
+        followed = {t.id for t in self.smoother.tracks}
         tracks = self.smoother.update(boxes, probs, now)
+        self.observed = {t.id: np.asarray(p, np.float64) for t, p in zip(tracks, probs)}
+        self.ended = followed - {t.id for t in self.smoother.tracks}
         labels = self.labels
         self._last_faces = [_Face(t.box, labels[t.top], float(t.probs[t.top])) for t in tracks]
         self._tracks = tracks
@@ -533,6 +619,7 @@ class FramePipeline:
 
     def reset(self) -> None:
         self._faces, self._tracks, self._since_detect, self._last_faces = [], [], 0, []
+        self.observed, self.ended = {}, set()
         self.smoother.reset()
 
 
@@ -639,7 +726,7 @@ class LiveSession:
         tracks = self.pipeline.classify(rgb, now)
         if tracks is None:
             return rgb  # still loading: show the camera as is
-        self.stats.record(now, tracks, self.pipeline.labels)
+        self.stats.record(now, tracks, self.pipeline.labels, observed=self.pipeline.observed, ended=self.pipeline.ended)
         if self.notifier is not None:
             self._watch_alert(now)
         return self.pipeline.draw(rgb)
@@ -680,6 +767,7 @@ class LiveSession:
 
 
 __all__ = [
+    "FinishedTrack",
     "FramePipeline",
     "LiveSession",
     "LiveSnapshot",

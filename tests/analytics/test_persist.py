@@ -67,6 +67,10 @@ def test_video_rows_keep_time_and_track_id(store):
     saved = persist.save_rows(store, "video", rows, **persist.run_fields("UX test", "Lab"))
     stored = store.results(run_id=saved.run_id)
     assert stored["track_id"].tolist() == [0, 1, 0]
+    # Track 0 is a person (two samples); track 1, seen once, stays a sample, here as in the store.
+    people = persist.video_people(tracks, "clip.mp4", LABELS)
+    assert [(p.track_id, p.samples, p.emotion, p.dwell_s) for p in people] == [(0, 2, "happy", 1.0)]
+    assert store.get_run(saved.run_id)["people"] == 1 and store.get_run(saved.run_id)["samples"] == 3
     run_time = stored["run_time"].iloc[0]
     assert (stored["at"] - run_time).dt.total_seconds().tolist() == [0.0, 0.0, 0.5]
 
@@ -146,6 +150,45 @@ def test_live_recorder_opens_a_new_run_when_its_run_is_deleted(store):
     recorder.finish(store)
     assert store.runs()["status"].tolist() == ["ok"]
     assert store.live_seconds()["sad"].tolist() == [1]
+
+
+def test_live_recorder_stores_people_as_their_tracks_end_and_retries_them(store):
+    stats = LiveStats(window_seconds=60)
+    start = 1_773_000_000
+    probs = np.array([0.9 if e == "sad" else 0.1 / 6 for e in LABELS])
+    for k in range(10):  # track 1 for 2 s at 5 detections a second, then a one-detection glitch
+        t = start + k / 5
+        stats.record(t, [Track(1, (10, 10, 50, 50), probs, t, hits=k + 1, first_seen=start)], LABELS)
+    stats.record(start + 2, [Track(2, (300, 10, 50, 50), probs, start + 2)], LABELS, ended=[1])
+    stats.record(start + 3.5, [], LABELS, ended=[2])
+    assert [(t.seq, t.person.track_id, t.person.samples) for t in stats.finished_tracks()] == [(1, 1, 10), (2, 2, 1)]
+    recorder = persist.LiveRecorder("bad\ncampaign")
+    assert recorder.flush(store, stats, LABELS, now=start + 4.0) == 0 and recorder.error  # refused: retried later
+    recorder.set_fields(store, "Desk", None)
+    assert recorder.flush(store, stats, LABELS, now=start + 4.0) == 4  # seconds, with the person
+    assert (recorder.people_saved, recorder.tracks_after) == (1, 2)
+    assert recorder.flush(store, stats, LABELS, now=start + 4.0, final=True) == 0  # nothing new
+    recorder.finish(store)
+    person = store.people().iloc[0]
+    assert (person["track_id"], person["samples"], person["emotion"]) == (1, 10, "sad")
+    assert person["dwell_s"] == pytest.approx(2.0) and person["sad"] == pytest.approx(0.9)
+    run = store.runs().iloc[0]
+    assert (run["people"], run["samples"]) == (1, 3)  # face-seconds: 2 of the person, 1 of the glitch
+    # What Project Summary reads: one person, not a face per second.
+    rows, _ = persist.history(store)
+    k = trends.kpis(rows, people=persist.history_people(store))
+    assert (k.busiest_campaign, k.busiest_people, k.busiest_faces, k.people) == ("Desk", 1, 3, 1)
+
+
+def test_live_tracks_nobody_ended_end_after_a_window_unseen():
+    stats = LiveStats(window_seconds=5)
+    probs = np.full(len(LABELS), 1 / len(LABELS))
+    for t in (100.0, 100.5):
+        stats.record(t, [Track(9, (0, 0, 40, 40), probs, t)], LABELS)
+    stats.record(105.0, [], LABELS)
+    assert stats.finished_tracks() == []
+    stats.record(106.0, [], LABELS)  # unseen for more than the window: over, though no tracker said so
+    assert [(t.person.track_id, t.person.samples) for t in stats.finished_tracks()] == [(9, 2)]
 
 
 def test_history_version_moves_with_the_runs(store):

@@ -7,6 +7,7 @@ fresh, empty database. The CLI's ``predict --store`` and ``runs`` commands close
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -32,6 +34,7 @@ from src.analytics.store import (
     FACES,
     LIVE_SECONDS,
     MIGRATIONS_DIR,
+    PEOPLE,
     RUNS,
     SOURCES,
     Store,
@@ -68,7 +71,7 @@ def db_url(request, tmp_path, shared_databases) -> str:
     try:
         if sa.inspect(engine).has_table("runs"):
             with engine.begin() as conn:
-                for table in (ALERTS, LIVE_SECONDS, FACES, RUNS):
+                for table in (ALERTS, LIVE_SECONDS, PEOPLE, FACES, RUNS):
                     conn.execute(table.delete())
     finally:
         engine.dispose()
@@ -123,11 +126,11 @@ def test_migrations_create_the_schema_from_empty_and_reopening_changes_nothing(n
     first = Store(db_url)
     try:
         tables = set(sa.inspect(first.engine).get_table_names())
-        assert {"runs", "faces", "live_seconds", "alerts", "alembic_version"} <= tables
+        assert {"runs", "faces", "live_seconds", "people", "alerts", "alembic_version"} <= tables
         indexed = {tuple(ix["column_names"]) for ix in sa.inspect(first.engine).get_indexes("runs")}
         assert {("created_at",), ("campaign", "created_at"), ("source", "created_at")} <= indexed
         assert ("status", "heartbeat_at") in indexed  # revision 0002: the sweep for abandoned runs
-        for table in (RUNS, FACES, LIVE_SECONDS, ALERTS):  # the migrations and the code agree
+        for table in (RUNS, FACES, LIVE_SECONDS, PEOPLE, ALERTS):  # the migrations and the code agree
             found = [c["name"] for c in sa.inspect(first.engine).get_columns(table.name)]
             assert found == list(table.c.keys()), table.name
         run_id = first.save_rows("batch", sample_rows(), campaign="kept")
@@ -630,6 +633,334 @@ def test_readers_leave_out_runs_that_did_not_finish_unless_asked(store):
         store.runs(status="done")
 
 
+# --- People beside the samples ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def drifting_clip_rows(tmp_path_factory) -> list[dict]:
+    """The issue's clip, analysed for real: a 44 px face drifting at 60 px/s for 5 s, sampled
+    every 0.5 s through src/streams/video.py with the bundled detector and model (as
+    tests/engine/test_tracking.py builds it), as the dashboard's store rows (persist.video_rows)."""
+    import cv2
+    from skimage import data as skdata
+
+    from src.analytics import persist
+    from src.engine.inference import get_recognizer
+    from src.streams import video
+
+    context = cv2.cvtColor(skdata.astronaut()[40:190, 150:300], cv2.COLOR_RGB2BGR)
+    side = round(150 * 44 / 97)
+    patch = cv2.resize(context, (side, side), interpolation=cv2.INTER_AREA)
+    path, fps = tmp_path_factory.mktemp("clip") / "drift.avi", 10.0
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 360))
+    for i in range(int(5 * fps)):
+        frame = np.full((360, 640, 3), 140, np.uint8)
+        x = round(40 + 60 * i / fps)
+        frame[140 : 140 + side, x : x + side] = patch
+        writer.write(frame)
+    writer.release()
+    recognizer = get_recognizer()
+    faces = video.analyze_video(recognizer, path).faces
+    return persist.video_rows(faces, "drift.avi", recognizer.class_names)
+
+
+def test_a_photo_with_three_faces_is_three_people(store):
+    photo = ImageResult(
+        "group.jpg", [face("happy"), face("sad", box=(50, 60, 70, 80)), face("happy", box=(90, 9, 40, 40))]
+    )
+    run_id = store.save_rows("photo", rows_of(photo, ImageResult("empty.png", status="no_face")), campaign="Shop")
+    run = store.get_run(run_id)
+    assert (run["faces"], run["samples"], run["people"]) == (3, 3, 3)
+    people = store.people()
+    assert people["person"].tolist() == [0, 1, 2] and people["face"].tolist() == [0, 1, 2]
+    assert people["emotion"].tolist() == ["happy", "sad", "happy"] and set(people["kind"]) == {"photo"}
+    assert people["sentiment"].tolist() == ["positive", "negative", "positive"]
+    assert (people["samples"] == 1).all() and people["dwell_s"].isna().all() and people["track_id"].isna().all()
+    assert (people["first_seen"] == people["run_time"]).all() and (people["at"] == people["first_seen"]).all()
+    assert people.loc[1, "sad"] == pytest.approx(0.94) and people["campaign"].tolist() == ["Shop"] * 3
+    assert list(people.columns) == [
+        *("run_id", "run_time", "source", "campaign", "location", "tags", "model_version"),
+        *("person", "kind", "file", "face", "track_id", "first_seen", "last_seen", "samples", "dwell_s"),
+        *("emotion", "confidence", "sentiment", *LABELS, "status", "at"),
+    ]
+    # Rows added in several calls keep numbering their people.
+    with store.run("batch") as run:
+        run.add(rows_of(ImageResult("a.jpg", [face("angry")])))
+        run.add(rows_of(ImageResult("b.jpg", [face("fear"), face("happy")])))
+    assert store.people(run_id=run.id)["person"].tolist() == [0, 1, 2]
+    assert store.get_run(run.id)["people"] == 3
+
+
+def test_a_clip_of_one_drifting_face_is_one_person(store, drifting_clip_rows):
+    rows = drifting_clip_rows
+    assert len(rows) >= 9 and {r["track_id"] for r in rows} == {0}  # found in (nearly) every sample
+    glitch = {**rows[0], "track_id": 7, "time": 2.0, "x": 500}  # a one-sample track: a detector glitch
+    saved = persist_save("video", [*rows, glitch], store, campaign="Clips")
+    run = store.get_run(saved)
+    assert (run["samples"], run["people"]) == (len(rows) + 1, 1)  # the glitch stays a sample
+    person = store.people(run_id=saved).iloc[0]
+    times = [r["time"] for r in rows]
+    assert (person["kind"], person["file"], person["track_id"], person["samples"]) == (
+        "track",
+        "drift.avi",
+        0,
+        len(rows),
+    )
+    assert person["dwell_s"] == pytest.approx(max(times) - min(times) + 0.5)  # 5.0 s when seen in all 10
+    assert (person["first_seen"] - person["run_time"]).total_seconds() == pytest.approx(min(times))
+    assert (person["last_seen"] - person["run_time"]).total_seconds() == pytest.approx(max(times))
+    probs = np.mean([[r[label] for label in LABELS] for r in rows], axis=0)
+    assert person[list(LABELS)].to_numpy(float) == pytest.approx(probs)
+    assert person["emotion"] == LABELS[int(np.argmax(probs))] and person["confidence"] == pytest.approx(probs.max())
+    assert len(store.results(run_id=saved)) == len(rows) + 1
+
+
+def persist_save(source: str, rows: list[dict], store: Store, **fields) -> str:
+    from src.analytics import persist
+
+    saved = persist.save_rows(store, source, rows, **persist.run_fields(fields.get("campaign"), fields.get("location")))
+    assert saved.ok, saved.error
+    return saved.run_id
+
+
+def _tracked(file: str, track_id: int, times, emotion: str = "happy") -> list[dict]:
+    probs = {label: 0.01 for label in LABELS} | {emotion: 0.94}
+    return [
+        {"file": file, "face": 0, "emotion": emotion, "confidence": 0.94, **probs, "time": t, "track_id": track_id}
+        for t in times
+    ]
+
+
+def test_video_people_are_made_when_the_run_finishes_ok(store):
+    run_id = store.start_run("video", campaign="Clips")
+    store.add_rows(run_id, _tracked("a.mp4", 0, [0.0, 0.5]) + _tracked("b.mp4", 0, [0.0, 0.5, 1.0], "sad"))
+    store.add_rows(run_id, _tracked("a.mp4", 0, [1.0, 1.5]) + _tracked("a.mp4", 1, [1.5]))
+    assert store.get_run(run_id)["people"] == 0  # tracks may go on in the next call
+    assert store.people(include_running=True).empty
+    store.finish_run(run_id)
+    people = store.people(run_id=run_id)
+    # One person per file and track id (track 0 of two videos are two people); one sample is none.
+    assert list(zip(people["file"], people["track_id"], people["samples"])) == [("a.mp4", 0, 4), ("b.mp4", 0, 3)]
+    assert people["dwell_s"].tolist() == pytest.approx([2.0, 1.5])
+    assert people["emotion"].tolist() == ["happy", "sad"]
+    assert (store.get_run(run_id)["samples"], store.get_run(run_id)["people"]) == (8, 2)
+    store.finish_run(run_id, if_running=True)  # finishing again adds nobody
+    assert len(store.people(run_id=run_id)) == 2
+
+    with pytest.raises(RuntimeError):
+        with store.run("video") as failed:
+            failed.add(_tracked("c.mp4", 0, [0.0, 0.5, 1.0]))
+            raise RuntimeError("decoder crashed")
+    assert store.get_run(failed.id)["people"] == 0  # a failed run's samples stay samples
+    assert store.people(include_unfinished=True)["run_id"].unique().tolist() == [run_id]
+
+
+def test_people_min_samples_is_a_setting(db_url):
+    with Store(db_url, person_min_samples=1) as store:
+        run_id = store.save_rows("video", _tracked("a.mp4", 0, [0.0]) + _tracked("a.mp4", 1, [0.5]))
+        assert store.get_run(run_id)["people"] == 2
+    with Store(db_url, person_min_samples=3) as store:
+        run_id = store.save_rows("video", _tracked("a.mp4", 0, [0.0, 0.5]) + _tracked("a.mp4", 1, [0.0, 0.5, 1.0]))
+        assert store.people(run_id=run_id)["track_id"].tolist() == [1]
+
+
+def _live_recording(store: Store, seconds: float = 15.0) -> str:
+    """One face in front of the (fake) live camera for ``seconds`` at 5 fps, recorded as the
+    dashboard records it; returns the run's id."""
+    from live_support import fake_session, feed
+
+    from src.analytics import persist
+
+    session, recognizer, _ = fake_session("happy")
+    recorder = persist.LiveRecorder("Desk", "Lyon", "v3")
+    start = 1_773_000_000.0
+    for k in range(int(seconds)):
+        feed(session, recognizer, "happy", start + k, 1.0)
+        assert recorder.error == ""
+        recorder.flush(store, session.stats, session.labels, now=start + k + 1.2)
+    recorder.flush(store, session.stats, session.labels, now=start + seconds + 0.5, final=True)
+    run_id = recorder.run_id
+    recorder.finish(store)
+    return run_id
+
+
+def test_a_live_session_with_one_face_for_15_seconds_is_one_person_and_15_face_seconds(store):
+    run_id = _live_recording(store, 15.0)
+    run = store.get_run(run_id)
+    assert (run["source"], run["status"], run["samples"], run["people"]) == ("live", "ok", 15, 1)
+    assert store.live_seconds(run_id=run_id)["faces"].sum() == 15  # face-seconds
+    person = store.people(run_id=run_id).iloc[0]
+    # Detected every 3rd frame at 5 fps: 25 detections 0.6 s apart, from 0 to 14.4 s.
+    assert (person["kind"], person["file"], person["samples"], person["emotion"]) == (
+        "track",
+        "(live camera)",
+        25,
+        "happy",
+    )
+    assert person["dwell_s"] == pytest.approx(15.0)
+    assert person["first_seen"] == pd.Timestamp(1_773_000_000, unit="s", tz="UTC")
+    assert (person["last_seen"] - person["first_seen"]).total_seconds() == pytest.approx(14.4)
+    assert person["confidence"] == pytest.approx(0.9, abs=1e-6)
+
+
+def test_live_people_are_stored_as_their_tracks_end(store):
+    from live_support import fake_session, feed
+
+    from src.analytics import persist
+
+    session, recognizer, detector = fake_session("sad")
+    recorder = persist.LiveRecorder("Desk")
+    t = feed(session, recognizer, "sad", 2_000.0, 4.0)  # someone for 4 s
+    detector.boxes = []
+    t = feed(session, recognizer, "sad", t, 3.0)  # gone: the tracker lets go after ~1.6 s
+    recorder.flush(store, session.stats, session.labels, now=t)
+    assert store.get_run(recorder.run_id)["people"] == 1  # stored while the camera still runs
+    detector.boxes = [(40, 40, 90, 90)]
+    t = feed(session, recognizer, "happy", t, 0.2)  # a glitch: one detection
+    detector.boxes = []
+    t = feed(session, recognizer, "happy", t, 3.0)
+    detector.boxes = [(400, 200, 80, 80)]
+    t = feed(session, recognizer, "happy", t, 2.0)  # someone else, still there at the stop
+    assert session.snapshot(t).people == 2
+    recorder.flush(store, session.stats, session.labels, now=t + 1, final=True)
+    recorder.finish(store)
+    people = store.people(run_id=store.runs()["run_id"].iloc[0])
+    assert people["emotion"].tolist() == ["sad", "happy"] and people["person"].tolist() == [0, 1]
+    assert people["samples"].tolist() == [7, 4] and recorder.people_saved == 2
+    assert store.runs().iloc[0]["people"] == 2
+
+
+def test_people_are_checked_before_anything_is_stored(store):
+    run_id = store.start_run("live")
+    good = {"kind": "track", "file": "(live camera)", "emotion": "happy", "first_seen": 10.0, "last_seen": 12.0}
+    assert store.add_people(run_id, [good]) == 1
+    bad = [
+        ({**good, "kind": "crowd"}, "person 1: kind 'crowd' is not one of photo, track"),
+        ({**good, "emotion": ""}, "person 1: no emotion"),
+        ({**good, "last_seen": 9.0}, "person 1: last seen before first seen"),
+        ({**good, "samples": 0}, "person 1: samples=0"),
+        ({**good, "dwell_s": -1}, "person 1: dwell_s=-1.0 is negative"),
+        ({**good, "probabilities": {"happy": "lots"}}, "person 1: happy='lots' is not a number"),
+    ]
+    for person, message in bad:
+        with pytest.raises(StoreError, match=re.escape(message)):
+            store.add_people(run_id, [good, person])
+        run_id = store.start_run("live")  # the failed write failed its run
+    assert store.people(include_unfinished=True)["emotion"].tolist() == ["happy"]
+
+
+def test_deleting_a_run_deletes_its_people(store):
+    run_id = store.save_rows("photo", sample_rows())
+    other = store.save_rows("photo", sample_rows("other"))
+    assert table_rows(store, "people") == 4
+    store.delete_run(run_id)
+    assert table_rows(store, "people") == 2 and set(store.people()["run_id"]) == {other}
+
+
+def test_the_upgrade_to_people_carries_stored_runs_over(new_db_url):
+    """A database at revision 0002 holding a batch, a video with two tracks and a one-sample
+    glitch, a video still running and a live session: 0003 fills samples and people."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(new_db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    when = datetime(2026, 2, 3, 10, 0)
+    runs = {"batch": "b" * 32, "video": "c" * 32, "running": "d" * 32, "live": "e" * 32}
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0002")
+            common = {"created_at": when, "tags": "[]", "model_version": "v2", "error": "", "files": 1}
+            for name, run_id in runs.items():
+                status = "running" if name == "running" else "ok"
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO runs (id, created_at, source, tags, model_version, status, error, files, faces,"
+                        " heartbeat_at) VALUES (:id, :created_at, :source, :tags, :model_version, :status, :error,"
+                        " :files, :faces, :created_at)"
+                    ),
+                    {
+                        **common,
+                        "id": run_id,
+                        "source": "video" if name == "running" else name,
+                        "status": status,
+                        "faces": {"batch": 2, "video": 6, "running": 2, "live": 0}[name],
+                    },
+                )
+
+            def face_row(run_id, emotion, time=None, track=None, probs=None, status="ok"):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO faces (run_id, file, face, emotion, confidence, sentiment, emotions, status,"
+                        " error, time, track_id) VALUES (:run_id, :file, 0, :emotion, 0.8, :sentiment, :emotions,"
+                        " :status, '', :time, :track)"
+                    ),
+                    {
+                        "run_id": run_id,
+                        "file": "f",
+                        "emotion": emotion,
+                        "status": status,
+                        "time": time,
+                        "track": track,
+                        "sentiment": "negative" if emotion == "sad" else "positive",
+                        "emotions": json.dumps(probs) if probs else None,
+                    },
+                )
+
+            face_row(runs["batch"], "happy", probs={"happy": 0.8, "sad": 0.2})
+            face_row(runs["batch"], "sad")
+            face_row(runs["batch"], None, status="no_face")
+            for k, t in enumerate((0.0, 0.5, 1.0)):
+                face_row(
+                    runs["video"], "happy" if k else "sad", t, 0, {"happy": 0.6 if k else 0.3, "sad": 0.4 if k else 0.7}
+                )
+            face_row(runs["video"], "sad", 1.0, 1, {"sad": 0.9, "happy": 0.1})
+            face_row(runs["video"], "sad", 1.5, 1, {"sad": 0.7, "happy": 0.3})
+            face_row(runs["video"], "happy", 0.5, 2, {"happy": 1.0})  # one sample: no person
+            face_row(runs["running"], "happy", 0.0, 0)
+            face_row(runs["running"], "happy", 0.5, 0)
+            conn.execute(
+                sa.text("INSERT INTO live_seconds (run_id, second, faces, counts) VALUES (:r, :s, :f, '{}')"),
+                [{"r": runs["live"], "s": when + timedelta(seconds=i), "f": 2} for i in range(5)],
+            )
+    finally:
+        engine.dispose()
+    with Store(new_db_url) as store:
+        counts = {name: (store.get_run(i)["samples"], store.get_run(i)["people"]) for name, i in runs.items()}
+        assert counts == {"batch": (2, 2), "video": (6, 2), "running": (2, 0), "live": (10, 0)}
+        video = store.people(run_id=runs["video"])
+        assert video["track_id"].tolist() == [0, 1] and video["samples"].tolist() == [3, 2]
+        assert video["emotion"].tolist() == ["happy", "sad"] and video["happy"].tolist() == pytest.approx([0.5, 0.2])
+        assert video["dwell_s"].tolist() == pytest.approx([1.5, 1.0])
+        assert video["first_seen"].tolist() == [
+            pd.Timestamp(when, tz="UTC"),
+            pd.Timestamp(when, tz="UTC") + pd.Timedelta(seconds=1),
+        ]
+        batch = store.people(run_id=runs["batch"])
+        assert batch["kind"].tolist() == ["photo", "photo"] and batch["emotion"].tolist() == ["happy", "sad"]
+        assert batch["happy"].iloc[0] == pytest.approx(0.8) and pd.isna(batch["happy"].iloc[1])
+        store.finish_run(runs["running"])  # a run left running: its tracks become people when it finishes
+        assert store.get_run(runs["running"])["people"] == 1
+
+
+def test_fill_demo_store_shows_people_against_samples(store):
+    from src.analytics.demo import fill_demo_store, people_against_samples
+
+    assert fill_demo_store(store, weeks=1, now=datetime(2026, 3, 11, 12, tzinfo=UTC)) > 0
+    runs = store.runs()
+    assert (runs["status"] == "ok").all() and (runs["people"] > 0).all()
+    by_source = runs.groupby("source")[["people", "samples"]].sum()
+    assert by_source.loc["batch", "people"] == by_source.loc["batch", "samples"]  # a photo's face: both
+    assert by_source.loc["video", "samples"] > 3 * by_source.loc["video", "people"]
+    assert by_source.loc["live", "samples"] > 10 * by_source.loc["live", "people"]
+    assert len(store.people()) == runs["people"].sum()
+    table = people_against_samples(runs)
+    assert list(table.columns) == ["campaign", "source", "runs", "people", "samples"]
+    assert table["people"].sum() == runs["people"].sum()
+
+
 # --- Retention and deletion ---------------------------------------------------------------
 
 
@@ -925,7 +1256,7 @@ def cli_db(tmp_path, monkeypatch) -> str:
 
 def test_predict_store_saves_the_run_with_campaign_location_tags(photos, cli_db, capsys):
     args = ["predict", str(photos), "--store", "--campaign", "Launch 🚀", "--location", "=Paris", "--tag", "t1"]
-    assert main([*args, "--tag", "<b>t2</b>"]) == 0
+    assert main([*args, "--tag", "<b>t2</b>"]) == 1  # fake.jpg could not be read (its row says why)
     out = capsys.readouterr()
     csv_rows = out.out.strip().splitlines()[1:]
     store = open_store(cli_db)
@@ -996,7 +1327,7 @@ def test_runs_list_delete_and_retention(cli_db, capsys, monkeypatch):
     assert main(["runs", "delete", keep]) == 2
     assert f"error: no run '{keep}'" in capsys.readouterr().err
     assert main(["runs", "delete", "--campaign", "Gone"]) == 0
-    assert capsys.readouterr().out.strip() == "deleted 2 runs of campaign 'Gone' (6 files, 4 faces)"
+    assert capsys.readouterr().out.strip() == "deleted 2 runs of campaign 'Gone' (6 files, 4 people, 4 samples)"
     assert main(["runs", "delete", "--campaign", "Gone"]) == 2
     assert main(["runs", "delete"]) == 2
     capsys.readouterr()

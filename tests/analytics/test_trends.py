@@ -300,3 +300,40 @@ def test_live_seconds_become_one_row_per_face_in_view():
     assert both["emotion"].tolist()[0] == "neutral" and len(both) == 4
     assert trends.kpis(both, now=datetime(2026, 3, 3, tzinfo=UTC)).positive_this_week == 0.5
     assert trends.live_rows(seconds.iloc[:0], runs).empty
+
+
+def person(at: str, emotion: str, campaign: str, number: int, **extra) -> dict:
+    """One row of the store's people table (Store.people): a face row's columns and a ``person``."""
+    return face(at, emotion, campaign, person=number, kind=extra.pop("kind", "photo"), samples=1, **extra)
+
+
+def test_kpis_count_people_when_given_the_people_table():
+    now = datetime(2026, 3, 11, 15, 0, tzinfo=UTC)
+    # One person in front of the live camera for 15 s: 15 face-seconds, one person.
+    samples = mix("Desk", "2026-03-10 10:00", {"happy": 15}) + mix("Shop", "2026-03-10 11:00", {"sad": 2, "happy": 1})
+    people = [person("2026-03-10 10:00", "happy", "Desk", 0, kind="track", source="live")]
+    people += [person("2026-03-10 11:00", e, "Shop", i) for i, e in enumerate(["sad", "sad", "happy"])]
+    by_samples = trends.kpis(frame(samples), now=now)
+    assert (by_samples.busiest_campaign, by_samples.busiest_faces, by_samples.people) == ("Desk", 15, None)
+    k = trends.kpis(frame(samples), now=now, people=frame(people))
+    assert (k.people, k.people_this_week, k.people_last_week) == (4, 4, 0)
+    assert (k.busiest_campaign, k.busiest_people, k.busiest_faces) == ("Shop", 3, 3)
+    assert k.faces == k.samples == 18 and k.faces_this_week == 18 and k.campaigns == 2
+    assert k.positive_this_week == 0.5 and k.positive_last_week is None  # per person, not 16 of 18
+    empty = trends.kpis(frame(samples).iloc[:0], now=now, people=frame(people).iloc[:0])
+    assert (empty.people, empty.busiest_people, empty.busiest_campaign) == (0, 0, None)
+
+
+def test_shares_and_the_campaign_test_count_each_person_once():
+    people = frame(
+        [person("2026-03-02 09:00", "happy", "A", i) for i in range(3)]
+        + [person("2026-03-02 10:00", "sad", "B", i) for i in range(3)]
+    )
+    assert trends.unit(people) == "people" and trends.unit(frame([face("2026-03-02", "sad")])) == "faces"
+    shares = trends.shares_over_time(people, SENTIMENT, "day").set_index("label")
+    assert shares.loc["positive", "faces"] == 3 and shares.loc["positive", "total"] == 6
+    result = trends.compare_campaigns(people, ["A", "B"], EMOTION)
+    assert not result.testable and result.verdict.startswith("Too few people to test whether the emotion mix")
+    assert "Collect more people" in result.verdict and "faces" not in result.verdict
+    one = trends.compare_campaigns(people[people["campaign"] == "A"], ["A", "B"], EMOTION)
+    assert one.verdict == "No people to compare for “B” with these filters."

@@ -349,6 +349,37 @@ def test_summary_matches_the_results(client, face_jpeg):
     assert (one["runs"], one["images"], one["faces"]) == (1, 2, 2)
 
 
+def test_summary_counts_people_beside_the_samples(server, client, face_jpeg):
+    """A photo's face is one person and one face; a video's person followed for 10 samples is
+    one person and 10 faces (samples); a live session's person counts as a person too."""
+    from src.analytics.store import Store
+
+    assert _analyze(client, [("a.jpg", face_jpeg)], campaign="people").status_code == 200
+    probs = {"happy": 0.9, "sad": 0.1}
+    track = [
+        {"file": "clip.mp4", "face": 0, "emotion": "happy", "confidence": 0.9, **probs, "time": i / 2, "track_id": 0}
+        for i in range(10)
+    ]
+    glitch = {**track[0], "track_id": 1, "time": 2.0}  # a one-sample track: no person
+    with Store(f"sqlite:///{(server[2].parent / 'results.db').as_posix()}") as store:
+        store.save_rows("video", [*track, glitch], campaign="people")
+        live = store.start_run("live", campaign="people")
+        store.add_live_seconds(
+            live,
+            [{"second": 1_773_000_000 + i, "faces": 1, "counts": {"sad": 1}} for i in range(15)],
+            people=[
+                {"file": "(live camera)", "emotion": "sad", "first_seen": 1_773_000_000, "last_seen": 1_773_000_014}
+            ],
+        )
+        store.finish_run(live)
+    s = client.get("/v1/summary", params={"campaign": "people"}).json()
+    assert (s["people"], s["faces"], s["images"]) == (3, 12, 2)
+    only_video = client.get("/v1/summary", params={"campaign": "people", "source": "video"}).json()
+    assert (only_video["people"], only_video["faces"]) == (1, 11)
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["PeopleSummaryOut"]["properties"]
+    assert "samples" in spec["faces"]["description"] and "people" in spec
+
+
 def test_runs_filters(client, face_jpeg):
     assert _analyze(client, [("a.jpg", face_jpeg)], campaign="runs-1").status_code == 200
     assert _analyze(client, [("a.jpg", face_jpeg)], campaign="runs-2").status_code == 200

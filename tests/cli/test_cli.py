@@ -271,3 +271,33 @@ def test_keras_runtime_without_tensorflow_says_what_to_install(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert "FER_RUNTIME=keras needs TensorFlow and Keras: pip install -e '.[train]'" in proc.stderr
+
+
+def test_runs_list_shows_people_and_samples(tmp_path, monkeypatch):
+    """One face in front of the (fake) live camera for 15 s is 1 person and 15 samples
+    (face-seconds), beside a photo with 3 faces: 3 people, 3 samples."""
+    from live_support import fake_session, feed
+
+    from src.analytics import persist
+    from src.analytics.store import Store
+    from src.engine.faces import Box
+    from src.engine.results import FaceResult, ImageResult
+
+    url = f"sqlite:///{(tmp_path / 'runs.db').as_posix()}"
+    with Store(url) as store:
+        face = FaceResult(box=Box(1, 2, 3, 4), emotions={"happy": 1.0}, emotion="happy", confidence=1.0)
+        store.save_rows("photo", ImageResult("group.jpg", [face, face, face]).rows(("happy",)), campaign="Shop")
+        session, recognizer, _ = fake_session("happy")
+        recorder = persist.LiveRecorder("Desk")
+        end = feed(session, recognizer, "happy", 1_773_000_000.0, 15.0)
+        recorder.flush(store, session.stats, session.labels, now=end + 1, final=True)
+        recorder.finish(store)
+    monkeypatch.setenv("FER_DATABASE_URL", url)
+    listed = run_cli("runs", "list")
+    assert listed.returncode == 0, listed.stderr
+    header, *lines = listed.stdout.splitlines()
+    assert header.split()[:8] == ["run_id", "started", "(UTC)", "source", "status", "files", "people", "samples"]
+    rows = {line.split()[3]: line.split()[4:8] for line in lines}
+    assert rows == {"live": ["ok", "0", "1", "15"], "photo": ["ok", "1", "3", "3"]}
+    table = _rows(run_cli("runs", "list", "--format", "csv").stdout)
+    assert {(r["source"], r["people"], r["samples"]) for r in table} == {("live", "1", "15"), ("photo", "3", "3")}

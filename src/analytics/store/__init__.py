@@ -9,10 +9,13 @@ One package persists results, so the dashboard, the API and the CLI read the sam
   per process.
 * A *run* is one analysis (a photo, a batch, a video, a live session, an API call, a CLI
   job): source, campaign, location, tags, model version, status (running/ok/failed) and
-  counts. Its rows are the CLI's per-face rows (``ImageResult.rows``): probabilities are
-  kept as a JSON object ``{label: p}``, so models with other labels fit too. Live sessions
-  store per-second aggregates, never frames. Alerts are stored with what was sent.
-  Images are never stored.
+  counts (files, samples, people). Its rows are the CLI's per-face rows (``ImageResult.rows``):
+  probabilities are kept as a JSON object ``{label: p}``, so models with other labels fit
+  too. Live sessions store per-second aggregates, never frames. Alerts are stored with what
+  was sent. Images are never stored.
+* Rows and live seconds are *samples*; *people* are stored beside them, one row each
+  (``src.analytics.people``): a photo's face as its row is added, a video's tracks when its
+  run finishes ``ok``, a live session's tracks as they end (``add_people``).
 * Every write is one transaction. A write that fails marks its run ``failed`` with the
   reason, and so does a ``Store.run()`` block that raises; the rows written before stay.
   A failed commit, or a SQLite file deleted or replaced under the process, raises
@@ -20,7 +23,7 @@ One package persists results, so the dashboard, the API and the CLI read the sam
 * Runs hold a lease (``FER_RUN_LEASE_S``): every write renews its heartbeat, and a run left
   ``running`` by a process that died is marked failed ("abandoned") once the lease has passed,
   when a store opens, on retention passes and as runs start.
-* Readers of rows (``results``, ``live_seconds``) count finished (``ok``) runs only, unless
+* Readers of rows (``results``, ``people``, ``live_seconds``) count finished (``ok``) runs only, unless
   asked (``include_running``, ``include_unfinished``).
   Concurrent writers are safe on every backend (SQLite: WAL, a busy timeout and ``BEGIN
   IMMEDIATE`` for writes; deadlocks and lock timeouts are retried), and forked processes
@@ -36,7 +39,7 @@ The modules, bottom up (import from the package, not from them):
 
 * ``errors``: ``StoreError``, ``RunClosedError`` and ``error_text``.
 * ``schema``: the tables, their column types and limits (``SOURCES``, ``NAME_MAX``...).
-* ``records``: checking incoming runs, rows, live seconds and alerts.
+* ``records``: checking incoming runs, rows, people, live seconds and alerts.
 * ``backends``: URLs, drivers, engines and connection settings, driver errors.
 * ``queries``: the readers' SELECTs and the DataFrames they return.
 * ``store``: ``Store`` (transactions, migrations, writes, reads, retention), ``RunHandle``
@@ -49,6 +52,8 @@ from src.analytics.store.backends import CONNECT_TIMEOUT_S, EXAMPLE_URLS, parse_
 from src.analytics.store.errors import RunClosedError, StoreError, error_text
 from src.analytics.store.queries import (
     ALERT_COLUMNS,
+    PEOPLE_COLUMNS,
+    PEOPLE_TAIL_COLUMNS,
     RESULT_FACE_COLUMNS,
     RESULT_RUN_COLUMNS,
     RESULT_TAIL_COLUMNS,
@@ -61,6 +66,7 @@ from src.analytics.store.schema import (
     LABEL_MAX,
     LIVE_SECONDS,
     NAME_MAX,
+    PEOPLE,
     ROW_STATUSES,
     RUN_STATUSES,
     RUNS,
@@ -91,6 +97,9 @@ __all__ = [
     "LIVE_SECONDS",
     "MIGRATIONS_DIR",
     "NAME_MAX",
+    "PEOPLE",
+    "PEOPLE_COLUMNS",
+    "PEOPLE_TAIL_COLUMNS",
     "RESULT_FACE_COLUMNS",
     "RESULT_RUN_COLUMNS",
     "RESULT_TAIL_COLUMNS",

@@ -1,8 +1,8 @@
 """Reading the results store: the SELECTs behind ``Store``'s readers and the pandas DataFrames
 their rows become (UTC, timezone-aware times; empty text ``""``; missing numbers ``NA``).
 
-Rows and live seconds are read from finished runs only (status ``ok``) unless the caller asks
-for more (``finished_filter``): running and abandoned runs hold partial counts, and a failed
+Rows, people and live seconds are read from finished runs only (status ``ok``) unless the caller
+asks for more (``finished_filter``): running and abandoned runs hold partial counts, and a failed
 run's rows stop wherever it failed."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from src import config
 from src.analytics.store.errors import StoreError
 from src.analytics.store.records import check_source, filter_names
-from src.analytics.store.schema import ALERTS, FACES, LIVE_SECONDS, RUN_STATUSES, RUNS, as_utc
+from src.analytics.store.schema import ALERTS, FACES, LIVE_SECONDS, PEOPLE, RUN_STATUSES, RUNS, as_utc
 
-# The columns of the DataFrames returned by Store.runs(), Store.results() and Store.alerts().
+# The columns of the DataFrames returned by Store.runs(), Store.results(), Store.people() and Store.alerts().
 RUN_COLUMNS = (
     "run_id",
     "run_time",
@@ -34,10 +34,28 @@ RUN_COLUMNS = (
     "error",
     "files",
     "faces",
+    "samples",
+    "people",
 )
 RESULT_RUN_COLUMNS = ("run_id", "run_time", "source", "campaign", "location", "tags", "model_version")
 RESULT_FACE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidence", "sentiment")
 RESULT_TAIL_COLUMNS = ("status", "error", "time", "track_id", "at")
+# Store.people(): the run's columns (RESULT_RUN_COLUMNS), these, one per label, then the tail.
+PEOPLE_COLUMNS = (
+    "person",
+    "kind",
+    "file",
+    "face",
+    "track_id",
+    "first_seen",
+    "last_seen",
+    "samples",
+    "dwell_s",
+    "emotion",
+    "confidence",
+    "sentiment",
+)
+PEOPLE_TAIL_COLUMNS = ("status", "at")
 ALERT_COLUMNS = ("alert_id", "at", "run_id", "kind", "message", "payload", "delivered", "error")
 _INT_COLUMNS = ("face", "x", "y", "w", "h", "track_id")
 
@@ -112,13 +130,15 @@ def runs_frame(rows: Rows) -> pd.DataFrame:
             "error": r["error"],
             "files": int(r["files"]),
             "faces": int(r["faces"]),
+            "samples": int(r["samples"]),
+            "people": int(r["people"]),
         }
         for r in rows
     ]
     frame = pd.DataFrame(records, columns=list(RUN_COLUMNS))
     for column in ("run_time", "finished_at", "heartbeat_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame.astype({"files": "int64", "faces": "int64"})
+    return frame.astype(dict.fromkeys(("files", "faces", "samples", "people"), "int64"))
 
 
 # --- Results (per-face rows with their run's columns) -------------------------------------
@@ -186,6 +206,66 @@ def results_frame(rows: Rows) -> pd.DataFrame:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["at"] = frame["run_time"] + pd.to_timedelta(frame["time"].fillna(0.0), unit="s")
     return frame
+
+
+# --- People (one row per person, with their run's columns) ---------------------------------
+
+
+def people_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
+    return (
+        sa.select(
+            RUNS.c.id.label("run_id"),
+            RUNS.c.created_at,
+            RUNS.c.source,
+            RUNS.c.campaign,
+            RUNS.c.location,
+            RUNS.c.tags,
+            RUNS.c.model_version,
+            *(PEOPLE.c[name] for name in PEOPLE_COLUMNS),
+            PEOPLE.c.emotions,
+        )
+        .select_from(PEOPLE.join(RUNS, PEOPLE.c.run_id == RUNS.c.id))
+        .where(sa.and_(sa.true(), *where))
+        .order_by(RUNS.c.created_at, RUNS.c.id, PEOPLE.c.person)
+    )
+
+
+def people_frame(rows: Rows) -> pd.DataFrame:
+    """One column per label (the models' order; the configured labels when nothing is stored);
+    ``status`` is always ``ok`` and ``at`` is when the person was first seen, so the trends read
+    this table as they read the face rows."""
+    labels: dict[str, None] = {}
+    for r in rows:
+        labels.update(dict.fromkeys(r["emotions"] or ()))
+    label_list = list(labels) or list(config.EMOTIONS)
+    records = []
+    for r in rows:
+        probs = r["emotions"] or {}
+        records.append(
+            {
+                "run_id": r["run_id"],
+                "run_time": r["created_at"],
+                "source": r["source"],
+                "campaign": r["campaign"] or "",
+                "location": r["location"] or "",
+                "tags": list(r["tags"] or []),
+                "model_version": r["model_version"],
+                **{name: r[name] for name in PEOPLE_COLUMNS},
+                "sentiment": r["sentiment"] or "",
+                **{label: probs.get(label) for label in label_list},
+                "status": "ok",
+                "at": r["first_seen"],
+            }
+        )
+    columns = [*RESULT_RUN_COLUMNS, *PEOPLE_COLUMNS, *label_list, *PEOPLE_TAIL_COLUMNS]
+    frame = pd.DataFrame(records, columns=columns)
+    for column in ("run_time", "first_seen", "last_seen", "at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("face", "track_id"):
+        frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
+    for column in ("confidence", "dwell_s", *label_list):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    return frame.astype({"person": "int64", "samples": "int64"})
 
 
 # --- Live seconds -------------------------------------------------------------------------

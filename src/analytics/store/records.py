@@ -1,4 +1,4 @@
-"""What the results store accepts: incoming runs, rows, live seconds and alerts checked and
+"""What the results store accepts: incoming runs, rows, people, live seconds and alerts checked and
 turned into table records, or refused with a ``StoreError`` that says which value and why.
 
 Names (files, campaigns, tags) are kept exactly as given once made valid Unicode
@@ -13,11 +13,12 @@ import numbers
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from src.analytics import people
 from src.analytics.groups import sentiment_of
 from src.analytics.store.errors import RunClosedError, StoreError
 from src.analytics.store.schema import (
@@ -197,6 +198,8 @@ def run_record(
         "files": 0,
         "faces": 0,
         "heartbeat_at": utc_now(),  # not created_at: a backdated run is still being written now
+        "samples": 0,
+        "people": 0,
     }
 
 
@@ -245,6 +248,73 @@ def face_record(run_id: str, row: Any, labels: Sequence[str] | None, index: int)
         "error": storable_text(row.get("error") or "")[:ERROR_MAX],
         "time": _float(time_value, f"{where}: time"),
         "track_id": _int(row.get("track_id"), f"{where}: track_id"),
+    }
+
+
+def person_record(run_id: str, person: Any, index: int, *, number: int, origin: datetime, relative: bool) -> dict:
+    """One ``people`` row from a person (``people.Person`` or a dict of its fields).
+
+    ``number`` is the person's number within its run. Times are seconds after ``origin`` (the
+    run's start) when ``relative`` (what the store derives from face rows), else points in time
+    (datetimes, POSIX seconds, ISO text: what a live session hands in); a missing time is
+    ``origin`` plus the other time, or ``origin`` itself (a photo)."""
+    if hasattr(person, "as_row"):
+        person = person.as_row()
+    where = f"person {index}"
+    if not isinstance(person, Mapping):
+        raise StoreError(f"{where}: expected a dict of a person's fields, got {type(person).__name__}")
+    kind = person.get("kind") or people.TRACK
+    if kind not in people.KINDS:
+        raise StoreError(f"{where}: kind {kind!r} is not one of {', '.join(people.KINDS)}")
+    file = person.get("file")
+    if _blank(file):
+        raise StoreError(f"{where}: no file name")
+    emotion = as_label(person.get("emotion"), f"{where}: emotion")
+    if emotion is None:
+        raise StoreError(f"{where}: no emotion")
+    given = person.get("probabilities", person.get("emotions")) or {}
+    if not isinstance(given, Mapping):
+        raise StoreError(f"{where}: probabilities must be a dict {{label: p}}")
+    probabilities = {}
+    for key, value in given.items():
+        if not _blank(value):
+            probabilities[as_label(key, f"{where}: class")] = _float(value, f"{where}: {key}")
+
+    def when(value: Any, what: str) -> datetime | None:
+        if _blank(value):
+            return None
+        if relative:
+            return origin + timedelta(seconds=_float(value, f"{where}: {what}"))
+        return as_utc(value)
+
+    first = when(person.get("first_seen"), "first_seen")
+    last = when(person.get("last_seen"), "last_seen")
+    first = first or last or origin
+    last = last or first
+    if last < first:
+        raise StoreError(f"{where}: last seen before first seen")
+    samples = _int(person.get("samples"), f"{where}: samples")
+    samples = 1 if samples is None else samples
+    if samples < 1:
+        raise StoreError(f"{where}: samples={samples} (a person has at least one)")
+    dwell = _float(person.get("dwell_s"), f"{where}: dwell_s")
+    if dwell is not None and dwell < 0:
+        raise StoreError(f"{where}: dwell_s={dwell} is negative")
+    return {
+        "run_id": run_id,
+        "person": number,
+        "kind": kind,
+        "file": storable_text(file),
+        "face": _int(person.get("face"), f"{where}: face"),
+        "track_id": _int(person.get("track_id"), f"{where}: track_id"),
+        "first_seen": first,
+        "last_seen": last,
+        "samples": samples,
+        "dwell_s": dwell,
+        "emotion": emotion,
+        "confidence": _float(person.get("confidence"), f"{where}: confidence"),
+        "sentiment": sentiment_of(emotion),
+        "emotions": probabilities or None,
     }
 
 

@@ -122,6 +122,10 @@ RUNS = sa.Table(
     # The writer's last sign of life (start, every write, finish): a running run whose heartbeat
     # is older than the lease (FER_RUN_LEASE_S) was abandoned. Revision 0002.
     sa.Column("heartbeat_at", UTCDateTime()),
+    # Revision 0003. ``samples``: face observations (a photo's faces, a video's face rows, a live
+    # session's face-seconds); ``people``: its rows in ``people``. ``faces`` counts face rows.
+    sa.Column("samples", sa.Integer(), nullable=False),
+    sa.Column("people", sa.Integer(), nullable=False),
 )
 FACES = sa.Table(
     "faces",
@@ -152,6 +156,27 @@ LIVE_SECONDS = sa.Table(
     sa.Column("faces", sa.Integer(), nullable=False),
     sa.Column("counts", JSONText(), nullable=False),
 )
+# One row per person seen (src/analytics/people.py): a face in a photo, or a track of a video
+# or a live session summed up. Revision 0003.
+PEOPLE = sa.Table(
+    "people",
+    _META,
+    sa.Column("id", _BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("person", sa.Integer(), nullable=False),  # 0, 1, ... within its run, in the order stored
+    sa.Column("kind", sa.String(16), nullable=False),  # people.KINDS: photo or track
+    sa.Column("file", sa.Text(), nullable=False),
+    sa.Column("face", sa.Integer()),
+    sa.Column("track_id", sa.Integer()),
+    sa.Column("first_seen", UTCDateTime(), nullable=False),
+    sa.Column("last_seen", UTCDateTime(), nullable=False),
+    sa.Column("samples", sa.Integer(), nullable=False),
+    sa.Column("dwell_s", sa.Double()),
+    sa.Column("emotion", sa.String(LABEL_MAX), nullable=False),
+    sa.Column("confidence", sa.Double()),
+    sa.Column("sentiment", sa.String(16)),
+    sa.Column("emotions", JSONText()),
+)
 ALERTS = sa.Table(
     "alerts",
     _META,
@@ -164,4 +189,4 @@ ALERTS = sa.Table(
     sa.Column("delivered", sa.Boolean(), nullable=False),
     sa.Column("error", sa.Text(), nullable=False),
 )
-CHILDREN = (FACES, LIVE_SECONDS, ALERTS)  # the tables whose rows belong to a run
+CHILDREN = (FACES, LIVE_SECONDS, PEOPLE, ALERTS)  # the tables whose rows belong to a run

@@ -6,6 +6,10 @@ brings its schema to the newest Alembic revision, marks abandoned runs failed an
 retention; the checks of incoming values live in records.py, the SELECTs and DataFrames of
 the readers in queries.py.
 
+Face rows and live seconds are samples; people are stored beside them (``src.analytics.people``):
+a photo's faces with their rows, a video's tracks as its run finishes ``ok``, a live
+session's tracks as the writer hands them in.
+
 Nothing is lost silently: a write whose transaction fails raises ``StoreError``, and so does
 every call once the SQLite file the store opened has been deleted or replaced (pooled
 connections would go on writing to the deleted file). Runs hold a lease: each write renews
@@ -32,6 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from src import config
+from src.analytics import people as people_of
 from src.analytics.store import queries
 from src.analytics.store.backends import (
     WRITE_OPTION,
@@ -51,11 +56,12 @@ from src.analytics.store.records import (
     clean_name,
     face_record,
     is_run_id,
+    person_record,
     run_record,
     second_record,
     storable_text,
 )
-from src.analytics.store.schema import ALERTS, CHILDREN, ERROR_MAX, FACES, LIVE_SECONDS, RUNS, utc_now
+from src.analytics.store.schema import ALERTS, CHILDREN, ERROR_MAX, FACES, LIVE_SECONDS, PEOPLE, RUNS, utc_now
 
 # The Alembic scripts, beside this package: run from here, with no alembic.ini.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -74,6 +80,7 @@ class RunHandle:
     id: str
     rows: int = 0
     seconds: int = 0
+    people: int = 0  # people handed in with ``add_people`` (not those the store derives)
     status: str = "running"  # what the run ended as, once the ``with`` block is left
 
     def add(self, rows: Iterable[Mapping], *, labels: Sequence[str] | None = None) -> int:
@@ -86,6 +93,11 @@ class RunHandle:
         self.seconds += added
         return added
 
+    def add_people(self, people: Iterable[Any]) -> int:
+        added = self.store.add_people(self.id, people)
+        self.people += added
+        return added
+
     def renew_lease(self) -> None:
         self.store.renew_lease(self.id)
 
@@ -94,7 +106,12 @@ class Store:
     """The results database at one URL (see the package docstring). Thread-safe."""
 
     def __init__(
-        self, url: str | None = None, *, retention_days: int | float | None = None, lease_s: float | None = None
+        self,
+        url: str | None = None,
+        *,
+        retention_days: int | float | None = None,
+        lease_s: float | None = None,
+        person_min_samples: int | None = None,
     ):
         connect_url, self.dialect = parse_url(config.DATABASE_URL if url is None else url)
         self.url = printable_url(connect_url)  # safe to show: passwords and query secrets as ***
@@ -102,6 +119,8 @@ class Store:
         self.lease_s = float(config.RUN_LEASE_S if lease_s is None else lease_s)
         if not self.lease_s > 0:
             raise StoreError(f"the run lease (FER_RUN_LEASE_S) must be a positive number of seconds, not {lease_s}")
+        # The samples a video track needs to be a person (FER_PERSON_MIN_SAMPLES), when its run finishes.
+        self.person_min_samples = people_of.min_samples_or_default(person_min_samples)
         self.engine = make_engine(connect_url, self.dialect)
         self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
         self._retention_days = float(config.RETENTION_DAYS if retention_days is None else retention_days)
@@ -254,7 +273,7 @@ class Store:
 
         return self._transaction(work, "marking abandoned runs failed")
 
-    def _claim(self, conn: Connection, run_id: str, files: int = 0, faces: int = 0) -> None:
+    def _claim(self, conn: Connection, run_id: str, files: int = 0, faces: int = 0, samples: int = 0) -> None:
         """Lock a running run's row (and add to its counts), or say why it cannot take rows.
 
         Updating the parent first serialises writers of one run: on MySQL, inserting children
@@ -263,7 +282,12 @@ class Store:
         result = conn.execute(
             RUNS.update()
             .where(RUNS.c.id == run_id, RUNS.c.status == "running")
-            .values(files=RUNS.c.files + files, faces=RUNS.c.faces + faces, heartbeat_at=utc_now())
+            .values(
+                files=RUNS.c.files + files,
+                faces=RUNS.c.faces + faces,
+                samples=RUNS.c.samples + samples,
+                heartbeat_at=utc_now(),
+            )
         )
         if result.rowcount == 1:
             return
@@ -300,19 +324,42 @@ class Store:
         """Store rows of the per-face table for a running run, in one transaction; returns how many.
 
         Probabilities are the row's keys that are not table columns (or only ``labels``,
-        or a row's own ``emotions`` dict). ``files`` counts the distinct file names of this call."""
+        or a row's own ``emotions`` dict). ``files`` counts the distinct file names of this call.
+        Each face row without a ``track_id`` (a photo's face) is a person, stored with it; rows
+        with one (a video's samples) make their people when the run finishes ``ok``."""
         with self._failing_run(run_id):
             records = [face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
             files = len({r["file"] for r in records})
             faces = sum(r["status"] == "ok" for r in records)
+            photos = [people_of.photo_person(r) for r in records if people_of.is_face_row(r) and r["track_id"] is None]
 
             def work(conn: Connection) -> int:
-                self._claim(conn, run_id, files, faces)
+                self._claim(conn, run_id, files, faces, samples=faces)
                 if records:
                     conn.execute(FACES.insert(), records)
+                self._insert_people(conn, run_id, photos, relative=True)
                 return len(records)
 
             return self._transaction(work, "storing rows")
+
+    def _insert_people(self, conn: Connection, run_id: str, people: Sequence[Any], *, relative: bool) -> int:
+        """Number and store ``people`` for a run whose row this transaction holds (``_claim``)."""
+        if not people:
+            return 0
+        run = conn.execute(sa.select(RUNS.c.created_at, RUNS.c.people).where(RUNS.c.id == run_id)).one()
+        records = [
+            person_record(run_id, person, i, number=run.people + i, origin=run.created_at, relative=relative)
+            for i, person in enumerate(people)
+        ]
+        conn.execute(PEOPLE.insert(), records)
+        conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(people=RUNS.c.people + len(records)))
+        return len(records)
+
+    def add_people(self, run_id: str, people: Iterable[Any]) -> int:
+        """Store people of a running run in one transaction (a live session's finished tracks);
+        returns how many. Each is a ``people.Person`` or a dict of its fields; its times are
+        points in time (datetimes, POSIX seconds), a missing one is the run's start."""
+        return self.add_live_seconds(run_id, (), people=people)
 
     @contextlib.contextmanager
     def _failing_run(self, run_id: str) -> Iterator[None]:
@@ -344,6 +391,8 @@ class Store:
 
         def work(conn: Connection) -> str:
             if conn.execute(RUNS.update().where(*where).values(**values, heartbeat_at=now)).rowcount == 1:
+                if status == "ok":
+                    self._track_people(conn, run_id)
                 return status
             found = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
             if found is None:
@@ -351,6 +400,25 @@ class Store:
             return str(found)
 
         return self._transaction(work, "finishing a run")
+
+    def _track_people(self, conn: Connection, run_id: str) -> None:
+        """A finishing run's tracked face rows (a video's) as people: one per file and track id
+        with enough samples, except the tracks whose person was already handed in."""
+        query = (
+            sa.select(FACES.c.file, FACES.c.face, FACES.c.track_id, FACES.c.time, FACES.c.status)
+            .add_columns(FACES.c.emotion, FACES.c.confidence, FACES.c.emotions)
+            .where(FACES.c.run_id == run_id, FACES.c.track_id.is_not(None), FACES.c.status == "ok")
+            .order_by(FACES.c.id)
+        )
+        rows = conn.execute(query).mappings().all()
+        if not rows:
+            return
+        handed_in = sa.select(PEOPLE.c.file, PEOPLE.c.track_id).where(
+            PEOPLE.c.run_id == run_id, PEOPLE.c.track_id.is_not(None)
+        )
+        known = {(file, track_id) for file, track_id in conn.execute(handed_in)}
+        found = people_of.track_people(rows, self.person_min_samples)
+        self._insert_people(conn, run_id, [p for p in found if (p.file, p.track_id) not in known], relative=True)
 
     @contextlib.contextmanager
     def run(self, source: str, **run_fields: Any) -> Iterator[RunHandle]:
@@ -375,19 +443,27 @@ class Store:
             raise RunClosedError(f"run {run.id} was marked {run.status} before it could finish")
         return run.id
 
-    def add_live_seconds(self, run_id: str, seconds: Iterable[Mapping]) -> int:
+    def add_live_seconds(self, run_id: str, seconds: Iterable[Mapping], *, people: Iterable[Any] = ()) -> int:
         """Per-second aggregates of a live session: ``{"second": datetime (UTC), "faces": n,
-        "counts": {label: n}}`` each; returns how many were stored."""
+        "counts": {label: n}}`` each, and the ``people`` whose tracks ended (as ``add_people``),
+        in one transaction; returns how many seconds (or, without any, people) were stored.
+        A second's ``faces`` are face-seconds: they count in the run's samples."""
         with self._failing_run(run_id):
             records = [second_record(run_id, item, i) for i, item in enumerate(seconds)]
+            persons = list(people)
+            # Checked before anything is written, as rows are (numbered again in the transaction).
+            origin = utc_now()
+            for i, person in enumerate(persons):
+                person_record(run_id, person, i, number=i, origin=origin, relative=False)
 
             def work(conn: Connection) -> int:
-                self._claim(conn, run_id)
+                self._claim(conn, run_id, samples=sum(r["faces"] for r in records))
                 if records:
                     conn.execute(LIVE_SECONDS.insert(), records)
-                return len(records)
+                added = self._insert_people(conn, run_id, persons, relative=False)
+                return len(records) or added
 
-            return self._transaction(work, "storing live seconds")
+            return self._transaction(work, "storing live seconds" if records or not persons else "storing people")
 
     def record_alert(
         self,
@@ -506,6 +582,30 @@ class Store:
         )
         where += self._finished(include_unfinished, include_running)
         return queries.results_frame(self._read_rows(queries.results_query(where), "reading results"))
+
+    def people(
+        self,
+        *,
+        campaign: str | Sequence[str] | None = None,
+        location: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+    ) -> pd.DataFrame:
+        """One row per person seen, with its run's columns, oldest run first; the filters and
+        switches of ``results()`` (finished runs only unless asked; time filters on the run's time).
+
+        Columns: RESULT_RUN_COLUMNS, PEOPLE_COLUMNS (``first_seen``/``last_seen`` UTC, ``samples``,
+        ``dwell_s``: none for a photo), one per label (the person's mean probabilities), then
+        ``status`` (always ``ok``) and ``at`` (first seen), so the trends count it like face rows."""
+        where = queries.run_filters(
+            campaign=campaign, location=location, source=source, since=since, until=until, run_id=run_id
+        )
+        where += self._finished(include_unfinished, include_running)
+        return queries.people_frame(self._read_rows(queries.people_query(where), "reading people"))
 
     def live_seconds(
         self,
