@@ -1,11 +1,15 @@
-"""Command line: ``python -m src.cli {predict,evaluate,train,ensemble,export,collect,stats,runs,serve}``.
+"""Command line: ``python -m src.cli {predict,evaluate,train,ensemble,export,adapt,error-model,collect,stats,runs,serve,watch}``.
 
 An entry point: may import every layer (the API too, for ``serve``), but not ``src.app``.
 
 The contract other tools rely on:
 
 * ``predict`` writes one row per detected face (CSV or JSON lines) with columns
-  ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``; a file that
+  ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``, then ``sentiment``, the
+  custom groups' columns, ``time`` and ``track_id`` (a video's faces: one row per face per
+  sampled frame, ``--every`` seconds apart) and, for a stored run, ``campaign`` and
+  ``location``. With ``--output`` (or ``--people FILE``) it also writes one row per person:
+  each photo face, each person followed through a video. A file that
   cannot be used (missing, not an image, truncated) gets one ``status=error`` row, the
   other files are still read and written, and the run exits 1 so that a script notices.
 * In ``predict`` output, boxes are in the photo's original pixels (however large: it
@@ -22,6 +26,9 @@ The contract other tools rely on:
   without the ``ray`` extra it exits 2.
 * ``predict --store`` also saves the run in the results database (src/analytics/store.py), rows as
   they are produced; ``runs list|delete|retention`` manage what is stored.
+* ``watch SOURCE`` reads a video file, camera or network stream until stopped: 0 on
+  SIGTERM/SIGINT, 2 for a source that cannot be opened, 74 for a stream lost for good
+  after ``--max-retries``.
 * Exit codes: 0 done; 1 ``predict`` wrote every row but some inputs could not be read;
   2 user errors (bad data path, missing model, unreachable database, unknown run, a
   runtime that is not installed), one line on stderr; a read or write that fails mid-run (a full disk, an

@@ -12,6 +12,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+import pandas as pd
+
 from src import config
 from src.cli.common import (
     EXIT_SOME_FAILED,
@@ -73,8 +76,8 @@ def _skip_reason(member: Path) -> str | None:
     """Why a file found in a folder is not analysed, or None when it is an image to try."""
     if member.name.startswith("."):
         return "hidden file"
-    if member.suffix.lower() not in config.IMAGE_EXTENSIONS:
-        return f"not an image file ({member.suffix.lower() or 'no extension'})"
+    if member.suffix.lower() not in config.IMAGE_EXTENSIONS and not is_video(member):
+        return f"not an image or video file ({member.suffix.lower() or 'no extension'})"
     if not member.is_file():
         return "not a regular file (or a broken link)"
     return None
@@ -107,6 +110,8 @@ class StoredRun:
 
     def __init__(self, args: argparse.Namespace, store=None):
         self.args, self.store, self.run_id, self.rows = args, store, None, 0
+        # The campaign and location a stored run carries, also written on each output row.
+        self.labels = {k: v for k, v in (("campaign", args.campaign), ("location", args.location)) if v}
 
     @classmethod
     def prepare(cls, args: argparse.Namespace) -> StoredRun:
@@ -155,6 +160,77 @@ class StoredRun:
         print(f"stored run {self.run_id} ({self.rows} rows) in {self.store.url}", file=sys.stderr)
 
 
+def is_video(path: Path) -> bool:
+    from src.streams.video import VIDEO_EXTENSIONS
+
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def output_columns(class_names: Sequence[str], stored: StoredRun) -> list[str]:
+    """The per-face table's columns, then what the dashboard's export adds: sentiment and the
+    custom groups' columns, a video face's ``time`` (seconds) and ``track_id`` (one per person),
+    and the campaign and location of a stored run."""
+    from src.analytics import aggregates
+    from src.engine.results import table_columns
+
+    base = list(table_columns(class_names))
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in base})
+    extra = [c for c in aggregates.export_frame(empty).columns if c not in base]
+    return base + extra + ["time", "track_id"] + [c for c in ("campaign", "location") if stored.labels.get(c)]
+
+
+def with_export_columns(rows: list[dict], columns: Sequence[str], stored: StoredRun) -> list[dict]:
+    """``rows`` with the sentiment and group columns filled as the dashboard's export fills them."""
+    from src.analytics import aggregates
+
+    if not rows:
+        return rows
+    # Only what the groups read: file names may hold surrogate escapes that pandas' strings refuse.
+    used = [c for c in columns if c in rows[0] and c not in ("file", "error")]
+    frame = aggregates.export_frame(pd.DataFrame([{c: r.get(c) for c in used} for r in rows], columns=used))
+    added = [c for c in frame.columns if c not in rows[0]]
+    out = []
+    for row, (_, extra) in zip(rows, frame[added].iterrows()):
+        values = {
+            k: ("" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v)
+            for k, v in extra.items()
+        }
+        out.append({**row, **values, **stored.labels})
+    return out
+
+
+def video_rows(recognizer, name: str, path: Path, every_s: float) -> tuple[list[dict], str]:
+    """A video's face rows (one per face per sample, with ``time`` and ``track_id``) and its status."""
+    from src.analytics.persist import video_rows as rows_of
+    from src.engine.results import file_row
+    from src.streams.video import VideoError, analyze_video
+
+    names = recognizer.class_names
+    try:
+        analysis = analyze_video(recognizer, path, every_s)
+    except (VideoError, OSError, ValueError) as exc:
+        return [file_row(name, "error", str(exc) or type(exc).__name__, names)], "error"
+    rows = rows_of(analysis.faces, name, names)
+    return (rows, "ok") if rows else ([file_row(name, "no_face", "", names)], "no_face")
+
+
+def write_people(path: Path, rows: list[dict], class_names: Sequence[str]) -> int:
+    """The per-person CSV: each photo face, each video track followed long enough; returns how many."""
+    from src.analytics.people import people_of_rows
+
+    found = people_of_rows([{**r, "emotions": {c: r.get(c) for c in class_names}} for r in rows])
+    columns = ["file", "kind", "face", "track_id", "first_seen", "last_seen", "samples", "dwell_s", "emotion"]
+    columns += ["confidence", *class_names]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for person in found:
+            record = {**person.as_row(), **{c: round(v, 4) for c, v in person.probabilities.items()}}
+            record["file"] = sanitize.text(record["file"])
+            writer.writerow(sanitize.csv_row({k: "" if v is None else v for k, v in record.items()}))
+    return len(found)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     model_file = model_path(args.model)
     stored = StoredRun.prepare(args)
@@ -162,36 +238,57 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _require_ray()
     skipped: list[tuple[str, str]] = []
     items = list(iter_inputs(args.paths, skipped))
+    videos = [(name, path) for name, path in items if is_video(path) and not args.crops]
+    images = [item for item in items if item not in videos]
+    people_file = (
+        Path(args.people) if args.people else (Path(args.output).with_suffix(".people.csv") if args.output else None)
+    )
     from tqdm import tqdm
 
     # Loaded by both engines: the same model errors, columns and labels before any work starts.
     start_backend(model_file)
     recognizer = load_recognizer(model_file)
     recognizer.fast = args.fast
-    batches = _result_batches(args, recognizer, model_file, items)
+    batches = _result_batches(args, recognizer, model_file, images)
     stream: IO[str] = sys.stdout
     if args.output:
         try:
             stream = open(args.output, "w", newline="", encoding="utf-8")
         except OSError as exc:
             raise UserError(f"cannot write {args.output}: {exc.strerror}") from None
-    writer = RowWriter(stream, recognizer.columns, args.format)
+    names = recognizer.class_names
+    columns = output_columns(names, stored)
+    writer = RowWriter(stream, columns, args.format)
     counts = {"ok": 0, "no_face": 0, "error": 0}
-    faces = 0
+    video_counts = {"ok": 0, "no_face": 0, "error": 0}
+    faces = samples = 0
+    kept: list[dict] = []  # face rows, for the per-person file
     show = sys.stderr.isatty() and len(items) >= PROGRESS_MIN_FILES
     stored.start(recognizer.info.version)
+
+    def emit(rows: list[dict]) -> None:
+        stored.add(rows)
+        writer.write(with_export_columns(rows, columns, stored))
+        if people_file is not None:
+            kept.extend(r for r in rows if r.get("status") == "ok")
+
     try:
-        with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not show) as bar:
+        with tqdm(total=len(items), unit="file", file=sys.stderr, disable=not show) as bar:
             # Either engine yields ImageResults in input order; from here on one row path.
             for results in batches:
                 rows = []
                 for result in results:
                     counts[result.status] = counts.get(result.status, 0) + 1
                     faces += len(result.faces)
-                    rows.extend(result.rows(recognizer.class_names))
-                stored.add(rows)
-                writer.write(rows)
+                    rows.extend(result.rows(names))
+                emit(rows)
                 bar.update(len(results))
+            for name, path in videos:  # on this machine, whatever the engine: a video is one sequence
+                rows, status = video_rows(recognizer, name, path, args.every)
+                video_counts[status] += 1
+                samples += len(rows) if status == "ok" else 0
+                emit(rows)
+                bar.update(1)
     except BaseException as exc:
         stored.fail(exc)
         raise
@@ -200,15 +297,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
             stream.close()
     for name, reason in skipped:
         print(sanitize.line(f"skipped {name}: {reason}"), file=sys.stderr)
-    print(
-        f"{_count(len(items), 'image')}: {counts['ok']} with faces ({_count(faces, 'face')} in all), "
+    people = None
+    if people_file is not None:
+        try:
+            people = write_people(people_file, kept, names)
+        except OSError as exc:
+            raise UserError(f"cannot write {people_file}: {exc.strerror}") from None
+    summary = (
+        f"{_count(len(images), 'image')}: {counts['ok']} with faces ({_count(faces, 'face')} in all), "
         f"{counts['no_face']} without, {_count(counts['error'], 'error')}, {len(skipped)} skipped"
-        + (f"; wrote {args.output}" if args.output else ""),
-        file=sys.stderr,
     )
+    if videos:
+        summary += (
+            f"; {_count(len(videos), 'video')}: {video_counts['ok']} with faces ({_count(samples, 'face sample')}), "
+            f"{video_counts['no_face']} without, {_count(video_counts['error'], 'error')}"
+        )
+    if people is not None:
+        summary += f"; {_count(people, 'person') if people == 1 else f'{people} people'} in {people_file}"
+    print(summary + (f"; wrote {args.output}" if args.output else ""), file=sys.stderr)
     stored.finish()
     # A script must notice an input that could not be read, not only a reader of the status column.
-    return EXIT_SOME_FAILED if counts["error"] else 0
+    return EXIT_SOME_FAILED if counts["error"] or video_counts["error"] else 0
 
 
 def _count(n: int, noun: str) -> str:
@@ -336,6 +445,19 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument(
+        "--people",
+        metavar="FILE",
+        help="also write one row per person (each photo face, each person followed through a video) here; "
+        "default with --output: OUTPUT with the suffix .people.csv",
+    )
+    p.add_argument(
+        "--every",
+        type=_positive_float,
+        default=0.5,
+        metavar="SECONDS",
+        help="video files: analyse a frame every SECONDS (0.5)",
+    )
     p.add_argument(
         "--model",
         metavar="FILE",

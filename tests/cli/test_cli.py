@@ -20,7 +20,12 @@ from src import config
 from src.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = "file,face,x,y,w,h,emotion,confidence,angry,disgust,fear,happy,sad,surprise,neutral,status,error"
+# The per-face table, then what the dashboard's export adds: sentiment, the custom groups of the
+# repository's inputs/emotion_groups.toml (frustrated, delighted, other), and a video face's time and track.
+HEADER = (
+    "file,face,x,y,w,h,emotion,confidence,angry,disgust,fear,happy,sad,surprise,neutral,status,error,"
+    "sentiment,frustrated,delighted,other,time,track_id"
+)
 
 
 def run_cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -222,7 +227,7 @@ def test_odd_names_and_skipped_entries_in_a_batch(trained_model, tmp_path):
     assert skipped == [
         f"skipped {folder / '.git'}: hidden folder",
         f"skipped {folder / '.hidden.jpg'}: hidden file",
-        f"skipped {folder / 'notes.txt'}: not an image file (.txt)",
+        f"skipped {folder / 'notes.txt'}: not an image or video file (.txt)",
     ]
     assert "4 images: 0 with faces (0 faces in all), 4 without, 0 errors, 3 skipped" in proc.stderr
 
@@ -301,3 +306,36 @@ def test_runs_list_shows_people_and_samples(tmp_path, monkeypatch):
     assert rows == {"live": ["ok", "0", "1", "15"], "photo": ["ok", "1", "3", "3"]}
     table = _rows(run_cli("runs", "list", "--format", "csv").stdout)
     assert {(r["source"], r["people"], r["samples"]) for r in table} == {("live", "1", "15"), ("photo", "3", "3")}
+
+
+def test_predict_reads_videos_with_time_and_track_and_writes_people(tmp_path, trained_model):
+    """A video among the photos: one row per face per sampled frame with its time and track id,
+    and the per-person file counts the drifting face once, the photo's face once."""
+    from camera_support import drift_clip
+
+    drift_clip(tmp_path / "clip.avi", seconds=4.0)
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "one.jpg")
+    out = tmp_path / "faces.csv"
+    proc = run_cli("predict", str(tmp_path), "--model", str(trained_model), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(out.read_text())
+    video = [r for r in rows if r["file"].endswith("clip.avi")]
+    assert len(video) >= 6 and {r["track_id"] for r in video} == {"0"}
+    times = [float(r["time"]) for r in video]
+    assert times == sorted(times) and times[0] == 0.0
+    photo = [r for r in rows if r["file"].endswith("one.jpg")]
+    assert len(photo) == 1 and photo[0]["time"] == "" and photo[0]["sentiment"] in ("positive", "neutral", "negative")
+    people = _rows((tmp_path / "faces.people.csv").read_text())
+    assert sorted(p["kind"] for p in people) == ["photo", "track"]
+    track = next(p for p in people if p["kind"] == "track")
+    assert int(track["samples"]) == len(video) and float(track["dwell_s"]) >= 3.5
+    assert "1 image: 1 with faces" in proc.stderr and "1 video: 1 with faces" in proc.stderr
+    assert "2 people in " in proc.stderr
+
+
+def test_predict_names_an_unreadable_video(tmp_path, trained_model):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    proc = run_cli("predict", str(tmp_path / "broken.mp4"), "--model", str(trained_model))
+    assert proc.returncode == 1, proc.stderr
+    (row,) = _rows(proc.stdout)
+    assert row["status"] == "error" and row["error"] and "Traceback" not in proc.stderr

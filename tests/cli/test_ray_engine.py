@@ -89,7 +89,7 @@ def _inputs(photos: Path) -> list[str]:
 
 
 def _predict(args: list[str], capsys) -> str:
-    assert main(["predict", *args]) == 0
+    assert main(["predict", *args]) == 1  # missing.jpg could not be read: exit 1, the rest written
     return capsys.readouterr().err
 
 
@@ -130,7 +130,7 @@ def test_ray_csv_equals_local_csv(photos, trained_model, ray_session, tmp_path, 
     # The same skipped entries and summary on stderr, apart from where the output went.
     assert ray_err.replace("ray.csv", "X") == local_err.replace("local.csv", "X")
     assert f"skipped {photos / '.hidden.jpg'}: hidden file" in ray_err
-    assert f"skipped {photos / 'notes.txt'}: not an image file (.txt)" in ray_err
+    assert f"skipped {photos / 'notes.txt'}: not an image or video file (.txt)" in ray_err
     assert "10 images: " in ray_err and "2 errors, 2 skipped" in ray_err
 
 
@@ -148,7 +148,7 @@ def test_ray_jsonl_from_a_client_by_address_equals_local(photos, trained_model, 
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 1, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     local = (tmp_path / "local.jsonl").read_text()
     assert proc.stdout == local
