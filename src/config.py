@@ -189,7 +189,7 @@ ZIP_MAX_TOTAL_MB = _env_int("FER_ZIP_MAX_TOTAL_MB", 400)
 ZIP_MAX_RATIO = _env_int("FER_ZIP_MAX_RATIO", 100)
 ZIP_RATIO_MIN_MB = _env_float("FER_ZIP_RATIO_MIN_MB", 1.0)
 
-# --- Results store (src/analytics/store.py) -------------------------------------------------------
+# --- Results store (src/analytics/store/) -------------------------------------------------------
 # SQLAlchemy URL of the results database: sqlite:///PATH, postgresql+psycopg://USER:PW@HOST/DB
 # or mysql+pymysql://USER:PW@HOST/DB (MariaDB too). The default is a git-ignored SQLite file
 # beside the evaluation outputs. See docs/store.md.
@@ -203,7 +203,7 @@ RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
 # least this often.
 RUN_LEASE_S = _env_float("FER_RUN_LEASE_S", 600.0)
 
-# --- Emotion groups and live-alert delivery (src/analytics/groups.py, src/analytics/alerts.py) ------------
+# --- Emotion groups and live-alert delivery (src/analytics/groups/, src/analytics/alerts.py) ------------
 # User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file
 # is reported and the built-in sentiment grouping is used alone.
 GROUPS_FILE = _env_path("FER_GROUPS_FILE", ROOT / "inputs" / "emotion_groups.toml")

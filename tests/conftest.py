@@ -132,7 +132,7 @@ def isolated_dirs(tmp_path_factory):
     mp.setenv("FER_OUTPUTS_DIR", str(outputs))
     mp.setattr(config, "OUTPUT_VERSION", "")  # automatic, whatever the shell's FER_OUTPUT_VERSION
     mp.delenv("FER_OUTPUT_VERSION", raising=False)
-    # The results store (src/analytics/store.py) too: tests never write to the repository's outputs/results.db.
+    # The results store (src/analytics/store/) too: tests never write to the repository's outputs/results.db.
     database_url = f"sqlite:///{(outputs / 'results.db').as_posix()}"
     mp.setattr(config, "DATABASE_URL", database_url)
     mp.setenv("FER_DATABASE_URL", database_url)

@@ -24,7 +24,7 @@ The contract other tools rely on:
 * ``predict --engine ray`` gives the same rows, in the same order, from Ray Data workers
   on this machine or the cluster at ``--address`` (src/cli/ray_engine.py, docs/ray.md);
   without the ``ray`` extra it exits 2.
-* ``predict --store`` also saves the run in the results database (src/analytics/store.py), rows as
+* ``predict --store`` also saves the run in the results database (src/analytics/store/), rows as
   they are produced; ``runs list|delete|retention`` manage what is stored.
 * ``watch SOURCE`` reads a video file, camera or network stream until stopped: 0 on
   SIGTERM/SIGINT, 2 for a source that cannot be opened, 74 for a stream lost for good

@@ -135,7 +135,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     where.add_argument("--output-dir", metavar="DIR", help="write to this folder instead")
 
 
-# --- Results store (src/analytics/store.py, docs/store.md): `predict --store`, `runs`, `serve` --------
+# --- Results store (src/analytics/store/, docs/store.md): `predict --store`, `runs`, `serve` --------
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""``runs list|delete|retention``: what the results database (FER_DATABASE_URL, src/analytics/store.py,
+"""``runs list|delete|retention``: what the results database (FER_DATABASE_URL, src/analytics/store/,
 docs/store.md) holds, listed or deleted.
 
 Runs are listed with their people (a photo's face, a video's or live session's track: each

@@ -18,7 +18,7 @@ SENTIMENT_COLORS: dict[str, str] = {
     "neutral": "#7f9fbf",
     "negative": "#d62728",
 }
-# Custom emotion groups (src/analytics/groups.py) take these in turn: none is an emotion's colour.
+# Custom emotion groups (src/analytics/groups/) take these in turn: none is an emotion's colour.
 GROUP_COLORS: tuple[str, ...] = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#eeca3b", "#72b7b2", "#ff9da6", "#9d755d")
 FALLBACK_COLOR = "#1f77b4"
 

@@ -149,7 +149,7 @@ def test_csv_downloads_neutralise_formulas_and_json_stays_exact():
     assert [r["file"] for r in payload["results"]] == [hostile, "@SUM(A1).png"]
 
 
-# --- custom emotion groups (src/analytics/groups.py) -------------------------------------------
+# --- custom emotion groups (src/analytics/groups/) -------------------------------------------
 
 
 def _groups(text: str):

@@ -398,7 +398,7 @@ def test_switch_interval_is_only_ever_lowered(monkeypatch):
         sys.setswitchinterval(original)
 
 
-# --- the alert's group (src/analytics/groups.py) -----------------------------------------------
+# --- the alert's group (src/analytics/groups/) -----------------------------------------------
 
 
 def test_alert_group_comes_from_the_groups_and_an_unknown_one_falls_back_to_negative():
