@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+from src.training.adapt import adapt, label_of
 
-from src.training.adapt import adapt, label_of  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 SUBJECT = re.compile(r"^(S\d+)_")
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -32,10 +32,9 @@ import cv2
 import numpy as np
 from skimage import data
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+from src.streams.camera import rss_mb
 
-from src.streams.camera import rss_mb  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_clip(path: Path, seconds: float = 6.0, fps: float = 25.0) -> Path:

@@ -9,12 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from src.cli import adapt, datasets, models, predict, runs, serve, watch
+from src.cli import adapt, datasets, models, predict, report, runs, serve, watch
 from src.cli.common import EXIT_IO_ERROR, EXIT_USER_ERROR, UserError
 from src.training.data import DatasetError
 
 # In the order ``--help`` lists the commands.
-COMMAND_MODULES = (predict, models, adapt, datasets, runs, serve, watch)
+COMMAND_MODULES = (predict, models, adapt, datasets, runs, report, serve, watch)
 
 
 def build_parser() -> argparse.ArgumentParser:
