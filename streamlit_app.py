@@ -36,7 +36,7 @@ page = st.navigation(PAGES)
 
 
 def deployed_model(manifest: dict | None, metrics: dict | None) -> None:
-    """The deployed model's version and its FER2013 test accuracy."""
+    """The deployed model's version and its accuracy on lab photos (FER2013) and on real photos (ExpW)."""
     if manifest is None:
         st.warning("No model manifest found.")
     else:
@@ -44,17 +44,17 @@ def deployed_model(manifest: dict | None, metrics: dict | None) -> None:
             f"**Version** {model_card.plain_name(manifest)}",
             help=f"Version id: {model_card.model_version(manifest, metrics)}",
         )
-    accuracy = model_card.test_accuracy(metrics)
-    if accuracy is None:
-        st.caption(f"Test accuracy: {model_card.NOT_MEASURED}")
-    else:
-        st.metric("Test accuracy (FER2013 PrivateTest)", f"{accuracy:.1%}")
-        if manifest is not None and not model_card.metrics_match_model(manifest, metrics):
-            st.caption("⚠️ These scores were computed for a different model file.")
+    for kpi in model_card.accuracy_kpis(metrics, cache.cross_dataset()):
+        if kpi.measured:
+            st.metric(kpi.label, kpi.value, help=kpi.help)
+        else:
+            st.caption(f"{kpi.label}: {model_card.NOT_MEASURED}")
+    if metrics is not None and manifest is not None and not model_card.metrics_match_model(manifest, metrics):
+        st.caption("⚠️ These scores were computed for a different model file.")
 
 
 def sidebar() -> None:
-    """Model version and its test accuracy on every page, so every number has a provenance. Once a
+    """Model version and its accuracy (lab and real photos) on every page, so every number has a provenance. Once a
     model has been adapted to the customer's faces, a selector picks the model Emotion Detection
     reads with, and the sidebar describes that one (its accuracy on the customer's held-back photos)."""
     with st.sidebar:

@@ -80,6 +80,9 @@ def evaluation_reports(model: str | None, manifest: dict | None, label: str) -> 
             "Macro-F1 is a 0-1 score that counts every emotion equally, so a rare one such as disgust "
             "weighs as much as happy."
         )
+        real = model_card.real_photo_caption(cache.cross_dataset(model))
+        if real:
+            st.caption(real)
 
     tabs = st.tabs(
         [
@@ -147,31 +150,46 @@ def evaluation_reports(model: str | None, manifest: dict | None, label: str) -> 
         calibration = (metrics or {}).get("calibration") or {}
         reliability = calibration.get("reliability") or {}
         curve = reliability.get(split or "PrivateTest") or next(iter(reliability.values()), None)
+        wild = model_card.wild_calibration(manifest)
         if calibration:
-            cols = st.columns(3)
+            cols = st.columns(4)
             cols[0].metric(
                 "Temperature",
                 f"{calibration.get('temperature', 1.0):.2f}",
                 help=f"Fitted on {calibration.get('fitted_on', 'PublicTest')}; divides the logits.",
             )
             before, after = calibration.get("ece_before"), calibration.get("ece_after")
-            cols[1].metric("ECE before scaling", pct(before))
+            cols[1].metric("ECE before scaling", pct(before), help="On FER2013's test crops.")
             cols[2].metric(
                 "ECE after scaling",
                 pct(after),
                 f"{(after - before) * 100:+.1f} pts" if before is not None and after is not None else None,
                 delta_color="inverse",
+                help="On FER2013's test crops, as served.",
+            )
+            cols[3].metric(
+                "ECE on real web photos",
+                pct(wild.get("ece")),
+                help="As served, on the faces found in ExpW's held-back photos. A temperature fitted on those "
+                f"photos ({wild['temperature_wild']:.2f}, not served) would give {pct(wild.get('ece_after'))}."
+                if wild.get("temperature_wild") is not None
+                else "Not yet measured.",
             )
         if curve:
             st.plotly_chart(
-                plots.reliability_diagram(curve, "Reliability diagram (after scaling)"),
+                plots.reliability_diagram(curve, "Reliability on lab photos (FER2013 test crops, after scaling)"),
                 width="stretch",
                 key="reliability",
             )
-            st.caption(
-                "Bars below the diagonal mean over-confidence. The app shows calibrated probabilities, "
-                "so a face labelled 70% is right about 70% of the time."
+        if wild.get("reliability"):
+            st.plotly_chart(
+                plots.reliability_diagram(wild["reliability"], "Reliability on real web photos (ExpW, held back)"),
+                width="stretch",
+                key="reliability_wild",
             )
+        if curve or wild:
+            sentences = model_card.calibration_sentences(manifest, metrics)
+            st.caption(" ".join(["Bars below the diagonal mean over-confidence.", *sentences]))
         elif not calibration:
             st.info("No calibration results yet.")
 
@@ -202,7 +220,7 @@ def evaluation_reports(model: str | None, manifest: dict | None, label: str) -> 
             st.info("No model comparison (model_comparison.csv) yet.")
 
     with tabs[7]:
-        sections = model_card.readable_card(manifest, metrics)
+        sections = model_card.readable_card(manifest, metrics, cache.cross_dataset(model))
         half = (len(sections) + 1) // 2
         for column, part in zip(st.columns(2, gap="large"), (sections[:half], sections[half:])):
             with column:

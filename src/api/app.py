@@ -10,21 +10,23 @@ path); ``python -m src.cli serve`` runs it with uvicorn. See docs/api.md for the
   with the reason; the others are analysed all the same. With ``store`` (default) the
   per-face rows are saved as one run (source ``api``) and its id returned.
 * ``GET /v1/runs``, ``/v1/results`` (JSON or CSV, formula cells neutralised),
-  ``/v1/summary`` (counts and shares per emotion and per group, and the ``people`` seen):
-  read the results store.
+  ``/v1/summary`` (counts and shares per emotion and per group, each share also corrected
+  for the model's known mistakes with its 95% range, the ``people`` seen, and the
+  ``error_model`` the correction rests on): read the results store.
 * ``/docs`` and ``/redoc`` (open): the interactive pages, served offline (``docs``).
 
 The modules: ``auth`` (keys, the no-key loopback mode, proxies, throttling), ``limits``
 (the request body limit), ``forms`` (the multipart reader), ``schemas`` (the response
-models), ``docs`` (the pages' local assets); ``asgi`` holds what the middlewares share.
+models), ``shares`` (the corrected shares and the served error model), ``docs`` (the pages'
+local assets); ``asgi`` holds what the middlewares share.
 
 Limits: the request body (``FER_API_MAX_REQUEST_MB``) is counted while it streams in and a
 larger Content-Length is refused before any of it is read; the multipart parser stops at
 ``FER_API_MAX_FILES`` files; each file is held to ``FER_MAX_UPLOAD_MB`` (that file's error,
 not the request's). All answer 413 in JSON.
 
-Threads: FastAPI runs the sync endpoints in a thread pool, all sharing one recognizer,
-loaded once at start-up. Its face detector is thread-local and its classifier call is
+Threads: FastAPI runs the sync endpoints in a thread pool, all sharing one recognizer and
+one error model, loaded once at start-up. Its face detector is thread-local and its classifier call is
 thread-safe (ONNX Runtime) or serialised by a lock (Keras), see ``EmotionRecognizer``.
 """
 
@@ -42,10 +44,10 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 from src import config
-from src.analytics import aggregates
+from src.analytics import aggregates, groups
 from src.analytics.aggregates import result_record
 from src.analytics.store import NAME_MAX, SOURCES, TAGS_MAX, Store, StoreError, open_store
 from src.api.asgi import MB
@@ -53,7 +55,9 @@ from src.api.auth import V1_PREFIX, AuthGate, AuthThrottle, auth_problem, is_loo
 from src.api.docs import add_offline_docs
 from src.api.forms import UploadRoute, long_name_problem, too_many_files
 from src.api.limits import BodyLimitMiddleware
+from src.api.report import router as report_router
 from src.api.schemas import ERROR_RESPONSES, AnalyzeOut, ErrorOut, HealthOut, SummaryOut
+from src.api.shares import ServedErrorModel, adjust
 from src.engine.results import FailedFile
 
 API_VERSION = "1.0.0"
@@ -73,6 +77,8 @@ class ApiSettings:
     max_files: int = field(default_factory=lambda: config.API_MAX_FILES)
     max_file_bytes: int = field(default_factory=lambda: int(config.MAX_UPLOAD_MB * MB))
     model_file: Path = field(default_factory=lambda: config.MODEL_FILE)
+    # The served model's error model (src/training/error_model.py); None: the one beside model_file.
+    error_model_file: Path | None = None
     # Failed keys per client address: this many in a row, then one per auth_refill_s seconds.
     auth_burst: int = 10
     auth_refill_s: float = 6.0
@@ -123,38 +129,31 @@ def group_shares(df: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     return "sentiment", counts
 
 
-def summarize_results(df: pd.DataFrame, class_names: Sequence[str]) -> dict:
-    """The /v1/summary numbers for a results frame of the store (one row per face or per faceless file)."""
-    labels = list(class_names) + sorted(set(aggregates.faces_only(df)["emotion"]) - set(class_names))
+def summarize_results(
+    df: pd.DataFrame, class_names: Sequence[str], error_model: ServedErrorModel | None = None
+) -> dict:
+    """The /v1/summary numbers for a results frame of the store (one row per face or per faceless file):
+    counts and raw shares, and the shares corrected with ``error_model`` (null, with the reason, without it)."""
+    active = groups.active()  # one read of the groups file for the counts and their correction
+    faces = aggregates.faces_only(df)
+    labels = list(class_names) + sorted(set(faces["emotion"]) - set(class_names))
     files = df.drop_duplicates(["run_id", "file"]) if len(df) else df
-    grouping, groups = group_shares(df)
+    grouping, group_counts = group_shares(df)
     emotions = aggregates.emotion_counts(df, labels)
-    return {
+    summary = {
         "runs": int(df["run_id"].nunique()) if len(df) else 0,
         "images": int(len(files)),
-        "faces": int(len(aggregates.faces_only(df))),
+        "faces": int(len(faces)),
         "no_face": int((files["status"] == "no_face").sum()) if len(df) else 0,
         "errors": int((files["status"] == "error").sum()) if len(df) else 0,
         "emotions": _records(emotions),
         "grouping": grouping,
-        "groups": _records(groups),
+        "groups": _records(group_counts),
         "net_sentiment": aggregates.net_sentiment(df),
         # The user's own groups (FER_GROUPS_FILE): grouping, group, faces, share of all faces.
-        "custom_groups": _records(aggregates.group_counts(df)),
+        "custom_groups": _records(aggregates.group_counts(df, active.custom)),
     }
-
-
-class PeopleSummaryOut(SummaryOut):
-    """/v1/summary: ``SummaryOut`` with the people seen; ``faces`` are samples."""
-
-    faces: int = Field(
-        description="face rows (samples): a photo's faces, and one per face per sampled frame of a video; "
-        "emotions, groups and net_sentiment count these"
-    )
-    people: int = Field(
-        description="people seen: each face in a photo, each person followed through a video or the live "
-        "camera once (a track with FER_PERSON_MIN_SAMPLES samples or more)"
-    )
+    return adjust(summary, faces, error_model, active.sentiment, active.custom)
 
 
 # The query parameters /v1/runs, /v1/results and /v1/summary share.
@@ -272,7 +271,8 @@ def create_app(
     store: Store | None = None,
 ) -> FastAPI:
     """The API. ``recognizer`` and ``store`` not given are loaded once at start-up (model from
-    ``FER_MODEL``, database from ``FER_DATABASE_URL``), never per request.
+    ``FER_MODEL``, database from ``FER_DATABASE_URL``), never per request; so is the served
+    model's error model (``settings.error_model_file``, by default the one beside the model).
 
     A key too weak to serve (``auth.key_problem``) is a ValueError: ``serve`` checks it
     first, with a user's message; this covers other launchers (``uvicorn --factory``)."""
@@ -287,6 +287,10 @@ def create_app(
 
         app.state.recognizer = recognizer or get_recognizer(settings.model_file)
         app.state.store = store or open_store()
+        # Once per app: every /v1/summary corrects its shares with it (or says why it cannot).
+        app.state.error_model = ServedErrorModel.load(
+            settings.model_file, app.state.recognizer.info.manifest, settings.error_model_file
+        )
         yield
 
     app = FastAPI(
@@ -424,14 +428,19 @@ def create_app(
             )
         return {"count": int(len(df)), "results": _records(df)}
 
-    @v1.get("/summary", response_model=PeopleSummaryOut, summary="Counts and shares per emotion and per group")
+    @v1.get(
+        "/summary",
+        response_model=SummaryOut,
+        summary="Counts and shares per emotion and per group, raw and corrected for the model's mistakes",
+    )
     def summary(request: Request, filters: Annotated[ResultFilters, Depends()]) -> dict:
         store = _store(request)
         df = store.results(**filters.store_kwargs())
-        out = summarize_results(df, request.app.state.recognizer.class_names)
+        out = summarize_results(df, request.app.state.recognizer.class_names, request.app.state.error_model)
         return {**out, "people": int(len(store.people(**filters.store_kwargs())))}
 
     app.include_router(v1)
+    app.include_router(report_router)
     return app
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -62,29 +62,107 @@ class HealthOut(BaseModel):
     max_file_mb: float
 
 
+# The corrected share every emotion and group record carries beside its raw ``share``
+# (src/api/shares.py, src/analytics/quantify.py).
+AdjustedShare = Annotated[
+    float | None,
+    Field(
+        description="the share corrected for the model's known mix-ups (see `error_model`), 0-1: the best "
+        "estimate of the share that truly show it, where `share` is the share the model labelled so; "
+        "null when it cannot be corrected (see `adjusted_reason`)"
+    ),
+]
+AdjustedLow = Annotated[
+    float | None,
+    Field(
+        description="low end of the 95% range of the corrected share (allowing for chance in these faces, "
+        "repeated samples of one person counting for less, and in the error model itself); null with it"
+    ),
+]
+AdjustedHigh = Annotated[float | None, Field(description="high end of that 95% range; null with it")]
+AdjustedReason = Annotated[
+    str | None,
+    Field(
+        description="why there is no corrected share, in words (no error model for the served model, a "
+        "confidence threshold, no faces, labels the error model does not know); null when there is one"
+    ),
+]
+
+
 class EmotionCountOut(BaseModel):
     emotion: str
-    faces: int
-    share: float = Field(description="share of all faces, 0-1")
+    faces: int = Field(description="faces (samples) whose top label is this emotion")
+    share: float = Field(description="share of all faces, 0-1, as labelled by the model (raw)")
+    adjusted_share: AdjustedShare
+    adjusted_low: AdjustedLow
+    adjusted_high: AdjustedHigh
+    adjusted_reason: AdjustedReason
 
 
 class GroupCountOut(BaseModel):
     group: str
     faces: int
-    share: float = Field(description="share of all faces, 0-1")
+    share: float = Field(description="share of all faces, 0-1, as labelled by the model (raw)")
+    adjusted_share: AdjustedShare
+    adjusted_low: AdjustedLow
+    adjusted_high: AdjustedHigh
+    adjusted_reason: AdjustedReason
 
 
 class CustomGroupCountOut(BaseModel):
     grouping: str = Field(description="a grouping of FER_GROUPS_FILE")
     group: str
     faces: int
-    share: float = Field(description="share of all faces, 0-1 (groups may overlap)")
+    share: float = Field(description="share of all faces, 0-1 (groups may overlap), as labelled (raw)")
+    adjusted_share: AdjustedShare
+    adjusted_low: AdjustedLow
+    adjusted_high: AdjustedHigh
+    adjusted_reason: AdjustedReason
+
+
+class ErrorModelOut(BaseModel):
+    """What the corrected shares rest on: the served model's mistakes, counted on labelled real photos."""
+
+    dataset: str = Field(description="the labelled photos it was measured on (ExpW: in-the-wild web photos)")
+    split: str = Field(description="which of them: the held-back ones the model never trained on, and the rule")
+    photos: int = Field(description="photos run through the whole pipeline (detection, alignment, classifier)")
+    faces: int = Field(description="labelled faces found by the detector: the faces the mistakes were counted on")
+    labelled_faces: int = Field(description="labelled faces in those photos, the ones the detector missed included")
+    accuracy_on_found: float | None = Field(description="share of those found faces the model read right, 0-1")
+    created: str = Field(description="when it was measured (ISO 8601, UTC)")
+    model_file: str = Field(description="the model file it was measured with")
+    model_sha256: str = Field(description="sha256 of that model's weights: the served model's, or it is not used")
+    model_version: str | None = Field(description="version of the served model it belongs to")
+    runtime: str = Field(description="the runtime that ran the model (onnx, onnx-int8, keras)")
+    description: str = Field(description="the same in one plain sentence")
+
+
+class AdjustmentOut(BaseModel):
+    """How the corrected shares of this selection were made."""
+
+    method: str = Field(
+        description="bayes: a Bayesian adjusted count over draws of the error model (src/analytics/quantify.py)"
+    )
+    level: float = Field(description="the ranges' confidence level (0.95)")
+    explanation: str = Field(description="one plain sentence on what the correction does, to show beside it")
+    warnings: list[str] = Field(description="what limits the corrected shares, in words (may be empty)")
+    clusters: int = Field(description="people or photos the faces come from (a video track, a photo: one each)")
+    effective_faces: float = Field(
+        description="what the faces are worth as independent faces once repeated samples of one person count for less"
+    )
 
 
 class SummaryOut(BaseModel):
     runs: int = Field(description="runs that match the filters")
     images: int = Field(description="files analysed (a file counts once per run)")
-    faces: int
+    faces: int = Field(
+        description="face rows (samples): a photo's faces, and one per face per sampled frame of a video; "
+        "emotions, groups and net_sentiment count these"
+    )
+    people: int = Field(
+        description="people seen: each face in a photo, each person followed through a video or the live "
+        "camera once (a track with FER_PERSON_MIN_SAMPLES samples or more)"
+    )
     no_face: int = Field(description="files without a face")
     errors: int = Field(description="files that could not be used")
     emotions: list[EmotionCountOut] = Field(description="faces per top emotion, every label listed")
@@ -92,6 +170,16 @@ class SummaryOut(BaseModel):
     groups: list[GroupCountOut] = Field(description="faces per group of emotions")
     net_sentiment: float | None = Field(description="% positive minus % negative faces (-100..100), null without faces")
     custom_groups: list[CustomGroupCountOut] = Field(description="faces per group of the custom groupings")
+    error_model: ErrorModelOut | None = Field(
+        description="what the corrected shares rest on: the served model's error model (null without one: "
+        "see `error_model_reason`)"
+    )
+    error_model_reason: str | None = Field(
+        description="why there is no error model (missing, unusable, or measured on other weights); null with one"
+    )
+    adjustment: AdjustmentOut | None = Field(
+        description="how this selection's shares were corrected; null when they were not (see `adjusted_reason`)"
+    )
 
 
 class ErrorOut(BaseModel):

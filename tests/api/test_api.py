@@ -348,6 +348,14 @@ def test_summary_matches_the_results(client, face_jpeg):
     one = client.get("/v1/summary", params={"campaign": "summary", "run_id": rows[0]["run_id"]}).json()
     assert (one["runs"], one["images"], one["faces"]) == (1, 2, 2)
 
+    # The test model has no error model beside it: no corrected share, and the reason says so.
+    assert s["error_model"] is None and s["adjustment"] is None
+    assert "no error model" in s["error_model_reason"] and "src.cli error-model" in s["error_model_reason"]
+    assert "/" not in s["error_model_reason"].split("(")[1].split(")")[0], "the server's paths stay on the server"
+    for record in (*s["emotions"], *s["groups"], *s["custom_groups"]):
+        assert (record["adjusted_share"], record["adjusted_low"], record["adjusted_high"]) == (None, None, None)
+        assert record["adjusted_reason"] == s["error_model_reason"]
+
 
 def test_summary_counts_people_beside_the_samples(server, client, face_jpeg):
     """A photo's face is one person and one face; a video's person followed for 10 samples is
@@ -376,8 +384,160 @@ def test_summary_counts_people_beside_the_samples(server, client, face_jpeg):
     assert (s["people"], s["faces"], s["images"]) == (3, 12, 2)
     only_video = client.get("/v1/summary", params={"campaign": "people", "source": "video"}).json()
     assert (only_video["people"], only_video["faces"]) == (1, 11)
-    spec = client.get("/openapi.json").json()["components"]["schemas"]["PeopleSummaryOut"]["properties"]
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["SummaryOut"]["properties"]
     assert "samples" in spec["faces"]["description"] and "people" in spec
+
+
+def _error_model_for(model: Path, path: Path, **changes) -> Path:
+    """An error model for ``model`` (its weights' sha256) at ``path``: a model right on 60% of faces."""
+    from src.engine.manifest import read_manifest
+    from src.training.error_model import ErrorModel, to_json
+
+    manifest = read_manifest(model)
+    k = len(manifest["class_names"])
+    counts = np.full((k, k), 4) + np.diag(np.full(k, 56))
+    fields = dict(
+        class_names=tuple(manifest["class_names"]),
+        counts=counts,
+        missed=np.ones(k, np.int64),
+        dataset="ExpW",
+        split="held-back photos (test)",
+        photos=400,
+        model_file=model.name,
+        model_sha256=manifest["sha256"],
+        runtime="onnx",
+        created="2026-12-01T10:00:00+00:00",
+    )
+    path.write_text(to_json(ErrorModel(**{**fields, **changes})))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
+def test_cli_stored_photo_runs_read_back_with_corrected_shares(trained_model, tmp_path, monkeypatch, face_jpeg):
+    """Issue #17, part 6: runs stored with `predict --store --campaign NAME` (photos, and --crops)
+    appear in /v1/summary like any others, with corrected shares, their ranges and the error
+    model they rest on; the error model is read once per app, not per request."""
+    from fastapi.testclient import TestClient
+
+    from src import config
+    from src.analytics.store import Store
+    from src.api import shares
+    from src.cli import main
+
+    photos, crops = tmp_path / "photos", tmp_path / "crops"
+    photos.mkdir(), crops.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (photos / name).write_bytes(face_jpeg)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        (crops / f"crop{i}.png").write_bytes(png_bytes(rng.integers(0, 256, (48, 48), dtype=np.uint8)))
+    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
+    monkeypatch.setattr(config, "DATABASE_URL", url)
+    model = ["--model", str(trained_model), "--store", "--campaign", "From the CLI"]
+    assert main(["predict", str(photos), *model]) == 0
+    assert main(["predict", "--crops", str(crops), *model]) == 0
+
+    loads = []
+    original = shares.load_error_model
+    monkeypatch.setattr(shares, "load_error_model", lambda *a, **k: loads.append(a) or original(*a, **k))
+    settings = ApiSettings(
+        api_key=KEY, model_file=trained_model, error_model_file=_error_model_for(trained_model, tmp_path / "em.json")
+    )
+    with Store(url) as store, TestClient(create_app(settings, store=store), headers=AUTH) as c:
+        s = c.get("/v1/summary", params={"campaign": "From the CLI"}).json()
+        crops_only = c.get("/v1/summary", params={"campaign": "From the CLI", "run_id": _crops_run(c)}).json()
+    assert len(loads) == 1, "the error model is loaded once per app"
+    assert (s["runs"], s["images"], s["faces"], s["people"]) == (2, 5, 5, 5)
+    assert crops_only["faces"] == 3
+    em = s["error_model"]
+    assert s["error_model_reason"] is None
+    assert (em["dataset"], em["photos"], em["faces"], em["labelled_faces"]) == ("ExpW", 400, 7 * 84, 7 * 85)
+    assert em["model_version"] == "test-smoke" and em["created"].startswith("2026-12-01")
+    assert em["model_sha256"] and "400 held-back ExpW photos" in em["description"]
+    for summary in (s, crops_only):
+        adjustment = summary["adjustment"]
+        assert adjustment["method"] == "bayes" and adjustment["level"] == 0.95
+        assert "mix-ups" in adjustment["explanation"] and adjustment["warnings"] == []
+        assert adjustment["clusters"] == summary["faces"]  # one face per photo or crop
+        for key in ("emotions", "groups"):
+            records = summary[key]
+            for r in records:
+                assert r["adjusted_reason"] is None, r
+                assert 0 <= r["adjusted_low"] <= r["adjusted_share"] <= r["adjusted_high"] <= 1
+            assert sum(r["adjusted_share"] for r in records) == pytest.approx(1, abs=1e-3)
+            assert sum(r["share"] for r in records) == pytest.approx(1)
+    # The shipped custom grouping: "frustrated" is corrected; "delighted" has a confidence
+    # threshold, and "other" depends on it, so neither is, and each says why.
+    custom = {r["group"]: r for r in s["custom_groups"]}
+    assert custom["frustrated"]["adjusted_share"] is not None
+    assert "0.7 sure" in custom["delighted"]["adjusted_reason"] and custom["delighted"]["adjusted_share"] is None
+    assert "threshold" in custom["other"]["adjusted_reason"] and custom["other"]["adjusted_high"] is None
+
+
+def _crops_run(c) -> str:
+    rows = c.get("/v1/results", params={"campaign": "From the CLI"}).json()["results"]
+    return next(r["run_id"] for r in rows if r["file"].endswith("crop0.png"))
+
+
+def test_an_error_model_of_other_weights_is_not_used(trained_model, tmp_path):
+    from src.api.shares import ServedErrorModel
+    from src.engine.manifest import read_manifest
+
+    manifest = read_manifest(trained_model)
+    other = _error_model_for(trained_model, tmp_path / "other.json", model_sha256="ab" * 32)
+    served = ServedErrorModel.load(trained_model, manifest, other)
+    assert served.model is None and "other weights" in served.reason and served.block() is None
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert "unusable" in ServedErrorModel.load(trained_model, manifest, broken).reason
+    mine = ServedErrorModel.load(trained_model, manifest, _error_model_for(trained_model, tmp_path / "mine.json"))
+    assert mine.reason is None and mine.block()["model_version"] == "test-smoke"
+
+
+def test_faces_of_another_model_or_unknown_labels_are_said_so():
+    from src.api.app import summarize_results
+    from src.api.shares import ServedErrorModel
+    from src.training.error_model import ErrorModel
+
+    names = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    served = ServedErrorModel(ErrorModel(names, np.full((7, 7), 4) + np.diag(np.full(7, 56)), None), None, "v2")
+
+    def frame(emotions, versions):
+        return pd.DataFrame(
+            {
+                "run_id": "r",
+                "file": [f"{i}.jpg" for i in range(len(emotions))],
+                "status": "ok",
+                "emotion": emotions,
+                "confidence": 0.9,
+                "model_version": versions,
+                "track_id": None,
+                "time": None,
+            }
+        )
+
+    s = summarize_results(frame(["happy", "sad", "happy"], ["v1", "v2", "v2"]), names, served)
+    assert "1 of the 3 faces were read by another model (v1)" in s["adjustment"]["warnings"][0]
+    assert all(r["adjusted_share"] is not None for r in s["emotions"])
+    odd = summarize_results(frame(["happy", "contempt"], ["v2", "v2"]), names, served)
+    assert odd["adjustment"] is None and odd["error_model"]["model_version"] == "v2"
+    assert all("contempt" in r["adjusted_reason"] and r["adjusted_share"] is None for r in odd["emotions"])
+
+
+def test_repeated_samples_of_one_person_are_one_cluster():
+    """A video track's rows share its track, a frame without tracks is one cluster, a photo's faces share the photo."""
+    from src.api.shares import clusters_of
+
+    faces = pd.DataFrame(
+        {
+            "run_id": ["r"] * 6,
+            "file": ["clip.mp4", "clip.mp4", "clip.mp4", "clip.mp4", "a.jpg", "a.jpg"],
+            "track_id": [0, 0, None, None, None, None],
+            "time": [0.0, 0.5, 1.0, 1.0, None, None],
+        }
+    )
+    ids = clusters_of(faces)
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5] and len(set(ids)) == 3
 
 
 def test_runs_filters(client, face_jpeg):

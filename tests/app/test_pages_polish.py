@@ -195,6 +195,51 @@ def test_plain_model_names():
     )
 
 
+# --- Honest headlines (issue #17, parts 3 and 4) ------------------------------------------------
+
+REAL_PHOTOS = {
+    "model": "fer_cnn.keras",
+    "rows": [{"dataset": "ExpW held-back photos", "faces": 1040, "photos": 1040, "accuracy": 0.425}],
+}
+
+
+def test_every_accuracy_shown_has_the_real_photo_one_beside_it(populated):
+    """The KPIs and the sidebar show the accuracy on lab photos (FER2013) and on real web photos
+    (ExpW, held back) side by side; Model Performance puts the real-photo figure under FER2013's."""
+    (populated / "v1" / "cross_dataset.json").write_text(json.dumps(REAL_PHOTOS))
+    lab = model_card.whole_percent(fake_outputs.metrics()["splits"]["PrivateTest"]["accuracy"])
+    at = open_page(SUMMARY)
+    for where in (at.main, at.sidebar):
+        shown = {m.label: m.value for m in where.metric}
+        assert shown["Accuracy on lab photos (FER2013)"] == lab
+        assert shown["Accuracy on real photos (ExpW)"] == "43%"
+    assert not any("Test accuracy" in m.label for m in at.metric)
+    at.switch_page(PERFORMANCE).run()
+    assert not at.exception, at.exception
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "On real web photos (ExpW, held back), through the whole pipeline: 42.5% of 1,040 faces" in captions
+    body = outside_expanders(at.main)
+    assert "it labels 42.5% of 1,040 faces correctly" in body  # the model card's Metrics
+
+
+def test_the_calibration_sentence_says_which_data_it_holds_for(populated):
+    """The sentence "a face labelled 70% is right about 70% of the time" holds on FER2013's crops:
+    the page says so, and shows the calibration on real web photos beside it (ECE and reliability)."""
+    manifest = read_manifest(config.MODEL_FILE, strict=False)
+    wild = model_card.wild_calibration(manifest)
+    assert wild, "the bundled model's manifest holds its calibration on real photos"
+    at = open_page(PERFORMANCE)
+    metric = next(m for m in at.metric if m.label == "ECE on real web photos")
+    assert metric.value == f"{wild['ece']:.1%}" and "not served" in metric.proto.help
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "On lab photos (FER2013's test crops)" in captions and "70% of the time" in captions
+    assert "On real web photos (ExpW, held back) it is over-confident" in captions
+    assert "The app shows calibrated probabilities" not in captions
+    titles = {chart.proto.spec for chart in at.get("plotly_chart")}
+    assert any("Reliability on real web photos" in spec for spec in titles)
+    assert any("Reliability on lab photos" in spec for spec in titles)
+
+
 # --- Data Analysis ------------------------------------------------------------------------------
 
 
@@ -230,7 +275,7 @@ def test_empty_summary_loads_demo_data_marked_as_demo_and_removes_only_it(popula
     assert not at.exception, at.exception
     demo_runs = store_runs()
     assert len(demo_runs) > 10 and all("demo" in tags for tags in demo_runs["tags"])
-    assert any(m.label == "Faces analysed" for m in at.metric)
+    assert any(m.label == "People seen" for m in at.metric)
     assert demo_warning(at), "demo numbers are marked as such"
 
     rows = [dict(file="mine.jpg", face=0, emotion="happy", confidence=0.9, **dict.fromkeys(config.EMOTIONS, 0.1))]

@@ -11,15 +11,99 @@ from src.app import dataset_view
 from src.training import model_card
 from src.training.data import FerData
 
+# cross_dataset.json as bench/score_wild.py writes it (the v3 figures).
+CROSS = {
+    "model": "fer_cnn.keras",
+    "rows": [
+        {"dataset": "ExpW held-back photos (scaled to 400-800 px)", "faces": 1040, "accuracy": 0.4154},
+        {"dataset": "ExpW held-back photos", "faces": 1040, "photos": 1040, "accuracy": 0.425, "macro_f1": 0.4094},
+        {"dataset": "CK+ (48x48 posed crops, 6 shared classes)", "faces": 927, "accuracy": 0.7163},
+    ],
+}
+# The manifest's calibration on real photos (src.training.wild_calibration), trimmed.
+WILD = {
+    "dataset": "ExpW",
+    "faces": 1013,
+    "accuracy": 0.4363,
+    "mean_confidence": 0.551,
+    "right_at_70": {"confidence": [0.65, 0.75], "faces": 112, "accuracy": 0.5357},
+    "ece": 0.1147,
+    "temperature_wild": 1.1564,
+    "ece_after": 0.0389,
+}
+
 
 def test_kpis_measured_and_missing():
-    kpis = model_card.headline_kpis(fake.metrics(), fake.dataset_stats(), fake.benchmark())
-    assert [k.label for k in kpis] == ["Test accuracy", "Macro-F1", "Dataset size", "Median latency"]
+    kpis = model_card.headline_kpis(fake.metrics(), fake.dataset_stats(), fake.benchmark(), CROSS)
+    assert [k.label for k in kpis] == [
+        "Accuracy on lab photos (FER2013)",
+        "Accuracy on real photos (ExpW)",
+        "Dataset size",
+        "Median latency",
+    ]
     assert all(k.measured for k in kpis)
     assert kpis[2].value == "35,887 faces" and kpis[3].value == "42 ms / photo"
     missing = model_card.headline_kpis(None, None, None)
     assert all(k.value == model_card.MISSING and not k.measured for k in missing)
     assert all(k.help.lower().startswith(model_card.NOT_MEASURED) for k in missing)
+
+
+def test_the_real_photo_accuracy_stands_beside_the_lab_one():
+    """Issue #17, part 4: wherever an accuracy is shown, the held-back in-the-wild figure
+    (whole pipeline) stands beside FER2013's, in words a manager reads."""
+    metrics = fake.metrics()
+    metrics["splits"]["PrivateTest"]["accuracy"] = 0.6620
+    lab, real = model_card.accuracy_kpis(metrics, CROSS)
+    assert (lab.label, lab.value) == ("Accuracy on lab photos (FER2013)", "66%")
+    assert (real.label, real.value) == ("Accuracy on real photos (ExpW)", "43%")
+    assert "66.2%" in lab.help and "Macro-F1" in lab.help and "48x48" in lab.help
+    assert "42.5%" in real.help and "1,040" in real.help and "whole pipeline" in real.help
+    assert "counts as wrong" in real.help and "customer photos" in real.help
+    # The headline KPIs and the sidebar show the very same two.
+    assert model_card.headline_kpis(metrics, None, None, CROSS)[:2] == [lab, real]
+    # The photos as they are, not the rescaled variant; that one only when it is all there is.
+    assert model_card.real_photo_scores(CROSS)["accuracy"] == 0.425
+    scaled = {"rows": CROSS["rows"][:1]}
+    assert model_card.real_photo_scores(scaled)["accuracy"] == 0.4154
+    assert model_card.real_photo_scores({"rows": CROSS["rows"][2:]}) == {}
+    # Not measured yet: a dash, and the help says so.
+    _, unmeasured = model_card.accuracy_kpis(metrics, None)
+    assert unmeasured.value == model_card.MISSING and unmeasured.help.startswith("Not yet measured")
+    caption = model_card.real_photo_caption(CROSS)
+    assert "42.5% of 1,040 faces" in caption and "real web photos" in caption
+    assert model_card.real_photo_caption(None) is None
+
+
+def test_whole_percentages_round_halves_up():
+    assert [model_card.whole_percent(v) for v in (0.425, 0.145, 0.662, 0.0, 1.0)] == ["43%", "15%", "66%", "0%", "100%"]
+
+
+def test_the_calibration_sentence_says_which_data_it_holds_for():
+    """Issue #17, part 3: "a face labelled 70% is right about 70% of the time" holds on FER2013's
+    crops; on real photos the model is over-confident, and the card says so with both ECEs."""
+    manifest = {"temperature": 0.78, "metrics": {"ece_after": 0.0227}, "calibration_wild": WILD}
+    lab, wild = model_card.calibration_sentences(manifest, None)
+    assert "lab photos (FER2013" in lab and "70% of the time" in lab and "ECE 2.3%" in lab
+    assert "real web photos (ExpW, held back)" in wild and "over-confident" in wild
+    assert "right about 54% of the time" in wild and "ECE 11.5%" in wild
+    # metrics.json's ECE is the one evaluation wrote; the manifest's copy is the fallback.
+    assert "ECE 3.0%" in model_card.calibration_sentences(manifest, fake.metrics())[0]
+    # Without the measurement on real photos, the card says it is missing rather than implying it holds.
+    (lab_only, missing) = model_card.calibration_sentences({"temperature": 0.78}, fake.metrics())
+    assert "FER2013" in lab_only and model_card.NOT_MEASURED in missing
+    # Well calibrated there too: no over-confidence claimed.
+    fine = {**WILD, "mean_confidence": 0.44, "ece": 0.02}
+    (sentence,) = model_card.calibration_sentences({"calibration_wild": fine}, None)
+    assert "hold too" in sentence and "over-confident" not in sentence
+    # The card, its data scientists' tables and details carry both.
+    card = model_card.model_card({**manifest, "version": "v3"}, fake.metrics())
+    performance, facts = dict(card.performance), dict(card.facts)
+    assert performance["Calibration error (ECE) as served, ExpW held-back photos"] == "11.5%"
+    assert performance["Calibration error (ECE) after scaling, FER2013 PrivateTest"] == "3.0%"
+    assert facts["Temperature fitted on ExpW (not served)"].startswith("1.16")
+    details = " ".join(model_card.technical_details(manifest, None))
+    assert "calibration_wild" in details and "not served" in details
+    assert "not served" not in " ".join(model_card.technical_details({}, None))
 
 
 def test_version_and_sha_match():
@@ -199,9 +283,11 @@ def test_plain_names_and_a_readable_card():
         "temperature": 0.78,
         "training": {"members": [{}, {}], "parameters": 1682978, "data": {"expw": {"train_faces": 3965}}},
     }
-    sections = model_card.readable_card(manifest, fake.metrics())
+    sections = model_card.readable_card(manifest, fake.metrics(), CROSS)
     assert [s.title for s in sections] == ["What it is", "Intended use", "Data", "Training", "Metrics", "Limitations"]
     text = " ".join(line for s in sections for line in s.lines)
+    metrics_lines = next(s for s in sections if s.title == "Metrics").lines
+    assert "lab crops" in metrics_lines[0] and "42.5% of 1,040 faces" in metrics_lines[1]
     assert "Emotion model v3 (two averaged CNNs)" in text and "v3-ensemble" not in text
     assert "3,965 faces from real web photos" in text and "1.7 million" in text and "calibrated" in text
     assert "counts every emotion equally" in text
