@@ -136,6 +136,8 @@ API_KEY = os.environ.get("FER_API_KEY", "").strip()
 # body streams in (a larger Content-Length is refused before any of it is read).
 API_MAX_REQUEST_MB = _env_float("FER_API_MAX_REQUEST_MB", float(MAX_UPLOAD_MB))
 API_MAX_FILES = _env_int("FER_API_MAX_FILES", 100)
+# /v1/analyze-video: the longest video accepted, in seconds (its size is capped like any upload).
+API_MAX_VIDEO_S = _env_float("FER_API_MAX_VIDEO_S", 600.0)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 

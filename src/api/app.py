@@ -76,6 +76,7 @@ class ApiSettings:
     max_request_bytes: int = field(default_factory=lambda: int(config.API_MAX_REQUEST_MB * MB))
     max_files: int = field(default_factory=lambda: config.API_MAX_FILES)
     max_file_bytes: int = field(default_factory=lambda: int(config.MAX_UPLOAD_MB * MB))
+    max_video_s: float = field(default_factory=lambda: config.API_MAX_VIDEO_S)
     model_file: Path = field(default_factory=lambda: config.MODEL_FILE)
     # The served model's error model (src/training/error_model.py); None: the one beside model_file.
     error_model_file: Path | None = None
@@ -394,6 +395,69 @@ def create_app(
             "model_version": rec.info.version,
             "class_names": list(rec.class_names),
             "results": [result_record(res) for res in results],
+        }
+
+    @v1.post(
+        "/analyze-video",
+        summary="Follow the people in a video and read their emotions",
+        responses={
+            413: {"model": ErrorOut, "description": "video too large or too long"},
+            422: {"model": ErrorOut, "description": "not a readable video"},
+        },
+    )
+    def analyze_video(
+        request: Request,
+        file: Annotated[UploadFile, File(description="one video file (MP4, MOV, AVI, MKV, WebM, ...)")],
+        every: Annotated[
+            float, Form(ge=0.1, le=10.0, description="seconds between the frames analysed (default 0.5)")
+        ] = 0.5,
+        campaign: Annotated[str | None, Form(description="campaign name to file the run under")] = None,
+        location: Annotated[str | None, Form(description="where the video was taken")] = None,
+        tags: Annotated[
+            list[str] | None, Form(description="tags: repeat the field and/or separate them with commas")
+        ] = None,
+        store: Annotated[bool, Form(description="save the results as a run in the results store")] = True,
+    ) -> dict:
+        from src.analytics.people import people_of_rows
+        from src.analytics.persist import video_rows
+        from src.streams.video import VideoError, analyze_video_bytes, probe_bytes
+
+        campaign, location = check_name(campaign, "campaign"), check_name(location, "location")
+        tags = split_tags(tags)
+        name = file.filename or "video"
+        problem = long_name_problem(name)
+        if problem is not None:
+            raise HTTPException(422, problem[1])
+        if file.size is not None and file.size > settings.max_file_bytes:
+            raise HTTPException(
+                413, f"video too large ({file.size / MB:.1f} MB, limit {settings.max_file_bytes / MB:g} MB)"
+            )
+        data = file.file.read()
+        try:
+            info = probe_bytes(data, name)
+            if info.duration_s > settings.max_video_s:
+                raise HTTPException(413, f"video too long ({info.duration_s:.0f} s, limit {settings.max_video_s:g} s)")
+            analysis = analyze_video_bytes(request.app.state.recognizer, data, name, every)
+        except VideoError as exc:
+            raise HTTPException(422, f"{name}: {exc}") from None
+        rec = request.app.state.recognizer
+        rows = video_rows(analysis.faces, name, rec.class_names)
+        people = people_of_rows([{**r, "emotions": {c: r[c] for c in rec.class_names}} for r in rows])
+        run_id = None
+        if store and rows:
+            run_id = _store(request).save_rows(
+                SOURCE, rows, campaign=campaign, location=location, tags=tags, model_version=rec.info.version
+            )
+        return {
+            "run_id": run_id,
+            "model_version": rec.info.version,
+            "class_names": list(rec.class_names),
+            "file": name,
+            "duration_s": round(info.duration_s, 3),
+            "every_s": every,
+            "samples": len(rows),
+            "people": [person.as_row() for person in people],
+            "faces": rows,
         }
 
     @v1.get("/runs", summary="Stored runs, newest first")

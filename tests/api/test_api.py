@@ -870,3 +870,40 @@ def test_results_and_summary_count_finished_runs_unless_asked(trained_model, tmp
             assert summary["faces"] == 1
     finally:
         stop_process(proc, timeout=20)
+
+
+def test_a_video_is_followed_person_by_person_and_stored(client, tmp_path):
+    """POST /v1/analyze-video: one row per face per sampled frame with time and track id, the
+    drifting face counted as one person, the run stored with its people; limits and bad input."""
+    from camera_support import drift_clip
+
+    clip = drift_clip(tmp_path / "clip.avi", seconds=4.0).read_bytes()
+    r = client.post(
+        "/v1/analyze-video",
+        files={"file": ("visit.avi", clip, "video/x-msvideo")},
+        data={"campaign": "Video API", "every": "0.5"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["samples"] >= 6 and {f["track_id"] for f in body["faces"]} == {0}
+    assert [p["kind"] for p in body["people"]] == ["track"] and body["people"][0]["samples"] == body["samples"]
+    assert body["duration_s"] == pytest.approx(4.0, abs=0.2)
+    runs = client.get("/v1/runs", params={"campaign": "Video API"}).json()["runs"]
+    assert [(run["run_id"], run["people"]) for run in runs] == [(body["run_id"], 1)]
+    assert client.get("/v1/summary", params={"campaign": "Video API"}).json()["people"] == 1
+
+    bad = client.post("/v1/analyze-video", files={"file": ("x.mp4", b"not a video", "video/mp4")})
+    assert bad.status_code == 422 and "x.mp4" in bad.json()["detail"]
+
+
+def test_a_video_over_the_duration_limit_is_refused(trained_model, tmp_path):
+    from camera_support import drift_clip
+
+    clip = drift_clip(tmp_path / "clip.avi", seconds=3.0).read_bytes()
+    proc, base, log = _start_server(trained_model, tmp_path, FER_API_MAX_VIDEO_S="2")
+    try:
+        with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
+            r = c.post("/v1/analyze-video", files={"file": ("long.avi", clip, "video/x-msvideo")})
+            assert r.status_code == 413 and r.json()["detail"] == "video too long (3 s, limit 2 s)"
+    finally:
+        stop_process(proc, timeout=20)
