@@ -144,16 +144,23 @@ def runs_frame(rows: Rows) -> pd.DataFrame:
 # --- Results (per-face rows with their run's columns) -------------------------------------
 
 
+def _run_columns() -> tuple[sa.ColumnElement, ...]:
+    """The run's columns every row of results and people carries."""
+    return (
+        RUNS.c.id.label("run_id"),
+        RUNS.c.created_at,
+        RUNS.c.source,
+        RUNS.c.campaign,
+        RUNS.c.location,
+        RUNS.c.tags,
+        RUNS.c.model_version,
+    )
+
+
 def results_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
     return (
         sa.select(
-            RUNS.c.id.label("run_id"),
-            RUNS.c.created_at,
-            RUNS.c.source,
-            RUNS.c.campaign,
-            RUNS.c.location,
-            RUNS.c.tags,
-            RUNS.c.model_version,
+            *_run_columns(),
             *(FACES.c[name] for name in ("file", "face", "x", "y", "w", "h", "emotion", "confidence")),
             FACES.c.sentiment,
             FACES.c.emotions,
@@ -214,13 +221,7 @@ def results_frame(rows: Rows) -> pd.DataFrame:
 def people_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
     return (
         sa.select(
-            RUNS.c.id.label("run_id"),
-            RUNS.c.created_at,
-            RUNS.c.source,
-            RUNS.c.campaign,
-            RUNS.c.location,
-            RUNS.c.tags,
-            RUNS.c.model_version,
+            *_run_columns(),
             *(PEOPLE.c[name] for name in PEOPLE_COLUMNS),
             PEOPLE.c.emotions,
         )
