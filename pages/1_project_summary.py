@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from src.analytics import persist, trends
-from src.app import cache, demo_data
+from src.app import cache, demo_data, shares
 from src.common.sanitize import markdown_literal
 from src.training import model_card
 
@@ -13,12 +14,12 @@ cache.ensure_navigation()
 
 st.title("Facial Emotion Analytics")
 st.markdown(
-    "Turn customer photos and video into a **sentiment signal**: how many faces look happy, neutral "
+    "Turn customer photos and video into a **sentiment signal**: how many people look happy, neutral "
     "or negative, per campaign, store visit or UX session. A CNN trained on FER2013 reads seven "
     "expressions (angry, disgust, fear, happy, sad, surprise, neutral) from every face it finds."
 )
 
-kpis = model_card.headline_kpis(cache.metrics(), cache.saved_dataset_stats(), cache.benchmark())
+kpis = model_card.headline_kpis(cache.metrics(), cache.saved_dataset_stats(), cache.benchmark(), cache.cross_dataset())
 for col, kpi in zip(st.columns(len(kpis)), kpis):
     col.metric(kpi.label, kpi.value, help=kpi.help)
 if not all(k.measured for k in kpis):
@@ -41,7 +42,8 @@ def demo_button(label: str, key: str, action, help: str) -> None:
 
 
 def saved_results() -> None:
-    """Headline numbers of the results store: faces analysed, positive share week on week, busiest campaign."""
+    """Headline numbers of the results store: people seen, positive share week on week (as read and
+    corrected), busiest campaign."""
     st.subheader("Saved results")
     store, error = cache.results_store()
     if store is None:
@@ -49,7 +51,8 @@ def saved_results() -> None:
         return
     try:
         frame, runs = cache.stored_history(store)
-        k = trends.kpis(frame)
+        people = cache.stored_people(store, runs)
+        k = trends.kpis(frame, people=people)
     except Exception as exc:
         st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
         return
@@ -80,17 +83,22 @@ def saved_results() -> None:
             "Deletes the demo runs only; your own results stay.",
         )
     cols = st.columns(3)
-    cols[0].metric("Faces analysed", f"{k.faces:,}", help="Faces in the results store, every source and campaign.")
+    cols[0].metric(
+        "People seen",
+        f"{k.people or 0:,}",
+        help=f"{k.samples:,} samples (face rows and live face-seconds). A face in a photo is one person; "
+        "someone followed through a video or by the live camera is one person however long they stay.",
+    )
     this_week = f"{k.positive_this_week:.0%}" if k.positive_this_week is not None else "—"
     change = f"{100 * k.positive_change:+.0f} pts vs last week" if k.positive_change is not None else None
     cols[1].metric(
-        "Positive faces this week",
+        "Positive people this week",
         this_week,
         change,
         help=(
-            f"Share of this ISO week's faces (UTC, from Monday) that look happy: {k.faces_this_week:,} faces; "
+            f"Share of this ISO week's people (UTC, from Monday) who look happy: {k.people_this_week or 0:,} people; "
             + (
-                f"last week {k.positive_last_week:.0%} of {k.faces_last_week:,}."
+                f"last week {k.positive_last_week:.0%} of {k.people_last_week or 0:,}."
                 if k.positive_last_week is not None
                 else "none last week."
             )
@@ -100,10 +108,32 @@ def saved_results() -> None:
         "Busiest campaign",
         # A metric's value is rendered as Markdown: the user's name goes in escaped.
         markdown_literal(k.busiest_campaign) if k.busiest_campaign is not None else "—",
-        f"{k.busiest_faces:,} faces" if k.busiest_campaign is not None else None,
+        f"{k.busiest_people or 0:,} people" if k.busiest_campaign is not None else None,
         delta_color="off",
         delta_arrow="off",
-        help="The campaign with the most faces saved, all time.",
+        help="The campaign with the most people seen, all time.",
+    )
+    corrected_positive(frame, people)
+
+
+def corrected_positive(frame, people) -> None:
+    """This week's positive share corrected for the model's known mix-ups, with its range, in one line."""
+    week = trends.iso_week_start(pd.Timestamp.now(tz="UTC"))
+    rows = trends.prepare(frame)
+    rows = rows[(rows["at"] >= week) & (rows["at"] < week + pd.Timedelta(days=7))]
+    labels, clusters = shares.face_samples(rows, people)
+    if not labels:
+        return
+    positive = {"positive": shares.correctable(trends.sentiment_grouping()).groups["positive"]}
+    result, reason = cache.corrected_shares(labels, clusters, positive)
+    if result is None:
+        st.caption(shares.not_corrected(reason))
+        return
+    share = result.group("positive")
+    st.caption(
+        f"Positive this week, corrected for the mix-ups the model is known to make on real photos: "
+        f"**{share.corrected:.0%}** (the true share lies between {share.low:.0%} and {share.high:.0%}, "
+        "19 times in 20)."
     )
 
 

@@ -10,6 +10,11 @@ The sidebar's *Model* selector (``MODEL_CHOICE`` in the session) picks the model
 Emotion Detection tabs read faces with: the deployed one or a model adapted to the
 customer's faces (``chosen_model``). ``load_recognizer(model)`` loads either; the photo
 analysis and the saliency maps follow the choice, so they agree with that recognizer.
+
+The saved results (``stored_history``: samples; ``stored_people``: one row per person) are
+re-read only when the store's runs change. The deployed model's error model (``error_model``)
+is read once per file version; the corrected shares and campaign tests computed with it
+(``corrected_shares``, ``campaign_test``) are cached on their samples.
 """
 
 from __future__ import annotations
@@ -436,3 +441,87 @@ def stored_history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     runs = store.runs()
     return _history(config.DATABASE_URL, history_version(runs, time.time())), runs
+
+
+@st.cache_data(show_spinner="Reading the saved people…", max_entries=2)
+def _people(url: str, version: str) -> pd.DataFrame:
+    from src.analytics.persist import history_people
+
+    return history_people(_store(url))
+
+
+def stored_people(store, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``persist.history_people`` of the store (one row per person), re-read only when its runs
+    changed, as ``stored_history``; ``runs`` saves reading them again when the caller has them."""
+    import time
+
+    from src.analytics.persist import history_version
+
+    runs = store.runs() if runs is None else runs
+    return _people(config.DATABASE_URL, history_version(runs, time.time()))
+
+
+# --- corrected shares -----------------------------------------------------------
+
+
+def _error_model_file() -> Path:
+    from src.training.error_model import error_model_path
+
+    return error_model_path(config.MODEL_FILE)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _error_model(path: str, stamp: int):
+    from src.training.error_model import load_error_model
+
+    return load_error_model(path, strict=False)  # None when missing or unreadable (the reason is logged)
+
+
+def error_model() -> tuple[Any | None, str]:
+    """The deployed model's error model (how it mixes up expressions on real photos), or None and
+    why not in plain words (lower case, for ``shares.not_corrected``). Re-read when the file changes."""
+    path = _error_model_file()
+    model = _error_model(str(path), _stamp(path))
+    if model is not None:
+        return model, ""
+    if not path.is_file():
+        return None, f"the file that measures them ({path.name}) is missing"
+    return None, f"the file that measures them ({path.name}) could not be read"
+
+
+def error_model_key() -> str:
+    """Changes when the error model file does (a cache key for the corrected shares)."""
+    path = _error_model_file()
+    return f"{path}:{_stamp(path)}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _corrected(labels: tuple, clusters: tuple, buckets: tuple, key: str):
+    from src.app import shares
+
+    model, _ = error_model()
+    return shares.corrected(labels, clusters, model, dict(buckets) if buckets else None)
+
+
+def corrected_shares(labels, clusters, buckets=None) -> tuple[Any | None, str]:
+    """``shares.corrected`` with the deployed model's error model, cached on the samples; (None,
+    why) without an error model or when it cannot read these labels."""
+    model, reason = error_model()
+    if model is None:
+        return None, reason
+    groups = tuple((name, tuple(members)) for name, members in (buckets or {}).items())
+    return _corrected(tuple(labels), tuple(clusters), groups, error_model_key())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _campaign_test(a: tuple, b: tuple, names: tuple, buckets: tuple | None, key: str):
+    from src.app import shares
+
+    model, _ = error_model()
+    return shares.compare_pair(a, b, names, dict(buckets) if buckets is not None else None, model)
+
+
+def campaign_test(a, b, names: tuple[str, str], buckets=None):
+    """``shares.compare_pair`` with the deployed model's error model (uncorrected gaps without one), cached."""
+    groups = None if buckets is None else tuple((name, tuple(members)) for name, members in buckets.items())
+    return _campaign_test(tuple(a), tuple(b), tuple(names), groups, error_model_key())

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from src.analytics import trends
 from src.analytics.groups import SENTIMENT_BUCKETS
 from src.common.palette import GROUP_COLORS, emotion_color, sentiment_color
 from src.common.sanitize import plotly_literal
@@ -154,7 +155,7 @@ def emotion_timeline(
     """Stacked area of the emotion columns over time (gaps where no face was seen).
 
     ``y_title``/``hover_unit`` name what the columns hold (mean probabilities for a video,
-    shares of faces for the live camera); ``compact`` suits a narrow column: shorter, with
+    shares of the faces in view for the live camera); ``compact`` suits a narrow column: shorter, with
     the legend under the plot so it cannot wrap into the title.
     """
     fig = go.Figure()
@@ -189,6 +190,12 @@ def emotion_timeline(
     return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(LEGEND_TOP, traceorder="normal"))
 
 
+def unit_of(df: pd.DataFrame) -> str:
+    """What the rows of a saved-results table count, for hovers and axis titles: ``people`` for the
+    people table (``trends.unit``), else ``samples`` (faces read: photo faces, video frames, live seconds)."""
+    return "people" if trends.unit(df) == "people" else "samples"
+
+
 def label_color(label: str, kind: str, index: int = 0) -> str:
     """Colour of a grouping label: emotions and sentiments keep theirs, custom groups take turns."""
     if kind == "emotion":
@@ -206,12 +213,13 @@ def share_trend(
     labels: Sequence[str],
     kind: str = "emotion",
     bucket: str = "day",
-    title: str = "Share of faces over time",
+    title: str = "",
+    unit: str = "samples",
 ) -> go.Figure:
-    """Stacked bars of each label's share of the faces per period (``trends.shares_over_time``).
+    """Stacked bars of each label's share of the people (or samples) per period (``trends.shares_over_time``).
 
-    Group labels can be user-typed: they are shown as typed (``plotly_literal``) and kept
-    out of the hover template.
+    ``unit`` names what the table counts (``unit_of`` the table it was made from). Group labels
+    can be user-typed: they are shown as typed (``plotly_literal``) and kept out of the hover template.
     """
     fig = go.Figure()
     for i, label in enumerate(labels):
@@ -224,14 +232,14 @@ def share_trend(
             name=plotly_literal(str(label)),
             marker_color=label_color(str(label), kind, i),
             customdata=np.stack([part["faces"], part["total"]], axis=-1),
-            hovertemplate="%{fullData.name}: %{y:.0%} (%{customdata[0]} of %{customdata[1]} faces)<extra></extra>",
+            hovertemplate=f"%{{fullData.name}}: %{{y:.0%}} (%{{customdata[0]}} of %{{customdata[1]}} {unit})<extra></extra>",
         )
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", title="share of faces")
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title=f"share of {unit}")
     fig.update_xaxes(tickformat=_BUCKET_TICKS.get(bucket, "%d %b"), title=None)
     return _layout(
         fig,
         height=380,
-        title=title,
+        title=title or f"Share of {unit} over time",
         barmode="stack",
         bargap=0.15,
         hovermode="x unified",
@@ -243,11 +251,13 @@ def campaign_comparison(
     long: pd.DataFrame,
     labels: Sequence[str],
     kind: str = "emotion",
-    title: str = "Share of faces by campaign (95% confidence interval)",
+    title: str = "",
+    unit: str = "samples",
 ) -> go.Figure:
     """Grouped bars: each label's share per campaign with Wilson error bars (``trends.campaign_shares``).
 
-    Campaign names are user-typed: shown as typed, never in the hover template.
+    ``unit`` names what the table counts (``unit_of``). Campaign names are user-typed: shown as
+    typed, never in the hover template.
     """
     fig = go.Figure()
     order = [str(label) for label in labels]
@@ -271,12 +281,82 @@ def campaign_comparison(
             ),
             customdata=np.stack([part["faces"], part["total"], part["low"], part["high"]], axis=-1),
             hovertemplate=(
-                "%{fullData.name}<br>%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]} faces)"
+                f"%{{fullData.name}}<br>%{{x}}: %{{y:.1%}} (%{{customdata[0]}} of %{{customdata[1]}} {unit})"
                 "<br>95% CI %{customdata[2]:.1%} to %{customdata[3]:.1%}<extra></extra>"
             ),
         )
-    fig.update_yaxes(tickformat=".0%", title="share of faces", rangemode="tozero")
+    fig.update_yaxes(tickformat=".0%", title=f"share of {unit}", rangemode="tozero")
+    title = title or f"Share of {unit} by campaign (95% confidence interval)"
     return _layout(fig, height=380, title=title, barmode="group", legend=LEGEND_TOP)
+
+
+RAW_COLOR = "#c7c7c7"
+
+
+def corrected_shares(
+    frame: pd.DataFrame, kind: str = "emotion", title: str = "", order: Sequence[str] | None = None
+) -> go.Figure:
+    """Each label's share as the model read it (grey) beside its corrected share with the 95% range
+    (``Quantification.frame()`` rows: label, raw, corrected, low, high), in the order of ``order``
+    (a grouping's buckets, the emotions). Without corrected values (NaN: no error model) only the
+    shares as read are drawn.
+
+    Group labels can be user-typed: shown as typed, never in the hover template.
+    """
+    rank = {str(label): i for i, label in enumerate(order if order is not None else frame["label"])}
+    frame = frame.sort_values("label", key=lambda col: col.astype(str).map(rank).fillna(len(rank)), kind="stable")
+    labels = [plotly_literal(str(label)) for label in frame["label"]]
+    fig = go.Figure()
+    fig.add_bar(
+        x=labels,
+        y=frame["raw"],
+        name="as read",
+        marker_color=RAW_COLOR,
+        hovertemplate="%{x}: %{y:.1%} as the model read them<extra></extra>",
+    )
+    if frame["corrected"].notna().any():
+        fig.add_bar(
+            x=labels,
+            y=frame["corrected"],
+            name="corrected (95% range)",
+            # A custom group keeps the colour it has in the other charts: its place in the grouping.
+            marker_color=[label_color(str(label), kind, rank.get(str(label), 0)) for label in frame["label"]],
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=(frame["high"] - frame["corrected"]).clip(lower=0),
+                arrayminus=(frame["corrected"] - frame["low"]).clip(lower=0),
+                thickness=1.4,
+                width=4,
+                color="#333333",
+            ),
+            customdata=np.stack([frame["low"], frame["high"]], axis=-1),
+            hovertemplate="%{x}: %{y:.1%} corrected<br>95% range %{customdata[0]:.1%} to %{customdata[1]:.1%}"
+            "<extra></extra>",
+        )
+    fig.update_yaxes(tickformat=".0%", title="share of samples", rangemode="tozero")
+    # A legend would show the corrected bars in the first label's colour: say it in words instead.
+    key = "grey: as read · colour: corrected, with its 95% range" if len(fig.data) > 1 else "as the model read them"
+    fig.add_annotation(
+        text=key,
+        xref="paper",
+        yref="paper",
+        x=1,
+        y=1.02,
+        xanchor="right",
+        yanchor="bottom",
+        showarrow=False,
+        font=dict(size=12, color="#666666"),
+    )
+    return _layout(
+        fig,
+        height=340,
+        title=title or None,
+        barmode="group",
+        bargap=0.25,
+        showlegend=False,
+        margin=dict(l=10, r=10, t=60, b=10),
+    )
 
 
 def class_counts(stats: Mapping, title: str = "Faces per class and split") -> go.Figure:

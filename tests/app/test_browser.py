@@ -536,11 +536,13 @@ def _open_history(page, app_url: str):
 def test_history_and_trends_render_and_campaign_names_stay_text(page, history_app_url, history_store, screenshot_dir):
     panel = _open_history(page, history_app_url)
     charts = panel.locator('[data-testid="stPlotlyChart"]')
-    charts.nth(1).locator(".main-svg").first.wait_for(timeout=30_000)
-    assert charts.count() == 2  # shares over time, campaign comparison
-    for i in range(2):
+    charts.nth(3).locator(".main-svg").first.wait_for(timeout=30_000)
+    assert charts.count() == 4  # shares of people over time, corrected emotions and sentiment, campaign comparison
+    for i in range(4):
         assert charts.nth(i).locator(".trace.bars .point path").count() > 0, f"chart {i} drew nothing"
-    assert panel.get_by_text(re.compile(r"really differ|No clear difference|Too few faces")).count() >= 1
+    assert charts.nth(1).locator(".errorbar").count() > 0  # the corrected shares' 95% ranges
+    assert panel.get_by_text(re.compile(r"really differ|No clear difference|Too few people")).count() >= 1
+    assert metric_value(page, "People") != metric_value(page, "Samples")  # videos and live follow people
     assert_no_exception(page)
     screenshot(page, screenshot_dir / "2_emotion_detection_history.png")
     # The groups editor leads with words and a form; the line syntax is one tab away.
@@ -551,7 +553,7 @@ def test_history_and_trends_render_and_campaign_names_stay_text(page, history_ap
     screenshot(page, screenshot_dir / "2_emotion_detection_groups.png")
     page.goto(history_app_url)
     wait_until_idle(page)
-    assert metric_value(page, "Faces analysed") != "—"
+    assert metric_value(page, "People seen") != "—"
     screenshot(page, screenshot_dir / "1_project_summary_saved_results.png")
 
     # A campaign named with Markdown and HTML, busier than the demo ones so it is compared by default.
@@ -565,9 +567,9 @@ def test_history_and_trends_render_and_campaign_names_stay_text(page, history_ap
         store.save_rows("batch", rows, campaign=MARKUP_CAMPAIGN)
     panel = _open_history(page, history_app_url)
     charts = panel.locator('[data-testid="stPlotlyChart"]')
-    charts.nth(1).locator(".main-svg").first.wait_for(timeout=30_000)
+    charts.nth(3).locator(".main-svg").first.wait_for(timeout=30_000)
     assert_no_exception(page)
-    legend = charts.nth(1).locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")
+    legend = charts.nth(3).locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert MARKUP_CAMPAIGN in legend, legend  # Plotly shows the tags as typed
     verdict = panel.locator('[data-testid="stAlert"]').filter(has_text="differ").first
     assert f"“{MARKUP_CAMPAIGN}”" in verdict.inner_text().replace("\u2060", "")  # word joiners: no autolink

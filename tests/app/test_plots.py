@@ -213,3 +213,46 @@ def test_custom_group_labels_take_turns_in_the_group_colours():
     assert plots.label_color("frustrated", "custom", 0) == GROUP_COLORS[0]
     assert plots.label_color("x", "custom", len(GROUP_COLORS) + 1) == GROUP_COLORS[1]
     assert plots.label_color("happy", "emotion") == emotion_color("happy")
+
+
+def test_share_charts_say_what_they_count():
+    """The History charts count people (the people table) or samples, and say which (issue 16)."""
+    trends, df = _trend_frames()
+    grouping = trends.sentiment_grouping()
+    assert plots.unit_of(df) == "samples" and plots.unit_of(df.assign(person=0)) == "people"
+    long = trends.shares_over_time(df, grouping, "day")
+    fig = plots.share_trend(long, grouping.buckets, "sentiment", "day", unit="people")
+    assert fig.layout.yaxis.title.text == "share of people" and fig.layout.title.text == "Share of people over time"
+    assert all(t.hovertemplate.endswith(" people)<extra></extra>") for t in fig.data)
+    fig = plots.campaign_comparison(trends.campaign_shares(df, grouping), grouping.buckets, "sentiment")
+    assert (
+        fig.layout.yaxis.title.text == "share of samples" and "of %{customdata[1]} samples" in fig.data[0].hovertemplate
+    )
+
+
+def test_corrected_shares_beside_the_shares_as_read_with_their_range():
+    frame = pd.DataFrame(
+        {
+            "label": ["negative", "positive", "<b>x</b> %{y}"],
+            "raw": [0.5, 0.3, 0.2],
+            "corrected": [0.4, 0.45, 0.15],
+            "low": [0.3, 0.35, 0.05],
+            "high": [0.5, 0.55, 0.3],
+        }
+    )
+    fig = plots.corrected_shares(frame, "sentiment", title="Sentiment", order=["positive", "negative"])
+    raw, corrected = fig.data
+    assert (raw.name, corrected.name) == ("as read", "corrected (95% range)")
+    assert list(raw.x) == ["positive", "negative", "&lt;b&gt;x&lt;/b&gt; %{y}"]  # in order, names as typed
+    assert list(corrected.y) == [0.45, 0.4, 0.15] and raw.marker.color == plots.RAW_COLOR
+    assert list(corrected.error_y.array) == pytest.approx([0.1, 0.1, 0.15])
+    assert list(corrected.error_y.arrayminus) == pytest.approx([0.1, 0.1, 0.1])
+    assert list(corrected.marker.color)[:2] == [
+        plots.label_color("positive", "sentiment"),
+        plots.label_color("negative", "sentiment"),
+    ]
+    assert all("x</b>" not in t.hovertemplate for t in fig.data)
+    assert not fig.layout.showlegend and "grey: as read" in fig.layout.annotations[0].text  # no one-colour legend
+    # Nothing to correct with: the shares as read only.
+    plain = plots.corrected_shares(frame.assign(corrected=np.nan, low=np.nan, high=np.nan), "sentiment")
+    assert [t.name for t in plain.data] == ["as read"]

@@ -1,8 +1,11 @@
 """The History & trends tab: results saved from every tab, the command line and the API, filtered
-and charted over time per emotion, sentiment or custom grouping, the campaign comparison (every
-campaign of one kind of source by default) with its verdict in plain words and the test behind it
-for data scientists, the table with downloads, deletion of runs and campaigns, and the
-emotion-groups editor (an example, a form, and the line syntax for those who prefer it)."""
+and charted over time per emotion, sentiment or custom grouping, counting people (a face in a
+photo, someone followed through a video or by the live camera) with the samples beside them; the
+shares corrected for the model's known mix-ups with their 95% ranges; the campaign comparison
+(every campaign of one kind of source by default), tested with people as the unit, its verdict in
+plain words and the tests behind it for data scientists; the samples and people with downloads,
+deletion of runs and campaigns, and the emotion-groups editor (an example, a form, and the line
+syntax for those who prefer it)."""
 
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from src import config
-from src.analytics import groups, persist, trends
-from src.app import cache, plots
+from src.analytics import compare, groups, persist, trends
+from src.app import cache, plots, report_view, shares
 from src.app.detection.common import sync_selection
 from src.common.sanitize import markdown_literal
 
@@ -66,9 +69,9 @@ def _history_filters(options: trends.FilterOptions) -> dict:
     until = until or since  # one day picked: that day
     bucket = d2.segmented_control("Per", trends.BUCKETS, default="day", key="history_bucket", required=True)
     choices = _groupings()
-    # Sentiment by default: three groups read at a glance over time and need the fewest faces to compare.
+    # Sentiment by default: three groups read at a glance over time and need the fewest people to compare.
     key = d3.selectbox(
-        "Count faces by", list(choices), index=1, format_func=lambda k: choices[k][0], key="history_grouping"
+        "Count people by", list(choices), index=1, format_func=lambda k: choices[k][0], key="history_grouping"
     )
     label, kind, grouping = choices[key or "emotion"]
     return {
@@ -79,29 +82,39 @@ def _history_filters(options: trends.FilterOptions) -> dict:
     }
 
 
-def _history_kpis(rows, faces) -> None:
-    """Faces, runs, campaigns and the positive share of the filtered results."""
-    cols = st.columns(4)
-    cols[0].metric("Faces", f"{len(faces):,}")
-    cols[1].metric("Runs", f"{rows['run_id'].nunique():,}" if "run_id" in rows else "—")
-    cols[2].metric("Campaigns", f"{trends.campaign_names(faces['campaign']).nunique():,}")
-    positive = trends.memberships(faces, trends.sentiment_grouping())["positive"].mean() if len(faces) else None
-    cols[3].metric("Positive faces", f"{positive:.0%}" if positive is not None else "—")
+def _history_kpis(rows, people) -> None:
+    """People, samples, runs, campaigns and the positive share of people, of the filtered results."""
+    cols = st.columns(5)
+    cols[0].metric(
+        "People",
+        f"{len(people):,}",
+        help="A face in a photo is one person; someone followed through a video or by the live camera "
+        "is one person however long they stay.",
+    )
+    cols[1].metric(
+        "Samples",
+        f"{len(trends.face_rows(rows)):,}",
+        help="Faces the model read: one per face in a photo, per sampled video frame and per live face-second.",
+    )
+    cols[2].metric("Runs", f"{rows['run_id'].nunique():,}" if "run_id" in rows else "—")
+    cols[3].metric("Campaigns", f"{trends.campaign_names(people['campaign']).nunique():,}")
+    positive = trends.memberships(people, trends.sentiment_grouping())["positive"].mean() if len(people) else None
+    cols[4].metric("Positive people", f"{positive:.0%}" if positive is not None else "—")
 
 
 KINDS = {"photo": "Photos & batches", "video": "Video files", "live": "Live camera", "all": "All sources"}
 
 
 def _kinds(rows) -> pd.Series:
-    """Each row's kind of source: a video counts a face in every sampled frame and the live camera
-    in every second, so campaigns are compared with campaigns of the same kind."""
+    """Each row's kind of source (samples or people): a photo sees a person once, a video and the live
+    camera follow them, so campaigns are compared with campaigns of the same kind."""
     source = rows["source"].fillna("").astype(str) if "source" in rows else pd.Series("", index=rows.index)
     return source.where(source.isin(["video", "live"]), "photo")
 
 
-def _campaigns_by_kind(rows) -> dict[str, list[str]]:
-    """{kind: its campaigns with faces, busiest first} for the kinds that have any, then "all"."""
-    faces = trends.face_rows(trends.prepare(rows))
+def _campaigns_by_kind(people) -> dict[str, list[str]]:
+    """{kind: its campaigns with people, busiest first} for the kinds that have any, then "all"."""
+    faces = trends.face_rows(trends.prepare(people))
     kinds = _kinds(faces)
     out = {}
     for kind in ("photo", "video", "live"):
@@ -122,32 +135,35 @@ def _quoted(names) -> str:
 
 
 def plain_verdict(result: trends.Comparison, grouping: groups.Grouping) -> str:
-    """The comparison's outcome in a manager's words (the test and its figures go to the details)."""
+    """The chi-square comparison's outcome in plain words (shown for reference in the details; the
+    verdict on the page is the people-based test's, ``shares.plain_test_verdict``)."""
     names, mix = _quoted(result.campaigns), _mix(grouping)
     if result.testable and result.differs:
         return (
             f"{names} really differ in their {mix}: a gap this large would come up by chance "
             f"less than {trends.ALPHA:.0%} of the time."
         )
+    unit = "people" if result.verdict.startswith("Too few people") or "many people" in result.verdict else "faces"
     if result.testable:
         return (
             f"No clear difference in the {mix} between {names}: "
-            "the gaps are within what chance produces with this many faces."
+            f"the gaps are within what chance produces with this many {unit}."
         )
-    if result.verdict.startswith("Too few faces"):
+    if result.verdict.startswith(("Too few faces", "Too few people")):
         fewer = " or count them by sentiment" if len(grouping.buckets) > 3 else ""
-        return f"Too few faces to tell whether {names} differ in their {mix}. Collect more faces{fewer}."
+        return f"Too few {unit} to tell whether {names} differ in their {mix}. Collect more {unit}{fewer}."
     return result.verdict  # why no comparison applies, already in plain words
 
 
 def method_details(result: trends.Comparison) -> str:
     """The method and figures behind ``plain_verdict``, with their exact names (Markdown)."""
     lines = [
-        "- **Test**: chi-square (χ²) test of independence on the face counts below "
-        f"(campaigns × groups), at the {trends.ALPHA:g} level: the campaigns *really differ* when p < {trends.ALPHA:g}.",
-        "- **Run only** when each face is in one group and the expected counts are large enough "
+        "- **Test**: chi-square (χ²) test of independence on the people counts below "
+        f"(campaigns × groups), at the {trends.ALPHA:g} level, every label taken as true: "
+        f"the campaigns *really differ* when p < {trends.ALPHA:g}.",
+        "- **Run only** when each person is in one group and the expected counts are large enough "
         "(Cochran's rule: every expected count at least 1, at most a fifth under 5).",
-        "- **Error bars** in the chart: 95% Wilson score intervals of each share.",
+        "- **Error bars** in the chart: 95% Wilson score intervals of each share of people.",
     ]
     if result.testable:
         p = "< 0.001" if result.p_value < 0.001 else f"= {result.p_value:.3f}"
@@ -156,10 +172,13 @@ def method_details(result: trends.Comparison) -> str:
     return "\n".join(lines)
 
 
-def _campaign_section(rows, grouping: groups.Grouping, kind: str) -> None:
-    """Campaigns of one kind of source side by side (all of them by default), with the test of whether they differ."""
+def _campaign_section(rows, people, all_people, grouping: groups.Grouping, kind: str) -> None:
+    """Campaigns of one kind of source side by side (all of them by default), with the test of whether they differ.
+
+    ``rows`` and ``people`` are the filtered samples and people; ``all_people`` every stored
+    person (the live samples' people, whatever the filters)."""
     st.subheader("Campaign comparison")
-    by_kind = _campaigns_by_kind(rows)
+    by_kind = _campaigns_by_kind(people)
     if len(by_kind["all"]) < 2:
         st.info("Save results under two or more campaigns (or widen the filters) to compare them here.")
         return
@@ -172,8 +191,8 @@ def _campaign_section(rows, grouping: groups.Grouping, kind: str) -> None:
         format_func=lambda k: f"{KINDS[k]} ({len(by_kind[k])})",
         key="history_compare_kind",
         required=True,
-        help="A video counts a face in every sampled frame and the live camera in every second, so "
-        "campaigns are compared with campaigns of the same kind; *All sources* mixes them.",
+        help="A photo sees a person once, a video or the live camera follows them (and films them "
+        "differently), so campaigns are compared with campaigns of the same kind; *All sources* mixes them.",
     )
     source = source if source in by_kind else default
     names = by_kind[source]
@@ -187,30 +206,155 @@ def _campaign_section(rows, grouping: groups.Grouping, kind: str) -> None:
         st.info("Pick two or more campaigns.")
         return
     if source != "all":
-        rows = rows[_kinds(rows) == source]
-    long = trends.campaign_shares(rows, grouping, chosen)
-    st.plotly_chart(plots.campaign_comparison(long, grouping.buckets, kind), width="stretch", key="history-campaigns")
-    result = trends.compare_campaigns(rows, chosen, grouping)
-    verdict = markdown_literal(plain_verdict(result, grouping))  # campaign names inside: shown as typed
-    if result.differs:
-        st.success(verdict, icon=":material/check_circle:")
+        rows, people = rows[_kinds(rows) == source], people[_kinds(people) == source]
+    long = trends.campaign_shares(people, grouping, chosen)
+    st.plotly_chart(
+        plots.campaign_comparison(long, grouping.buckets, kind, unit=plots.unit_of(people)),
+        width="stretch",
+        key="history-campaigns",
+    )
+    _campaign_verdict(rows, people, all_people, chosen, grouping)
+
+
+def _campaign_tests(rows, all_people, chosen, grouping: groups.Grouping) -> tuple[list, str]:
+    """Every pair of the chosen campaigns tested with people as the unit, or ([], why not)."""
+    if len(chosen) > shares.MAX_CAMPAIGNS:
+        return [], (
+            f"Pick at most {shares.MAX_CAMPAIGNS} campaigns to test whether they differ (each pair is tested); "
+            "the chart shows them all."
+        )
+    samples = shares.campaign_samples(rows, all_people, chosen)
+    buckets = shares.compared_buckets(grouping)
+    try:
+        return [cache.campaign_test(samples[a], samples[b], (a, b), buckets) for a, b in shares.pairs(chosen)], ""
+    except ValueError:
+        return [], (
+            "Some emotions are in more than one of these groups, so no single test of the mix applies; compare "
+            "each group's interval in the chart instead (or make the grouping a partition)."
+        )
+
+
+def _campaign_verdict(rows, people, all_people, chosen, grouping: groups.Grouping) -> None:
+    """The verdict of the people-based test in plain words, and the figures behind it for data scientists."""
+    tests, problem = _campaign_tests(rows, all_people, chosen, grouping)
+    # Campaign names inside: shown as typed.
+    lines = [markdown_literal(shares.plain_test_verdict(t, grouping)) for t in tests]
+    text = lines[0] if len(lines) == 1 else "\n".join(f"- {line}" for line in lines)
+    if problem:
+        st.info(problem, icon=":material/info:")
+    elif any(t.differs for t in tests):
+        st.success(text, icon=":material/check_circle:")
     else:
-        st.info(verdict, icon=":material/info:")
+        st.info(text, icon=":material/info:")
+    notes = []
+    if tests and not all(t.corrected for t in tests):
+        _, reason = cache.error_model()
+        notes.append(f"The shares in these sentences are as the model read them, not corrected: {reason}.")
+    thresholds = [g for g in grouping.groups if g.min_confidence is not None]
+    if tests and thresholds:
+        names = " and ".join(f"“{g.name}”" for g in thresholds)
+        notes.append(
+            f"{names} count{'s' if len(thresholds) == 1 else ''} only faces sure enough; the test cannot "
+            "allow for confidence, so it counts every face of their emotions."
+        )
+    if notes:
+        st.caption(markdown_literal(" ".join(notes)))
+    old = trends.compare_campaigns(people, chosen, grouping)
     with st.expander("Details for data scientists"):
-        st.markdown(method_details(result))
-        st.caption("Faces per campaign and group (the counts compared):")
-        table = result.table.copy()
+        if tests:
+            st.markdown(
+                "- **Test** (the verdict above): second-order Rao-Scott test of the label mix on the samples, "
+                "each photo or tracked person one unit, so a person seen many times weighs as one "
+                f"(at least {compare.MIN_PEOPLE} per campaign); the gaps between the campaigns' "
+                "mixes, corrected for the model's known mix-ups, with their 95% ranges."
+            )
+            for test in tests:
+                st.markdown(f"- {markdown_literal(shares.pair_details(test))}")
+                st.markdown(f"  **Verdict as computed**: {markdown_literal(test.verdict)}")
+                st.dataframe(shares.gaps_frame(test), width="stretch", hide_index=True)
+        st.markdown(
+            "**For reference, the earlier test** (every person's label taken as true): "
+            f"{markdown_literal(plain_verdict(old, grouping))}"
+        )
+        st.markdown(method_details(old))
+        st.caption("People per campaign and group (the counts compared):")
+        table = old.table.copy()
         table.insert(0, "campaign", table.index)
         st.dataframe(table, width="stretch", hide_index=True)
 
 
-def _results_table(rows) -> None:
-    """The newest saved faces, with CSV and Parquet downloads of all the filtered rows."""
-    st.subheader("Saved faces")
+def _corrected_section(rows, all_people, grouping: groups.Grouping, kind: str) -> None:
+    """Each emotion's and group's share as read and corrected for the model's known mix-ups, with the
+    95% range; why not when it cannot be corrected; what the correction rests on for data scientists."""
+    st.subheader("Corrected shares")
+    other, other_kind = (trends.sentiment_grouping(), "sentiment") if grouping.name == "emotion" else (grouping, kind)
+    fit = shares.correctable(other)
+    labels, clusters = shares.face_samples(rows, all_people)
+    result, reason = cache.corrected_shares(labels, clusters, fit.groups)
+    if result is None:
+        st.info(shares.not_corrected(reason), icon=":material/info:")
+        frame = shares.raw_frame(labels, fit.groups)
+    else:
+        st.caption(shares.CORRECTION_SENTENCE)
+        frame = result.frame()
+    left, right = st.columns(2)
+    titles = ("Emotions", "Sentiment" if other_kind == "sentiment" else f"Groups: {other.name}")
+    for column, part, chart_kind, title, order, key in (
+        (left, frame[frame["kind"] == "emotion"], "emotion", titles[0], config.EMOTIONS, "history-corrected-emotions"),
+        (right, frame[frame["kind"] == "group"], other_kind, titles[1], other.buckets, "history-corrected-groups"),
+    ):
+        with column:
+            if part.empty:
+                continue
+            st.plotly_chart(
+                plots.corrected_shares(part, chart_kind, title=title, order=order), width="stretch", key=key
+            )
+    note = shares.threshold_note(fit)
+    if note:
+        st.caption(markdown_literal(note))
+    with st.expander("Details for data scientists"):
+        if result is None:
+            st.markdown(f"**Not corrected**: {markdown_literal(reason)}.")
+            return
+        st.markdown(
+            f"**Counted**: {result.faces:,} samples of {result.clusters:,} photos and tracked people, worth "
+            f"{result.effective_faces:,.0f} independent faces once repeated samples of one person are allowed for. "
+            "The correction reads samples, not each person's averaged label: the error model was measured "
+            "face by face."
+        )
+        st.markdown(markdown_literal(result.explanation))
+        for warning in result.warnings:
+            st.markdown(f"- {markdown_literal(warning)}")
+        model, _ = cache.error_model()
+        manifest = cache.model_manifest() or {}
+        st.markdown("\n".join(f"- {line}" for line in shares.provenance_lines(model, manifest.get("sha256"))))
+        tables = [("emotion", "Emotions"), ("group", titles[1])]
+        for kind_name, caption in tables:
+            table = shares.share_table(result, kind_name)
+            if len(table):
+                st.caption(f"{markdown_literal(caption)}: share as read, corrected, and its 95% range")
+                st.dataframe(
+                    table,
+                    width="stretch",
+                    hide_index=True,
+                    column_config={
+                        c: st.column_config.NumberColumn(c, format="percent")
+                        for c in ("as read", "corrected", "from", "to")
+                    },
+                )
+
+
+def _results_table(rows, people) -> None:
+    """The newest saved samples, with CSV and Parquet downloads of all the filtered rows, and the people as CSV."""
+    st.subheader("Saved samples")
+    st.caption(
+        "One row per sample: a face in a photo, a video's face in each sampled frame, a live face-second. "
+        "The people download has one row per person."
+    )
     shown = rows[[c for c in TABLE_COLUMNS if c in rows]].sort_values("at", ascending=False)
     shown = shown.dropna(axis=1, how="all")  # e.g. time and track_id without a video in the selection
     if len(shown) > MAX_ROWS_SHOWN:
-        st.caption(f"The newest {MAX_ROWS_SHOWN:,} of {len(shown):,} rows; the downloads hold them all.")
+        st.caption(f"The newest {MAX_ROWS_SHOWN:,} of {len(shown):,} samples; the downloads hold them all.")
     st.dataframe(
         shown.head(MAX_ROWS_SHOWN),
         width="stretch",
@@ -221,24 +365,33 @@ def _results_table(rows) -> None:
         },
     )
     stamp = trends.prepare(rows)["at"].max()
-    stem = f"fer_results_{stamp:%Y%m%d}" if rows is not None and len(rows) and stamp is not None else "fer_results"
-    dl1, dl2, _ = st.columns([1, 1, 3])
+    day = f"_{stamp:%Y%m%d}" if rows is not None and len(rows) and stamp is not None else ""
+    dl1, dl2, dl3, _ = st.columns([1, 1, 1, 1.5])
     # Made when clicked (seconds for a large store), and no rerun after the download.
     dl1.download_button(
-        "Download CSV",
+        "Samples (CSV)",
         lambda: trends.csv_bytes(rows),
-        f"{stem}.csv",
+        f"fer_samples{day}.csv",
         "text/csv",
         key="history-csv",
         icon=":material/download:",
         on_click="ignore",
     )
     dl2.download_button(
-        "Download Parquet",
+        "Samples (Parquet)",
         lambda: trends.parquet_bytes(rows),
-        f"{stem}.parquet",
+        f"fer_samples{day}.parquet",
         "application/vnd.apache.parquet",
         key="history-parquet",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    dl3.download_button(
+        "People (CSV)",
+        lambda: trends.csv_bytes(people),
+        f"fer_people{day}.csv",
+        "text/csv",
+        key="history-people-csv",
         icon=":material/download:",
         on_click="ignore",
     )
@@ -292,8 +445,8 @@ def _run_choices(runs) -> list[tuple]:
         ]
         if run.location:
             parts.append(run.location)
-        if run.source != "live":  # live runs keep per-second counts, not face rows
-            parts.append(f"{run.faces:,} face{'s' if run.faces != 1 else ''}")
+        people, samples = (int(n) if pd.notna(n) else 0 for n in (run.people, run.samples))
+        parts.append(f"{people:,} {'person' if people == 1 else 'people'} · {samples:,} sample{'s' * (samples != 1)}")
         if run.status != "ok":
             parts.append(run.status)
         out.append((run.run_id, " · ".join(parts)))
@@ -309,6 +462,7 @@ def _history_view() -> None:
         return
     try:
         rows, runs = cache.stored_history(store)
+        all_people = cache.stored_people(store, runs)
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return
@@ -322,31 +476,34 @@ def _history_view() -> None:
     choice = _history_filters(trends.filter_options(rows))
     grouping, bucket, kind = choice["grouping"], choice["bucket"], choice["kind"]
     rows = trends.filter_results(rows, **choice["filters"])
-    faces = trends.face_rows(rows)
-    _history_kpis(rows, faces)
-    if faces.empty:
-        st.info("No faces match these filters.")
+    people = trends.face_rows(trends.filter_results(all_people, **choice["filters"]))
+    _history_kpis(rows, people)
+    if people.empty:
+        st.info("No people match these filters.")
     else:
         st.plotly_chart(
             plots.share_trend(
-                trends.shares_over_time(rows, grouping, bucket),
+                trends.shares_over_time(people, grouping, bucket),
                 grouping.buckets,
                 kind,
                 bucket,
-                title=f"Share of faces per {bucket}",
+                title=f"Share of people per {bucket}",
+                unit=plots.unit_of(people),
             ),
             width="stretch",
             key="history-trend",
         )
-        _campaign_section(rows, grouping, kind)
-    _results_table(rows)
+        _corrected_section(rows, all_people, grouping, kind)
+        _campaign_section(rows, people, all_people, grouping, kind)
+    _results_table(rows, people)
+    report_view.render(store, choice["filters"])
     _delete_section(store, _run_choices(runs))
 
 
 GROUPS_INTRO = (
     "A **group** counts faces your own way. For example, *frustrated* = angry, disgust or sad counts every "
     "face whose strongest emotion is one of those three; *delighted* = happy, for faces at least 70% sure, "
-    "counts only clear smiles. Groups are kept together in a **grouping**: pick one under *Count faces by* "
+    "counts only clear smiles. Groups are kept together in a **grouping**: pick one under *Count people by* "
     "above, and its groups also become columns of the Batch tab's table and downloads."
 )
 GROUPS_HELP = (
@@ -428,7 +585,7 @@ def _group_form(active: groups.GroupSet) -> None:
         "Grouping",
         [*existing, NEW_GROUPING],
         key="groups_form_grouping",
-        help="Groups read together; each grouping is one choice under *Count faces by*.",
+        help="Groups read together; each grouping is one choice under *Count people by*.",
     )
     grouping_name = picked
     if picked == NEW_GROUPING or picked is None:

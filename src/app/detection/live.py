@@ -1,5 +1,6 @@
-"""The Live camera tab: the WebRTC stream with boxed faces, the live metrics and last-minute
-timeline beside it, the negative-emotion alert, and saving each second's emotion counts.
+"""The Live camera tab: the WebRTC stream with boxed faces, the live metrics (faces in view, people
+seen) and last-minute timeline beside it, the negative-emotion alert, and saving each second's
+emotion counts (face-seconds) with the people whose tracks ended.
 
 The panel follows the stream: live figures only while the camera plays; after STOP it says
 the camera is stopped and sums up the last session, labelled as such. A stream is saved
@@ -28,12 +29,14 @@ class LastSession:
 
     duration: float  # seconds from START to STOP
     frames: int  # frames analysed
-    faces: int  # face observations in its last minute (one per face per analysed frame)
+    faces: int  # face-seconds in its last minute (one per face in view per second)
     mood: str | None  # the most frequent top emotion of its last minute, None without faces
-    mood_share: float | None
+    mood_share: float | None  # of those face-seconds
     timeline: pd.DataFrame  # its last minute, per second
     saved: int | None  # seconds saved to the store; None when not saving
     labels: tuple[str, ...] = ()
+    people: int = 0  # people seen during the stream (tracks with enough detections)
+    people_saved: int = 0  # people saved to the store with it
 
 
 @dataclass
@@ -45,6 +48,8 @@ class StreamLog:
     started_at: float | None = None
     frames_before: int = 0  # the session's frame count when the stream started
     saved_before: int = 0  # seconds the recorder had saved when the stream started
+    people_before: int = 0  # people the session had seen when the stream started
+    people_saved_before: int = 0  # people the recorder had saved when the stream started
     last: LastSession | None = None
 
 
@@ -62,6 +67,10 @@ class StreamSeconds:
     def seconds(self, now: float) -> list:
         seconds = self._stats.seconds(now)
         return seconds if self._since is None else [b for b in seconds if b.second > self._since]
+
+    def finished_tracks(self, after: int = 0, *, final: bool = False) -> list:
+        """The tracks that ended after sequence number ``after`` (people for the recorder to save)."""
+        return self._stats.finished_tracks(after, final=final)
 
     def __getattr__(self, name: str):
         return getattr(self._stats, name)  # the rest (e.g. the tracks that ended) as the stats have it
@@ -92,8 +101,8 @@ def _timeline_chart(timeline: pd.DataFrame, labels, title: str, key: str) -> Non
             labels,
             time_col="time",
             title=title,
-            y_title="share of faces",
-            hover_unit="of faces",
+            y_title="share of faces in view",
+            hover_unit="of faces in view",
             compact=True,
         ),
         width="stretch",
@@ -109,16 +118,21 @@ def _render_live(session, log: StreamLog) -> None:
     if snap.alert:
         st.error(f"**Negative-emotion alert.** {snap.alert_reason}", icon=":material/warning:")
     top = max(snap.current, key=snap.current.get) if snap.current else None
-    row1, row2 = st.columns(2), st.columns(2)
+    row1, row2, row3 = st.columns(2), st.columns(2), st.columns(2)
     row1[0].metric("Faces in view", snap.faces)
     row1[1].metric(
+        "People seen",
+        f"{max(0, snap.people - log.people_before):,}",
+        help="Since START: each face followed long enough to be someone, counted once however long they stay.",
+    )
+    row2[0].metric(
         "Current mood",
         top.capitalize() if top else "—",
         f"{snap.current[top]:.0%}" if top else None,
         delta_color="off",
         delta_arrow="off",
     )
-    row2[0].metric(
+    row2[1].metric(
         "Frames analysed",
         f"{max(0, snap.frames - log.frames_before):,}",
         f"{snap.fps:.1f} a second",
@@ -129,7 +143,7 @@ def _render_live(session, log: StreamLog) -> None:
     )
     running = session.clock() - log.started_at if log.started_at is not None else 0.0
     minutes, seconds = divmod(max(0, round(running)), 60)
-    row2[1].metric("Running for", f"{minutes}:{seconds:02d}")
+    row3[0].metric("Running for", f"{minutes}:{seconds:02d}")
     timeline = snap.timeline
     if log.since is not None and not timeline.empty:  # not the seconds of an earlier stream
         timeline = timeline[timeline["time"] > pd.Timestamp(datetime.fromtimestamp(log.since))]
@@ -150,11 +164,12 @@ def _render_stopped(log: StreamLog) -> None:
     )
     minutes, seconds = divmod(round(last.duration), 60)
     length = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    st.markdown(f"**Last session** · {length} · {last.frames:,} frames analysed")
+    seen = f"{last.people:,} {'person' if last.people == 1 else 'people'} seen"
+    st.markdown(f"**Last session** · {length} · {last.frames:,} frames analysed · {seen}")
     if last.mood is None:
         st.caption("No face was seen in its last minute.")
         return
-    st.caption(f"Most frequent mood in its last minute: **{last.mood}** ({last.mood_share:.0%} of faces).")
+    st.caption(f"Most frequent mood in its last minute: **{last.mood}** ({last.mood_share:.0%} of face-seconds).")
     _timeline_chart(last.timeline, last.labels, "Emotion mix, last session (final minute)", "live-last-timeline")
 
 
@@ -200,7 +215,7 @@ def _live_recording(session, save: bool, campaign: str, location: str, playing: 
     return recorder, store
 
 
-def _last_session(session, log: StreamLog, saved: int | None) -> LastSession:
+def _last_session(session, log: StreamLog, saved: int | None, people_saved: int = 0) -> LastSession:
     """The stream that just stopped, summed up for the panel."""
     from src.streams.live import timeline_frame
 
@@ -211,15 +226,18 @@ def _last_session(session, log: StreamLog, saved: int | None) -> LastSession:
     faces = int(sum(b.faces for b in seconds))
     top = int(np.argmax(counts)) if faces else None
     span = seconds[-1].second - seconds[0].second + 1 if seconds else 0
+    snap = session.snapshot(now)
     return LastSession(
         duration=max(now - log.started_at if log.started_at is not None else 0.0, float(span)),
-        frames=max(0, session.snapshot(now).frames - log.frames_before),
+        frames=max(0, snap.frames - log.frames_before),
         faces=faces,
         mood=labels[top] if top is not None else None,
         mood_share=float(counts[top] / faces) if top is not None else None,
         timeline=timeline_frame(seconds, labels),
         saved=saved,
         labels=tuple(labels),
+        people=max(0, snap.people - log.people_before),
+        people_saved=people_saved,
     )
 
 
@@ -229,15 +247,27 @@ def _follow_stream(session, log: StreamLog, playing: bool, save: bool, campaign:
     if started:
         previous = st.session_state.get("live_recorder")
         log.last, log.started_at = None, session.clock()
-        log.frames_before = session.snapshot().frames
+        snap = session.snapshot()
+        log.frames_before, log.people_before = snap.frames, snap.people
         log.saved_before = previous.seconds_saved if previous is not None else 0
+        log.people_saved_before = previous.people_saved if previous is not None else 0
     recorder, store = _live_recording(session, save, campaign, location, playing, log.since)
     if stopped:
-        saved = recorder.seconds_saved - log.saved_before if recorder is not None and store is not None else None
-        log.last = _last_session(session, log, None if saved is None else max(0, saved))
+        saving = recorder is not None and store is not None
+        saved = recorder.seconds_saved - log.saved_before if saving else None
+        people = max(0, recorder.people_saved - log.people_saved_before) if saving else 0
+        log.last = _last_session(session, log, None if saved is None else max(0, saved), people)
         log.since = int(session.clock())
     log.playing = playing
     return recorder, store
+
+
+def _saved_words(seconds: int, people: int) -> str:
+    """What a stream has saved, in words: its seconds of counts, and the people once any is saved."""
+    text = f"{seconds} seconds of emotion counts"
+    if people:
+        text += f" and {people} {'person' if people == 1 else 'people'}"
+    return text
 
 
 def _show_live_saving(recorder, store, log: StreamLog, playing: bool) -> None:
@@ -259,8 +289,9 @@ def _show_live_saving(recorder, store, log: StreamLog, playing: bool) -> None:
         return
     if playing:
         saved = recorder.seconds_saved - log.saved_before if recorder is not None else 0
+        people = recorder.people_saved - log.people_saved_before if recorder is not None else 0
         if saved > 0:
-            st.caption(f":material/database: {saved} seconds of emotion counts saved.")
+            st.caption(f":material/database: {_saved_words(saved, people)} saved.")
         elif recorder is not None:
             st.caption("Saving starts once a face is seen.")
         return
@@ -268,7 +299,7 @@ def _show_live_saving(recorder, store, log: StreamLog, playing: bool) -> None:
     if last is None or last.saved is None:
         return
     if last.saved:
-        st.caption(f":material/database: {last.saved} seconds of emotion counts saved (see *History & trends*).")
+        st.caption(f":material/database: {_saved_words(last.saved, last.people_saved)} saved (see *History & trends*).")
     elif last.faces == 0:
         st.info(NOTHING_SEEN, icon=":material/database:")
 

@@ -1,8 +1,10 @@
-"""The Video file tab: a recording sampled at a chosen interval into an emotion timeline
-and a per-person table (track ids), with downloads and saving."""
+"""The Video file tab: a recording sampled at a chosen interval into an emotion timeline, the
+people followed across its frames (one per track with enough samples) and the samples they left
+(one per face per sampled frame), with downloads and saving."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from src import config
@@ -77,14 +79,30 @@ def _show(result: dict, window: int) -> None:
     with st.expander("Per-frame table"):
         st.dataframe(timeline, width="stretch", hide_index=True)
     faces = result["faces"]
+    people = people_table(result)
     if not faces.empty:
-        with st.expander(f"Per-person table ({faces['track_id'].nunique()} people followed across frames)"):
+        with st.expander(f"People ({_people_words(len(people))} followed across frames)"):
+            st.caption(
+                "One row per person: a face followed across the sampled frames, with its mean probabilities "
+                "(the label is their top), when it was first and last seen (seconds into the video) and how "
+                "long it stayed. A face seen in a single frame is a sample, not a person."
+            )
+            st.dataframe(people, width="stretch", hide_index=True)
+        with st.expander(f"Per-sample table ({len(faces):,} samples: one per face per sampled frame)"):
             st.dataframe(faces, width="stretch", hide_index=True)
     stem = result["name"].rsplit(".", 1)[0] or "video"
     st.download_button(
-        "Download per-person CSV",
+        "Download people CSV",
+        aggregates.csv_bytes(people),
+        f"{stem}_people.csv",
+        "text/csv",
+        key="video-people-csv",
+        disabled=people.empty,
+    )
+    st.download_button(
+        "Download per-sample CSV",
         aggregates.csv_bytes(faces),
-        f"{stem}_faces.csv",
+        f"{stem}_samples.csv",
         "text/csv",
         key="video-faces-csv",
         disabled=faces.empty,
@@ -97,6 +115,26 @@ def _show(result: dict, window: int) -> None:
         key="video-csv",
         icon=":material/download:",
     )
+
+
+def _people_words(n: int) -> str:
+    return f"{n:,} {'person' if n == 1 else 'people'}"
+
+
+PEOPLE_COLUMNS = ["track_id", "emotion", "confidence", "first_seen", "last_seen", "dwell_s", "samples"]
+
+
+def people_table(result: dict) -> pd.DataFrame:
+    """The analysed video's people (``persist.video_people``: as the store counts them when it is
+    saved), one row each: track, label, confidence, first and last seen, seconds stayed, samples,
+    then the mean probabilities."""
+    labels = list(result["labels"])
+    people = persist.video_people(result["faces"], result["name"], labels) if not result["faces"].empty else []
+    rows = [
+        {**{c: getattr(p, c) for c in PEOPLE_COLUMNS}, **{label: p.probabilities.get(label) for label in labels}}
+        for p in people
+    ]
+    return pd.DataFrame(rows, columns=[*PEOPLE_COLUMNS, *labels])
 
 
 def render() -> None:
