@@ -8,8 +8,11 @@ writes, so a real run someone tagged "demo" on the command line is never removed
 from __future__ import annotations
 
 import pandas as pd
+import streamlit as st
 
+from src.analytics import persist
 from src.analytics.demo import DEMO_TAG, fill_demo_store
+from src.common.sanitize import markdown_literal
 
 DEMO_MODEL_VERSION = "demo"  # what fill_demo_store writes as every demo run's model version
 
@@ -33,3 +36,26 @@ def load(store) -> int:
 def remove(store, runs: pd.DataFrame | None = None) -> int:
     """Delete the demo runs (with their rows and live seconds) and nothing else; returns how many."""
     return sum(store.delete_run(run_id) for run_id in demo_run_ids(store.runs() if runs is None else runs))
+
+
+def button(label: str, key: str, action, help: str) -> None:
+    """A button that changes the results store, then reruns the page to show the new numbers."""
+    if st.button(label, key=key, icon=":material/science:", help=help):
+        try:
+            with st.spinner(f"{label}…"):
+                action()
+        except Exception as exc:  # a store that fails must not take the page down
+            st.error(f"{label} failed: {markdown_literal(persist.failure(exc))}")
+            return
+        st.rerun()
+
+
+def offer_load(store, key: str) -> None:
+    """The "Load demo data" button of an empty results store."""
+    button(
+        "Load demo data",
+        key,
+        lambda: load(store),
+        "Adds made-up runs of three invented campaigns, tagged demo, to the results store; "
+        "remove them again in one click (Project Summary).",
+    )

@@ -643,6 +643,10 @@ def test_history_tab_on_an_empty_store_says_how_to_fill_it(populated, results_db
     at = open_page(PAGES[1])
     assert "Nothing saved yet" in texts(at.info)
     assert at.text_area(key="groups_editor")  # the group editor works without saved results
+    # Issue #20: an empty History offers demo data, clearly marked as such once loaded.
+    at.button(key="history_demo_load").click().run(timeout=120)
+    assert "Nothing saved yet" not in texts(at.info)
+    assert int(metric(at, "People").replace(",", "")) > 0
 
 
 def test_history_tab_trends_comparison_filters_and_downloads(populated, results_db):

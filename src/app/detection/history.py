@@ -16,7 +16,7 @@ import streamlit as st
 
 from src import config
 from src.analytics import compare, groups, persist, trends
-from src.app import cache, plots, report_view, shares
+from src.app import cache, demo_data, plots, report_view, shares
 from src.app.detection.common import sync_selection
 from src.common.sanitize import markdown_literal
 
@@ -470,8 +470,9 @@ def _history_view() -> None:
         st.info(
             "Nothing saved yet. Turn on **Save results** in the Photos, Batch, Video file or Live camera tab "
             "(it is on by default for batches, videos and the camera): what you analyse then collects here, "
-            "by campaign and location."
+            "by campaign and location. Or load demo data to see this view filled."
         )
+        demo_data.offer_load(store, "history_demo_load")
         return
     choice = _history_filters(trends.filter_options(rows))
     grouping, bucket, kind = choice["grouping"], choice["bucket"], choice["kind"]

@@ -1,0 +1,107 @@
+"""Project Summary's saved results: people seen, the positive share week on week (as read
+and corrected), the busiest campaign, and demo data to load or remove."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from src.analytics import persist, trends
+from src.app import cache, demo_data, shares
+from src.common.sanitize import markdown_literal
+
+
+def saved_results() -> None:
+    """Headline numbers of the results store: people seen, positive share week on week (as read and
+    corrected), busiest campaign."""
+    st.subheader("Saved results")
+    store, error = cache.results_store()
+    if store is None:
+        st.caption(f"The results store could not be opened ({markdown_literal(error or '')}).")
+        return
+    try:
+        frame, runs = cache.stored_history(store)
+        people = cache.stored_people(store, runs)
+        k = trends.kpis(frame, people=people)
+    except Exception as exc:
+        st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
+        return
+    if not k.faces:
+        st.caption(
+            "No results saved yet. Turn on *Save results* in Emotion Detection (on by default for batches, "
+            "videos and the live camera) and these numbers fill in, or load demo data to see them filled."
+        )
+        demo_data.button(
+            "Load demo data",
+            "demo_load",
+            lambda: demo_data.load(store),
+            "Adds made-up runs of three invented campaigns, tagged demo, to the results store; "
+            "remove them again in one click.",
+        )
+        return
+    demo = demo_data.demo_run_ids(runs)
+    if demo:
+        st.warning(
+            f"**Demo data**: {'all' if len(demo) == len(runs) else f'{len(demo):,} of the'} {len(runs):,} saved "
+            "runs are made up, so the numbers below and in History & trends are not real results.",
+            icon=":material/science:",
+        )
+        demo_data.button(
+            "Remove demo data",
+            "demo_remove",
+            lambda: demo_data.remove(store, runs),
+            "Deletes the demo runs only; your own results stay.",
+        )
+    cols = st.columns(3)
+    cols[0].metric(
+        "People seen",
+        f"{k.people or 0:,}",
+        help=f"{k.samples:,} samples (face rows and live face-seconds). A face in a photo is one person; "
+        "someone followed through a video or by the live camera is one person however long they stay.",
+    )
+    this_week = f"{k.positive_this_week:.0%}" if k.positive_this_week is not None else "—"
+    change = f"{100 * k.positive_change:+.0f} pts vs last week" if k.positive_change is not None else None
+    cols[1].metric(
+        "Positive people this week",
+        this_week,
+        change,
+        help=(
+            f"Share of this ISO week's people (UTC, from Monday) who look happy: {k.people_this_week or 0:,} people; "
+            + (
+                f"last week {k.positive_last_week:.0%} of {k.people_last_week or 0:,}."
+                if k.positive_last_week is not None
+                else "none last week."
+            )
+        ),
+    )
+    cols[2].metric(
+        "Busiest campaign",
+        # A metric's value is rendered as Markdown: the user's name goes in escaped.
+        markdown_literal(k.busiest_campaign) if k.busiest_campaign is not None else "—",
+        f"{k.busiest_people or 0:,} people" if k.busiest_campaign is not None else None,
+        delta_color="off",
+        delta_arrow="off",
+        help="The campaign with the most people seen, all time.",
+    )
+    corrected_positive(frame, people)
+
+
+def corrected_positive(frame, people) -> None:
+    """This week's positive share corrected for the model's known mix-ups, with its range, in one line."""
+    week = trends.iso_week_start(pd.Timestamp.now(tz="UTC"))
+    rows = trends.prepare(frame)
+    rows = rows[(rows["at"] >= week) & (rows["at"] < week + pd.Timedelta(days=7))]
+    labels, clusters = shares.face_samples(rows, people)
+    if not labels:
+        return
+    positive = {"positive": shares.correctable(trends.sentiment_grouping()).groups["positive"]}
+    result, reason = cache.corrected_shares(labels, clusters, positive)
+    if result is None:
+        st.caption(shares.not_corrected(reason))
+        return
+    share = result.group("positive")
+    st.caption(
+        f"Positive this week, corrected for the mix-ups the model is known to make on real photos: "
+        f"**{share.corrected:.0%}** (the true share lies between {share.low:.0%} and {share.high:.0%}, "
+        "19 times in 20)."
+    )
