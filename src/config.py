@@ -138,6 +138,23 @@ API_MAX_REQUEST_MB = _env_float("FER_API_MAX_REQUEST_MB", float(MAX_UPLOAD_MB))
 API_MAX_FILES = _env_int("FER_API_MAX_FILES", 100)
 # /v1/analyze-video: the longest video accepted, in seconds (its size is capped like any upload).
 API_MAX_VIDEO_S = _env_float("FER_API_MAX_VIDEO_S", 600.0)
+# Photos (or videos) read, decoded and analysed at once, whatever the number of requests
+# (0 = one per core, and one more), and the memory the images decoded at once may take, each
+# counted at 4 bytes per pixel (one larger than that is decoded alone): together they bound
+# the server's memory (src/api/capacity.py).
+API_ANALYSES = _env_int("FER_API_ANALYSES", 0)
+API_DECODE_MB = _env_int("FER_API_DECODE_MB", 512)
+# How long a request waits for one of those slots before a 503 with Retry-After.
+API_QUEUE_TIMEOUT_S = _env_float("FER_API_QUEUE_TIMEOUT_S", 30.0)
+# Slow clients: a request's headers must arrive within HEADER_TIMEOUT_S of its first byte (or of
+# the connection); its body may pause at most BODY_IDLE_S and take at most BODY_TIMEOUT_S in all.
+API_HEADER_TIMEOUT_S = _env_float("FER_API_HEADER_TIMEOUT_S", 10.0)
+API_BODY_IDLE_S = _env_float("FER_API_BODY_IDLE_S", 30.0)
+API_BODY_TIMEOUT_S = _env_float("FER_API_BODY_TIMEOUT_S", 600.0)
+# Open connections and requests served at once; beyond it new requests get 503 at once.
+API_MAX_CONNECTIONS = _env_int("FER_API_MAX_CONNECTIONS", 64)
+# On SIGTERM, how long requests in progress may take to finish before they are cancelled.
+API_SHUTDOWN_S = _env_int("FER_API_SHUTDOWN_S", 5)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 

@@ -23,17 +23,29 @@ local assets); ``asgi`` holds what the middlewares share.
 Limits: the request body (``FER_API_MAX_REQUEST_MB``) is counted while it streams in and a
 larger Content-Length is refused before any of it is read; the multipart parser stops at
 ``FER_API_MAX_FILES`` files; each file is held to ``FER_MAX_UPLOAD_MB`` (that file's error,
-not the request's). All answer 413 in JSON.
+not the request's). All answer 413 in JSON. A body that stalls (``FER_API_BODY_IDLE_S``) or
+drags on (``FER_API_BODY_TIMEOUT_S``) gets 408; slow headers are the server's
+(``server.HeaderTimeout``).
 
-Threads: FastAPI runs the sync endpoints in a thread pool, all sharing one recognizer and
-one error model, loaded once at start-up. Its face detector is thread-local and its classifier call is
-thread-safe (ONNX Runtime) or serialised by a lock (Keras), see ``EmotionRecognizer``.
+Capacity (``capacity``): the uploads are spooled (to disk past ~1 MB a request), then read,
+decoded and analysed one file at a time, each in one of ``FER_API_ANALYSES`` slots, the
+images decoded at once within ``FER_API_DECODE_MB``: memory stays bounded however many
+requests come, and a request that waits over ``FER_API_QUEUE_TIMEOUT_S`` gets 503 with
+Retry-After.
+
+Threads: the analysis and the store's reads and writes run in the event loop's thread
+pool, sharing one recognizer and one error model, loaded once at start-up. Its face
+detector is thread-local and its classifier call is thread-safe (ONNX Runtime) or
+serialised by a lock (Keras), see ``EmotionRecognizer``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
+import threading
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -45,6 +57,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
+from starlette.concurrency import run_in_threadpool
 
 from src import config
 from src.analytics import aggregates, groups
@@ -52,18 +65,32 @@ from src.analytics.aggregates import result_record
 from src.analytics.store import NAME_MAX, SOURCES, TAGS_MAX, Store, StoreError, open_store
 from src.api.asgi import MB
 from src.api.auth import V1_PREFIX, AuthGate, AuthThrottle, auth_problem, is_loopback, key_problem, require_key
+from src.api.capacity import (
+    TRIM_PIXELS,
+    AnalysisSlots,
+    ShuttingDown,
+    decoded_bytes,
+    default_slots,
+    release_memory,
+    shutting_down_error,
+    stop_check,
+)
 from src.api.docs import add_offline_docs
 from src.api.forms import UploadRoute, long_name_problem, too_many_files
 from src.api.limits import BodyLimitMiddleware
 from src.api.report import router as report_router
 from src.api.schemas import ERROR_RESPONSES, AnalyzeOut, ErrorOut, HealthOut, SummaryOut
 from src.api.shares import ServedErrorModel, adjust
-from src.engine.results import FailedFile
+from src.engine.results import FailedFile, ImageResult
 
 API_VERSION = "1.0.0"
 SOURCE = "api"
 RUNS_LIMIT_DEFAULT = 100
 RUNS_LIMIT_MAX = 10_000
+# The analyze routes' text fields (campaign, location, tags, ...): enough for TAGS_MAX tags of
+# NAME_MAX characters, and a bound on what a request holds in memory besides its files.
+FORM_FIELDS_MAX = 200
+FORM_FIELD_BYTES = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Source = Literal[SOURCES]  # type: ignore[valid-type]
 
@@ -77,6 +104,14 @@ class ApiSettings:
     max_files: int = field(default_factory=lambda: config.API_MAX_FILES)
     max_file_bytes: int = field(default_factory=lambda: int(config.MAX_UPLOAD_MB * MB))
     max_video_s: float = field(default_factory=lambda: config.API_MAX_VIDEO_S)
+    # Files analysed at once (0: one per core, and one more), the memory of the images decoded
+    # at once, and how long a request waits for either (capacity.AnalysisSlots).
+    analyses: int = field(default_factory=lambda: config.API_ANALYSES)
+    decode_bytes: int = field(default_factory=lambda: config.API_DECODE_MB * MB)
+    queue_timeout_s: float = field(default_factory=lambda: config.API_QUEUE_TIMEOUT_S)
+    # The longest pause in a request body, and the longest body, in seconds (408 beyond).
+    body_idle_s: float = field(default_factory=lambda: config.API_BODY_IDLE_S)
+    body_timeout_s: float = field(default_factory=lambda: config.API_BODY_TIMEOUT_S)
     model_file: Path = field(default_factory=lambda: config.MODEL_FILE)
     # The served model's error model (src/training/error_model.py); None: the one beside model_file.
     error_model_file: Path | None = None
@@ -254,6 +289,77 @@ def _store(request: Request) -> Store:
     return request.app.state.store
 
 
+def analyse_upload(rec: Any, upload: UploadFile, name: str, slots: AnalysisSlots) -> ImageResult:
+    """One uploaded photo read, decoded and analysed (in one of ``slots``, within its decode
+    memory), its file closed after. Never raises for a bad file: its result says why."""
+    try:
+        data = upload.file.read()
+    finally:
+        upload.file.close()
+    with slots.decoding(decoded_bytes(data)):
+        result = rec.analyze_batch([data], names=[name])[0]
+    del data
+    if result.width * result.height >= TRIM_PIXELS:
+        release_memory()
+    return result
+
+
+def analyse_uploads(rec: Any, uploads: Sequence[UploadFile], max_bytes: int, slots: AnalysisSlots) -> list[Any]:
+    """The result of each upload, in order: an error for a name or size over the limits, else
+    its analysis, one file at a time, each in one of ``slots`` (503 when none comes free)."""
+    results: list[Any] = []
+    for i, upload in enumerate(uploads):
+        name = upload.filename or f"file_{i + 1}"
+        problem = _upload_problem(upload, name, max_bytes)
+        if problem is None:
+            with slots.slot():
+                problem = analyse_upload(rec, upload, name, slots)
+        results.append(problem)
+    return results
+
+
+def _analyse_video(
+    rec: Any, upload: UploadFile, name: str, every: float, max_s: float, slots: AnalysisSlots
+) -> tuple[Any, list[dict], list[Any]]:
+    """A video upload, copied to a file OpenCV can read, checked and analysed in one of ``slots``:
+    its info, face rows and people. 413 when it is too long, 422 when it is not a video;
+    ``ShuttingDown`` between frames."""
+    from src.analytics.people import people_of_rows
+    from src.analytics.persist import video_rows
+    from src.streams.video import VideoError, analyze_video, probe
+
+    suffix = Path(name).suffix.lower() or ".mp4"
+    with tempfile.NamedTemporaryFile(suffix=suffix, prefix="fer_video_") as tmp:
+        try:
+            shutil.copyfileobj(upload.file, tmp)
+        finally:
+            upload.file.close()
+        tmp.flush()
+        try:
+            if tmp.tell() == 0:
+                raise VideoError("empty file")
+            info = probe(tmp.name)
+            if info.duration_s > max_s:
+                raise HTTPException(413, f"video too long ({info.duration_s:.0f} s, limit {max_s:g} s)")
+            with slots.slot():
+                analysis = analyze_video(rec, tmp.name, every, progress=stop_check(slots.stopping))
+        except VideoError as exc:
+            raise HTTPException(422, f"{name}: {exc}") from None
+    rows = video_rows(analysis.faces, name, rec.class_names)
+    people = people_of_rows([{**r, "emotions": {c: r[c] for c in rec.class_names}} for r in rows])
+    return info, rows, people
+
+
+def _upload_problem(upload: UploadFile, name: str, max_bytes: int) -> FailedFile | None:
+    """The error result of a file that is not analysed (name or size over the limits), else None."""
+    long_name = long_name_problem(name)
+    if long_name is not None:
+        return FailedFile(*long_name)
+    if upload.size is not None and upload.size > max_bytes:
+        return FailedFile(name, f"file too large ({upload.size / MB:.1f} MB, limit {max_bytes / MB:g} MB)")
+    return None
+
+
 # --- The application ----------------------------------------------------------------------
 
 DESCRIPTION = """\
@@ -286,6 +392,10 @@ def create_app(
     async def lifespan(app: FastAPI):
         from src.engine.inference import get_recognizer
 
+        # In the server's event loop, where requests wait for them.
+        app.state.slots = AnalysisSlots(
+            settings.analyses or default_slots(), settings.decode_bytes, settings.queue_timeout_s, app.state.stopping
+        )
         app.state.recognizer = recognizer or get_recognizer(settings.model_file)
         app.state.store = store or open_store()
         # Once per app: every /v1/summary corrects its shares with it (or says why it cannot).
@@ -303,9 +413,17 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    # Set by the server on SIGTERM (server.ApiServer): work in progress stops and answers 503.
+    app.state.stopping = threading.Event()
     app.state.auth_throttle = AuthThrottle(burst=settings.auth_burst, refill_s=settings.auth_refill_s)
-    # The last added runs first: the key is checked, then the body is counted as it comes.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # The last added runs first: the key is checked, then the body is counted and timed as it comes.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        idle_s=settings.body_idle_s,
+        total_s=settings.body_timeout_s,
+        stopping=app.state.stopping,
+    )
     app.add_middleware(AuthGate, api_key=settings.api_key, throttle=app.state.auth_throttle)
     add_offline_docs(app)
 
@@ -317,6 +435,11 @@ def create_app(
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError):
         return JSONResponse({"detail": f"results store: {exc}"}, status_code=503)
+
+    @app.exception_handler(ShuttingDown)
+    async def _shutting_down(request: Request, exc: ShuttingDown):
+        error = shutting_down_error()
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
 
     @app.get("/health", response_model=HealthOut, summary="Is the server up, and with which model")
     def health(request: Request) -> dict:
@@ -344,10 +467,18 @@ def create_app(
         "/analyze",
         response_model=AnalyzeOut,
         summary="Find the faces in photos and their emotions",
-        form_limits={"max_files": settings.max_files},
-        responses={413: {"model": ErrorOut, "description": "request body too large, or too many files"}},
+        form_limits={
+            "max_files": settings.max_files,
+            "max_fields": FORM_FIELDS_MAX,
+            "max_part_size": FORM_FIELD_BYTES,
+        },
+        responses={
+            408: {"model": ErrorOut, "description": "the request body came too slowly"},
+            413: {"model": ErrorOut, "description": "request body too large, or too many files"},
+            503: {"model": ErrorOut, "description": "busy (see Retry-After), shutting down, or the store is down"},
+        },
     )
-    def analyze(
+    async def analyze(
         request: Request,
         files: Annotated[list[UploadFile], File(description="one or more images (JPEG, PNG, WebP, BMP, GIF, TIFF)")],
         campaign: Annotated[str | None, Form(description="campaign name to file the run under")] = None,
@@ -362,27 +493,15 @@ def create_app(
         # Checked before any work, so a bad name costs the client nothing.
         campaign, location = check_name(campaign, "campaign"), check_name(location, "location")
         tags = split_tags(tags)
-        rec = request.app.state.recognizer
-        results: list[Any] = [None] * len(files)
-        todo: list[tuple[int, str, bytes]] = []
-        for i, upload in enumerate(files):
-            name = upload.filename or f"file_{i + 1}"
-            long_name = long_name_problem(name)
-            if long_name is not None:
-                results[i] = FailedFile(*long_name)
-            elif upload.size is not None and upload.size > settings.max_file_bytes:
-                results[i] = FailedFile(
-                    name, f"file too large ({upload.size / MB:.1f} MB, limit {settings.max_file_bytes / MB:g} MB)"
-                )
-            else:
-                todo.append((i, name, upload.file.read()))
-        analysed = rec.analyze_batch([data for _, _, data in todo], names=[name for _, name, _ in todo])
-        for (i, _, _), res in zip(todo, analysed):
-            results[i] = res
+        rec, slots = request.app.state.recognizer, request.app.state.slots
+        # One file at a time, each in a slot: its bytes are read and decoded there, never all at once.
+        async with slots.admitted():
+            results = await run_in_threadpool(analyse_uploads, rec, files, settings.max_file_bytes, slots)
         run_id = None
         if store:
             rows = [row for res in results for row in res.rows(rec.class_names)]
-            run_id = _store(request).save_rows(
+            run_id = await run_in_threadpool(
+                _store(request).save_rows,
                 SOURCE,
                 rows,
                 campaign=campaign,
@@ -400,12 +519,15 @@ def create_app(
     @v1.post(
         "/analyze-video",
         summary="Follow the people in a video and read their emotions",
+        form_limits={"max_fields": FORM_FIELDS_MAX, "max_part_size": FORM_FIELD_BYTES},
         responses={
+            408: {"model": ErrorOut, "description": "the request body came too slowly"},
             413: {"model": ErrorOut, "description": "video too large or too long"},
             422: {"model": ErrorOut, "description": "not a readable video"},
+            503: {"model": ErrorOut, "description": "busy (see Retry-After), shutting down, or the store is down"},
         },
     )
-    def analyze_video(
+    async def analyze_video(
         request: Request,
         file: Annotated[UploadFile, File(description="one video file (MP4, MOV, AVI, MKV, WebM, ...)")],
         every: Annotated[
@@ -418,10 +540,6 @@ def create_app(
         ] = None,
         store: Annotated[bool, Form(description="save the results as a run in the results store")] = True,
     ) -> dict:
-        from src.analytics.people import people_of_rows
-        from src.analytics.persist import video_rows
-        from src.streams.video import VideoError, analyze_video_bytes, probe_bytes
-
         campaign, location = check_name(campaign, "campaign"), check_name(location, "location")
         tags = split_tags(tags)
         name = file.filename or "video"
@@ -432,21 +550,23 @@ def create_app(
             raise HTTPException(
                 413, f"video too large ({file.size / MB:.1f} MB, limit {settings.max_file_bytes / MB:g} MB)"
             )
-        data = file.file.read()
-        try:
-            info = probe_bytes(data, name)
-            if info.duration_s > settings.max_video_s:
-                raise HTTPException(413, f"video too long ({info.duration_s:.0f} s, limit {settings.max_video_s:g} s)")
-            analysis = analyze_video_bytes(request.app.state.recognizer, data, name, every)
-        except VideoError as exc:
-            raise HTTPException(422, f"{name}: {exc}") from None
         rec = request.app.state.recognizer
-        rows = video_rows(analysis.faces, name, rec.class_names)
-        people = people_of_rows([{**r, "emotions": {c: r[c] for c in rec.class_names}} for r in rows])
+        # One slot for the whole video: its frames are decoded one at a time.
+        slots = request.app.state.slots
+        async with slots.admitted():
+            info, rows, people = await run_in_threadpool(
+                _analyse_video, rec, file, name, every, settings.max_video_s, slots
+            )
         run_id = None
         if store and rows:
-            run_id = _store(request).save_rows(
-                SOURCE, rows, campaign=campaign, location=location, tags=tags, model_version=rec.info.version
+            run_id = await run_in_threadpool(
+                _store(request).save_rows,
+                SOURCE,
+                rows,
+                campaign=campaign,
+                location=location,
+                tags=tags,
+                model_version=rec.info.version,
             )
         return {
             "run_id": run_id,

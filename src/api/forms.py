@@ -7,6 +7,10 @@ by ``limits.BodyLimitMiddleware``); the route then gives a name longer than
 ``FILE_NAME_MAX`` characters its own error result (``long_name_problem``) and analyses the
 other files. ``UploadRoute`` plugs the reader into FastAPI: its requests parse multipart
 bodies with ``read_multipart``; any other body goes to Starlette as before.
+
+Uploads are spooled: the first ``SPOOL_MAX`` bytes of a request's files, all files
+together, stay in memory and the rest go to temporary files, so a request waiting for an
+analysis slot holds at most that much memory besides its text fields.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from src.api.asgi import MB
 
 HEADER_MAX = MB  # one header line of one part (a file name of up to ~1 M characters)
 FILE_NAME_MAX = 1024  # characters of a file name analysed; longer ones are that file's error
-SPOOL_MAX = MB  # an upload's bytes kept in memory before its temporary file goes to disk
+SPOOL_MAX = MB  # a request's upload bytes kept in memory, all files together; the rest go to disk
 
 
 def too_many_files(max_files: int) -> str:
@@ -61,6 +65,8 @@ class _Part:
         self.field = ""
         self.text = bytearray()
         self.upload: UploadFile | None = None
+        self.size = 0  # the file's bytes so far
+        self.spool_max = 0  # its SpooledTemporaryFile's max_size
 
 
 class _MultipartReader:
@@ -77,6 +83,7 @@ class _MultipartReader:
         self.uploads: list[UploadFile] = []  # every file opened, closed on failure
         self.to_write: list[tuple[UploadFile, bytes]] = []  # written after each chunk (async, maybe to disk)
         self.to_rewind: list[UploadFile] = []
+        self.in_memory = 0  # bytes of the finished uploads still held in memory
         self.part = _Part()
         self.files = self.fields = 0
         self._name: list[bytes] = []
@@ -122,18 +129,21 @@ class _MultipartReader:
         self.files += 1
         if self.files > self.max_files:
             raise HTTPException(413, too_many_files(int(self.max_files)))
+        # What is left of the request's in-memory budget (max_size=1: straight to disk; 0 would mean no limit).
+        limit = max(1, SPOOL_MAX - self.in_memory)
         upload = UploadFile(
-            SpooledTemporaryFile(max_size=SPOOL_MAX),  # noqa: SIM115 (closed with the form, or on failure)
+            SpooledTemporaryFile(max_size=limit),  # noqa: SIM115 (closed with the form, or on failure)
             size=0,
             filename=_text(options[b"filename"], self.charset),
             headers=Headers(raw=self.part.headers),
         )
         self.uploads.append(upload)
-        self.part.upload = upload
+        self.part.upload, self.part.spool_max = upload, limit
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.part.upload is not None:
             self.to_write.append((self.part.upload, data[start:end]))
+            self.part.size += end - start
             return
         if len(self.part.text) + (end - start) > self.max_part_size:
             raise HTTPException(
@@ -147,6 +157,8 @@ class _MultipartReader:
         else:
             self.items.append((self.part.field, self.part.upload))
             self.to_rewind.append(self.part.upload)
+            if self.part.size <= self.part.spool_max:  # it stays in memory
+                self.in_memory += self.part.size
 
     async def flush(self) -> None:
         """Write the file data of the last chunk, and rewind the files that ended in it."""

@@ -1,5 +1,6 @@
 """``serve``: the REST API (src/api/app.py, docs/api.md) under uvicorn, with the model and the
-results store loaded before the port is bound."""
+results store loaded before the port is bound; uvicorn's limits and timeouts are those of
+src/api/server.py (``FER_API_*``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from src.cli.common import UserError, load_recognizer, model_path, open_store, s
 def cmd_serve(args: argparse.Namespace) -> int:
     from src.api.app import ApiSettings, create_app
     from src.api.auth import serve_problem
+    from src.api.capacity import limit_arenas
+    from src.api.server import ServerSettings, run
+
+    # Before the model's and the server's threads allocate: see src/api/capacity.py.
+    limit_arenas()
 
     # No key off loopback, or a key too short to resist guessing: one line and exit 2.
     problem = serve_problem(config.API_KEY, args.host)
@@ -22,10 +28,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Loaded here, before binding, so a bad model or database is one line and exit 2, not a traceback.
     recognizer = load_recognizer(model_file)
     store = open_store()
-    import uvicorn
-
     app = create_app(ApiSettings(model_file=model_file), recognizer=recognizer, store=store)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    run(app, ServerSettings(host=args.host, port=args.port, log_level=args.log_level))
     return 0
 
 

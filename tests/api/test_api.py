@@ -9,9 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -796,6 +799,32 @@ def test_throttle_counts_every_failure_across_threads(burst, locked):
     assert (throttle.retry_after("10.0.0.1") > 0) is locked
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="reads the server's peak memory from /proc")
+def test_eight_huge_pngs_at_once_keep_memory_bounded_and_give_it_back(server):
+    """Issue 19, part 3: eight parallel requests, each one 7000x7000 PNG of ~160 KB (49 M pixels,
+    ~200 MB decoded), raise the server's peak RSS by at most 1 GB, and its RSS comes back after."""
+    pixels = np.full((7000, 7000, 3), 200, np.uint8)
+    pixels[3000:3100, 3000:3100] = (10, 20, 30)
+    huge = png_bytes(pixels)
+    del pixels
+    assert len(huge) < 200_000
+    Path(f"/proc/{server[1]}/clear_refs").write_text("5")  # peak RSS := current RSS
+    before = _memory_kb(server[1])["VmRSS"]
+
+    def call(i: int):
+        with httpx.Client(base_url=server[0], headers=AUTH, timeout=120) as c:
+            return _analyze(c, [(f"huge_{i}.png", huge)], store="false")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(call, range(8)))
+    assert [r.status_code for r in answers] == [200] * 8, [r.text[:200] for r in answers]
+    assert {(x["status"], x["width"]) for r in answers for x in r.json()["results"]} == {("no_face", 7000)}
+    after = _memory_kb(server[1])
+    peak_mb, kept_mb = (after["VmHWM"] - before) / 1024, (after["VmRSS"] - before) / 1024
+    assert peak_mb <= 1024, f"the server's peak memory grew {peak_mb:.0f} MB"
+    assert kept_mb < 100, f"the server kept {kept_mb:.0f} MB after the requests (peak +{peak_mb:.0f} MB)"
+
+
 def test_server_log_has_no_tracebacks(server):
     """Last on purpose: nothing the tests sent made the server raise unhandled."""
     log = server[2].read_text()
@@ -907,3 +936,194 @@ def test_a_video_over_the_duration_limit_is_refused(trained_model, tmp_path):
             assert r.status_code == 413 and r.json()["detail"] == "video too long (3 s, limit 2 s)"
     finally:
         stop_process(proc, timeout=20)
+
+
+# --- Issue 19, part 3: slow clients, a full server, shutdown ------------------------------------
+
+
+def _connect(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    conn = socket.create_connection((host, int(port)), timeout=15)
+    return conn
+
+
+def _read_until_closed(conn: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and how long that took."""
+    start, data = time.monotonic(), b""
+    with conn:
+        while chunk := conn.recv(65536):
+            data += chunk
+    return data, time.monotonic() - start
+
+
+def _read_response(conn: socket.socket) -> bytes:
+    """One whole response (with a Content-Length) from a connection that stays open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def _stalled_upload(base: str) -> socket.socket:
+    """A connection whose upload stops after its headers and the first bytes of its body."""
+    conn = _connect(base)
+    head = (
+        b"POST /v1/analyze HTTP/1.1\r\nHost: test\r\nAuthorization: " + AUTH["Authorization"] + b"\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
+    )
+    conn.sendall(head)
+    return conn
+
+
+@pytest.fixture(scope="module")
+def impatient_server(trained_model, tmp_path_factory):
+    """The API with 1 s for a request's headers and 1 s of silence in a body; yields its base URL."""
+    proc, base, _ = _start_server(
+        trained_model, tmp_path_factory.mktemp("impatient"), FER_API_HEADER_TIMEOUT_S="1", FER_API_BODY_IDLE_S="1"
+    )
+    try:
+        yield base
+    finally:
+        stop_process(proc, timeout=20)
+
+
+def test_slow_headers_are_answered_408_and_closed(impatient_server):
+    """Slowloris: part of the headers, then nothing (or a byte at a time) is 408 and a closed
+    connection after FER_API_HEADER_TIMEOUT_S; so is a connection on which nothing comes."""
+    partial = _connect(impatient_server)
+    partial.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n")
+    answer, waited = _read_until_closed(partial)
+    assert answer.startswith(b"HTTP/1.1 408 ") and 0.9 < waited < 5, (answer, waited)
+    assert b"request headers too slow: not all in after 1 s (FER_API_HEADER_TIMEOUT_S)" in answer
+
+    trickle = _connect(impatient_server)
+    start = time.monotonic()
+    with pytest.raises(OSError):  # the server closes it while it trickles
+        for byte in b"GET /health HTTP/1.1\r\nX-Slow: " + b"x" * 100:
+            trickle.sendall(bytes([byte]))
+            time.sleep(0.05)
+    assert time.monotonic() - start < 5
+    trickle.close()
+
+    silent = _connect(impatient_server)
+    answer, waited = _read_until_closed(silent)
+    assert answer == b"" and 0.9 < waited < 5
+
+    # A kept-alive connection is timed again from its next request's first byte.
+    with _connect(impatient_server) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert _read_response(conn).startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.5)
+        conn.sendall(b"GET /health HTTP/1.1\r\n")
+        answer, waited = _read_until_closed(conn)
+    assert answer.startswith(b"HTTP/1.1 408 ") and waited < 5
+    assert httpx.get(f"{impatient_server}/health").status_code == 200
+
+
+def test_a_slow_body_is_answered_408(impatient_server):
+    """An upload that stops after its headers is 408 after FER_API_BODY_IDLE_S, in JSON, and closed;
+    one answered before its body was read is closed after FER_API_HEADER_TIMEOUT_S."""
+    conn = _stalled_upload(impatient_server)
+    answer, waited = _read_until_closed(conn)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower(), answer
+    assert json.loads(body) == {"detail": "request body too slow: nothing came for 1 s (FER_API_BODY_IDLE_S)"}
+    assert 0.9 < waited < 5
+
+    # Refused on its headers (no key), then stalled: nobody reads that body; answered, then closed.
+    conn = _connect(impatient_server)
+    conn.sendall(
+        b"POST /v1/analyze HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: 100000\r\n\r\n--b\r\n"
+    )
+    answer, waited = _read_until_closed(conn)
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"missing API key" in answer and 0.9 < waited < 5
+
+
+def test_a_stalled_upload_does_not_hold_the_shutdown(trained_model, tmp_path):
+    """SIGTERM with an upload stalled after its headers and a connection stuck in its headers
+    open (default timeouts): the upload is answered 503, and the server exits within 10 s."""
+    proc, base, log = _start_server(trained_model, tmp_path)
+    try:
+        stalled = _stalled_upload(base)
+        stuck = _connect(base)
+        stuck.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n")
+        time.sleep(0.5)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert time.monotonic() - start < 10
+        answer, _ = _read_until_closed(stalled)
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"the server is shutting down" in answer, answer
+        assert _read_until_closed(stuck)[0] == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text()
+
+
+def test_analysis_slots_wait_then_answer_503(monkeypatch):
+    """A full server: a request waits FER_API_QUEUE_TIMEOUT_S for a slot, then 503 with Retry-After;
+    images decoded at once stay within their memory; shutdown ends every wait at once."""
+    from fastapi import HTTPException
+
+    from src.api import capacity
+    from src.api.capacity import AnalysisSlots
+
+    monkeypatch.setattr(capacity, "POLL_S", 0.05)
+    stopping = threading.Event()
+    slots = AnalysisSlots(1, decode_bytes=100, timeout_s=0.3, stopping=stopping)
+    with slots.slot():
+        start = time.monotonic()
+        with pytest.raises(HTTPException) as busy:
+            with slots.slot():
+                pass
+        assert 0.25 < time.monotonic() - start < 2
+        assert busy.value.status_code == 503 and int(busy.value.headers["Retry-After"]) >= 1
+        assert "FER_API_ANALYSES=1" in busy.value.detail
+        with slots.decoding(60):
+            with pytest.raises(HTTPException, match="memory to decode this image"):
+                with slots.decoding(60):
+                    pass
+            assert slots.decoding_bytes == 60
+        with slots.decoding(10_000):  # larger than the budget: alone
+            assert slots.decoding_bytes == 100
+        assert slots.decoding_bytes == 0
+        stopping.set()
+        start = time.monotonic()
+        with pytest.raises(HTTPException, match="shutting down"):
+            with slots.slot():
+                pass
+        assert time.monotonic() - start < 0.2
+
+
+def test_a_request_holds_little_memory_besides_its_first_megabyte_of_files():
+    """Uploads are spooled: the first ~1 MB of a request's files in memory, the rest on disk."""
+    import asyncio
+
+    from src.api.forms import SPOOL_MAX, read_multipart
+
+    size = 600 * 1024
+    parts = b"".join(
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="%d.bin"\r\n\r\n' % i + bytes(size) + b"\r\n"
+        for i in range(3)
+    )
+
+    async def body():
+        for i in range(0, len(parts + b"--b--\r\n"), 50_000):
+            yield (parts + b"--b--\r\n")[i : i + 50_000]
+
+    form = asyncio.run(
+        read_multipart("multipart/form-data; boundary=b", body(), max_files=10, max_fields=10, max_part_size=1024)
+    )
+    uploads = [value for _, value in form.multi_items()]
+    assert [u.size for u in uploads] == [size] * 3 and size < SPOOL_MAX < 2 * size
+    assert [u.file._rolled for u in uploads] == [False, True, True]  # SpooledTemporaryFile: on disk
+    for upload in uploads:
+        assert upload.file.read() == bytes(size)
+        upload.file.close()
