@@ -372,6 +372,12 @@ Every `/v1` route needs `Authorization: Bearer <FER_API_KEY>`, the key sent as U
 """
 
 
+async def _save_run(request: Request, rows: list[dict], **run_fields: Any) -> str:
+    """Store ``rows`` as one API run read by the served model; returns its id."""
+    version = request.app.state.recognizer.info.version
+    return await run_in_threadpool(_store(request).save_rows, SOURCE, rows, model_version=version, **run_fields)
+
+
 def create_app(
     settings: ApiSettings | None = None,
     recognizer: Any = None,
@@ -500,15 +506,7 @@ def create_app(
         run_id = None
         if store:
             rows = [row for res in results for row in res.rows(rec.class_names)]
-            run_id = await run_in_threadpool(
-                _store(request).save_rows,
-                SOURCE,
-                rows,
-                campaign=campaign,
-                location=location,
-                tags=tags,
-                model_version=rec.info.version,
-            )
+            run_id = await _save_run(request, rows, campaign=campaign, location=location, tags=tags)
         return {
             "run_id": run_id,
             "model_version": rec.info.version,
@@ -559,15 +557,7 @@ def create_app(
             )
         run_id = None
         if store and rows:
-            run_id = await run_in_threadpool(
-                _store(request).save_rows,
-                SOURCE,
-                rows,
-                campaign=campaign,
-                location=location,
-                tags=tags,
-                model_version=rec.info.version,
-            )
+            run_id = await _save_run(request, rows, campaign=campaign, location=location, tags=tags)
         return {
             "run_id": run_id,
             "model_version": rec.info.version,
