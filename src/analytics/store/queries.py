@@ -175,6 +175,19 @@ def results_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
     )
 
 
+def _run_record(r) -> dict:
+    """The run's values of a results or people row (``_run_columns``), as the frames show them."""
+    return {
+        "run_id": r["run_id"],
+        "run_time": r["created_at"],
+        "source": r["source"],
+        "campaign": r["campaign"] or "",
+        "location": r["location"] or "",
+        "tags": list(r["tags"] or []),
+        "model_version": r["model_version"],
+    }
+
+
 def results_frame(rows: Rows) -> pd.DataFrame:
     """One column per label, in the order the models gave them (the configured labels when
     nothing is stored); ``at`` is the run's time plus the row's media ``time``."""
@@ -186,13 +199,7 @@ def results_frame(rows: Rows) -> pd.DataFrame:
     for r in rows:
         probs = r["emotions"] or {}
         record = {
-            "run_id": r["run_id"],
-            "run_time": r["created_at"],
-            "source": r["source"],
-            "campaign": r["campaign"] or "",
-            "location": r["location"] or "",
-            "tags": list(r["tags"] or []),
-            "model_version": r["model_version"],
+            **_run_record(r),
             **{name: r[name] for name in ("file", "face", "x", "y", "w", "h")},
             "emotion": r["emotion"] or "",
             "confidence": r["confidence"],
@@ -244,13 +251,7 @@ def people_frame(rows: Rows) -> pd.DataFrame:
         probs = r["emotions"] or {}
         records.append(
             {
-                "run_id": r["run_id"],
-                "run_time": r["created_at"],
-                "source": r["source"],
-                "campaign": r["campaign"] or "",
-                "location": r["location"] or "",
-                "tags": list(r["tags"] or []),
-                "model_version": r["model_version"],
+                **_run_record(r),
                 **{name: r[name] for name in PEOPLE_COLUMNS},
                 "sentiment": r["sentiment"] or "",
                 **{label: probs.get(label) for label in label_list},
