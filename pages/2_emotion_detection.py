@@ -6,15 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from src.app import cache
-from src.app.detection import batch, history, live, photos, video
+from src.app.detection import batch, history, intro, live, photos, video
+from src.common.sanitize import markdown_literal
 
 cache.ensure_navigation()
 
 st.title("Emotion Detection")
-st.caption(
-    "Faces are found, cropped and classified into 7 expressions. Sentiment groups them: "
-    "happy = positive; surprise and neutral = neutral; angry, disgust, fear and sad = negative."
-)
+st.caption(markdown_literal(intro((cache.model_manifest_of(cache.chosen_model()) or {}).get("class_names"))))
 
 photos_tab, batch_tab, live_tab, video_tab, history_tab = st.tabs(
     [
