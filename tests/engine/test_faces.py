@@ -246,10 +246,10 @@ def _counting(detector: YuNetDetector) -> list[tuple[int, int]]:
 
 
 def test_yunet_portrait_stops_at_the_coarse_pass(astronaut: np.ndarray) -> None:
-    """A large face is found on the 320 px copy alone, at the box the full pass gives."""
+    """Without the glance, a large face is found on the 320 px copy alone, at the box the full pass gives."""
     frame = np.full((480, 640), 128, np.uint8)
     frame[100:400, 200:500] = cv2.resize(_face_crop(astronaut), (300, 300), interpolation=cv2.INTER_AREA)
-    coarse, single = YuNetDetector(), YuNetDetector(coarse_side=0)
+    coarse, single = YuNetDetector(glance_side=0), YuNetDetector(coarse_side=0)
     calls, single_calls = _counting(coarse), _counting(single)
     (fast_box,), (full_box,) = coarse.detect(frame), single.detect(frame)
     assert calls == [(240, 320)] and single_calls == [(480, 640)]
@@ -257,7 +257,7 @@ def test_yunet_portrait_stops_at_the_coarse_pass(astronaut: np.ndarray) -> None:
 
 
 def test_yunet_small_faces_or_none_get_the_full_pass(astronaut: np.ndarray) -> None:
-    """Faces under the coarse threshold (and frames without a face) are searched at full size."""
+    """Faces under the glance and coarse thresholds (and frames without a face) are searched at full size."""
     crop = _face_crop(astronaut)
     frame = np.full((480, 640), 128, np.uint8)
     for x in (60, 260, 460):  # a row of 70 px faces: 35 px on the coarse copy
@@ -265,11 +265,78 @@ def test_yunet_small_faces_or_none_get_the_full_pass(astronaut: np.ndarray) -> N
     detector = YuNetDetector()
     calls = _counting(detector)
     boxes = detector.detect(frame)
-    assert calls == [(240, 320), (480, 640)]
+    assert calls == [(120, 160), (240, 320), (480, 640)]
     assert len(boxes) == 3 and [b.x // 100 for b in boxes] == [0, 2, 4]
     calls.clear()
     assert detector.detect(np.full((480, 640), 128, np.uint8)) == []
-    assert calls == [(240, 320), (480, 640)]
+    assert calls == [(120, 160), (240, 320), (480, 640)]
+
+
+def _portrait() -> np.ndarray:
+    """The astronaut photo cut to a 400x520 RGB head-and-shoulders portrait (face box ~45% of the width)."""
+    return cv2.resize(data.astronaut()[20:280, 130:330], (400, 520), interpolation=cv2.INTER_CUBIC)
+
+
+def _box_region(box: Box) -> tuple[int, int, int, int]:
+    return box.x, box.y, box.x + box.w, box.y + box.h
+
+
+def test_yunet_large_face_in_a_mid_size_image_stops_at_the_glance() -> None:
+    """A portrait's face is found on the 160 px glance alone, close to where the full-size pass puts it."""
+    portrait = _portrait()
+    detector, single = YuNetDetector(), YuNetDetector(coarse_side=0)
+    calls, single_calls = _counting(detector), _counting(single)
+    (face,), (full,) = detector.detect_faces(portrait), single.detect_faces(portrait)
+    assert calls == [(160, 123)] and single_calls == [(520, 400)]
+    assert _overlap(face.box, _box_region(full.box)) > 0.85 and _overlap(full.box, _box_region(face.box)) > 0.85
+    # Landmarks from a 3.25x smaller copy: within a tenth of the face's width of the full pass's.
+    assert np.abs(face.landmarks - full.landmarks).max() < 0.1 * full.box.w
+    assert face.score >= 0.6
+
+
+def test_yunet_small_face_in_a_mid_size_image_is_still_found(astronaut: np.ndarray) -> None:
+    """In the same 400x520 frame a 45 px face (14 px on the glance) goes on to the coarse and full passes."""
+    frame = np.full((520, 400), 128, np.uint8)
+    frame[300:370, 200:270] = cv2.resize(_face_crop(astronaut), (70, 70), interpolation=cv2.INTER_AREA)
+    detector = YuNetDetector()
+    calls = _counting(detector)
+    boxes = detector.detect(frame)
+    assert calls == [(160, 123), (320, 246), (520, 400)]
+    assert len(boxes) == 1 and _overlap(boxes[0], (200, 300, 270, 370)) > 0.9
+
+
+def test_yunet_glance_defers_to_a_weak_candidate_beside_a_large_face(astronaut: np.ndarray) -> None:
+    """A second face too small for the glance to be sure of sends the frame on to the next passes."""
+    crop = _face_crop(astronaut)
+    frame = np.full((480, 640), 128, np.uint8)
+    frame[20:400, 20:400] = cv2.resize(crop, (380, 380), interpolation=cv2.INTER_AREA)
+    frame[300:440, 460:600] = cv2.resize(crop, (140, 140), interpolation=cv2.INTER_AREA)
+    sure = YuNetDetector(glance_doubt=1.0)  # no doubt check: the glance's sure faces alone decide
+    assert len(sure.detect(frame)) == 1
+    detector = YuNetDetector()
+    calls = _counting(detector)
+    boxes = detector.detect(frame)
+    assert calls[0] == (120, 160) and len(calls) > 1
+    assert len(boxes) == 2 and _overlap(boxes[1], (460, 300, 600, 440)) > 0.9
+
+
+def test_yunet_glance_is_skipped_where_it_would_save_little(astronaut: np.ndarray) -> None:
+    """Under 1.5x the glance's side (240 px) an image goes straight to one pass at its own size."""
+    image = cv2.resize(_face_crop(astronaut), (220, 220), interpolation=cv2.INTER_CUBIC)
+    detector = YuNetDetector()
+    calls = _counting(detector)
+    assert len(detector.detect(image)) == 1
+    assert calls == [(220, 220)]
+
+
+def test_yunet_rgba_input_gives_the_rgb_faces() -> None:
+    portrait = _portrait()
+    rgba = np.dstack([portrait, np.full(portrait.shape[:2], 255, np.uint8)])
+    detector = get_detector()
+    (rgb_face,), (rgba_face,) = detector.detect_faces(portrait), detector.detect_faces(rgba)
+    assert rgb_face.box == rgba_face.box and np.array_equal(rgb_face.landmarks, rgba_face.landmarks)
+    with pytest.raises(ValueError, match="RGB"):
+        detector.detect_faces(portrait[..., :2])
 
 
 def _rss_kb() -> int:
