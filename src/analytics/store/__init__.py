@@ -24,7 +24,10 @@ One package persists results, so the dashboard, the API and the CLI read the sam
   ``running`` by a process that died is marked failed ("abandoned") once the lease has passed,
   when a store opens, on retention passes and as runs start.
 * Readers of rows (``results``, ``people``, ``live_seconds``) count finished (``ok``) runs only, unless
-  asked (``include_running``, ``include_unfinished``).
+  asked (``include_running``, ``include_unfinished``). They read every row: views and reports
+  read ``tallies`` (counts per hour, run columns, label, doubt, written with the rows they
+  count), ``filter_options``, ``count_results``/``page_results`` and stream exports with
+  ``iter_results``/``iter_people``, whose cost does not grow with the whole store.
   Concurrent writers are safe on every backend (SQLite: WAL, a busy timeout and ``BEGIN
   IMMEDIATE`` for writes; deadlocks and lock timeouts are retried), and forked processes
   open their own connections.
@@ -58,6 +61,7 @@ from src.analytics.store.queries import (
     RESULT_RUN_COLUMNS,
     RESULT_TAIL_COLUMNS,
     RUN_COLUMNS,
+    TALLY_COLUMNS,
 )
 from src.analytics.store.schema import (
     ALERTS,
@@ -72,6 +76,8 @@ from src.analytics.store.schema import (
     RUNS,
     SOURCES,
     TAGS_MAX,
+    TALLIES,
+    TALLY_UNITS,
     JSONText,
     UTCDateTime,
 )
@@ -110,6 +116,9 @@ __all__ = [
     "RUN_STATUSES",
     "SOURCES",
     "TAGS_MAX",
+    "TALLIES",
+    "TALLY_COLUMNS",
+    "TALLY_UNITS",
     "WRITE_ATTEMPTS",
     "JSONText",
     "RunClosedError",

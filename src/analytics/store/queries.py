@@ -7,8 +7,11 @@ run's rows stop wherever it failed."""
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -17,7 +20,17 @@ import sqlalchemy as sa
 from src import config
 from src.analytics.store.errors import StoreError
 from src.analytics.store.records import check_source, filter_names
-from src.analytics.store.schema import ALERTS, FACES, LIVE_SECONDS, PEOPLE, RUN_STATUSES, RUNS, as_utc
+from src.analytics.store.schema import (
+    ALERTS,
+    FACES,
+    LIVE_SECONDS,
+    PEOPLE,
+    RUN_STATUSES,
+    RUNS,
+    TALLIES,
+    TALLY_UNITS,
+    as_utc,
+)
 
 # The columns of the DataFrames returned by Store.runs(), Store.results(), Store.people() and Store.alerts().
 RUN_COLUMNS = (
@@ -56,6 +69,8 @@ PEOPLE_COLUMNS = (
     "sentiment",
 )
 PEOPLE_TAIL_COLUMNS = ("status", "at")
+# Store.tallies(): counts per hour, run columns, label and doubt.
+TALLY_COLUMNS = ("hour", "campaign", "location", "source", "emotion", "uncertain", "n")
 ALERT_COLUMNS = ("alert_id", "at", "run_id", "kind", "message", "payload", "delivered", "error")
 _INT_COLUMNS = ("face", "x", "y", "w", "h", "track_id")
 
@@ -188,13 +203,18 @@ def _run_record(r) -> dict:
     }
 
 
-def results_frame(rows: Rows) -> pd.DataFrame:
-    """One column per label, in the order the models gave them (the configured labels when
-    nothing is stored); ``at`` is the run's time plus the row's media ``time``."""
+def _labels_of(rows: Rows, column: str) -> list[str]:
+    """The labels of the rows' probabilities, in the order met (the configured ones when none)."""
     labels: dict[str, None] = {}
     for r in rows:
-        labels.update(dict.fromkeys(r["emotions"] or ()))
-    label_list = list(labels) or list(config.EMOTIONS)
+        labels.update(dict.fromkeys(r[column] or ()))
+    return list(labels) or list(config.EMOTIONS)
+
+
+def results_frame(rows: Rows, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """One column per label, in the order the models gave them (the configured labels when
+    nothing is stored), or exactly ``labels``; ``at`` is the run's time plus the row's media ``time``."""
+    label_list = _labels_of(rows, "emotions") if labels is None else list(labels)
     records = []
     for r in rows:
         probs = r["emotions"] or {}
@@ -238,14 +258,11 @@ def people_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
     )
 
 
-def people_frame(rows: Rows) -> pd.DataFrame:
-    """One column per label (the models' order; the configured labels when nothing is stored);
-    ``status`` is always ``ok`` and ``at`` is when the person was first seen, so the trends read
-    this table as they read the face rows."""
-    labels: dict[str, None] = {}
-    for r in rows:
-        labels.update(dict.fromkeys(r["emotions"] or ()))
-    label_list = list(labels) or list(config.EMOTIONS)
+def people_frame(rows: Rows, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """One column per label (the models' order; the configured labels when nothing is stored;
+    or exactly ``labels``); ``status`` is always ``ok`` and ``at`` is when the person was first
+    seen, so the trends read this table as they read the face rows."""
+    label_list = _labels_of(rows, "emotions") if labels is None else list(labels)
     records = []
     for r in rows:
         probs = r["emotions"] or {}
@@ -270,6 +287,383 @@ def people_frame(rows: Rows) -> pd.DataFrame:
     return frame.astype({"person": "int64", "samples": "int64"})
 
 
+# --- Aggregates, pages and streams -------------------------------------------------------
+#
+# Times compared and bucketed in SQL are POSIX seconds computed the same way on every backend
+# (a row's ``at`` is its run's time plus its media time, two columns of two tables).
+
+
+def epoch_seconds(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
+    """A UTC time column (naive UTC in the database) as POSIX seconds, microseconds kept."""
+    if dialect == "sqlite":
+        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds, plus the fraction from character 20.
+        whole = sa.cast(sa.func.strftime("%s", column), sa.Integer)
+        return whole + sa.cast(sa.func.substr(column, 20), sa.Float)
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("epoch", column), sa.Double)
+    # MySQL: UNIX_TIMESTAMP would read the naive value in the session's time zone.
+    micros = sa.func.timestampdiff(sa.literal_column("MICROSECOND"), sa.literal("1970-01-01 00:00:00"), column)
+    return micros / 1_000_000.0
+
+
+def hour_seconds(epoch: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
+    """POSIX seconds floored to the start of their UTC hour (times after 1970)."""
+    if dialect == "sqlite":
+        return sa.cast(epoch / 3600, sa.Integer) * 3600  # truncation is the floor for positive times
+    return sa.cast(sa.func.floor(epoch / 3600) * 3600, sa.BigInteger)
+
+
+def day_seconds(epoch: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
+    """POSIX seconds floored to the start of their UTC day (times after 1970)."""
+    if dialect == "sqlite":
+        return sa.cast(epoch / 86400, sa.Integer) * 86400
+    return sa.cast(sa.func.floor(epoch / 86400) * 86400, sa.BigInteger)
+
+
+def row_at_seconds(dialect: str) -> sa.ColumnElement:
+    """A face row's ``at`` (its run's time plus its media time) as POSIX seconds."""
+    return epoch_seconds(RUNS.c.created_at, dialect) + sa.func.coalesce(FACES.c.time, 0.0)
+
+
+def time_range(value: sa.ColumnElement, since: Any, until: Any, *, seconds: bool) -> list[sa.ColumnElement[bool]]:
+    """``since`` (inclusive) and ``until`` (exclusive) on ``value``: a time column, or POSIX seconds."""
+    where = []
+    for bound, keep in ((since, value.__ge__), (until, value.__lt__)):
+        if bound is not None:
+            when = as_utc(bound)
+            where.append(keep(when.timestamp() if seconds else when))
+    return where
+
+
+def _hour_up(value: Any) -> datetime:
+    """A time rounded up to the start of an hour (itself when it is one)."""
+    when = as_utc(value)
+    floor = when.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == when else floor + timedelta(hours=1)
+
+
+TALLY_BUCKETS = ("hour", "day")
+TALLY_KEYS = ("campaign", "location", "source")
+
+
+def check_bucket(bucket: Any) -> str:
+    if bucket not in TALLY_BUCKETS:
+        raise StoreError(f"unknown bucket {bucket!r}; one of {', '.join(TALLY_BUCKETS)}")
+    return bucket
+
+
+def check_keys(by: Any) -> tuple[str, ...]:
+    keys = (by,) if isinstance(by, str) else tuple(by)
+    unknown = [k for k in keys if k not in TALLY_KEYS]
+    if unknown:
+        raise StoreError(f"unknown tally key {unknown[0]!r}; any of {', '.join(TALLY_KEYS)}")
+    return keys
+
+
+def _run_keys(by: Sequence[str]) -> tuple[sa.ColumnElement, ...]:
+    """The run columns kept apart (``by``); the others are summed over and come back as ""."""
+    return tuple(RUNS.c[k] if k in by else sa.literal(None, sa.String).label(k) for k in TALLY_KEYS)
+
+
+def day_of(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
+    """The start of a stored time's UTC day (times are stored naive UTC), as the driver gives it."""
+    if dialect == "sqlite":
+        return sa.func.substr(column, 1, 10, type_=sa.String)
+    if dialect == "postgresql":
+        return sa.func.date_trunc("day", column, type_=sa.DateTime)
+    return sa.func.timestamp(sa.func.date(column), type_=sa.DateTime)
+
+
+def check_unit(unit: Any) -> str:
+    if unit not in TALLY_UNITS:
+        raise StoreError(f"unknown unit {unit!r}; one of {', '.join(TALLY_UNITS)}")
+    return unit
+
+
+def tallies_query(
+    unit: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    since: Any,
+    until: Any,
+    include_uncertain: bool,
+    dialect: str,
+    bucket: str = "hour",
+    by: Sequence[str] = TALLY_KEYS,
+) -> sa.Select:
+    """The tallies of ``unit`` summed per hour (or day), the run columns in ``by``, label and doubt."""
+    # The hour as the driver gives it (SQLite: text), parsed for the whole frame at once.
+    hour = sa.type_coerce(TALLIES.c.hour, sa.String if dialect == "sqlite" else sa.DateTime)
+    if bucket == "day":
+        hour = day_of(TALLIES.c.hour, dialect)
+    keys = (hour, *_run_keys(by), TALLIES.c.emotion, TALLIES.c.uncertain)
+    conditions = [TALLIES.c.unit == unit, *where, *time_range(TALLIES.c.hour, since, until, seconds=False)]
+    if not include_uncertain:
+        conditions.append(TALLIES.c.uncertain == sa.false())
+    return (
+        sa.select(*keys, sa.cast(sa.func.sum(TALLIES.c.n), sa.BigInteger).label("n"))
+        .select_from(TALLIES.join(RUNS, TALLIES.c.run_id == RUNS.c.id))
+        .where(*conditions)
+        .group_by(*_grouped(keys))
+    )
+
+
+def _grouped(keys: Sequence[sa.ColumnElement]) -> list[sa.ColumnElement]:
+    """The keys to group by: not the constants standing for run columns summed over (PostgreSQL
+    refuses a NULL constant in GROUP BY)."""
+    return [k for k in keys if not (isinstance(k, sa.Label) and isinstance(k.element, sa.Null | sa.BindParameter))]
+
+
+def counted_query(
+    unit: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    since: Any,
+    until: Any,
+    include_uncertain: bool,
+    min_confidence: float,
+    dialect: str,
+    bucket: str = "hour",
+    by: Sequence[str] = TALLY_KEYS,
+) -> sa.Select:
+    """What ``tallies_query`` sums, counted from the rows themselves (people, or face rows with a
+    label) with ``confidence >= min_confidence``; the hour comes back as POSIX seconds."""
+    # A count's hour is in [since, until) when its time is in [since, until) rounded up to hours.
+    since, until = (None if t is None else _hour_up(t) for t in (since, until))
+    if unit == "person":
+        table, hour = PEOPLE, hour_seconds(epoch_seconds(PEOPLE.c.first_seen, dialect), dialect)
+        if dialect == "sqlite":  # the hour's text, cheaper than the arithmetic per row; parsed per group
+            hour = sa.func.substr(PEOPLE.c.first_seen, 1, 13, type_=sa.String).concat(":00:00")
+        if bucket == "day":
+            hour = day_of(PEOPLE.c.first_seen, dialect)
+        conditions = time_range(PEOPLE.c.first_seen, since, until, seconds=False)
+    else:
+        table, hour = FACES, hour_seconds(row_at_seconds(dialect), dialect)
+        if bucket == "day":
+            hour = day_seconds(row_at_seconds(dialect), dialect)
+        conditions = [FACES.c.status == "ok", FACES.c.emotion.is_not(None), FACES.c.emotion != ""]
+        conditions += time_range(row_at_seconds(dialect), since, until, seconds=True)
+    uncertain = sa.func.coalesce(table.c.uncertain, sa.false())
+    conditions += [table.c.confidence >= float(min_confidence), *where]
+    if not include_uncertain:
+        conditions.append(uncertain == sa.false())
+    keys = (hour, *_run_keys(by), table.c.emotion, uncertain)
+    return (
+        sa.select(*(key.label(name) for key, name in zip(keys, TALLY_COLUMNS)), sa.func.count().label("n"))
+        .select_from(table.join(RUNS, table.c.run_id == RUNS.c.id))
+        .where(*conditions)
+        .group_by(*_grouped(keys))
+    )
+
+
+def tallies_frame(rows: Sequence[Sequence[Any]], *, hour_in_seconds: bool = False) -> pd.DataFrame:
+    """Rows of ``tallies_query`` or ``counted_query`` as the frame of ``Store.tallies``. Built
+    column by column, each distinct hour and name converted once (there are few of them)."""
+    columns = list(zip(*rows)) if rows else [()] * len(TALLY_COLUMNS)
+    hour_codes, hours = pd.factorize(pd.Series(columns[0], dtype=object))
+    if hour_in_seconds and len(hours) and isinstance(hours[0], str | datetime):
+        hour_in_seconds = False  # SQLite's people: the hour as text; days of people: a time
+    if hour_in_seconds:
+        parsed = pd.to_datetime(pd.Series(hours, dtype="float64").astype("int64"), unit="s", utc=True)
+    else:
+        parsed = pd.to_datetime(pd.Series(hours, dtype=object), utc=True, format="ISO8601")
+    hour = pd.DatetimeIndex(parsed).take(hour_codes) if len(rows) else pd.DatetimeIndex([], tz="UTC")
+
+    def names(values: Sequence[Any]) -> pd.Series:
+        return pd.Series(["" if v is None else str(v) for v in values], dtype=object)
+
+    return pd.DataFrame(
+        {
+            "hour": hour,
+            "campaign": names(columns[1]),
+            "location": names(columns[2]),
+            "source": names(columns[3]),
+            "emotion": names(columns[4]),
+            "uncertain": pd.Series([bool(v) for v in columns[5]], dtype=bool),
+            "n": pd.Series([int(v) for v in columns[6]], dtype="int64"),
+        },
+        columns=list(TALLY_COLUMNS),
+    )
+
+
+def results_where(
+    where: Sequence[sa.ColumnElement[bool]], since: Any, until: Any, dialect: str
+) -> list[sa.ColumnElement[bool]]:
+    """The run conditions and the time range on each face row's ``at``."""
+    return [*where, *time_range(row_at_seconds(dialect), since, until, seconds=True)]
+
+
+def count_query(table: sa.Table, where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
+    return (
+        sa.select(sa.func.count())
+        .select_from(table.join(RUNS, table.c.run_id == RUNS.c.id))
+        .where(sa.and_(sa.true(), *where))
+    )
+
+
+def run_spans_query(where: Sequence[sa.ColumnElement[bool]], dialect: str, *, with_times: bool = True) -> sa.Select:
+    """Each selected run's time (POSIX seconds), face rows (``runs.faces``) and first and last
+    media time (index seeks on ``ix_faces_run_id_time``, no row read; None without ``with_times``)."""
+
+    def edge(order) -> sa.ScalarSelect:
+        # ORDER BY ... LIMIT 1 rather than MIN/MAX: one index seek on every backend.
+        found = sa.select(FACES.c.time).where(FACES.c.run_id == RUNS.c.id, FACES.c.time.is_not(None))
+        return found.order_by(order).limit(1).scalar_subquery()
+
+    if with_times:
+        first, last = edge(FACES.c.time).label("min_t"), edge(FACES.c.time.desc()).label("max_t")
+    else:
+        first, last = sa.null().label("min_t"), sa.null().label("max_t")
+    start = epoch_seconds(RUNS.c.created_at, dialect)
+    query = sa.select(RUNS.c.id, start, RUNS.c.faces, first, last).where(sa.and_(sa.true(), *where))
+    return query.order_by(RUNS.c.created_at, RUNS.c.id)  # oldest first, as results() reads them
+
+
+def other_rows_query() -> sa.Select:
+    """How many rows that are not faces (no face, error) each run has, from ``ix_faces_not_ok``
+    alone (no join: the runs are picked in Python)."""
+    not_ok = FACES.c.status != sa.literal_column("'ok'")  # a literal, so the partial index applies
+    return sa.select(FACES.c.run_id, sa.func.count()).where(not_ok).group_by(FACES.c.run_id)
+
+
+@dataclass(frozen=True)
+class RunSpan:
+    """A run's rows as the pager sees them: how many, and the earliest and latest ``at`` any
+    of them can have (POSIX seconds; a row without media time is at the run's time)."""
+
+    run_id: str
+    rows: int
+    first: float
+    last: float
+
+
+def run_spans(spans: Sequence[Sequence[Any]], others: Sequence[Sequence[Any]]) -> list[RunSpan]:
+    """``RunSpan``s from the rows of ``run_spans_query`` and ``other_rows_query``."""
+    other = {run_id: int(n) for run_id, n in others}
+    found = []
+    for run_id, start, faces, min_t, max_t in spans:
+        start = float(start)
+        first = start + min(0.0, float(min_t if min_t is not None else 0.0))
+        last = start + max(0.0, float(max_t if max_t is not None else 0.0))
+        found.append(RunSpan(run_id, int(faces) + other.get(run_id, 0), first, last))
+    return found
+
+
+_MARGIN_S = 0.001  # float rounding: a run this close to a bound is counted row by row
+
+
+def split_spans(spans: Sequence[RunSpan], since: Any, until: Any) -> tuple[list[RunSpan], list[RunSpan]]:
+    """The runs whose rows all fall in [since, until), and those with rows on both sides of a
+    bound (to be counted row by row); runs with no row in the range are left out."""
+    low = -math.inf if since is None else as_utc(since).timestamp()
+    high = math.inf if until is None else as_utc(until).timestamp()
+    inside, across = [], []
+    for span in spans:
+        if span.last < low - _MARGIN_S or span.first >= high + _MARGIN_S:
+            continue
+        if span.first >= low + _MARGIN_S and span.last < high - _MARGIN_S:
+            inside.append(span)
+        else:
+            across.append(span)
+    return inside, across
+
+
+def runs_of_top_rows(inside: Sequence[RunSpan], across: Sequence[RunSpan], k: int) -> list[str] | None:
+    """The fewest runs that surely hold the ``k`` newest rows (by ``at``), or None for all.
+
+    Runs go by their latest possible row, newest first; once the runs taken hold ``k`` rows
+    surely newer than anything the remaining runs can have, the rest cannot reach the page.
+    Rows of runs across a time bound count for nothing here (some may be filtered out)."""
+    spans = sorted([*((s, s.rows) for s in inside), *((s, 0) for s in across)], key=lambda e: -e[0].last)
+    taken: list[str] = []
+    waiting: list[tuple[float, int]] = []  # (-first, rows) of taken runs not yet surely newer
+    sure = 0
+    for i, (span, rows) in enumerate(spans):
+        taken.append(span.run_id)
+        heapq.heappush(waiting, (-span.first, rows))
+        if i + 1 == len(spans):
+            return None
+        bound = spans[i + 1][0].last  # no row of the runs left is newer
+        while waiting and -waiting[0][0] > bound:
+            sure += heapq.heappop(waiting)[1]
+        if sure >= k:
+            return taken
+    return None
+
+
+def page_ids_query(where: Sequence[sa.ColumnElement[bool]], dialect: str, offset: int, limit: int) -> sa.Select:
+    """The ids of one page of face rows newest first (``at``, then id, descending): the sort
+    carries ids only, the rows are read by id afterwards."""
+    return (
+        sa.select(FACES.c.id)
+        .select_from(FACES.join(RUNS, FACES.c.run_id == RUNS.c.id))
+        .where(sa.and_(sa.true(), *where))
+        .order_by(row_at_seconds(dialect).desc(), FACES.c.id.desc())
+        .offset(int(offset))
+        .limit(int(limit))
+    )
+
+
+def rows_by_id_query(ids: Sequence[int], dialect: str) -> sa.Select:
+    return (
+        results_query([FACES.c.id.in_(list(ids))])
+        .order_by(None)
+        .order_by(row_at_seconds(dialect).desc(), FACES.c.id.desc())
+    )
+
+
+def chunk_query(base: sa.Select, table: sa.Table, after: int | None, chunk_rows: int) -> sa.Select:
+    """The next ``chunk_rows`` rows of ``base`` by the table's id, after id ``after`` (keyset)."""
+    query = base.order_by(None).add_columns(table.c.id.label("row_id"))
+    if after is not None:
+        query = query.where(table.c.id > after)
+    return query.order_by(table.c.id).limit(int(chunk_rows))
+
+
+def run_groups(runs: Sequence[tuple[str, int]], chunk_rows: int) -> list[list[str]]:
+    """Consecutive runs grouped so that each group holds about ``chunk_rows`` rows (a larger
+    run is a group by itself). Runs counted empty still go in a group: a count is a plan, not a
+    filter."""
+    groups: list[list[str]] = []
+    held = chunk_rows
+    for run_id, rows in runs:
+        if not groups or held + rows > chunk_rows:
+            groups.append([])
+            held = 0
+        groups[-1].append(run_id)
+        held += rows
+    return groups
+
+
+def labels_query(table: sa.Table, where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
+    """The probabilities of each selected run's first and last row that has some (in media
+    time, or person number): the labels of the runs' models (one model per run), read through
+    an index on the run without a scan."""
+
+    def one(*order) -> sa.ScalarSelect:
+        return (
+            sa.select(table.c.emotions)
+            .where(table.c.run_id == RUNS.c.id, table.c.emotions.is_not(None))
+            .order_by(*order)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    # In the order of an index that starts with run_id (faces: its media time; people: its number).
+    within = table.c.time if table is FACES else table.c.person
+    first, last = one(within).label("first"), one(within.desc()).label("last")
+    # Runs oldest first, as results() meets them.
+    query = sa.select(first, last).select_from(RUNS).where(sa.and_(sa.true(), *where))
+    return query.order_by(RUNS.c.created_at, RUNS.c.id)
+
+
+def labels_of_runs(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """The labels met in ``labels_query``'s rows, in order (the configured ones when none)."""
+    labels: dict[str, None] = {}
+    for row in rows:
+        for emotions in row:
+            labels.update(dict.fromkeys(emotions or ()))
+    return list(labels) or list(config.EMOTIONS)
+
+
 # --- Live seconds -------------------------------------------------------------------------
 
 
@@ -291,10 +685,7 @@ def live_seconds_query(
 
 
 def live_seconds_frame(rows: Rows) -> pd.DataFrame:
-    labels: dict[str, None] = {}
-    for r in rows:
-        labels.update(dict.fromkeys(r["counts"]))
-    label_list = list(labels) or list(config.EMOTIONS)
+    label_list = _labels_of(rows, "counts")
     records = [
         {
             "run_id": r["run_id"],

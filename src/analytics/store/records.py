@@ -36,7 +36,7 @@ from src.common import sanitize
 # Row keys that are not class probabilities (every other key of a row is one).
 _ROW_KEYS = frozenset(
     {"file", "face", "x", "y", "w", "h", "emotion", "confidence", "sentiment", "status", "error"}
-    | {"time", "time_s", "track_id", "frame", "emotions", "run_id"}
+    | {"time", "time_s", "track_id", "frame", "emotions", "run_id", "uncertain", "doubt"}
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -158,6 +158,16 @@ def _float(value: Any, what: str) -> float | None:
     return number
 
 
+def _bool(value: Any, what: str) -> bool | None:
+    """A yes/no flag (``uncertain``): True/False, 1/0, numpy booleans; None when not said."""
+    if _blank(value):
+        return None
+    if isinstance(value, (bool, numbers.Integral)) or hasattr(value, "dtype"):
+        if value in (0, 1):
+            return bool(value)
+    raise StoreError(f"{what}={value!r} is not true or false")
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -248,6 +258,7 @@ def face_record(run_id: str, row: Any, labels: Sequence[str] | None, index: int)
         "error": storable_text(row.get("error") or "")[:ERROR_MAX],
         "time": _float(time_value, f"{where}: time"),
         "track_id": _int(row.get("track_id"), f"{where}: track_id"),
+        "uncertain": _bool(row.get("uncertain"), f"{where}: uncertain"),
     }
 
 
@@ -315,6 +326,7 @@ def person_record(run_id: str, person: Any, index: int, *, number: int, origin: 
         "confidence": _float(person.get("confidence"), f"{where}: confidence"),
         "sentiment": sentiment_of(emotion),
         "emotions": probabilities or None,
+        "uncertain": _bool(person.get("uncertain"), f"{where}: uncertain"),
     }
 
 
@@ -336,6 +348,51 @@ def second_record(run_id: str, item: Any, index: int) -> dict:
         "faces": _int(item.get("faces"), f"live second {index}: faces") or 0,
         "counts": clean,
     }
+
+
+def hour_of(at: datetime) -> datetime:
+    """The UTC hour ``at`` falls in (its start): the time key of the tallies."""
+    return as_utc(at).replace(minute=0, second=0, microsecond=0)
+
+
+def tally_records(run_id: str, unit: str, items: Iterable[tuple[datetime, str, bool | None, int]]) -> list[dict]:
+    """``tallies`` rows counting ``items`` (when, label, uncertain, n): one per hour, label and
+    doubt (None counts as sure), so one write adds few rows whatever its size."""
+    counts: dict[tuple[datetime, str, bool], int] = {}
+    for at, emotion, uncertain, n in items:
+        if n:
+            key = (hour_of(at), emotion, bool(uncertain))
+            counts[key] = counts.get(key, 0) + int(n)
+    return [
+        {"run_id": run_id, "hour": hour, "unit": unit, "emotion": emotion, "uncertain": uncertain, "n": n}
+        for (hour, emotion, uncertain), n in counts.items()
+    ]
+
+
+def face_tallies(run_id: str, records: Iterable[Mapping], origin: datetime) -> list[dict]:
+    """The sample tallies of ``faces`` records (``face_record``) of a run started at ``origin``:
+    face rows with status ok and a label, at the run's time plus their media time."""
+    return tally_records(
+        run_id,
+        "sample",
+        (
+            (origin + timedelta(seconds=r["time"] or 0.0), r["emotion"], r.get("uncertain"), 1)
+            for r in records
+            if r["status"] == "ok" and r["emotion"]
+        ),
+    )
+
+
+def second_tallies(run_id: str, records: Iterable[Mapping]) -> list[dict]:
+    """The sample tallies of ``live_seconds`` records: each second's count of each label."""
+    return tally_records(
+        run_id, "sample", ((r["second"], label, None, n) for r in records for label, n in r["counts"].items())
+    )
+
+
+def person_tallies(run_id: str, records: Iterable[Mapping]) -> list[dict]:
+    """The person tallies of ``people`` records (``person_record``): each person at first seen."""
+    return tally_records(run_id, "person", ((r["first_seen"], r["emotion"], r.get("uncertain"), 1) for r in records))
 
 
 def alert_record(

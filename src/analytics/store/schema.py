@@ -146,6 +146,8 @@ FACES = sa.Table(
     sa.Column("error", sa.Text(), nullable=False),
     sa.Column("time", sa.Double()),
     sa.Column("track_id", sa.Integer()),
+    # Revision 0004: the engine found the face doubtful (None: not said, counted as sure).
+    sa.Column("uncertain", sa.Boolean()),
 )
 LIVE_SECONDS = sa.Table(
     "live_seconds",
@@ -176,7 +178,24 @@ PEOPLE = sa.Table(
     sa.Column("confidence", sa.Double()),
     sa.Column("sentiment", sa.String(16)),
     sa.Column("emotions", JSONText()),
+    sa.Column("uncertain", sa.Boolean()),  # revision 0004, as on faces
 )
+# Revision 0004. Counts per run, UTC hour, unit, label and doubt: what the trends need without
+# reading every row. ``unit`` is "sample" (face rows with a label, live face-seconds) or
+# "person". Append-only: every write adds its own rows in the transaction that stores what
+# they count, so readers SUM over equal keys.
+TALLIES = sa.Table(
+    "tallies",
+    _META,
+    sa.Column("id", _BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("hour", UTCDateTime(), nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("emotion", sa.String(LABEL_MAX), nullable=False),
+    sa.Column("uncertain", sa.Boolean(), nullable=False, default=False),
+    sa.Column("n", sa.Integer(), nullable=False),
+)
+TALLY_UNITS = ("sample", "person")
 ALERTS = sa.Table(
     "alerts",
     _META,
@@ -189,4 +208,4 @@ ALERTS = sa.Table(
     sa.Column("delivered", sa.Boolean(), nullable=False),
     sa.Column("error", sa.Text(), nullable=False),
 )
-CHILDREN = (FACES, LIVE_SECONDS, PEOPLE, ALERTS)  # the tables whose rows belong to a run
+CHILDREN = (FACES, LIVE_SECONDS, PEOPLE, TALLIES, ALERTS)  # the tables whose rows belong to a run

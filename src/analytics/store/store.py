@@ -20,6 +20,7 @@ a process that died; it is marked failed.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import random
 import threading
@@ -55,13 +56,27 @@ from src.analytics.store.records import (
     check_run_id,
     clean_name,
     face_record,
+    face_tallies,
     is_run_id,
     person_record,
+    person_tallies,
     run_record,
     second_record,
+    second_tallies,
     storable_text,
 )
-from src.analytics.store.schema import ALERTS, CHILDREN, ERROR_MAX, FACES, LIVE_SECONDS, PEOPLE, RUNS, utc_now
+from src.analytics.store.schema import (
+    ALERTS,
+    CHILDREN,
+    ERROR_MAX,
+    FACES,
+    LIVE_SECONDS,
+    PEOPLE,
+    RUNS,
+    TALLIES,
+    as_utc,
+    utc_now,
+)
 
 # The Alembic scripts, beside this package: run from here, with no alembic.ini.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -331,12 +346,17 @@ class Store:
             records = [face_record(run_id, row, labels, i) for i, row in enumerate(rows)]
             files = len({r["file"] for r in records})
             faces = sum(r["status"] == "ok" for r in records)
-            photos = [people_of.photo_person(r) for r in records if people_of.is_face_row(r) and r["track_id"] is None]
+            photos = [_photo_person(r) for r in records if people_of.is_face_row(r) and r["track_id"] is None]
 
             def work(conn: Connection) -> int:
                 self._claim(conn, run_id, files, faces, samples=faces)
                 if records:
                     conn.execute(FACES.insert(), records)
+                if faces:  # the samples' tallies, at the run's time plus their media time
+                    origin = conn.execute(sa.select(RUNS.c.created_at).where(RUNS.c.id == run_id)).scalar_one()
+                    tallies = face_tallies(run_id, records, origin)
+                    if tallies:
+                        conn.execute(TALLIES.insert(), tallies)
                 self._insert_people(conn, run_id, photos, relative=True)
                 return len(records)
 
@@ -352,6 +372,7 @@ class Store:
             for i, person in enumerate(people)
         ]
         conn.execute(PEOPLE.insert(), records)
+        conn.execute(TALLIES.insert(), person_tallies(run_id, records))
         conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(people=RUNS.c.people + len(records)))
         return len(records)
 
@@ -406,7 +427,7 @@ class Store:
         with enough samples, except the tracks whose person was already handed in."""
         query = (
             sa.select(FACES.c.file, FACES.c.face, FACES.c.track_id, FACES.c.time, FACES.c.status)
-            .add_columns(FACES.c.emotion, FACES.c.confidence, FACES.c.emotions)
+            .add_columns(FACES.c.emotion, FACES.c.confidence, FACES.c.emotions, FACES.c.uncertain)
             .where(FACES.c.run_id == run_id, FACES.c.track_id.is_not(None), FACES.c.status == "ok")
             .order_by(FACES.c.id)
         )
@@ -460,6 +481,9 @@ class Store:
                 self._claim(conn, run_id, samples=sum(r["faces"] for r in records))
                 if records:
                     conn.execute(LIVE_SECONDS.insert(), records)
+                    tallies = second_tallies(run_id, records)
+                    if tallies:
+                        conn.execute(TALLIES.insert(), tallies)
                 added = self._insert_people(conn, run_id, persons, relative=False)
                 return len(records) or added
 
@@ -623,6 +647,291 @@ class Store:
         )
         return queries.live_seconds_frame(self._read_rows(query, "reading live seconds"))
 
+    def _run_where(
+        self,
+        *,
+        campaign: Any,
+        location: Any,
+        source: Any,
+        run_id: Any,
+        include_unfinished: bool,
+        include_running: bool,
+    ) -> list[sa.ColumnElement[bool]]:
+        """The conditions on runs of the readers below (their time filters apply to rows)."""
+        where = queries.run_filters(
+            campaign=campaign, location=location, source=source, since=None, until=None, run_id=run_id
+        )
+        return where + self._finished(include_unfinished, include_running)
+
+    def tallies(
+        self,
+        unit: str = "person",
+        *,
+        campaign: str | Sequence[str | None] | None = None,
+        location: str | Sequence[str | None] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+        include_uncertain: bool = True,
+        min_confidence: float | None = None,
+        bucket: str = "hour",
+        by: Sequence[str] = queries.TALLY_KEYS,
+    ) -> pd.DataFrame:
+        """How many people (``unit="person"``) or samples (``"sample"``) were seen per UTC hour,
+        campaign, location, source, label and doubt, summed over runs in the database.
+
+        ``bucket="day"`` sums the hours of each UTC day (``hour`` is then the day's start), and
+        ``by`` names the run columns kept apart (any of campaign, location, source; the others
+        are summed over and come back as ``""``): a view that needs days per campaign asks for
+        just that, so the database returns a few thousand rows, not one per run-hour.
+
+        Columns ``TALLY_COLUMNS``: ``hour`` (the hour's start, UTC), ``campaign`` and ``location``
+        (``""`` when none), ``source``, ``emotion``, ``uncertain`` (bool) and ``n``; one row per
+        distinct combination. Runs are chosen as in ``results()`` (finished ``ok`` only unless
+        asked); ``since`` (inclusive) and ``until`` (exclusive) apply to the hour, i.e. to when a
+        face was seen, not to the run's time. ``include_uncertain=False`` leaves out the faces and
+        people the engine found doubtful.
+
+        Read from the tallies, so its cost follows hours and runs, not rows. With
+        ``min_confidence`` the counts are made from the rows instead (people, or face rows with a
+        label) with ``confidence >= min_confidence``: tallies keep no confidence, and live
+        seconds keep none either, so a live session's face-seconds are left out of samples then."""
+        unit = queries.check_unit(unit)
+        bucket, by = queries.check_bucket(bucket), queries.check_keys(by)
+        where = self._run_where(
+            campaign=campaign,
+            location=location,
+            source=source,
+            run_id=run_id,
+            include_unfinished=include_unfinished,
+            include_running=include_running,
+        )
+        if min_confidence is None:
+            query = queries.tallies_query(unit, where, since, until, include_uncertain, self.dialect, bucket, by)
+            rows = self._read(lambda conn: conn.execute(query).all(), "reading tallies")
+            return queries.tallies_frame(rows)
+        if isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real):
+            raise StoreError(f"min_confidence must be a number, not {min_confidence!r}")
+        query = queries.counted_query(
+            unit, where, since, until, include_uncertain, min_confidence, self.dialect, bucket, by
+        )
+        rows = self._read(lambda conn: conn.execute(query).all(), "counting rows")
+        return queries.tallies_frame(rows, hour_in_seconds=True)
+
+    def filter_options(self) -> dict[str, Any]:
+        """What the views' filters offer, from finished runs: ``campaigns`` and ``locations``
+        (sorted names, then None when some run has none), ``sources`` (sorted), and ``first``
+        and ``last``: the first and last hour tallied (UTC datetimes; None when nothing is)."""
+        ok = RUNS.c.status == "ok"
+
+        def work(conn: Connection) -> dict[str, Any]:
+            found: dict[str, Any] = {}
+            for key, column in (("campaigns", RUNS.c.campaign), ("locations", RUNS.c.location)):
+                names = set(conn.execute(sa.select(column).where(ok).distinct()).scalars())
+                found[key] = sorted(n for n in names if n is not None) + ([None] if None in names else [])
+            found["sources"] = sorted(conn.execute(sa.select(RUNS.c.source).where(ok).distinct()).scalars())
+            # The hour index from either end, to the first tally of a finished run.
+            finished = sa.exists().where(RUNS.c.id == TALLIES.c.run_id, ok)
+            edge = sa.select(TALLIES.c.hour).where(finished).limit(1)
+            first = conn.execute(edge.order_by(TALLIES.c.hour)).scalar()
+            last = conn.execute(edge.order_by(TALLIES.c.hour.desc())).scalar()
+            found["first"] = None if first is None else as_utc(first)
+            found["last"] = None if last is None else as_utc(last)
+            return found
+
+        return self._read(work, "reading the filter options")
+
+    def count_results(
+        self,
+        *,
+        campaign: str | Sequence[str | None] | None = None,
+        location: str | Sequence[str | None] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+    ) -> int:
+        """How many rows ``page_results`` pages through (``since``/``until`` on each row's ``at``)."""
+        where = self._run_where(
+            campaign=campaign,
+            location=location,
+            source=source,
+            run_id=run_id,
+            include_unfinished=include_unfinished,
+            include_running=include_running,
+        )
+
+        def work(conn: Connection) -> int:
+            # Without time bounds every run is wholly in: no media time is needed.
+            spans = self._run_spans(conn, where, with_times=since is not None or until is not None)
+            inside, across = queries.split_spans(spans, since, until)
+            total = sum(span.rows for span in inside)  # runs wholly in the range: their counters
+            for start in range(0, len(across), 500):  # the others row by row
+                ids = [span.run_id for span in across[start : start + 500]]
+                chosen = queries.results_where([*where, RUNS.c.id.in_(ids)], since, until, self.dialect)
+                total += int(conn.execute(queries.count_query(FACES, chosen)).scalar_one())
+            return total
+
+        return self._read(work, "counting results")
+
+    def _run_spans(
+        self, conn: Connection, where: Sequence[sa.ColumnElement[bool]], *, with_times: bool = True
+    ) -> list[queries.RunSpan]:
+        spans = conn.execute(queries.run_spans_query(where, self.dialect, with_times=with_times)).all()
+        return queries.run_spans(spans, conn.execute(queries.other_rows_query()).all())
+
+    def page_results(
+        self,
+        *,
+        campaign: str | Sequence[str | None] | None = None,
+        location: str | Sequence[str | None] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> pd.DataFrame:
+        """One page of face rows, newest first (by ``at``, then by id, descending): the columns of
+        ``results()`` (one per label of the models of the page's runs), only that page read.
+        Runs are chosen as in ``results()``; ``since``/``until`` apply to each row's ``at``."""
+        if offset < 0 or limit < 0:
+            raise StoreError(f"a page needs offset >= 0 and limit >= 0, not {offset} and {limit}")
+        where = self._run_where(
+            campaign=campaign,
+            location=location,
+            source=source,
+            run_id=run_id,
+            include_unfinished=include_unfinished,
+            include_running=include_running,
+        )
+
+        def work(conn: Connection) -> pd.DataFrame:
+            if limit == 0:
+                return queries.results_frame([])
+            # Only the runs that can hold the page's rows are sorted (the newest, mostly).
+            inside, across = queries.split_spans(self._run_spans(conn, where), since, until)
+            chosen = queries.runs_of_top_rows(inside, across, offset + limit)
+            picked = where if chosen is None else [*where, RUNS.c.id.in_(chosen)]
+            conditions = queries.results_where(picked, since, until, self.dialect)
+            ids = list(conn.execute(queries.page_ids_query(conditions, self.dialect, offset, limit)).scalars())
+            rows = conn.execute(queries.rows_by_id_query(ids, self.dialect)).mappings().all() if ids else []
+            # The label columns of the page's runs' models, in the order results() meets them.
+            runs_on_page = [RUNS.c.id.in_({r["run_id"] for r in rows})]
+            labels = queries.labels_of_runs(conn.execute(queries.labels_query(FACES, runs_on_page)).all())
+            return queries.results_frame(rows, labels)
+
+        return self._read(work, "reading a page of results")
+
+    def iter_results(
+        self,
+        *,
+        campaign: str | Sequence[str | None] | None = None,
+        location: str | Sequence[str | None] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+        chunk_rows: int = 50_000,
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of ``results()`` in frames of at most ``chunk_rows`` rows, runs oldest first
+        (rows of a chunk in the order stored), each chunk read in its own transaction: memory
+        stays flat however many rows there are. ``since``/``until`` apply to each row's ``at``. Every chunk has
+        the same columns: the labels of the selected runs' models, decided before the first."""
+        where = self._run_where(
+            campaign=campaign,
+            location=location,
+            source=source,
+            run_id=run_id,
+            include_unfinished=include_unfinished,
+            include_running=include_running,
+        )
+        base = queries.results_query(queries.results_where(where, since, until, self.dialect))
+
+        def runs(conn: Connection) -> list[tuple[str, int]]:
+            spans = self._run_spans(conn, where, with_times=since is not None or until is not None)
+            inside, across = queries.split_spans(spans, since, until)
+            chosen = {span.run_id for span in [*inside, *across]}
+            return [(span.run_id, span.rows) for span in spans if span.run_id in chosen]
+
+        yield from self._chunks(FACES, where, runs, base, queries.results_frame, chunk_rows, "reading results")
+
+    def iter_people(
+        self,
+        *,
+        campaign: str | Sequence[str | None] | None = None,
+        location: str | Sequence[str | None] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        run_id: str | Sequence[str] | None = None,
+        include_unfinished: bool = False,
+        include_running: bool = False,
+        chunk_rows: int = 50_000,
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of ``people()`` in chunks, as ``iter_results``; ``since``/``until`` apply to
+        when each person was first seen (its ``at``)."""
+        where = self._run_where(
+            campaign=campaign,
+            location=location,
+            source=source,
+            run_id=run_id,
+            include_unfinished=include_unfinished,
+            include_running=include_running,
+        )
+        seen = queries.time_range(PEOPLE.c.first_seen, since, until, seconds=False)
+        base = queries.people_query([*where, *seen])
+
+        def runs(conn: Connection) -> list[tuple[str, int]]:
+            query = sa.select(RUNS.c.id, RUNS.c.people).where(sa.and_(sa.true(), *where))
+            return [(run_id, int(n)) for run_id, n in conn.execute(query.order_by(RUNS.c.created_at, RUNS.c.id))]
+
+        yield from self._chunks(PEOPLE, where, runs, base, queries.people_frame, chunk_rows, "reading people")
+
+    def _chunks(
+        self,
+        table: sa.Table,
+        run_where: Sequence[sa.ColumnElement[bool]],
+        runs_of: Callable[[Connection], list[tuple[str, int]]],
+        base: sa.Select,
+        frame_of: Callable[..., pd.DataFrame],
+        chunk_rows: int,
+        doing: str,
+    ) -> Iterator[pd.DataFrame]:
+        """``base``'s rows in frames of at most ``chunk_rows``: runs (``runs_of``: the selected
+        ones, oldest first, with how many rows each may have) are taken in groups of about a
+        chunk's rows, so each query reads through the run index what it returns; a group's rows
+        come by id (keyset), each chunk in its own short transaction."""
+        if chunk_rows < 1:
+            raise StoreError(f"chunk_rows must be at least 1, not {chunk_rows}")
+        labels_query = queries.labels_query(table, run_where)
+
+        def plan(conn: Connection) -> tuple[list[str], list[list[str]]]:
+            return queries.labels_of_runs(conn.execute(labels_query).all()), queries.run_groups(
+                runs_of(conn), chunk_rows
+            )
+
+        labels, groups = self._read(plan, doing)
+        for group in groups:
+            chosen = base.where(RUNS.c.id.in_(group))  # on runs: the planner starts from these
+            after = None
+            while True:
+                rows = self._read_rows(queries.chunk_query(chosen, table, after, chunk_rows), doing)
+                if rows:
+                    yield frame_of(rows, labels)
+                if len(rows) < chunk_rows:
+                    break
+                after = rows[-1]["row_id"]
+
     def _finished(self, include_unfinished: bool, include_running: bool) -> list[sa.ColumnElement[bool]]:
         fresh_since = utc_now() - timedelta(seconds=self.lease_s)
         return queries.finished_filter(
@@ -646,6 +955,14 @@ class Store:
     def locations(self) -> list[str]:
         """Every location name with at least one run, sorted."""
         return self._distinct(RUNS.c.location, "reading locations")
+
+
+def _photo_person(record: Mapping) -> Any:
+    """A photo's face row as its person, keeping the row's doubt when the person does not say."""
+    person = people_of.photo_person(record)
+    if getattr(person, "uncertain", None) is None and record.get("uncertain") is not None:
+        return {**person.as_row(), "uncertain": record["uncertain"]}
+    return person
 
 
 # --- One store per URL per process --------------------------------------------------------
