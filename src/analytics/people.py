@@ -10,6 +10,11 @@ ten samples 0.5 s apart stayed 5 s.
 A track with fewer than ``config.PERSON_MIN_SAMPLES`` samples is no person (a detector
 glitch opens a one-sample track); its samples still count as samples. Photos always count.
 
+A person is ``uncertain`` (its label is unreliable, see ``src.engine.doubt``) when a photo
+face's row is, and a track when more than half of its samples are (a track seen clearly most
+of the time keeps its label, whatever a few blurred frames said). Rows without the flag
+(older results) count as not uncertain.
+
 Pure functions and one small accumulator, no database and no threads: the results store
 derives its ``people`` rows with them (src/analytics/store), and the live camera tallies
 its tracks with ``TrackTally`` (src/streams/live.py).
@@ -51,6 +56,7 @@ class Person:
     dwell_s: float | None = None
     face: int | None = None
     track_id: int | None = None
+    uncertain: bool = False
 
     def as_row(self) -> dict[str, Any]:
         """The person as a dict of its fields (what ``Store.add_people`` takes)."""
@@ -125,6 +131,22 @@ def is_face_row(row: Mapping[str, Any]) -> bool:
     return (row.get("status") or "ok") == "ok" and bool(row.get("emotion"))
 
 
+def is_uncertain(value: Any) -> bool:
+    """A row's ``uncertain`` cell as a bool: True, a non-zero number or "true"/"1"/"yes"; else False."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    number = _number(value)
+    return bool(number) if number is not None else False
+
+
+def mostly_uncertain(flags: Iterable[Any]) -> bool:
+    """Whether more than half of these samples' ``uncertain`` cells are true."""
+    values = [is_uncertain(v) for v in flags]
+    return 2 * sum(values) > len(values)
+
+
 def _track_id(row: Mapping[str, Any]) -> int | None:
     value = _number(row.get("track_id"))
     return None if value is None else int(value)
@@ -143,6 +165,7 @@ def photo_person(row: Mapping[str, Any]) -> Person:
         face=None if face is None else int(face),
         first_seen=_number(row.get("time")),
         last_seen=_number(row.get("time")),
+        uncertain=is_uncertain(row.get("uncertain")),
     )
 
 
@@ -173,6 +196,7 @@ def track_person(
         last_seen=last,
         dwell_s=dwell_seconds(first, last, len(rows), interval) if first is not None else None,
         track_id=track_id,
+        uncertain=mostly_uncertain(r.get("uncertain") for r in rows),
     )
 
 
@@ -226,25 +250,28 @@ def people_of_results(results: pd.DataFrame, labels: Sequence[str], min_samples:
 
 @dataclass
 class TrackTally:
-    """A live track's samples so far: times, count, and the sum of its probabilities."""
+    """A live track's samples so far: times, count, the sum of its probabilities and how many
+    of its samples were uncertain."""
 
     track_id: int
     first_seen: float
     last_seen: float
     samples: int = 0
     total: np.ndarray | None = None
+    uncertain_samples: int = 0
 
     @classmethod
-    def start(cls, track_id: int, time: float, probs: Sequence[float]) -> TrackTally:
+    def start(cls, track_id: int, time: float, probs: Sequence[float], uncertain: bool = False) -> TrackTally:
         tally = cls(int(track_id), float(time), float(time))
-        tally.add(time, probs)
+        tally.add(time, probs, uncertain)
         return tally
 
-    def add(self, time: float, probs: Sequence[float]) -> None:
-        """One more sample (a detection of this face) at ``time``."""
+    def add(self, time: float, probs: Sequence[float], uncertain: bool = False) -> None:
+        """One more sample (a detection of this face) at ``time``; ``uncertain`` when its label is doubtful."""
         values = np.asarray(probs, dtype=np.float64)
         self.total = values.copy() if self.total is None else self.total + values
         self.samples += 1
+        self.uncertain_samples += bool(uncertain)
         self.first_seen = min(self.first_seen, float(time))
         self.last_seen = max(self.last_seen, float(time))
 
@@ -264,6 +291,7 @@ class TrackTally:
             last_seen=self.last_seen,
             dwell_s=dwell_seconds(self.first_seen, self.last_seen, self.samples, interval),
             track_id=self.track_id,
+            uncertain=2 * self.uncertain_samples > self.samples,
         )
 
 
@@ -277,7 +305,9 @@ __all__ = [
     "dwell_seconds",
     "is_face_row",
     "is_person",
+    "is_uncertain",
     "mean_probabilities",
+    "mostly_uncertain",
     "people_of_results",
     "people_of_rows",
     "photo_person",

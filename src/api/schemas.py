@@ -26,6 +26,17 @@ class FaceOut(BaseModel):
     landmarks: list[list[float]] | None = Field(
         default=None, description="eyes, nose tip, mouth corners as [x, y] (YuNet detector only)"
     )
+    uncertain: bool = Field(
+        default=False,
+        description="true when the label is unreliable (see `doubts`); such faces can be left out of shares",
+    )
+    doubts: list[Literal["small", "blurred", "turned", "low_confidence"]] = Field(
+        default_factory=list,
+        description="why the face is uncertain: small (face box under FER_DOUBT_MIN_FACE_PX px), blurred "
+        "(sharpness under FER_DOUBT_MIN_SHARPNESS), turned (head turn over FER_DOUBT_MAX_YAW; off by "
+        "default), low_confidence (confidence recalibrated for real photos under FER_DOUBT_MIN_CONFIDENCE); "
+        "empty when it is not",
+    )
 
 
 class FileResultOut(BaseModel):
@@ -75,8 +86,8 @@ AdjustedShare = Annotated[
 AdjustedLow = Annotated[
     float | None,
     Field(
-        description="low end of the 95% range of the corrected share (allowing for chance in these faces, "
-        "repeated samples of one person counting for less, and in the error model itself); null with it"
+        description="low end of the 95% range of the corrected share (allowing for chance in the people "
+        "counted and for the uncertainty of the error model itself); null with it"
     ),
 ]
 AdjustedHigh = Annotated[float | None, Field(description="high end of that 95% range; null with it")]
@@ -91,8 +102,10 @@ AdjustedReason = Annotated[
 
 class EmotionCountOut(BaseModel):
     emotion: str
-    faces: int = Field(description="faces (samples) whose top label is this emotion")
-    share: float = Field(description="share of all faces, 0-1, as labelled by the model (raw)")
+    faces: int = Field(
+        description="people whose top label (a tracked person's: of their averaged samples) is this emotion"
+    )
+    share: float = Field(description="share of all people, 0-1, as labelled by the model (raw)")
     adjusted_share: AdjustedShare
     adjusted_low: AdjustedLow
     adjusted_high: AdjustedHigh
@@ -101,8 +114,8 @@ class EmotionCountOut(BaseModel):
 
 class GroupCountOut(BaseModel):
     group: str
-    faces: int
-    share: float = Field(description="share of all faces, 0-1, as labelled by the model (raw)")
+    faces: int = Field(description="people in this group")
+    share: float = Field(description="share of all people, 0-1, as labelled by the model (raw)")
     adjusted_share: AdjustedShare
     adjusted_low: AdjustedLow
     adjusted_high: AdjustedHigh
@@ -112,8 +125,8 @@ class GroupCountOut(BaseModel):
 class CustomGroupCountOut(BaseModel):
     grouping: str = Field(description="a grouping of FER_GROUPS_FILE")
     group: str
-    faces: int
-    share: float = Field(description="share of all faces, 0-1 (groups may overlap), as labelled (raw)")
+    faces: int = Field(description="people in this group")
+    share: float = Field(description="share of all people, 0-1 (groups may overlap), as labelled (raw)")
     adjusted_share: AdjustedShare
     adjusted_low: AdjustedLow
     adjusted_high: AdjustedHigh
@@ -146,18 +159,16 @@ class AdjustmentOut(BaseModel):
     level: float = Field(description="the ranges' confidence level (0.95)")
     explanation: str = Field(description="one plain sentence on what the correction does, to show beside it")
     warnings: list[str] = Field(description="what limits the corrected shares, in words (may be empty)")
-    clusters: int = Field(description="people or photos the faces come from (a video track, a photo: one each)")
-    effective_faces: float = Field(
-        description="what the faces are worth as independent faces once repeated samples of one person count for less"
-    )
+    clusters: int = Field(description="people counted, each one independent unit")
+    effective_faces: float = Field(description="the people counted, as independent faces (each person counts once)")
 
 
 class SummaryOut(BaseModel):
     runs: int = Field(description="runs that match the filters")
     images: int = Field(description="files analysed (a file counts once per run)")
     faces: int = Field(
-        description="face rows (samples): a photo's faces, and one per face per sampled frame of a video; "
-        "emotions, groups and net_sentiment count these"
+        description="samples: a photo's faces, one per face per sampled video frame, and live face-seconds; "
+        "emotions, groups and net_sentiment count people, not these"
     )
     people: int = Field(
         description="people seen: each face in a photo, each person followed through a video or the live "
@@ -165,11 +176,11 @@ class SummaryOut(BaseModel):
     )
     no_face: int = Field(description="files without a face")
     errors: int = Field(description="files that could not be used")
-    emotions: list[EmotionCountOut] = Field(description="faces per top emotion, every label listed")
+    emotions: list[EmotionCountOut] = Field(description="people per top emotion, every label listed")
     grouping: str = Field(description="how emotions are grouped in `groups`")
-    groups: list[GroupCountOut] = Field(description="faces per group of emotions")
-    net_sentiment: float | None = Field(description="% positive minus % negative faces (-100..100), null without faces")
-    custom_groups: list[CustomGroupCountOut] = Field(description="faces per group of the custom groupings")
+    groups: list[GroupCountOut] = Field(description="people per group of emotions")
+    net_sentiment: float | None = Field(description="% positive minus % negative people (-100..100), null without any")
+    custom_groups: list[CustomGroupCountOut] = Field(description="people per group of the custom groupings")
     error_model: ErrorModelOut | None = Field(
         description="what the corrected shares rest on: the served model's error model (null without one: "
         "see `error_model_reason`)"

@@ -5,7 +5,8 @@ An entry point: may import every layer (the API too, for ``serve``), but not ``s
 The contract other tools rely on:
 
 * ``predict`` writes one row per detected face (CSV or JSON lines) with columns
-  ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error``, then ``sentiment``, the
+  ``file,face,x,y,w,h,emotion,confidence,<labels>,status,error,uncertain,doubt`` (``uncertain``:
+  the label is unreliable; ``doubt``: why, codes of ``src.engine.doubt`` joined by "; "), then ``sentiment``, the
   custom groups' columns, ``time`` and ``track_id`` (a video's faces: one row per face per
   sampled frame, ``--every`` seconds apart) and, for a stored run, ``campaign`` and
   ``location``. With ``--output`` (or ``--people FILE``) it also writes one row per person:

@@ -167,9 +167,9 @@ def is_video(path: Path) -> bool:
 
 
 def output_columns(class_names: Sequence[str], stored: StoredRun) -> list[str]:
-    """The per-face table's columns, then what the dashboard's export adds: sentiment and the
-    custom groups' columns, a video face's ``time`` (seconds) and ``track_id`` (one per person),
-    and the campaign and location of a stored run."""
+    """The per-face table's columns (``uncertain`` and ``doubt`` the last of them), then what the
+    dashboard's export adds: sentiment and the custom groups' columns, a video face's ``time``
+    (seconds) and ``track_id`` (one per person), and the campaign and location of a stored run."""
     from src.analytics import aggregates
     from src.engine.results import table_columns
 
@@ -215,12 +215,14 @@ def video_rows(recognizer, name: str, path: Path, every_s: float) -> tuple[list[
 
 
 def write_people(path: Path, rows: list[dict], class_names: Sequence[str]) -> int:
-    """The per-person CSV: each photo face, each video track followed long enough; returns how many."""
+    """The per-person CSV: each photo face, each video track followed long enough; returns how many.
+
+    ``uncertain`` closes each row: a photo face's own flag, a track's when most of its samples are."""
     from src.analytics.people import people_of_rows
 
     found = people_of_rows([{**r, "emotions": {c: r.get(c) for c in class_names}} for r in rows])
     columns = ["file", "kind", "face", "track_id", "first_seen", "last_seen", "samples", "dwell_s", "emotion"]
-    columns += ["confidence", *class_names]
+    columns += ["confidence", *class_names, "uncertain"]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()

@@ -5,11 +5,14 @@ serving runtime (``src.engine.runtime``: ONNX Runtime, no TensorFlow, when the m
 export matches it; else a compiled Keras call).
 ``get_recognizer()`` gives the process-wide instance. Bad inputs never raise from
 ``analyze``/``analyze_batch``: they come back with ``status="error"`` and a reason.
+Every face also gets its doubt (``src.engine.doubt``): size, sharpness and yaw measured on
+what the classifier read, confidence recalibrated with the manifest's ``temperature_wild``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from src import config
+from src.engine import doubt
 from src.engine.classifier import ModelInfo, flip_averaged
 from src.engine.faces import Box, Face, get_detector
 from src.engine.preprocessing import ImageError, ImageInput, extract_face, load_image_sized, resize_face, to_gray
@@ -65,17 +69,36 @@ class EmotionRecognizer:
             )
         return apply_temperature(probs, self.info.temperature)
 
-    def _result(self, probs: np.ndarray, face: Face | None) -> FaceResult:
+    @property
+    def temperature_wild(self) -> float | None:
+        """The manifest's in-the-wild temperature (``src.training.wild_calibration``), or None."""
+        value = self.info.manifest.get("temperature_wild") if isinstance(self.info.manifest, dict) else None
+        return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+    def measure(self, found: Sequence[Face | None], faces: np.ndarray, shape: tuple[int, ...]) -> list[doubt.Signs]:
+        """Size, sharpness and yaw of each face of ``locate``, in the pixels it was read from."""
+        return [
+            doubt.measure(
+                None if f is None else f.box, None if f is None else f.landmarks, crop, None, image_shape=shape
+            )
+            for f, crop in zip(found, faces)
+        ]
+
+    def _result(self, probs: np.ndarray, face: Face | None, signs: doubt.Signs | None = None) -> FaceResult:
         top = int(np.argmax(probs))
         marks = None
         if face is not None and face.landmarks is not None:
             marks = tuple((round(float(x), 1), round(float(y), 1)) for x, y in face.landmarks)
+        wild = doubt.wild_probabilities(probs, self.info.temperature, self.temperature_wild)
+        verdict = doubt.judge(dataclasses.replace(signs or doubt.Signs(), confidence_wild=float(wild.max())))
         return FaceResult(
             box=None if face is None else face.box,
             emotions={name: float(p) for name, p in zip(self.class_names, probs)},
             emotion=self.class_names[top],
             confidence=float(probs[top]),
             landmarks=marks,
+            uncertain=verdict.uncertain,
+            doubts=verdict.reasons,
         )
 
     def locate(self, rgb: np.ndarray, crop: bool = False) -> tuple[list[Face | None], np.ndarray]:
@@ -99,8 +122,9 @@ class EmotionRecognizer:
         """Faces in one image, boxes in its original pixels (raises ``ImageError`` for bad input)."""
         rgb, size = load_image_sized(image)
         found, faces = self.locate(rgb, crop)
+        signs = self.measure(found, faces, rgb.shape)
         found = _in_original_pixels(found, rgb, size)
-        return [self._result(p, b) for p, b in zip(self.classify(faces), found)]
+        return [self._result(p, b, s) for p, b, s in zip(self.classify(faces), found, signs)]
 
     def analyze(self, image: ImageInput, name: str = "", crop: bool = False) -> ImageResult:
         """Like ``predict`` but never raises for bad input: the reason goes in ``error``."""
@@ -116,15 +140,16 @@ class EmotionRecognizer:
     ) -> list[ImageResult]:
         """Many images; faces of up to ``chunk`` images go through the network together."""
         results: list[ImageResult] = []
-        pending: list[tuple[ImageResult, list, np.ndarray]] = []
+        pending: list[tuple[ImageResult, list, np.ndarray, list[doubt.Signs]]] = []
 
         def flush():
             if not pending:
                 return
-            probs = self.classify(np.concatenate([f for _, _, f in pending]))
+            probs = self.classify(np.concatenate([f for _, _, f, _ in pending]))
             offset = 0
-            for res, found, faces in pending:
-                res.faces = [self._result(p, b) for p, b in zip(probs[offset : offset + len(faces)], found)]
+            for res, found, faces, signs in pending:
+                batch = probs[offset : offset + len(faces)]
+                res.faces = [self._result(p, b, s) for p, b, s in zip(batch, found, signs)]
                 offset += len(faces)
             pending.clear()
 
@@ -134,9 +159,10 @@ class EmotionRecognizer:
             try:
                 rgb, (res.width, res.height) = load_image_sized(image)
                 found, faces = self.locate(rgb, crop)
+                signs = self.measure(found, faces, rgb.shape)
                 found = _in_original_pixels(found, rgb, (res.width, res.height))
                 if found:
-                    pending.append((res, found, faces))
+                    pending.append((res, found, faces, signs))
                 else:
                     res.status = "no_face"
             except Exception as exc:  # one bad file must not stop a batch

@@ -1,8 +1,10 @@
 """The result schema: typed per-face results and the one-row-per-face table they make.
 
-``FaceResult`` (box, ``emotions {label: probability}``, ``emotion``, ``confidence``) and
-``ImageResult`` (a file's faces, or why there are none) are what the engine returns; their
-``rows`` are the per-face table of the CLI's CSV, the batch table and the store.
+``FaceResult`` (box, ``emotions {label: probability}``, ``emotion``, ``confidence``, and
+``uncertain`` with its ``doubts``: whether the label is unreliable and why, see
+``src.engine.doubt``) and ``ImageResult`` (a file's faces, or why there are none) are what the
+engine returns; their ``rows`` are the per-face table of the CLI's CSV, the batch table and the
+store.
 """
 
 from __future__ import annotations
@@ -10,18 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from src.engine.doubt import describe
 from src.engine.faces import Box
 
 # The per-face table of the CLI's CSV, the batch table and its downloads: these columns,
-# one per label of the model, then the file's status and error.
+# one per label of the model, then the file's status and error, then the face's doubt
+# (``uncertain`` true/false and the ``doubt`` reasons joined by "; "). The doubt columns come
+# last so that scripts reading the older columns by position keep working.
 BASE_COLUMNS = ("file", "face", "x", "y", "w", "h", "emotion", "confidence")
 TAIL_COLUMNS = ("status", "error")
+DOUBT_COLUMNS = ("uncertain", "doubt")
 INT_COLUMNS = ("face", "x", "y", "w", "h")
 
 
 def table_columns(class_names: Sequence[str]) -> tuple[str, ...]:
     """The per-face table's columns for a model with these labels."""
-    return (*BASE_COLUMNS, *class_names, *TAIL_COLUMNS)
+    return (*BASE_COLUMNS, *class_names, *TAIL_COLUMNS, *DOUBT_COLUMNS)
 
 
 def file_row(file: str, status: str, error: str, class_names: Sequence[str]) -> dict:
@@ -54,6 +60,8 @@ class FaceResult:
     for files decoded downscaled (larger than ``FER_DECODE_MAX_SIDE``, see ``load_image``).
     ``landmarks`` (eyes, nose tip, mouth corners as five [x, y] pairs) come with the
     YuNet detector and are None for Haar boxes and for whole-image crops.
+    ``uncertain`` says the label is unreliable (a small, blurred or turned face, or a low
+    confidence on real photos) and ``doubts`` says why, as codes of ``doubt.REASONS``.
     """
 
     box: Box | None
@@ -61,6 +69,8 @@ class FaceResult:
     emotion: str
     confidence: float
     landmarks: tuple[tuple[float, float], ...] | None = None
+    uncertain: bool = False
+    doubts: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -69,6 +79,8 @@ class FaceResult:
             "emotion": self.emotion,
             "confidence": self.confidence,
             "landmarks": None if self.landmarks is None else [list(p) for p in self.landmarks],
+            "uncertain": self.uncertain,
+            "doubts": list(self.doubts),
         }
 
 
@@ -98,6 +110,6 @@ class ImageResult:
                 "confidence": round(face.confidence, 4),
             }
             row.update({k: round(v, 4) for k, v in face.emotions.items()})
-            row.update(status=self.status, error="")
+            row.update(status=self.status, error="", uncertain=bool(face.uncertain), doubt=describe(face.doubts))
             rows.append(row)
         return rows

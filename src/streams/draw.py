@@ -35,8 +35,14 @@ def _box_xywh(face: _Face, width: int, height: int) -> tuple[int, int, int, int]
     return int(box[0]), int(box[1]), int(box[2]), int(box[3])
 
 
+def _shown_emotion(face: _Face) -> str:
+    """The emotion as drawn: with a question mark when its label is doubtful (``src.engine.doubt``;
+    the drawing font has no warning sign)."""
+    return f"{face.emotion}?" if getattr(face, "uncertain", False) else face.emotion
+
+
 def face_label(index: int, face: _Face) -> str:
-    return f"#{index + 1} {face.emotion} {face.confidence:.0%}"
+    return f"#{index + 1} {_shown_emotion(face)} {face.confidence:.0%}"
 
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -79,10 +85,10 @@ def layout_label(index: int, face: _Face, box: tuple[int, int, int, int], height
     pad = line
     number = f"#{index + 1}"
     # Sized on the longest emotion name, so faces of one size get labels of one size.
-    widest = max((*config.EMOTIONS, face.emotion), key=len)
+    widest = max((*config.EMOTIONS, face.emotion), key=len) + _shown_emotion(face)[len(face.emotion) :]
     candidates = [
         (face_label(index, face), f"{number} {widest} 100%"),
-        (f"{number} {face.emotion}", f"{number} {widest}"),
+        (f"{number} {_shown_emotion(face)}", f"{number} {widest}"),
         (number, number),
     ]
     room = LABEL_WIDTH * bw - 2 * pad  # for the text

@@ -44,6 +44,7 @@ from src import config
 from src.analytics import groups
 from src.analytics.alerts import AlertNotifier, live_alert_event, shared_notifier
 from src.analytics.people import Person, TrackTally
+from src.engine import doubt
 from src.engine.preprocessing import extract_face
 from src.engine.tracking import BoxT, FaceSmoother, Track
 
@@ -319,12 +320,15 @@ class LiveStats:
         *,
         observed: Mapping[int, np.ndarray] | None = None,
         ended: Iterable[int] = (),
+        doubtful: Mapping[int, bool] | None = None,
     ) -> None:
         """One processed frame: the faces seen in it, each counted under its smoothed top label.
 
         A track detected anew (its ``last_seen`` moved) adds a sample to its tally, with its
         probabilities in ``observed`` (the detection's own, by track id) or else its smoothed
-        ones; the ids in ``ended`` are tracks the tracker let go: their tallies are finished."""
+        ones; the ids in ``ended`` are tracks the tracker let go: their tallies are finished.
+        ``doubtful`` says, by track id, whether that detection's label is doubtful
+        (``src.engine.doubt``): a person is doubtful when most of their samples are."""
         counts = np.zeros(len(labels), np.int64)
         watched = 0
         for track in tracks:
@@ -349,10 +353,15 @@ class LiveStats:
             self._counts["faces"] = len(tracks)
             self._current = current
             self._labels = tuple(labels)
-            self._tally(now, tracks, observed or {}, ended)
+            self._tally(now, tracks, observed or {}, ended, doubtful or {})
 
     def _tally(
-        self, now: float, tracks: Sequence[Track], observed: Mapping[int, np.ndarray], ended: Iterable[int]
+        self,
+        now: float,
+        tracks: Sequence[Track],
+        observed: Mapping[int, np.ndarray],
+        ended: Iterable[int],
+        doubtful: Mapping[int, bool],
     ) -> None:
         """Add this frame's detections to their tracks' tallies, finish the ended ones (lock held).
 
@@ -361,11 +370,12 @@ class LiveStats:
         becomes_person = max(1, int(config.PERSON_MIN_SAMPLES))  # the sample that makes a track a person
         for track in tracks:
             probs = observed.get(track.id, track.probs)
+            uncertain = bool(doubtful.get(track.id, False))
             tally = self._open.get(track.id)
             if tally is None:
-                tally = self._open[track.id] = TrackTally.start(track.id, track.last_seen, probs)
+                tally = self._open[track.id] = TrackTally.start(track.id, track.last_seen, probs, uncertain)
             elif track.last_seen > tally.last_seen:
-                tally.add(track.last_seen, probs)
+                tally.add(track.last_seen, probs, uncertain)
             else:
                 continue  # the last detection's faces, reused on this frame: no new sample
             self._people += tally.samples == becomes_person
@@ -489,6 +499,20 @@ def tune_switch_interval(interval: float | None = None) -> None:
         sys.setswitchinterval(interval)
 
 
+def _doubtful(recognizer, faces: Sequence, crops: np.ndarray, shape: tuple[int, ...], probs: np.ndarray) -> list[bool]:
+    """Whether each detected face's label is doubtful (``src.engine.doubt``), as photos judge it.
+
+    A classifier without a manifest (a stand-in) has no calibration: its probabilities are
+    taken as they are."""
+    info = getattr(recognizer, "info", None)
+    temperature = float(getattr(info, "temperature", 1.0) or 1.0)
+    wild = getattr(recognizer, "temperature_wild", None)
+    return [
+        doubt.assess(f.box, f.landmarks, crop, p, temperature, wild, image_shape=shape).uncertain
+        for f, crop, p in zip(faces, crops, probs)
+    ]
+
+
 @dataclass(frozen=True)
 class _Face:
     """Duck-typed like ``FaceResult`` for ``draw.annotate``."""
@@ -496,6 +520,7 @@ class _Face:
     box: BoxT
     emotion: str
     confidence: float
+    uncertain: bool = False
 
 
 class FramePipeline:
@@ -533,6 +558,7 @@ class FramePipeline:
         # detected track's own probabilities (empty between detections) and the ids of the
         # tracks the tracker let go (their faces gone for longer than it waits).
         self.observed: dict[int, np.ndarray] = {}
+        self.doubtful: dict[int, bool] = {}  # by track id: whether this detection's label is doubtful
         self.ended: set[int] = set()
 
     @property
@@ -590,7 +616,7 @@ class FramePipeline:
             # Between detections the faces and their labels stand: at 15 fps and every 3rd
             # frame, labels still change 5 times a second, and a frame costs almost nothing.
             self._since_detect = (self._since_detect + 1) % self.detect_every
-            self.observed, self.ended = {}, set()
+            self.observed, self.ended, self.doubtful = {}, set(), {}
             return self._tracks
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         self._faces = self._detect(rgb)
@@ -599,14 +625,19 @@ class FramePipeline:
         if boxes:
             crops = np.stack([extract_face(gray, f.box, f.landmarks, recognizer.size) for f in self._faces])
             probs = recognizer.classify(crops)
+            doubts = _doubtful(recognizer, self._faces, crops, rgb.shape, probs)
         else:
             probs = np.zeros((0, len(recognizer.class_names)), np.float32)
+            doubts = []
         followed = {t.id for t in self.smoother.tracks}
         tracks = self.smoother.update(boxes, probs, now)
         self.observed = {t.id: np.asarray(p, np.float64) for t, p in zip(tracks, probs)}
+        self.doubtful = {t.id: d for t, d in zip(tracks, doubts)}
         self.ended = followed - {t.id for t in self.smoother.tracks}
         labels = self.labels
-        self._last_faces = [_Face(t.box, labels[t.top], float(t.probs[t.top])) for t in tracks]
+        self._last_faces = [
+            _Face(t.box, labels[t.top], float(t.probs[t.top]), self.doubtful.get(t.id, False)) for t in tracks
+        ]
         self._tracks = tracks
         return tracks
 
@@ -619,7 +650,7 @@ class FramePipeline:
 
     def reset(self) -> None:
         self._faces, self._tracks, self._since_detect, self._last_faces = [], [], 0, []
-        self.observed, self.ended = {}, set()
+        self.observed, self.ended, self.doubtful = {}, set(), {}
         self.smoother.reset()
 
 
@@ -726,7 +757,14 @@ class LiveSession:
         tracks = self.pipeline.classify(rgb, now)
         if tracks is None:
             return rgb  # still loading: show the camera as is
-        self.stats.record(now, tracks, self.pipeline.labels, observed=self.pipeline.observed, ended=self.pipeline.ended)
+        self.stats.record(
+            now,
+            tracks,
+            self.pipeline.labels,
+            observed=self.pipeline.observed,
+            ended=self.pipeline.ended,
+            doubtful=self.pipeline.doubtful,
+        )
         if self.notifier is not None:
             self._watch_alert(now)
         return self.pipeline.draw(rgb)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from src import config
 from src.analytics.groups import sentiment_of
+from src.engine.doubt import describe
 from src.engine.tracking import FaceSmoother
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -146,13 +147,15 @@ def face_tracks_frame(
         faces = [f for f in res.faces if f.box is not None]
         probs = np.array([[f.emotions[c] for c in class_names] for f in faces], np.float32)
         probs = probs.reshape(len(faces), len(class_names))
-        for box, p, track in zip(boxes, probs, tracker.update(boxes, probs, t)):
+        for face, box, p, track in zip(faces, boxes, probs, tracker.update(boxes, probs, t)):
             top = class_names[int(np.argmax(p))]
             row = {"frame": frame, "time_s": t, "track_id": track.id, **dict(zip("xywh", box))}
             row.update(emotion=top, confidence=round(float(p.max()), 4), sentiment=sentiment_of(top))
+            row.update(uncertain=bool(face.uncertain), doubt=describe(face.doubts))
             row.update({c: round(float(v), 4) for c, v in zip(class_names, p)})
             rows.append(row)
-    columns = ["frame", "time_s", "track_id", "x", "y", "w", "h", "emotion", "confidence", "sentiment", *class_names]
+    columns = ["frame", "time_s", "track_id", "x", "y", "w", "h", "emotion", "confidence", "sentiment"]
+    columns += ["uncertain", "doubt", *class_names]
     return pd.DataFrame(rows, columns=columns)
 
 

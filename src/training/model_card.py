@@ -564,7 +564,8 @@ def lab_ece(manifest: dict | None, metrics: dict | None) -> float | None:
 
 def calibration_sentences(manifest: dict | None, metrics: dict | None) -> list[str]:
     """What the confidence figures mean, said for the data each holds on: FER2013's lab crops
-    (where the served temperature was fitted) and real web photos (ExpW, held back)."""
+    (where the served temperature was fitted) and real web photos (ExpW, held back), with the
+    confidence under which a face is marked doubtful there (``config.DOUBT_MIN_CONFIDENCE``)."""
     lines = []
     lab = lab_ece(manifest, metrics)
     if _number((manifest or {}).get("temperature")) not in (None, 1.0):
@@ -595,6 +596,13 @@ def calibration_sentences(manifest: dict | None, metrics: dict | None) -> list[s
         )
     else:
         sentence = f"On real web photos (ExpW, held back) its confidence figures hold too (ECE {ece:.1%})"
+    wild_t = _number(wild.get("temperature_wild"))
+    if wild_t is not None and config.DOUBT_MIN_CONFIDENCE > 0:
+        # src.engine.doubt rescales each face's confidence with it to mark the unsure ones.
+        sentence += (
+            f". Rescaled with the temperature fitted there ({wild_t:.2f}), a face under "
+            f"{whole_percent(config.DOUBT_MIN_CONFIDENCE)} sure on real photos is marked doubtful"
+        )
     lines.append(f"{sentence}.")
     return lines
 

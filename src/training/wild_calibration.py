@@ -15,7 +15,8 @@ What it reports (``measure``), on the found faces (a missed face has no confiden
   face labelled 65-75% sure is right (what the dashboard's sentence quotes).
 * ``temperature_wild``: a temperature fitted on these faces, in the units of the manifest's
   ``temperature`` (it divides the log of the flip-averaged probabilities), so it could stand
-  in for it. It is *not* served: ``temperature`` stays the FER2013 one. ``ece_after`` is the
+  in for it. It is *not* served: ``temperature`` stays the FER2013 one; ``src.engine.doubt`` uses it
+  to mark faces whose confidence, rescaled for real photos, is low (``config.DOUBT_MIN_CONFIDENCE``). ``ece_after`` is the
   ECE it would give, cross-fitted: fitted on one half of the photos and measured on the other,
   and the other way round, so the figure is not flattered by fitting and scoring on the same
   faces.

@@ -52,6 +52,8 @@ def test_results_frame_has_cli_schema_and_one_row_per_face(results):
         *CLASSES,
         "status",
         "error",
+        "uncertain",
+        "doubt",
     ]
     assert len(df) == 6  # 3 + 1 faces, plus one row each for the faceless and the broken file
     assert df.loc[df["file"] == "d.jpg", "error"].item() == "not an image"

@@ -113,3 +113,52 @@ def test_people_of_a_results_frame_run_by_run():
     assert found["samples"].tolist() == [1, 3] and found["dwell_s"].tolist()[1] == pytest.approx(1.5)
     assert found["emotion"].tolist() == ["happy", "sad"] and found["face"].tolist()[0] == 0
     assert people.people_of_results(frame.iloc[:0], LABELS).empty
+
+
+def test_a_doubtful_photo_face_is_a_doubtful_person():
+    sure = FaceResult(box=Box(1, 2, 30, 30), emotions=probs("sad"), emotion="sad", confidence=0.7)
+    blurred = FaceResult(
+        box=Box(50, 2, 30, 30), emotions=probs("fear", 0.25), emotion="fear", confidence=0.25, uncertain=True,
+        doubts=("blurred", "low_confidence"),
+    )  # fmt: skip
+    rows = [
+        {**row, "emotions": {k: row[k] for k in LABELS}} for row in ImageResult("a.jpg", [sure, blurred]).rows(LABELS)
+    ]
+    found = people.people_of_rows(rows)
+    assert [p.uncertain for p in found] == [False, True]
+    assert found[1].as_row()["uncertain"] is True and found[0].as_row()["uncertain"] is False
+
+
+def test_a_track_is_doubtful_when_most_of_its_samples_are():
+    rows = tracked("v.mp4", 1, ["happy"] * 5)
+    for row in rows[:3]:
+        row["uncertain"] = True
+    assert people.track_people(rows)[0].uncertain  # 3 of 5
+    rows[2]["uncertain"] = False
+    assert not people.track_people(rows)[0].uncertain  # 2 of 5: its label stands
+    # Older rows have no flag at all, or the text of a CSV cell.
+    assert not people.track_people(tracked("old.mp4", 2, ["sad"] * 3))[0].uncertain
+    text = [{**row, "uncertain": "True"} for row in tracked("csv.mp4", 3, ["sad"] * 2)]
+    assert people.track_people(text)[0].uncertain
+
+
+def test_a_live_track_counts_its_doubtful_samples():
+    tally = people.TrackTally.start(7, 0.0, [0.1] * 6 + [0.4], uncertain=True)
+    tally.add(0.5, [0.1] * 6 + [0.4])
+    assert not tally.person(LABELS).uncertain  # 1 of 2 is not most
+    tally.add(1.0, [0.1] * 6 + [0.4], uncertain=True)
+    person = tally.person(LABELS)
+    assert person.uncertain and tally.uncertain_samples == 2 and person.samples == 3
+
+
+def test_people_of_stored_results_carry_the_flag():
+    frame = pd.DataFrame(
+        [
+            {"run_id": "r1", "file": "a.jpg", "face": 0, "emotion": "sad", "confidence": 0.7, "status": "ok",
+             "uncertain": True, **probs("sad")},
+            {"run_id": "r1", "file": "a.jpg", "face": 1, "emotion": "happy", "confidence": 0.7, "status": "ok",
+             "uncertain": None, **probs("happy")},
+        ]
+    )  # fmt: skip
+    out = people.people_of_results(frame, LABELS)
+    assert "uncertain" in out.columns and out["uncertain"].tolist() == [True, False]

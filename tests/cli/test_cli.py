@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The per-face table, then what the dashboard's export adds: sentiment, the custom groups of the
 # repository's inputs/emotion_groups.toml (frustrated, delighted, other), and a video face's time and track.
 HEADER = (
-    "file,face,x,y,w,h,emotion,confidence,angry,disgust,fear,happy,sad,surprise,neutral,status,error,"
+    "file,face,x,y,w,h,emotion,confidence,angry,disgust,fear,happy,sad,surprise,neutral,status,error,uncertain,doubt,"
     "sentiment,frustrated,delighted,other,time,track_id"
 )
 
@@ -91,6 +91,9 @@ def test_predict_csv_header_and_statuses(predicted, photo_dir):
     probs = [float(face[name]) for name in config.EMOTIONS]
     assert sum(probs) == pytest.approx(1.0, abs=1e-3)
     assert float(face["confidence"]) == pytest.approx(max(probs), abs=1e-4)
+    # The face's doubt: a flag and the reasons behind it (src/engine/doubt.py).
+    assert face["uncertain"] in ("True", "False") and (face["uncertain"] == "True") == (face["doubt"] != "")
+    assert set(filter(None, face["doubt"].split("; "))) <= {"small", "blurred", "turned", "low_confidence"}
     assert by_file[os.path.join(given, "nested/deeper/small.JPG")][0]["status"] == "ok"
 
     blank = by_file[os.path.join(given, "blank.png")]
@@ -123,8 +126,9 @@ def test_predict_jsonl_to_file(photo_dir, trained_model, tmp_path, capsys):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [list(r) for r in records] == [HEADER.split(",")] * 2
     assert records[0]["status"] == "ok" and isinstance(records[0]["confidence"], float)
+    assert isinstance(records[0]["uncertain"], bool) and records[0]["uncertain"] == bool(records[0]["doubt"])
     assert records[1]["status"] == "error" and records[1]["error"] == "not an image"
-    assert records[1]["emotion"] is None
+    assert records[1]["emotion"] is None and records[1]["uncertain"] is None
 
 
 def test_predict_fast_mode_finds_the_same_face(photo_dir, trained_model, capsys):
@@ -329,6 +333,7 @@ def test_predict_reads_videos_with_time_and_track_and_writes_people(tmp_path, tr
     assert sorted(p["kind"] for p in people) == ["photo", "track"]
     track = next(p for p in people if p["kind"] == "track")
     assert int(track["samples"]) == len(video) and float(track["dwell_s"]) >= 3.5
+    assert {p["uncertain"] for p in people} <= {"True", "False"}
     assert "1 image: 1 with faces" in proc.stderr and "1 video: 1 with faces" in proc.stderr
     assert "2 people in " in proc.stderr
 

@@ -39,7 +39,8 @@ def test_large_photo_boxes_come_back_in_original_pixels():
 def test_result_schema_carries_landmarks():
     face = get_recognizer().predict(data.astronaut())[0]
     payload = face.to_dict()
-    assert set(payload) == {"box", "emotions", "emotion", "confidence", "landmarks"}
+    assert set(payload) == {"box", "emotions", "emotion", "confidence", "landmarks", "uncertain", "doubts"}
+    assert payload["uncertain"] is False and payload["doubts"] == []  # a large, sharp, frontal, sure face
     assert list(payload["emotions"]) == list(config.EMOTIONS)
     assert len(payload["landmarks"]) == 5 and payload["emotion"] in config.EMOTIONS
 
@@ -68,3 +69,15 @@ def test_a_face_and_its_mirror_image_get_the_same_probabilities(monkeypatch):
     assert np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
     monkeypatch.setattr(config, "TTA_FLIP", False)
     assert not np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
+
+
+def test_a_blurred_face_is_flagged_in_its_result_and_its_row():
+    """The doubt reaches the typed result and the per-face table (uncertain, doubt)."""
+    rec = get_recognizer()
+    blurred = cv2.GaussianBlur(data.astronaut(), (0, 0), 6)
+    result = rec.analyze(_jpeg(blurred), name="blurred.jpg")
+    (face,) = result.faces
+    assert face.uncertain and "blurred" in face.doubts
+    (row,) = result.rows(rec.class_names)
+    assert row["uncertain"] is True and row["doubt"] == "; ".join(face.doubts)
+    assert list(row) == list(rec.columns)

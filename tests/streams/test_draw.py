@@ -16,6 +16,7 @@ class Face:
     box: tuple | None
     emotion: str
     confidence: float
+    uncertain: bool = False
 
 
 def test_annotate_draws_box_in_sentiment_colour_without_touching_input():
@@ -32,6 +33,13 @@ def test_label_fits_when_face_touches_the_top_edge():
     out = draw.annotate(rgb, [Face((0, 0, 118, 118), "happy", 0.9), Face(None, "neutral", 0.5)])
     assert out.shape == rgb.shape and out.any()
     assert draw.face_label(0, Face(None, "happy", 0.874)) == "#1 happy 87%"
+
+
+def test_a_doubtful_face_is_drawn_with_a_question_mark():
+    assert draw.face_label(1, Face(None, "disgust", 0.53, uncertain=True)) == "#2 disgust? 53%"
+    box = (100, 100, 60, 60)  # too narrow for the confidence: the short label keeps the mark
+    label = draw.layout_label(0, Face(box, "surprise", 0.5, uncertain=True), box, 400, 400)
+    assert "surprise?" in label.text or label.text == "#1"
 
 
 def test_max_side_downscales_and_scales_boxes():

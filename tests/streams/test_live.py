@@ -428,3 +428,24 @@ def test_a_custom_alert_group_counts_only_its_emotions():
     state = session.stats.alert_state(t, LABELS)
     assert state.active and state.group == "frustrated" and state.share == 1.0 and state.counts["fear"] == 0
     assert session.stats.alert_on(t) and not session.stats.alert_on(t + 30)
+
+
+def test_a_live_person_is_doubtful_when_most_of_their_detections_are():
+    from src.engine.tracking import Track
+
+    stats = live.LiveStats(window_seconds=60)
+    probs = onehot("happy")
+    for k in range(5):  # track 1: 3 of 5 detections doubtful; track 2: 1 of 5
+        t = 100.0 + k / 5
+        tracks = [Track(1, (0, 0, 40, 40), probs, t), Track(2, (100, 0, 40, 40), probs, t)]
+        stats.record(t, tracks, LABELS, doubtful={1: k < 3, 2: k == 0})
+    people = {t.person.track_id: t.person for t in stats.finished_tracks(final=True)}
+    assert people[1].uncertain is True and people[2].uncertain is False
+
+
+def test_the_frame_pipeline_marks_each_detection_doubtful_or_not():
+    # A flat grey frame: no detail at all, so the face the detector reports is "blurred"; the
+    # stand-in classifier is sure (one-hot), so confidence alone would not flag it.
+    pipeline = live.FramePipeline(FakeRecognizer(), detector_factory=lambda: FakeDetector([FACE_BOX]))
+    tracks = pipeline.classify(np.full((360, 640, 3), 128, np.uint8), 0.0)
+    assert tracks and pipeline.doubtful == {tracks[0].id: True}

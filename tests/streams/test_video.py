@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from src.engine.results import FaceResult
 from src.streams import video
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -58,10 +59,11 @@ def test_unreadable_video_raises_video_error(tmp_path):
         video.probe_bytes(b"nope", "x.avi")
 
 
-@dataclass
-class FakeFace:
-    emotions: dict
-    box: tuple = (0, 0, 10, 10)
+def FakeFace(emotions: dict, uncertain: bool = False) -> FaceResult:  # noqa: N802 - reads like the class it was
+    """A face result as the recognizer gives it (a fixed box; its top label from ``emotions``)."""
+    top = max(emotions, key=emotions.get)
+    doubts = ("low_confidence",) if uncertain else ()
+    return FaceResult((0, 0, 10, 10), emotions, top, emotions[top], uncertain=uncertain, doubts=doubts)
 
 
 @dataclass
@@ -81,7 +83,7 @@ class FakeRecognizer:
             sad = {c: (0.9 if c == "sad" else 0.1 / 6) for c in CLASSES}
             faces = [] if i % 2 else [FakeFace(happy)]
             if i == 0:
-                faces.append(FakeFace(sad))
+                faces.append(FakeFace(sad, uncertain=True))
             out.append(FakeResult(faces))
             if progress:
                 progress(i + 1)
@@ -100,6 +102,11 @@ def test_analyze_video_timeline(clip):
     assert timeline.iloc[1]["emotion"] == "" and np.isnan(timeline.iloc[1]["happy"])
     assert timeline.iloc[2]["emotion"] == "happy" and timeline.iloc[2]["sentiment"] == "positive"
     assert seen == [1, 2, 3]
+    # Each face row keeps its doubt: the first frame's sad face was doubtful, the happy one not.
+    rows = video.analyze_video(FakeRecognizer(), clip, every_s=1.0).faces
+    first_frame = rows[rows["frame"] == 0].set_index("emotion")
+    assert bool(first_frame.loc["sad", "uncertain"]) and first_frame.loc["sad", "doubt"] == "low_confidence"
+    assert not bool(first_frame.loc["happy", "uncertain"]) and first_frame.loc["happy", "doubt"] == ""
 
 
 def test_analyze_video_bytes_cleans_up_and_smooths(clip, tmp_path):

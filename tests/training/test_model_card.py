@@ -86,6 +86,7 @@ def test_the_calibration_sentence_says_which_data_it_holds_for():
     assert "lab photos (FER2013" in lab and "70% of the time" in lab and "ECE 2.3%" in lab
     assert "real web photos (ExpW, held back)" in wild and "over-confident" in wild
     assert "right about 54% of the time" in wild and "ECE 11.5%" in wild
+    assert "marked doubtful" in wild  # src.engine.doubt rescales with temperature_wild
     # metrics.json's ECE is the one evaluation wrote; the manifest's copy is the fallback.
     assert "ECE 3.0%" in model_card.calibration_sentences(manifest, fake.metrics())[0]
     # Without the measurement on real photos, the card says it is missing rather than implying it holds.

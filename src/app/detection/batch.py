@@ -3,7 +3,11 @@ accumulate), each with its KPIs, charts, table and downloads, and the comparison
 
 After each batch the tab starts over for the next one: the batch just analysed is the one
 shown, and the uploader is a new, empty one (its key carries a round number), so the
-photos of one batch never slip into the next."""
+photos of one batch never slip into the next.
+
+A batch's KPIs, charts and the campaign comparison can leave its doubtful faces out
+("Leave out doubtful faces (N)", ``common.leave_out_doubtful``); its table and downloads keep
+every face, with the ``uncertain`` and ``doubt`` columns."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ import streamlit as st
 
 from src import config
 from src.analytics import aggregates, persist
-from src.app import plots, uploads
+from src.app import plots, tables, uploads
 from src.app.detection.common import (
     PHOTO_TYPES,
+    leave_out_doubtful,
     recognizer,
     render_skipped,
     save_controls,
@@ -25,6 +30,7 @@ from src.common.sanitize import markdown_literal
 from src.engine.results import FailedFile
 
 UPLOAD_KEY = "batch_upload"  # the uploader's key is UPLOAD_KEY + "_" + the round (see _upload_key)
+LEAVE_OUT_KEY = "batch_leave_out_doubtful"  # one switch for the batch shown and the comparison
 
 
 def _batches() -> dict[str, dict]:
@@ -75,9 +81,11 @@ def _run_batch(rec, name: str, files, location: str = "", save: bool = False) ->
 def _render_batch(name: str, entry: dict, class_names) -> None:
     """One batch: KPIs, problems, charts, the per-face table and its downloads."""
     df = entry["df"]
-    summary = aggregates.summarize(df)
+    counted = leave_out_doubtful(df, key=LEAVE_OUT_KEY)  # what the KPIs and charts count
+    summary = aggregates.summarize(counted)
+    every = aggregates.summarize(df)  # files and their problems, whatever is left out
     cols = st.columns(5)
-    cols[0].metric("Photos", summary.files)
+    cols[0].metric("Photos", every.files)
     cols[1].metric("Faces", summary.faces)
     cols[2].metric(
         "Top emotion",
@@ -94,7 +102,7 @@ def _render_batch(name: str, entry: dict, class_names) -> None:
     )
     problems = [
         f"{n} file{'s' if n != 1 else ''} {what}"
-        for n, what in ((summary.errors, "could not be read"), (summary.no_face, "had no face"))
+        for n, what in ((every.errors, "could not be read"), (every.no_face, "had no face"))
         if n
     ]
     if problems:
@@ -104,18 +112,18 @@ def _render_batch(name: str, entry: dict, class_names) -> None:
     if summary.faces:
         left, right = st.columns([1.6, 1])
         left.plotly_chart(
-            plots.emotion_distribution(aggregates.emotion_counts(df, class_names)), width="stretch", key=f"dist-{name}"
+            plots.emotion_distribution(aggregates.emotion_counts(counted, class_names)),
+            width="stretch",
+            key=f"dist-{name}",
         )
-        right.plotly_chart(plots.sentiment_donut(aggregates.sentiment_counts(df)), width="stretch", key=f"donut-{name}")
-    probabilities = {c: st.column_config.NumberColumn(c, format="percent") for c in class_names}
+        right.plotly_chart(
+            plots.sentiment_donut(aggregates.sentiment_counts(counted)), width="stretch", key=f"donut-{name}"
+        )
     st.dataframe(
         aggregates.with_groups(aggregates.with_sentiment(df)),
         width="stretch",
         hide_index=True,
-        column_config={
-            "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
-            **probabilities,
-        },
+        column_config=tables.face_table_config(class_names),
     )
     # The download holds what the table shows, with the campaign and location of every row.
     export = aggregates.export_frame(df, campaign=name, location=entry.get("locations") or "")
@@ -152,6 +160,12 @@ def _render_campaigns(class_names) -> None:
         st.info("Pick two or more batches.")
         return
     frames = {n: store[n]["df"] for n in chosen}
+    if st.session_state.get(LEAVE_OUT_KEY):
+        parts = {n: tables.without_doubtful(df) for n, df in frames.items()}
+        frames = {n: kept for n, (kept, _) in parts.items()}
+        left_out = sum(len(doubtful) for _, doubtful in parts.values())
+        if left_out:
+            st.caption(f"Doubtful faces left out, as above: {left_out} in these batches.")
     table = aggregates.campaign_table(frames, class_names)
     st.plotly_chart(plots.campaign_sentiment(table), width="stretch", key="campaign-sentiment")
     st.plotly_chart(

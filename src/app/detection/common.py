@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import streamlit as st
 
 from src import config
 from src.analytics import persist
-from src.app import cache
+from src.app import cache, tables
 from src.common.sanitize import markdown_literal
 from src.training import model_card
 
@@ -116,3 +117,24 @@ def render_skipped(rows: list[dict[str, str]]) -> None:
     if rows:
         with st.expander(f"Skipped {len(rows)} archive entr{'y' if len(rows) == 1 else 'ies'}"):
             st.dataframe(rows, width="stretch", hide_index=True)
+
+
+def leave_out_doubtful(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The "Leave out doubtful faces (N)" checkbox over a tab's per-face table: the table its shares
+    are computed on (without the doubtful faces when ticked, with a caption saying how many and why).
+
+    Nothing is shown when no face is doubtful. The table itself, its downloads and what is saved
+    keep every face, with its ``uncertain`` and ``doubt`` columns."""
+    kept, doubtful = tables.without_doubtful(df)
+    if doubtful.empty:
+        return df
+    leave_out = st.checkbox(
+        f"Leave out doubtful faces ({len(doubtful)})",
+        key=key,
+        help="Doubtful faces are small, blurred or turned, or read with a low confidence on real photos: "
+        "their labels are right less often. Ticked, the shares below count the other faces only.",
+    )
+    if not leave_out:
+        return df
+    st.caption(tables.left_out_caption(doubtful))
+    return kept

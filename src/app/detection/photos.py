@@ -1,5 +1,7 @@
 """The Photos tab: every face of each uploaded photo (or .zip of photos) in a card, with its
-emotion, confidence, sentiment and probabilities, an optional Grad-CAM overlay, and saving."""
+emotion, confidence, sentiment and probabilities, a "doubtful" marker when its label is
+unreliable (``src.engine.doubt``), an optional Grad-CAM overlay, saving, and a summary of the
+photos' shares that can leave the doubtful faces out."""
 
 from __future__ import annotations
 
@@ -10,9 +12,18 @@ import streamlit as st
 from src import config
 from src.analytics import aggregates, persist
 from src.analytics.groups import sentiment_of
-from src.app import cache, plots, uploads
-from src.app.detection.common import PHOTO_TYPES, recognizer, render_skipped, save_controls, save_rows, show_saved
+from src.app import cache, plots, tables, uploads
+from src.app.detection.common import (
+    PHOTO_TYPES,
+    leave_out_doubtful,
+    recognizer,
+    render_skipped,
+    save_controls,
+    save_rows,
+    show_saved,
+)
 from src.common.sanitize import markdown_literal
+from src.engine.doubt import in_words
 from src.streams import draw
 
 MAX_PHOTOS_SHOWN = 20
@@ -42,6 +53,8 @@ def _render_face(rgb, index: int, face, class_names, key: str) -> None:
     with facts:
         st.image(draw.face_crop(rgb, face), width=96)
         st.markdown(f"**#{index + 1} {face.emotion.capitalize()}** · {face.confidence:.0%}")
+        if face.uncertain:
+            st.text(f"⚠ doubtful: {in_words(face.doubts)}", help=tables.DOUBT_HELP)
         _sentiment_badge(face.emotion)
     chart.plotly_chart(
         plots.probability_bar(face.emotions, class_names),
@@ -137,11 +150,21 @@ def render() -> None:
     if save:
         with summary:
             show_saved(_save_photos(shown, results, rec.class_names, campaign, location))
-    if len(shown) > 1:
-        batch = aggregates.summarize(aggregates.results_frame([r for r in results if r], rec.class_names))
-        if batch.dominant:
-            summary.markdown(
-                f"**{batch.faces} face{'s' if batch.faces != 1 else ''} in {batch.files} photos** · "
-                f"mostly *{batch.dominant}* "
-                f"({batch.dominant_share:.0%}) · {batch.negative_share:.0%} negative"
-            )
+    _render_summary(summary, aggregates.results_frame([r for r in results if r], rec.class_names), len(shown))
+
+
+def _render_summary(summary, df, photos: int) -> None:
+    """The shares of the photos shown (several photos, or one with several faces), doubtful faces
+    left out when the analyst ticks so."""
+    if photos < 2 and len(aggregates.faces_only(df)) < 2:
+        return
+    with summary:
+        counted = leave_out_doubtful(df, key="photos_leave_out_doubtful")
+    batch = aggregates.summarize(counted)
+    files = df["file"].nunique()  # a photo whose faces were all left out is still one of them
+    if batch.dominant:
+        summary.markdown(
+            f"**{batch.faces} face{'s' if batch.faces != 1 else ''} in {files} "
+            f"photo{'s' if files != 1 else ''}** · mostly *{batch.dominant}* "
+            f"({batch.dominant_share:.0%}) · {batch.negative_share:.0%} negative"
+        )
