@@ -1,9 +1,9 @@
 """Honest two-campaign comparisons: people seen many times, and the model's mistakes, allowed for.
 
-The old comparison (``src.analytics.trends.compare_campaigns``) runs a chi-square test on rows
-as if every row were an independent face with a true label. Video and live rows repeat the
-same people, whose expressions (and the model's readings of them) hang together, so that
-test cries "differ" far more often than its 5%: ``bench/bench_compare.py`` measures it.
+A chi-square test on sample rows treats every row as an independent face with a true label.
+Video and live rows repeat the same people, whose expressions (and the model's readings of
+them) hang together, so that test cries "differ" far more often than its 5%:
+``bench/bench_compare.py`` measures it.
 
 Here each row carries a *cluster* id: the person (track) it shows, or its photo.
 
@@ -20,12 +20,18 @@ Here each row carries a *cluster* id: the person (track) it shows, or its photo.
   draw between the two campaigns (its uncertainty largely cancels in a gap) and count each
   campaign's repeated samples at their effective number (``src.analytics.quantify``).
 
+The product counts people (``compare_counts``): each person, a photo's face or someone followed
+through a video or by the live camera with their averaged label, is one unit, so the two
+campaigns' people counts are all the test needs, and Rao-Scott reduces to Pearson's
+chi-square (``pearson``). ``compare`` with per-sample cluster ids stays for samples.
+
 Verdicts are plain sentences: "The campaigns differ: more happy faces in A (...)", "No clear
 difference ...", "Too few people to tell ...".
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +49,7 @@ from src.analytics.quantify import (
     cluster_counts,
     cluster_covariance,
     confusion_draws,
+    count_vector,
     design_effect,
     effective_counts,
     label_indices,
@@ -198,7 +205,51 @@ def compare(
     faces = (int(tables[0].sum()), int(tables[1].sum()))
     people = (len(tables[0]), len(tables[1]))
     gaps = _gaps(emotion_tables, member, error_model, labels, seed)
-    corrected = error_model is not None
+    test = rao_scott(*tables) if min(people) >= MIN_PEOPLE else None
+    return _decide(names, labels, faces, people, test, gaps, error_model is not None, groups, alpha, unit)
+
+
+def pearson(counts_a: np.ndarray, counts_b: np.ndarray) -> RaoScott | None:
+    """The test of ``rao_scott`` when every cluster is one person: Pearson's chi-square on the
+    two campaigns' label counts (design effect 1), in the same form (``statistic`` = chi-square
+    over its degrees of freedom, ``df2`` infinite). None as ``rao_scott``."""
+    a, b = np.asarray(counts_a, float), np.asarray(counts_b, float)
+    keep = (a + b) > 0
+    if keep.sum() < 2 or a.sum() == 0 or b.sum() == 0:
+        return None
+    observed = np.vstack([a[keep], b[keep]])
+    chi2 = float(stats.chi2_contingency(observed, correction=False).statistic)
+    dof = int(keep.sum()) - 1
+    p = float(stats.chi2.sf(chi2, dof))
+    return RaoScott(chi2 / dof, float(dof), math.inf, p, chi2, p, 1.0)
+
+
+def compare_counts(
+    counts_a: Mapping[str, int] | Sequence[int] | np.ndarray,
+    counts_b: Mapping[str, int] | Sequence[int] | np.ndarray,
+    class_names: Sequence[str] | None = None,
+    *,
+    error_model: ConfusionCounts | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    names: tuple[str, str] = ("A", "B"),
+    alpha: float = ALPHA,
+    unit: str = "people",
+    seed: int = 0,
+) -> CampaignTest:
+    """``compare`` of two campaigns given as label counts of people (``{label: n}`` or vectors in
+    the class order), e.g. summed from ``Store.tallies(unit="person")``: each person one
+    independent unit, so the Rao-Scott test is Pearson's chi-square (``pearson``). Same verdicts."""
+    class_names = tuple(error_model.class_names if error_model is not None else class_names or config.EMOTIONS)
+    labels, member = _buckets(groups, class_names)
+    vectors = [count_vector(c, class_names) for c in (counts_a, counts_b)]
+    tested = [v @ member for v in vectors]
+    people = (int(tested[0].sum()), int(tested[1].sum()))
+    gaps = _count_gaps(vectors, member, error_model, labels, seed)
+    return _decide(names, labels, people, people, pearson(*tested), gaps, error_model is not None, groups, alpha, unit)
+
+
+def _decide(names, labels, faces, people, test, gaps, corrected: bool, groups, alpha: float, unit: str) -> CampaignTest:
+    """The verdict of a comparison from its counts, test and gaps."""
     quoted = (f"“{names[0]}”", f"“{names[1]}”")
     if min(people) < MIN_PEOPLE:
         verdict = (
@@ -206,7 +257,6 @@ def compare(
             f"a fair comparison needs at least {MIN_PEOPLE} in each."
         )
         return CampaignTest(names, labels, faces, people, False, None, None, corrected, gaps, verdict)
-    test = rao_scott(*tables)
     if test is None or math.isnan(test.p_value):
         verdict = (
             f"No mix to compare: every face of {quoted[0]} and {quoted[1]} has the same "
@@ -214,7 +264,10 @@ def compare(
         )
         return CampaignTest(names, labels, faces, people, False, None, test, corrected, gaps, verdict)
     differs = test.p_value < alpha
-    figures = f"Rao-Scott F {test.statistic:.2f}, {_p(test.p_value)}, counting {people[0]} + {people[1]} {unit}"
+    if math.isinf(test.df2):
+        figures = f"chi-square {test.pearson:.1f}, {_p(test.p_value)}, counting {people[0]} + {people[1]} {unit}"
+    else:
+        figures = f"Rao-Scott F {test.statistic:.2f}, {_p(test.p_value)}, counting {people[0]} + {people[1]} {unit}"
     verdict = _differ_text(gaps, quoted, corrected, figures) if differs else _same_text(gaps, quoted, unit, figures)
     return CampaignTest(names, labels, faces, people, True, differs, test, corrected, gaps, verdict)
 
@@ -225,17 +278,18 @@ def _gaps(tables, member: np.ndarray, error_model, labels, seed: int) -> tuple[G
     Drawn on the emotions (``tables``: clusters x emotions), then summed into the labels; with
     an error model both campaigns use the same confusion draws, chain by chain.
     """
-    rng = np.random.default_rng(seed)
-    counts = [effective_counts(t.sum(axis=0), design_effect(t)) for t in tables]
+    return _count_gaps(
+        [effective_counts(t.sum(axis=0), design_effect(t)) for t in tables], member, error_model, labels, seed
+    )
+
+
+def _count_gaps(counts, member: np.ndarray, error_model, labels, seed: int) -> tuple[Gap, ...]:
+    """``_gaps`` of two campaigns' (effective) emotion counts."""
     if min(c.sum() for c in counts) == 0:
         nan = math.nan
         return tuple(Gap(label, nan, nan, nan, nan, nan) for label in labels)
-    if error_model is None:
-        mixes = [_dirichlet(PRIOR_MIX + c, CHAINS * (SWEEPS - BURN_IN), rng) for c in counts]
-    else:
-        confusions = confusion_draws(np.asarray(error_model.counts, float), CHAINS, rng)
-        mixes = [posterior(c, confusions, rng)[1] for c in counts]
-    mixes = [m @ member for m in mixes]
+    confusion = None if error_model is None else tuple(np.asarray(error_model.counts, float).ravel())
+    mixes = [_mix_draws(tuple(int(x) for x in c), confusion, seed) @ member for c in counts]
     diff = mixes[0] - mixes[1]
     low, high = np.quantile(diff, [0.025, 0.975], axis=0)
     mean_a, mean_b = mixes[0].mean(axis=0), mixes[1].mean(axis=0)
@@ -243,6 +297,25 @@ def _gaps(tables, member: np.ndarray, error_model, labels, seed: int) -> tuple[G
         Gap(label, float(x), float(y), float(x - y), float(lo), float(hi))
         for label, x, y, lo, hi in zip(labels, mean_a, mean_b, low, high)
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _mix_draws(counts: tuple[int, ...], confusion: tuple[float, ...] | None, seed: int) -> np.ndarray:
+    """Draws of one campaign's mix from its counts (corrected with the confusion counts, flattened).
+
+    Every campaign gets the same confusion draws (``seed``), so the error model's uncertainty
+    largely cancels in a gap, and its own chain seeded by its counts: a campaign compared with
+    several others is drawn once, and the same in every pair."""
+    vector = np.asarray(counts, np.int64)
+    rng = np.random.default_rng([seed, *counts])
+    if confusion is None:
+        out = _dirichlet(PRIOR_MIX + vector, CHAINS * (SWEEPS - BURN_IN), rng)
+    else:
+        k = len(vector)
+        confusions = confusion_draws(np.asarray(confusion).reshape(k, k), CHAINS, np.random.default_rng(seed))
+        out = posterior(vector, confusions, rng)[1]
+    out.setflags(write=False)  # cached: shared by every caller
+    return out
 
 
 def _dirichlet(alpha: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -122,29 +122,6 @@ def save_rows(store, source: str, rows: list[dict], **run_fields) -> Saved:
     return Saved(run_id=run_id, rows=len(rows))
 
 
-def history_people(store, include_unfinished: bool = False) -> pd.DataFrame:
-    """The people of what ``history`` counts (``Store.people``: ok runs and runs still being
-    written), one row per person shaped like the face rows, for shares and KPIs per person."""
-    return store.people(include_unfinished=include_unfinished, include_running=True)
-
-
-def history(store, include_unfinished: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What History & trends counts: the face rows with the live seconds as rows
-    (``trends.live_rows``), in time order, and the runs (every status, newest first).
-
-    The rows are those of runs that finished ``ok`` and of runs still being written (a live
-    session recording right now, a ``predict --store`` in progress: ``running`` with a live
-    lease), so the view follows a session as it happens; failed and abandoned runs' partial
-    rows are left out unless ``include_unfinished``.
-    """
-    from src.analytics import trends
-
-    runs = store.runs()
-    wanted = {"include_unfinished": include_unfinished, "include_running": True}
-    rows = trends.combine(store.results(**wanted), trends.live_rows(store.live_seconds(**wanted), runs))
-    return rows, runs
-
-
 def in_progress(runs: pd.DataFrame, now: float, lease_s: float | None = None) -> pd.Series:
     """Which runs are still being written: ``running`` with a heartbeat within the lease
     (FER_RUN_LEASE_S); an older one was abandoned by its process."""
@@ -159,8 +136,8 @@ def in_progress(runs: pd.DataFrame, now: float, lease_s: float | None = None) ->
 
 
 def history_version(runs: pd.DataFrame, now: float, running_every: float = 5.0, lease_s: float | None = None) -> str:
-    """A key that changes whenever ``history`` would: a run added, deleted, grown, finished,
-    or no longer in progress (its lease ran out).
+    """A key that changes whenever what the views count would: a run added, deleted, grown,
+    finished, or no longer in progress (its lease ran out).
 
     Live sessions add seconds without touching their run's counts, so while any run is in
     progress the key also moves every ``running_every`` seconds.

@@ -29,8 +29,14 @@ uncertain correction instead of amplifying it; hence the default. Even a confusi
 known exactly (counted on the campaigns' own half) gives 0.041: with a model right on 44% of
 real faces, 100 labels cannot pin a mix down much better.
 
-Repeated samples: rows of one person (a video or live track) or of one photo are a
-*cluster*. Their labels are correlated, so they carry less information than as many
+The product counts *people* (``quantify_counts``): label counts, e.g. summed from the store's
+person tallies, where each person is one independent unit (design effect 1): a photo's face,
+or someone followed through a video or by the live camera, labelled by the average of their
+samples. The error model was measured on single faces; a tracked person's averaged label is
+right more often than one face's, so for them the correction is on the cautious side.
+
+Repeated samples (``quantify`` with ``clusters``): rows of one person (a video or live track)
+or of one photo are a *cluster*. Their labels are correlated, so they carry less information than as many
 independent faces. With ``clusters`` the counts are scaled down to the effective number of
 faces ``n / deff`` (Kish), with ``deff`` the mean design effect of the label shares
 estimated from the clusters (``design_effect``), before the correction runs.
@@ -293,13 +299,19 @@ def posterior(
 
 
 def _acc_draws(
-    table: np.ndarray, confusion_counts: np.ndarray, rng: np.random.Generator, size: int = BOOTSTRAP
+    table: np.ndarray | None,
+    counts: np.ndarray,
+    confusion_counts: np.ndarray,
+    rng: np.random.Generator,
+    size: int = BOOTSTRAP,
 ) -> np.ndarray:
-    """Bootstrap draws of the ML mix: clusters resampled, confusion rows drawn from their counts."""
-    g = len(table)
-    if table.sum(axis=1).max() <= 1:  # one face per cluster: resampling faces is a multinomial draw
-        resampled = rng.multinomial(g, table.sum(axis=0) / g, size=size)
+    """Bootstrap draws of the ML mix: clusters (``table`` rows; None: every person its own) resampled,
+    confusion rows drawn from their counts."""
+    if table is None or table.sum(axis=1).max() <= 1:  # one face per cluster: resampling them is a multinomial draw
+        n = int(counts.sum())
+        resampled = rng.multinomial(n, counts / n, size=size)
     else:
+        g = len(table)
         resampled = np.concatenate(
             [rng.multinomial(g, np.full(g, 1.0 / g), size=min(100, size - i)) @ table for i in range(0, size, 100)]
         )
@@ -312,6 +324,76 @@ def _smoothed(counts: np.ndarray) -> np.ndarray:
 
 
 # --- the public entry point -------------------------------------------------------------------
+
+
+def _checked(error_model: ConfusionCounts, method: str, level: float) -> tuple[tuple[str, ...], np.ndarray]:
+    """The error model's class names and confusion counts, or a ValueError for a bad call."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    class_names = tuple(error_model.class_names)
+    confusion_counts = np.asarray(error_model.counts, dtype=float)
+    k = len(class_names)
+    if confusion_counts.shape != (k, k) or (confusion_counts < 0).any() or not np.isfinite(confusion_counts).all():
+        raise ValueError(f"the error model's counts must be a {k}x{k} table of non-negative numbers")
+    return class_names, confusion_counts
+
+
+def count_vector(counts: Mapping[str, int] | Sequence[int] | np.ndarray, class_names: Sequence[str]) -> np.ndarray:
+    """Label counts as a vector over ``class_names``: a ``{label: count}`` mapping (labels outside the
+    classes raise a ValueError, zero counts of them are ignored) or a sequence in the classes' order."""
+    if isinstance(counts, Mapping):
+        index = {name: i for i, name in enumerate(class_names)}
+        unknown = sorted(str(label) for label, n in counts.items() if label not in index and n)
+        if unknown:
+            raise ValueError(
+                f"labels {', '.join(unknown)} are not classes of the error model ({', '.join(class_names)})"
+            )
+        out = np.zeros(len(class_names), np.int64)
+        for label, n in counts.items():
+            if label in index:
+                out[index[label]] += int(n)
+    else:
+        out = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if len(out) != len(class_names):
+            raise ValueError(f"{len(out)} counts for {len(class_names)} classes")
+    if (out < 0).any():
+        raise ValueError("counts must not be negative")
+    return out
+
+
+def quantify_counts(
+    counts: Mapping[str, int] | Sequence[int] | np.ndarray,
+    error_model: ConfusionCounts,
+    groups: Mapping[str, Sequence[str]] | None = None,
+    method: str = "bayes",
+    level: float = LEVEL,
+    seed: int = 0,
+) -> Quantification:
+    """Raw and corrected shares of a selection given as label counts, each one independent person.
+
+    ``counts``: how many people carry each label (``{label: n}``, or a vector in the error
+    model's class order), e.g. summed from ``Store.tallies(unit="person")``. Every person is
+    one unit (design effect 1): a photo's face, or someone followed through a video or by the
+    live camera, labelled by the average of their samples. Otherwise as ``quantify``.
+    """
+    class_names, confusion_counts = _checked(error_model, method, level)
+    vector = count_vector(counts, class_names)
+    return _estimate(
+        class_names,
+        confusion_counts,
+        vector,
+        vector,
+        None,
+        len_clusters=int(vector.sum()),
+        deff=1.0,
+        groups=groups,
+        method=method,
+        level=level,
+        seed=seed,
+        error_model=error_model,
+    )
 
 
 def quantify(
@@ -330,22 +412,52 @@ def quantify(
     face (repeated samples of one person count for less). ``groups``: ``{name: emotions}``
     (``group_map`` turns a grouping into one). Seeded: the same call gives the same figures.
     Raises ``ValueError`` for labels or groups outside the error model's classes, a
-    malformed error model or an unknown method; an empty selection gives NaN shares.
+    malformed error model or an unknown method; an empty selection gives NaN shares. Without
+    ``clusters`` this is ``quantify_counts`` of the labels' counts.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, not {level}")
-    class_names = tuple(error_model.class_names)
-    confusion_counts = np.asarray(error_model.counts, dtype=float)
-    k = len(class_names)
-    if confusion_counts.shape != (k, k) or (confusion_counts < 0).any() or not np.isfinite(confusion_counts).all():
-        raise ValueError(f"the error model's counts must be a {k}x{k} table of non-negative numbers")
+    class_names, confusion_counts = _checked(error_model, method, level)
     indices = label_indices(predicted, class_names)
+    if clusters is None:
+        counts = np.bincount(indices, minlength=len(class_names)).astype(np.int64)
+        return quantify_counts(counts, error_model, groups=groups, method=method, level=level, seed=seed)
+    table = cluster_counts(indices, clusters, len(class_names))
+    counts = table.sum(axis=0)
+    deff = design_effect(table) if counts.sum() else 1.0
+    return _estimate(
+        class_names,
+        confusion_counts,
+        counts,
+        effective_counts(counts, deff),
+        table,
+        len_clusters=len(table),
+        deff=deff,
+        groups=groups,
+        method=method,
+        level=level,
+        seed=seed,
+        error_model=error_model,
+    )
+
+
+def _estimate(
+    class_names: tuple[str, ...],
+    confusion_counts: np.ndarray,
+    counts: np.ndarray,
+    effective: np.ndarray,
+    table: np.ndarray | None,
+    *,
+    len_clusters: int,
+    deff: float,
+    groups: Mapping[str, Sequence[str]] | None,
+    method: str,
+    level: float,
+    seed: int,
+    error_model: ConfusionCounts,
+) -> Quantification:
+    """The correction of label ``counts`` (``effective``: what they are worth as independent faces)."""
+    k = len(class_names)
     grouping = _group_matrix(groups, class_names)
     group_names = tuple((groups or {}).keys())
-    table = cluster_counts(indices, clusters, k)
-    counts = table.sum(axis=0)
     n = int(counts.sum())
     warnings = _warnings(confusion_counts, class_names)
     explanation = explain(error_model, level)
@@ -365,20 +477,18 @@ def quantify(
             ("No faces in this selection: there are no shares to correct.", *warnings),
             np.zeros((0, k)),
         )
-    deff = design_effect(table)
-    effective = effective_counts(counts, deff)
     rng = np.random.default_rng(seed)
     if method == "bayes":
         draws, _ = posterior(effective, confusion_draws(confusion_counts, CHAINS, rng), rng)
         point = draws.mean(axis=0)
     else:
-        draws = _acc_draws(table, confusion_counts, rng)
+        draws = _acc_draws(table, counts, confusion_counts, rng)
         point = ml_mix(counts, _smoothed(confusion_counts))
     raw = counts / n
     emotions = _shares(class_names, raw, point, draws, level)
     group_shares = _shares(group_names, raw @ grouping, point @ grouping, draws @ grouping, level)
     return Quantification(
-        method, level, n, len(table), round(n / deff, 1), emotions, group_shares, explanation, warnings, draws
+        method, level, n, len_clusters, round(n / deff, 1), emotions, group_shares, explanation, warnings, draws
     )
 
 

@@ -1,39 +1,31 @@
-"""Trends over stored results: shares over time, campaign comparison, weekly KPIs, exports.
+"""Trends over stored results, from the store's tallies: shares over time, campaigns side by side,
+the headline KPIs, and the exports streamed chunk by chunk.
 
-Works on the per-face table that ``src.analytics.store`` returns from ``Store.results()`` (the
-``ImageResult.rows`` columns plus ``run_id``, ``run_time``, ``source``, ``campaign``,
-``location``, ``tags``, ``model_version``, ``time``, ``track_id`` and ``at``, the UTC
-time of the face). Plain pandas and scipy, no streamlit, so every number on the
-History & trends view is unit tested.
+``Store.tallies(unit="person"|"sample")`` returns counts per UTC hour, campaign, location,
+source, label and doubt (``TALLY_COLUMNS``), summed in the database: a few thousand rows
+however many faces were stored. Everything here works on them, in plain pandas, so every
+number on History & trends, the Project Summary and ``/v1/summary`` is unit tested and no view
+reads the stored rows to chart them.
 
-Faces are counted under a *grouping* (``src.analytics.groups``): the seven emotions, the sentiment
-grouping in force, or a custom grouping of the groups file; a face counts in every group
-it belongs to, and shares are of all faces. Campaigns are compared with 95% Wilson
-intervals on each share and a chi-square test of independence on the counts, run only
-when every face is in at most one group (else no single test applies) and the counts are
-large enough for it (Cochran's rule); otherwise the verdict says why not.
+The unit is the person: a face in a photo is one person, someone followed through a video or by
+the live camera is one person with their averaged label (``unit="person"`` tallies). Samples
+(a photo's face, a video's face per sampled frame, a live face-second) are a secondary count.
 
-The live camera is stored as per-second aggregates (``Store.live_seconds``);
-``live_rows`` turns them into rows of the same table, one per face in view per second,
-so a live session counts in the trends like the photos of the same moments.
-
-Those rows are *samples*: a video has one per face per sampled frame and the live camera
-one per face-second, so one person in front of the camera for 15 s is 15 of them. To count
-*people*, pass the people table (``Store.people``, ``persist.history_people``: one row per
-person, a photo's face or a video or live track, with its label and ``at`` = first seen)
-instead: it has the columns these functions read, so shares over time and the campaign
-comparison then count each person once (a track by its label; photos one vote each), and
-``kpis(rows, people=people)`` counts people seen and the busiest campaign by people. The
-long tables' count column is named ``faces`` whatever it counts; ``unit(df)`` says what that is.
+People are counted under a *grouping* (``src.analytics.groups``): the seven emotions, the
+sentiment grouping in force, or a custom grouping of the groups file; a person counts in every
+group they belong to, and shares are of all people. A group with a ``min_confidence`` counts
+from ``Store.tallies(min_confidence=t)`` (``confidence_thresholds`` lists the ``t`` a grouping
+needs), since the tallies keep no confidence. Campaigns are shown with 95% Wilson intervals on
+each share; whether they differ is ``src.analytics.compare.compare_counts``'s to say. The long
+tables' count column is named ``faces`` whatever the tallies count.
 """
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -41,12 +33,10 @@ import pandas as pd
 from src import config
 from src.analytics import groups
 from src.analytics.groups import Grouping
-from src.analytics.people import LIVE_FILE  # the file name of rows made from live seconds
 from src.common import sanitize
 
 BUCKETS = ("hour", "day", "week")
-NO_CAMPAIGN = "(no campaign)"  # how faces saved without a campaign are listed and charted
-ALPHA = 0.05
+NO_CAMPAIGN = "(no campaign)"  # how runs saved without a campaign are listed and charted
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
@@ -60,74 +50,12 @@ def sentiment_grouping() -> Grouping:
     return groups.sentiment()
 
 
-def exclusive(member: pd.DataFrame) -> bool:
-    """Whether every face is in at most one group (a chi-square test needs that)."""
-    return bool((member.sum(axis=1) <= 1).all()) if len(member.columns) else True
-
-
-# --- reading the table ------------------------------------------------------------
+# --- names and times ---------------------------------------------------------------
 
 
 def _utc(values: pd.Series) -> pd.Series:
     """Timestamps as tz-aware UTC (naive ones are taken to be UTC already), same index."""
     return pd.to_datetime(values, utc=True, errors="coerce")
-
-
-def prepare(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy with ``at`` as UTC timestamps and blank text columns (campaign, ...) as ``""``."""
-    out = df.copy()
-    out["at"] = _utc(out["at"] if "at" in out else pd.Series(pd.NaT, index=out.index))
-    for col in ("campaign", "location", "source", "emotion", "status"):
-        out[col] = out[col].fillna("").astype(str) if col in out else ""
-    return out
-
-
-def live_rows(seconds: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Live seconds (``Store.live_seconds``) as result rows: one per face counted in a second.
-
-    Each row takes its run's source, campaign, location, tags and model version, ``at`` =
-    its second, ``file`` = ``LIVE_FILE``; it has an emotion but no box, confidence or
-    probabilities (a group with a minimum confidence does not count them).
-    """
-    columns = ["run_id", "run_time", "source", "campaign", "location", "tags", "model_version"]
-    columns += ["file", "emotion", "confidence", "status", "error", "at"]
-    if seconds.empty:
-        return pd.DataFrame(columns=columns)
-    labels = [c for c in seconds.columns if c not in ("run_id", "second", "faces")]
-    long = seconds.melt(id_vars=["run_id", "second"], value_vars=labels, var_name="emotion", value_name="n")
-    long = long[long["n"] > 0]
-    rows = long.loc[long.index.repeat(long["n"].astype(int))].reset_index(drop=True)
-    info = runs.set_index("run_id")[[c for c in columns[1:7] if c in runs]]
-    rows = rows.join(info, on="run_id")
-    rows = rows.assign(file=LIVE_FILE, confidence=np.nan, status="ok", error="", at=rows["second"])
-    return rows.reindex(columns=columns)
-
-
-def combine(results: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
-    """The results table and the live rows in one table, in time order."""
-    parts = [part for part in (results, live) if len(part)]
-    if not parts:
-        return results
-    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
-    return out.sort_values("at", kind="stable", ignore_index=True)
-
-
-UNITS = {"faces": "face", "people": "person", "samples": "sample"}  # what a table counts, plural: singular
-
-
-def unit(df: pd.DataFrame) -> str:
-    """What a row of ``df`` is, in words: ``people`` for the people table (``Store.people``,
-    which has a ``person`` column), else ``faces`` (face rows, and samples of videos and live)."""
-    return "people" if "person" in df.columns else "faces"
-
-
-def face_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows that are faces (status ok, an emotion), leaving out faceless or failed files."""
-    if df.empty:
-        return df
-    status = df["status"].fillna("").astype(str) if "status" in df else pd.Series("ok", index=df.index)
-    emotion = df["emotion"].fillna("").astype(str)
-    return df[(status == "ok") & (emotion != "")]
 
 
 def campaign_label(name: object) -> str:
@@ -138,7 +66,7 @@ def campaign_label(name: object) -> str:
 
 
 def campaign_names(campaign: pd.Series) -> pd.Series:
-    """``campaign_label`` of a prepared table's campaign column, vectorised."""
+    """``campaign_label`` of a campaign column (``""`` for none), vectorised."""
     return campaign.where(campaign != "", NO_CAMPAIGN)
 
 
@@ -149,63 +77,15 @@ def _day_start(value: date | datetime | str | None) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def filter_results(
-    df: pd.DataFrame,
-    *,
-    campaigns: Iterable[str] = (),
-    locations: Iterable[str] = (),
-    sources: Iterable[str] = (),
-    since: date | datetime | None = None,
-    until: date | datetime | None = None,
-) -> pd.DataFrame:
-    """Rows matching every given filter; an empty filter keeps everything.
-
-    ``campaigns`` may hold ``NO_CAMPAIGN`` for rows saved without one. ``since`` and
-    ``until`` are UTC; a plain date for ``until`` includes that whole day.
-    """
-    out = prepare(df)
-    keep = pd.Series(True, index=out.index)
-    campaigns, locations, sources = list(campaigns), list(locations), list(sources)
-    if campaigns:
-        keep &= campaign_names(out["campaign"]).isin(campaigns)
-    if locations:
-        keep &= out["location"].isin(locations)
-    if sources:
-        keep &= out["source"].isin(sources)
-    start = _day_start(since)
-    if start is not None:
-        keep &= out["at"] >= start
-    end = _day_start(until)
-    if end is not None:
-        if not isinstance(until, datetime):  # a date: up to the end of that day
-            end += pd.Timedelta(days=1)
-            keep &= out["at"] < end
-        else:
-            keep &= out["at"] <= end
-    return out[keep]
-
-
 @dataclass(frozen=True)
 class FilterOptions:
-    """What the filters can offer for a results table: names as stored, and the date span."""
+    """What the History filters offer (``filter_options``): names as stored, and the date span."""
 
     campaigns: list[str]
     locations: list[str]
     sources: list[str]
     first: date | None
     last: date | None
-
-
-def filter_options(df: pd.DataFrame) -> FilterOptions:
-    out = prepare(df)
-    at = out["at"].dropna() if len(out) else pd.Series([], dtype="datetime64[ns, UTC]")
-    return FilterOptions(
-        campaigns=sorted(campaign_names(pd.Series(out["campaign"].unique(), dtype=object))),
-        locations=sorted(v for v in out["location"].unique() if v),
-        sources=sorted(v for v in out["source"].unique() if v),
-        first=at.min().date() if len(at) else None,
-        last=at.max().date() if len(at) else None,
-    )
 
 
 # --- shares over time -------------------------------------------------------------
@@ -224,36 +104,7 @@ def bucket_start(at: pd.Series, bucket: str) -> pd.Series:
     return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
 
 
-def memberships(faces: pd.DataFrame, grouping: Grouping) -> pd.DataFrame:
-    """One boolean column per bucket of ``grouping`` for face rows (``groups.memberships``)."""
-    if "confidence" not in faces:
-        faces = faces.assign(confidence=np.nan)
-    return groups.memberships(faces, grouping)
-
-
-def shares_over_time(df: pd.DataFrame, grouping: Grouping, bucket: str = "day") -> pd.DataFrame:
-    """Long table ``period, label, faces, total, share``: every bucket in every period with faces.
-
-    ``total`` is all faces of the period (also those in no group), so a share is "of the
-    faces seen then"; overlapping groups' shares can add up to more than 1.
-    """
-    columns = ["period", "label", "faces", "total", "share"]
-    faces = face_rows(prepare(df))
-    faces = faces[faces["at"].notna()]
-    if faces.empty:
-        return pd.DataFrame(columns=columns)
-    period = bucket_start(faces["at"], bucket)
-    counts = memberships(faces, grouping).astype(int).groupby(period).sum()
-    totals = period.value_counts().reindex(counts.index)
-    long = counts.rename_axis("period").reset_index().melt(id_vars="period", var_name="label", value_name="faces")
-    long["total"] = long["period"].map(totals).astype(int)
-    long["share"] = long["faces"] / long["total"]
-    order = {label: i for i, label in enumerate(grouping.buckets)}
-    long = long.sort_values(["period", "label"], key=lambda col: col.map(order) if col.name == "label" else col)
-    return long.reset_index(drop=True)[columns]
-
-
-# --- campaign comparison ----------------------------------------------------------
+# --- campaigns ----------------------------------------------------------------------
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -270,141 +121,17 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def campaign_shares(df: pd.DataFrame, grouping: Grouping, campaigns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long table ``campaign, label, faces, total, share, low, high`` (95% Wilson interval).
-
-    ``campaigns`` picks and orders them (names as ``campaign_label`` lists them);
-    by default every campaign with faces, the busiest first.
-    """
-    columns = ["campaign", "label", "faces", "total", "share", "low", "high"]
-    faces = face_rows(prepare(df))
-    names = campaign_names(faces["campaign"])
-    if campaigns is None:
-        campaigns = list(names.value_counts().index)
-    member = memberships(faces, grouping)
-    rows = []
-    for name in campaigns:
-        inside = (names == name).to_numpy(bool)
-        counts = member[inside].sum(axis=0).astype(int)
-        total = int(inside.sum())
-        for label, k in counts.items():
-            low, high = wilson_interval(int(k), total)
-            rows.append([name, label, int(k), total, k / total if total else math.nan, low, high])
-    return pd.DataFrame(rows, columns=columns)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The chi-square test of independence between campaigns and labels, and its verdict.
-
-    ``testable`` is False when the counts are too small for the test (then ``differs``,
-    ``statistic`` and ``p_value`` are None); ``verdict`` says the outcome in plain words.
-    """
-
-    campaigns: tuple[str, ...]
-    table: pd.DataFrame  # faces: one row per campaign, one column per label
-    testable: bool
-    differs: bool | None
-    statistic: float | None
-    p_value: float | None
-    dof: int | None
-    verdict: str
-
-
-def _names(campaigns: Sequence[str]) -> str:
-    quoted = [f"“{c}”" for c in campaigns]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-def compare_campaigns(
-    df: pd.DataFrame, campaigns: Sequence[str], grouping: Grouping, alpha: float = ALPHA
-) -> Comparison:
-    """Do these campaigns differ in their mix of ``grouping`` labels? (chi-square, ``alpha`` level)
-
-    Labels that no selected campaign has are left out, and so are faces in no group. The
-    test needs each face in one group only: groups that overlap in these faces get a
-    verdict saying so. It is run only when every expected count is at least 1 and at most
-    a fifth of them are under 5 (Cochran's rule); below that its p-value is unreliable,
-    and the verdict says more faces (or a grouping with fewer groups, such as sentiment)
-    are needed.
-    """
-    from scipy.stats import chi2_contingency
-
-    campaigns = tuple(dict.fromkeys(campaigns))
-    long = campaign_shares(df, grouping, campaigns)
-    table = (
-        long.pivot(index="campaign", columns="label", values="faces").reindex(index=campaigns, columns=grouping.buckets)
-        if len(long)
-        else pd.DataFrame(0, index=list(campaigns), columns=list(grouping.buckets))
-    )
-    table = table.fillna(0).astype(int)
-    # "emotion mix", "sentiment mix", or "mix of “custom” groups" (a user's name, quoted).
-    mix = f"{grouping.name} mix" if grouping.name in ("emotion", "sentiment") else f"mix of “{grouping.name}” groups"
-    bucket = "emotion" if grouping.name == "emotion" else "group"
-    many = unit(df)  # faces, or people for the people table
-    one = UNITS[many]
-
-    def untestable(reason: str) -> Comparison:
-        return Comparison(campaigns, table, False, None, None, None, None, reason)
-
-    if len(campaigns) < 2:
-        return untestable("Pick at least two campaigns to compare.")
-    faces = face_rows(prepare(df))
-    chosen = faces[campaign_names(faces["campaign"]).isin(campaigns)]
-    empty = [c for c in campaigns if not (long[long["campaign"] == c]["total"] > 0).any()]
-    if empty:
-        return untestable(f"No {many} to compare for {_names(empty)} with these filters.")
-    if not exclusive(memberships(chosen, grouping)):
-        return untestable(
-            f"Some {many} are in more than one of these groups, so no single test of the mix applies; "
-            "compare each group's interval in the chart instead (or make the grouping a partition)."
-        )
-    used = table.loc[:, table.sum(axis=0) > 0]
-    if used.shape[1] < 2:
-        return untestable(
-            f"Every {one} {'has the same emotion' if bucket == 'emotion' else 'is in the same group'}, so there is no mix to compare."
-        )
-    observed = used.to_numpy(dtype=float)
-    expected = observed.sum(axis=1, keepdims=True) * observed.sum(axis=0, keepdims=True) / observed.sum()
-    if expected.min() < 1 or (expected < 5).mean() > 0.2:
-        sizes = ", ".join(f"{int(table.loc[c].sum())} in {_names([c])}" for c in campaigns)
-        hint = " or a grouping with fewer groups (sentiment)" if len(grouping.buckets) > 3 else ""
-        return untestable(
-            f"Too few {many} to test whether the {mix} differs ({sizes}): the chi-square test "
-            f"needs about 5 expected {many} per {bucket} and campaign. Collect more {many}{hint}."
-        )
-    result = chi2_contingency(observed, correction=False)
-    statistic, p_value, dof = float(result.statistic), float(result.pvalue), int(result.dof)
-    differs = p_value < alpha
-    figures = f"chi-square {statistic:.1f}, {dof} degrees of freedom, {_p(p_value)}"
-    if differs:
-        verdict = (
-            f"{_names(campaigns)} really differ in their {mix} ({figures}): a difference this large "
-            f"would arise by chance less than {alpha:.0%} of the time."
-        )
-    else:
-        verdict = (
-            f"No clear difference in the {mix} between {_names(campaigns)} ({figures}): "
-            f"the gaps are within what chance produces with this many {many}."
-        )
-    return Comparison(campaigns, table, True, differs, statistic, p_value, dof, verdict)
-
-
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 # --- KPIs -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class StoreKpis:
-    """Headline numbers of the store for the Project Summary (shares None without faces).
+    """Headline numbers of the store for the Project Summary (``kpis``; shares None without people).
 
-    ``faces``, ``faces_this_week``, ``faces_last_week`` and ``busiest_faces`` count the rows of
-    the table given: samples (a photo's faces, a video's face rows, live face-seconds). The
-    ``people`` fields are None unless ``kpis`` was given the people table; then the positive
-    shares and the busiest campaign are per person too."""
+    ``people``, ``people_this_week``, ``people_last_week``, the positive shares, the busiest
+    campaign and ``busiest_people`` count people; ``faces``, ``faces_this_week``,
+    ``faces_last_week`` and ``busiest_faces`` count samples (a photo's faces, a video's face
+    rows, live face-seconds)."""
 
     faces: int
     campaigns: int
@@ -440,54 +167,275 @@ def iso_week_start(now: datetime | pd.Timestamp) -> pd.Timestamp:
     return day - pd.Timedelta(days=day.weekday())
 
 
-def kpis(df: pd.DataFrame, now: datetime | None = None, people: pd.DataFrame | None = None) -> StoreKpis:
-    """Samples (faces) analysed, positive share this ISO week vs last (UTC), and the busiest campaign.
+# --- tallies: counts summed in the database ---------------------------------------------
+#
+# ``Store.tallies(unit=...)`` returns counts per UTC hour, campaign, location, source, emotion and
+# doubt (``TALLY_COLUMNS``), summed in SQL: a few thousand rows however many faces were stored.
+# Everything below works on them, so no view reads the stored rows to chart or test them.
 
-    With ``people`` (the people table of the same runs, ``Store.people``), people seen too,
-    and the positive shares and the busiest campaign count people: one person in front of
-    the camera for a minute is one person, not 60 face-seconds. The busiest campaign is the
-    one with the most of them, all time; rows saved without a campaign are not a campaign.
+TALLY_COLUMNS = ("hour", "campaign", "location", "source", "emotion", "uncertain", "n")
+CLEAN = "tallies_clean"  # the attrs mark of a frame ``clean_tallies`` made
+Sure = Mapping[float, pd.DataFrame]  # {min_confidence: tallies of the people at least that sure}
+
+
+def empty_tallies() -> pd.DataFrame:
+    """A tallies frame without rows (the columns and types of ``Store.tallies``)."""
+    return pd.DataFrame(
+        {
+            "hour": pd.Series([], dtype="datetime64[ns, UTC]"),
+            **{c: pd.Series([], dtype=object) for c in ("campaign", "location", "source", "emotion")},
+            "uncertain": pd.Series([], dtype=bool),
+            "n": pd.Series([], dtype="int64"),
+        }
+    )
+
+
+def clean_tallies(tallies: pd.DataFrame | None) -> pd.DataFrame:
+    """Tallies with blank names as ``""``, UTC hours, integer counts and no unlabelled rows.
+
+    The result is marked (``attrs``), and a marked frame (or a part of one) is returned as it is:
+    the views clean their tallies once, however many functions read them."""
+    if tallies is not None and tallies.attrs.get(CLEAN):
+        return tallies
+    if tallies is None or tallies.empty:
+        out = empty_tallies()
+    else:
+        out = tallies.copy()
+        out["hour"] = _utc(out["hour"])
+        for col in ("campaign", "location", "source", "emotion"):
+            out[col] = out[col].fillna("").astype(str) if col in out else ""
+        out["uncertain"] = out["uncertain"].fillna(False).astype(bool) if "uncertain" in out else False
+        out["n"] = pd.to_numeric(out["n"], errors="coerce").fillna(0).astype("int64")
+        out = out[(out["emotion"] != "") & (out["n"] > 0)].reset_index(drop=True)
+    out.attrs[CLEAN] = True
+    return out
+
+
+def confidence_thresholds(*groupings: Grouping) -> tuple[float, ...]:
+    """The distinct ``min_confidence`` of these groupings' groups: one ``Store.tallies(min_confidence=t)``
+    query each gives what those groups count."""
+    return tuple(
+        sorted({g.min_confidence for grouping in groupings for g in grouping.groups if g.min_confidence is not None})
+    )
+
+
+def label_counts(tallies: pd.DataFrame) -> dict[str, int]:
+    """``{emotion: n}`` of tallies, largest first (what ``quantify_counts`` and ``compare_counts`` read)."""
+    if tallies is None or tallies.empty:
+        return {}
+    counts = tallies.groupby("emotion")["n"].sum().sort_values(ascending=False, kind="stable")
+    return {str(k): int(v) for k, v in counts.items() if v > 0}
+
+
+def _wide(tallies: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Counts per key of ``by`` (rows) and emotion (columns); one row (index 0) without keys."""
+    if not by:
+        counts = tallies.groupby("emotion")["n"].sum()
+        return pd.DataFrame([counts.to_numpy("int64")], columns=counts.index, index=[0])
+    return tallies.pivot_table(index=list(by), columns="emotion", values="n", aggfunc="sum", fill_value=0).astype(
+        "int64"
+    )
+
+
+def bucket_counts(
+    tallies: pd.DataFrame, grouping: Grouping, by: Sequence[str] = (), sure: Sure | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """How many are in each bucket of ``grouping`` per key of ``by``, and how many there are in all.
+
+    Returns (one column per bucket, in the grouping's order; the totals), both indexed by the
+    keys of ``by`` (a single row 0 without keys). A group with a ``min_confidence`` counts from
+    ``sure[min_confidence]`` (``Store.tallies(min_confidence=...)`` with the same filters), and
+    the ``other`` bucket takes what no group counts; a ValueError when such tallies are missing.
     """
-    faces = face_rows(prepare(df))
+    tallies = clean_tallies(tallies)
+    if tallies.empty:
+        index = pd.MultiIndex.from_arrays([[] for _ in by], names=list(by)) if len(by) > 1 else None
+        index = index if index is not None else pd.Index([], name=by[0] if by else None)
+        return pd.DataFrame({b: pd.Series([], dtype="int64") for b in grouping.buckets}, index=index), pd.Series(
+            [], index=index, dtype="int64"
+        )
+    wide = _wide(tallies, by)
+    zero = pd.Series(0, index=wide.index, dtype="int64")
+    sure_wide: dict[float, pd.DataFrame] = {}
+    for threshold in confidence_thresholds(grouping):
+        if sure is None or threshold not in sure:
+            raise ValueError(f"the counts of people at least {threshold:g} sure are needed for this grouping")
+        part = clean_tallies(sure[threshold])
+        sure_wide[threshold] = (
+            _wide(part, by).reindex(index=wide.index, columns=wide.columns, fill_value=0)
+            if len(part)
+            else pd.DataFrame(0, index=wide.index, columns=wide.columns)
+        )
+
+    def column(frame: pd.DataFrame, emotion: str) -> pd.Series:
+        return frame[emotion] if emotion in frame else zero
+
+    out: dict[str, pd.Series] = {}
+    for group in grouping.groups:
+        source = wide if group.min_confidence is None else sure_wide[group.min_confidence]
+        out[group.name] = sum((column(source, e) for e in set(group.emotions)), zero)
+    if grouping.other:
+        none = zero
+        for emotion in wide.columns:
+            holders = [g for g in grouping.groups if emotion in g.emotions]
+            if any(g.min_confidence is None for g in holders):
+                continue  # always in a group
+            if holders:  # in a group only when sure enough: the others are nowhere
+                lowest = min(g.min_confidence for g in holders)
+                none = none + wide[emotion] - column(sure_wide[lowest], emotion)
+            else:
+                none = none + wide[emotion]
+        out[grouping.other] = out.get(grouping.other, zero) + none
+    counts = pd.DataFrame({b: out[b].astype("int64") for b in grouping.buckets}, index=wide.index)
+    return counts, wide.sum(axis=1).astype("int64")
+
+
+def _order_labels(long: pd.DataFrame, grouping: Grouping, first: str) -> pd.DataFrame:
+    order = {label: i for i, label in enumerate(grouping.buckets)}
+    return long.sort_values([first, "label"], key=lambda col: col.map(order) if col.name == "label" else col)
+
+
+def shares_over_time(
+    tallies: pd.DataFrame, grouping: Grouping, bucket: str = "day", sure: Sure | None = None
+) -> pd.DataFrame:
+    """Long table ``period, label, faces, total, share``: every bucket of ``grouping`` in every period
+    (``bucket``: hour, UTC day or ISO week) with counts. ``faces`` counts what the tallies count
+    (people for ``unit="person"``); ``total`` is all of the period's (also those in no group), so
+    overlapping groups' shares can add up to more than 1. ``sure``: see ``bucket_counts``."""
+    columns = ["period", "label", "faces", "total", "share"]
+    tallies = clean_tallies(tallies)
+    if tallies.empty:
+        return pd.DataFrame(columns=columns)
+
+    def with_period(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = clean_tallies(frame)
+        return frame.assign(period=bucket_start(frame["hour"], bucket)) if len(frame) else frame.assign(period=[])
+
+    counts, totals = bucket_counts(
+        with_period(tallies), grouping, ["period"], {t: with_period(f) for t, f in (sure or {}).items()}
+    )
+    long = counts.rename_axis("period").reset_index().melt(id_vars="period", var_name="label", value_name="faces")
+    long["total"] = long["period"].map(totals).astype("int64")
+    long["share"] = long["faces"] / long["total"]
+    long = long[long["total"] > 0]
+    return _order_labels(long, grouping, "period").reset_index(drop=True)[columns]
+
+
+def campaign_shares(
+    tallies: pd.DataFrame, grouping: Grouping, campaigns: Sequence[str] | None = None, sure: Sure | None = None
+) -> pd.DataFrame:
+    """Long table ``campaign, label, faces, total, share, low, high`` (95% Wilson interval).
+
+    ``campaigns`` picks and orders them (``NO_CAMPAIGN`` for those saved without one); by default
+    every campaign with counts, the busiest first."""
+    columns = ["campaign", "label", "faces", "total", "share", "low", "high"]
+
+    def named(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = clean_tallies(frame)
+        return frame.assign(campaign=campaign_names(frame["campaign"]))
+
+    tallies = named(tallies)
+    counts, totals = bucket_counts(tallies, grouping, ["campaign"], {t: named(f) for t, f in (sure or {}).items()})
+    if campaigns is None:
+        campaigns = list(totals.sort_values(ascending=False, kind="stable").index)
+    rows = []
+    for name in campaigns:
+        total = int(totals.get(name, 0))
+        for label in grouping.buckets:
+            k = int(counts.at[name, label]) if name in counts.index else 0
+            low, high = wilson_interval(k, total)
+            rows.append([name, label, k, total, k / total if total else math.nan, low, high])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def campaign_label_counts(tallies: pd.DataFrame, campaigns: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{campaign: {emotion: n}}`` for ``campaigns`` (names as ``campaign_label`` lists them)."""
+    tallies = clean_tallies(tallies)
+    names = campaign_names(tallies["campaign"])
+    return {name: label_counts(tallies[names == name]) for name in campaigns}
+
+
+def filter_options(options: Mapping) -> FilterOptions:
+    """``Store.filter_options()`` as the filters offer it: campaigns as ``campaign_label`` lists them
+    (``NO_CAMPAIGN`` for runs saved without one), UTC dates of the first and last tally."""
+
+    def day(value) -> date | None:
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+            return None
+        ts = pd.Timestamp(value)
+        if pd.isna(ts):
+            return None
+        return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).date()
+
+    campaigns = sorted(dict.fromkeys(campaign_label(c) for c in options.get("campaigns") or ()))
+    return FilterOptions(
+        campaigns=campaigns,
+        locations=sorted(str(v) for v in options.get("locations") or () if v),
+        sources=sorted(str(v) for v in options.get("sources") or () if v),
+        first=day(options.get("first")),
+        last=day(options.get("last")),
+    )
+
+
+def store_filters(
+    *,
+    campaigns: Iterable[str] = (),
+    locations: Iterable[str] = (),
+    sources: Iterable[str] = (),
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+) -> dict:
+    """The History filters (``filter_results``'s arguments) as ``Store.tallies`` keyword arguments:
+    ``NO_CAMPAIGN`` is ``""``; a plain date for ``until`` includes that whole day (the store's
+    ``until`` is exclusive)."""
+    campaigns, locations, sources = list(campaigns), list(locations), list(sources)
+    end = _day_start(until)
+    if end is not None and not isinstance(until, datetime):
+        end += pd.Timedelta(days=1)
+    return {
+        "campaign": ["" if c == NO_CAMPAIGN else c for c in campaigns] or None,
+        "location": locations or None,
+        "source": sources or None,
+        "since": None if _day_start(since) is None else _day_start(since).to_pydatetime(),
+        "until": None if end is None else end.to_pydatetime(),
+    }
+
+
+def kpis(people: pd.DataFrame, samples: pd.DataFrame, now: datetime | None = None) -> StoreKpis:
+    """The headline numbers from person and sample tallies of the same selection: people and samples all time,
+    this ISO week and last (UTC), the positive share of people each week, and the busiest campaign
+    by people (runs saved without a campaign are not a campaign), with its samples."""
+    people, samples = clean_tallies(people), clean_tallies(samples)
     now = pd.Timestamp.now(tz="UTC") if now is None else now
     this_week = iso_week_start(now)
     last_week = this_week - pd.Timedelta(days=7)
 
-    sentiment = sentiment_grouping()
+    def week(frame: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
+        return frame[(frame["hour"] >= start) & (frame["hour"] < start + pd.Timedelta(days=7))]
 
-    def positive(part: pd.DataFrame) -> float | None:
-        return float(memberships(part, sentiment)["positive"].mean()) if len(part) else None
+    def positive(frame: pd.DataFrame) -> float | None:
+        counts, totals = bucket_counts(frame, sentiment_grouping())
+        total = int(totals.sum())
+        return float(counts["positive"].sum() / total) if total else None
 
-    def weeks(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        at = rows["at"] if len(rows) else pd.Series([], dtype="datetime64[ns, UTC]")
-        return rows[(at >= this_week) & (at < this_week + timedelta(days=7))], rows[
-            (at >= last_week) & (at < this_week)
-        ]
-
-    def per_campaign(rows: pd.DataFrame) -> pd.Series:
-        named = rows[rows["campaign"] != ""] if len(rows) else rows
-        return named["campaign"].value_counts() if len(named) else pd.Series([], dtype=int)
-
-    current, previous = weeks(faces)
-    samples = per_campaign(faces)
-    persons = face_rows(prepare(people)) if people is not None else None
-    basis = persons if persons is not None else faces  # what the shares and the busiest campaign count
-    counts = per_campaign(basis)
-    now_part, before_part = weeks(basis)
-    busiest = str(counts.index[0]) if len(counts) else None
+    named = people[people["campaign"] != ""]
+    per_campaign = named.groupby("campaign")["n"].sum().sort_values(ascending=False, kind="stable")
+    per_campaign = per_campaign[per_campaign > 0]
+    busiest = str(per_campaign.index[0]) if len(per_campaign) else None
+    now_part, before_part = week(people, this_week), week(people, last_week)
     return StoreKpis(
-        faces=int(len(faces)),
-        campaigns=int(len(counts)),
+        faces=int(samples["n"].sum()),
+        campaigns=int(len(per_campaign)),
         positive_this_week=positive(now_part),
         positive_last_week=positive(before_part),
-        faces_this_week=int(len(current)),
-        faces_last_week=int(len(previous)),
+        faces_this_week=int(week(samples, this_week)["n"].sum()),
+        faces_last_week=int(week(samples, last_week)["n"].sum()),
         busiest_campaign=busiest,
-        busiest_faces=int(samples.get(busiest, 0)) if busiest is not None else 0,
-        people=None if persons is None else int(len(persons)),
-        people_this_week=None if persons is None else int(len(now_part)),
-        people_last_week=None if persons is None else int(len(before_part)),
-        busiest_people=None if persons is None else int(counts.iloc[0]) if len(counts) else 0,
+        busiest_faces=int(samples.loc[samples["campaign"] == busiest, "n"].sum()) if busiest is not None else 0,
+        people=int(people["n"].sum()),
+        people_this_week=int(now_part["n"].sum()),
+        people_last_week=int(before_part["n"].sum()),
+        busiest_people=int(per_campaign.iloc[0]) if busiest is not None else 0,
     )
 
 
@@ -503,13 +451,49 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_bytes(df: pd.DataFrame) -> bytes:
-    """The rows as CSV, text cells formula-neutralised (``sanitize.csv_frame``), times in ISO 8601."""
-    return sanitize.csv_frame(_flat(df)).to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z").encode("utf-8")
+def csv_chunks(chunks: Iterable[pd.DataFrame]) -> Iterator[bytes]:
+    """``csv_bytes`` of frames given chunk by chunk (``Store.iter_results``), the header once: a
+    download streams in constant memory however many rows there are. No chunk: no bytes."""
+    first = True
+    for chunk in chunks:
+        if first or len(chunk):
+            text = sanitize.csv_frame(_flat(chunk)).to_csv(index=False, header=first, date_format="%Y-%m-%dT%H:%M:%S%z")
+            first = False
+            yield text.encode("utf-8")
 
 
-def parquet_bytes(df: pd.DataFrame) -> bytes:
-    """The rows as a Parquet file (pyarrow), types kept; text exactly as stored."""
-    buf = io.BytesIO()
-    _flat(df).reset_index(drop=True).to_parquet(buf, engine="pyarrow", index=False)
-    return buf.getvalue()
+def _arrow_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as nullable text or booleans, so every chunk has one Parquet schema
+    (a chunk whose column is all None would otherwise be typed null)."""
+    out = _flat(df).reset_index(drop=True)
+    for col in out.columns:
+        if out[col].dtype == object:
+            values = out[col].dropna()
+            if len(values) and values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+                out[col] = out[col].astype("boolean")
+            else:
+                out[col] = out[col].astype("string")
+    return out
+
+
+def write_parquet(chunks: Iterable[pd.DataFrame], file) -> int:
+    """The chunks as one Parquet file written to ``file`` (a path or binary file), one row group
+    per chunk; returns the rows written. Text exactly as stored, types kept."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, schema, rows = None, None, 0
+    try:
+        for chunk in chunks:
+            table = pa.Table.from_pandas(_arrow_ready(chunk), preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(file, schema)
+            elif not len(chunk):
+                continue
+            writer.write_table(table.cast(schema))
+            rows += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

@@ -9,10 +9,11 @@ path); ``python -m src.cli serve`` runs it with uvicorn. See docs/api.md for the
   image, is truncated, empty, too large or has an over-long name gets ``status="error"``
   with the reason; the others are analysed all the same. With ``store`` (default) the
   per-face rows are saved as one run (source ``api``) and its id returned.
-* ``GET /v1/runs``, ``/v1/results`` (JSON or CSV, formula cells neutralised),
-  ``/v1/summary`` (counts and shares per emotion and per group, each share also corrected
-  for the model's known mistakes with its 95% range, the ``people`` seen, and the
-  ``error_model`` the correction rests on): read the results store.
+* ``GET /v1/runs``, ``/v1/results`` (JSON, or CSV streamed chunk by chunk with formula cells
+  neutralised), ``/v1/summary`` (people per emotion and per group from the store's tallies,
+  summed in the database, each share also corrected for the model's known mistakes with its
+  95% range, the samples beside them, and the ``error_model`` the correction rests on): read
+  the results store.
 * ``/docs`` and ``/redoc`` (open): the interactive pages, served offline (``docs``).
 
 The modules: ``auth`` (keys, the no-key loopback mode, proxies, throttling), ``limits``
@@ -41,26 +42,27 @@ serialised by a lock (Keras), see ``EmotionRecognizer``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from src import config
-from src.analytics import aggregates, groups
+from src.analytics import groups, trends
 from src.analytics.aggregates import result_record
 from src.analytics.store import NAME_MAX, SOURCES, TAGS_MAX, Store, StoreError, open_store
 from src.api.asgi import MB
@@ -81,6 +83,7 @@ from src.api.limits import BodyLimitMiddleware
 from src.api.report import router as report_router
 from src.api.schemas import ERROR_RESPONSES, AnalyzeOut, ErrorOut, HealthOut, SummaryOut
 from src.api.shares import ServedErrorModel, adjust
+from src.common import sanitize
 from src.engine.results import FailedFile, ImageResult
 
 API_VERSION = "1.0.0"
@@ -156,40 +159,121 @@ def split_tags(values: Sequence[str] | None) -> list[str]:
     return tags
 
 
-def group_shares(df: pd.DataFrame) -> tuple[str, pd.DataFrame]:
-    """How faces spread over the sentiment groups: (grouping name, frame of group, faces, share).
+def _share_records(counts: Mapping[str, int], total: int, key: str, **fields: str) -> list[dict]:
+    """``[{**fields, key: label, "faces": n, "share": n / total}]`` (share 0 without people)."""
+    return [
+        {**fields, key: label, "faces": int(n), "share": (int(n) / total) if total else 0.0}
+        for label, n in counts.items()
+    ]
 
-    The custom groups of ``FER_GROUPS_FILE`` (src/analytics/groups.py) come as ``custom_groups``.
-    """
-    counts = aggregates.sentiment_counts(df).rename(columns={"sentiment": "group"})
-    return "sentiment", counts
 
-
-def summarize_results(
-    df: pd.DataFrame, class_names: Sequence[str], error_model: ServedErrorModel | None = None
+def summarize(
+    people: pd.DataFrame,
+    samples: pd.DataFrame,
+    runs: pd.DataFrame,
+    class_names: Sequence[str],
+    error_model: ServedErrorModel | None = None,
+    *,
+    sure: Mapping[float, pd.DataFrame] | None = None,
+    outcomes: Mapping[str, int] | None = None,
 ) -> dict:
-    """The /v1/summary numbers for a results frame of the store (one row per face or per faceless file):
-    counts and raw shares, and the shares corrected with ``error_model`` (null, with the reason, without it)."""
+    """The /v1/summary numbers from the store's tallies: ``people`` and ``samples``
+    (``Store.tallies(unit=...)`` of the selection), ``sure`` (person tallies at each confidence
+    threshold of the custom groups), ``runs`` (the selected runs per model version: columns
+    ``model_version``, ``runs``, ``files``, ``people``; ``run_totals``) and ``outcomes`` (files
+    without a face, files that failed: ``file_outcomes``).
+
+    Emotions, groups, net sentiment and the corrected shares count people: a face in a photo is
+    one person, someone followed through a video or by the live camera one person with their
+    averaged label; ``faces`` counts samples (face rows and live face-seconds)."""
     active = groups.active()  # one read of the groups file for the counts and their correction
-    faces = aggregates.faces_only(df)
-    labels = list(class_names) + sorted(set(faces["emotion"]) - set(class_names))
-    files = df.drop_duplicates(["run_id", "file"]) if len(df) else df
-    grouping, group_counts = group_shares(df)
-    emotions = aggregates.emotion_counts(df, labels)
+    counts = trends.label_counts(people)
+    labels = list(class_names) + sorted(set(counts) - set(class_names))
+    total = int(sum(counts.values()))
+    sentiment_counts, _ = trends.bucket_counts(people, active.sentiment)
+    by_sentiment = {b: int(sentiment_counts[b].sum()) if len(sentiment_counts) else 0 for b in active.sentiment.buckets}
+    custom = []
+    for grouping in active.custom:
+        found, _ = trends.bucket_counts(people, grouping, sure=sure)
+        bucket_counts = {b: int(found[b].sum()) if len(found) else 0 for b in grouping.buckets}
+        custom += _share_records(bucket_counts, total, "group", grouping=grouping.name)
+    versions = dict(zip(runs["model_version"].fillna("").astype(str), runs["people"].astype(int)))
+    outcomes = outcomes or {}
     summary = {
-        "runs": int(df["run_id"].nunique()) if len(df) else 0,
-        "images": int(len(files)),
-        "faces": int(len(faces)),
-        "no_face": int((files["status"] == "no_face").sum()) if len(df) else 0,
-        "errors": int((files["status"] == "error").sum()) if len(df) else 0,
-        "emotions": _records(emotions),
-        "grouping": grouping,
-        "groups": _records(group_counts),
-        "net_sentiment": aggregates.net_sentiment(df),
-        # The user's own groups (FER_GROUPS_FILE): grouping, group, faces, share of all faces.
-        "custom_groups": _records(aggregates.group_counts(df, active.custom)),
+        "runs": int(runs["runs"].sum()),
+        "images": int(runs["files"].sum()),
+        "faces": int(trends.clean_tallies(samples)["n"].sum()),
+        "no_face": int(outcomes.get("no_face", 0)),
+        "errors": int(outcomes.get("error", 0)),
+        "emotions": _share_records({e: counts.get(e, 0) for e in labels}, total, "emotion"),
+        "grouping": "sentiment",
+        "groups": _share_records(by_sentiment, total, "group"),
+        "net_sentiment": round(100.0 * (by_sentiment["positive"] - by_sentiment["negative"]) / total, 1)
+        if total
+        else None,
+        # The user's own groups (FER_GROUPS_FILE): grouping, group, people, share of all people.
+        "custom_groups": custom,
+        "people": total,
     }
-    return adjust(summary, faces, error_model, active.sentiment, active.custom)
+    return adjust(summary, counts, error_model, active.sentiment, active.custom, versions)
+
+
+def _run_where(store: Store, filters: ResultFilters) -> list:
+    """The conditions on ``runs`` of the runs /v1/summary counts: those matching the filters
+    (started from ``since`` to before ``until``), finished ``ok`` unless ``include_unfinished``."""
+    from src.analytics.store import queries
+
+    kwargs = filters.store_kwargs()
+    where = queries.run_filters(
+        campaign=kwargs["campaign"],
+        location=kwargs["location"],
+        source=kwargs["source"],
+        since=kwargs["since"],
+        until=kwargs["until"],
+        run_id=kwargs["run_id"],
+    )
+    lease = datetime.now(UTC) - timedelta(seconds=store.lease_s)
+    return where + queries.finished_filter(
+        include_unfinished=filters.include_unfinished, include_running=False, fresh_since=lease
+    )
+
+
+def run_totals(store: Store, filters: ResultFilters) -> pd.DataFrame:
+    """The selected runs per model version (``model_version``, ``runs``, ``files``, ``people``),
+    summed in the database."""
+    import sqlalchemy as sa
+
+    from src.analytics.store.schema import RUNS
+
+    query = (
+        sa.select(RUNS.c.model_version, sa.func.count(), sa.func.sum(RUNS.c.files), sa.func.sum(RUNS.c.people))
+        .where(sa.and_(sa.true(), *_run_where(store, filters)))
+        .group_by(RUNS.c.model_version)
+    )
+    with store.engine.connect() as conn:
+        rows = [(v or "", int(n), int(f or 0), int(p or 0)) for v, n, f, p in conn.execute(query)]
+    return pd.DataFrame(rows, columns=["model_version", "runs", "files", "people"])
+
+
+def file_outcomes(store: Store, filters: ResultFilters) -> dict[str, int]:
+    """How many files of the selected runs had no face, and how many failed:
+    ``{"no_face": n, "error": n}``, counted in the database over their rows that are not faces."""
+    import sqlalchemy as sa
+
+    from src.analytics.store.schema import FACES, RUNS
+
+    query = (
+        sa.select(FACES.c.status, sa.func.count())
+        .select_from(FACES.join(RUNS, FACES.c.run_id == RUNS.c.id))
+        # "not ok" (= no_face or error) is the predicate of the partial index ix_faces_not_ok.
+        .where(FACES.c.status != "ok", *_run_where(store, filters))
+        .group_by(FACES.c.status)
+    )
+    found = {"no_face": 0, "error": 0}
+    with store.engine.connect() as conn:
+        for status, n in conn.execute(query):
+            found[status] = int(n)
+    return found
 
 
 # The query parameters /v1/runs, /v1/results and /v1/summary share.
@@ -280,9 +364,28 @@ def _records(df: pd.DataFrame) -> list[dict]:
 def _for_csv(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
-        if out[col].map(lambda v: isinstance(v, (list, tuple))).any():
+        if out[col].dtype == object and out[col].map(lambda v: isinstance(v, (list, tuple))).any():
             out[col] = out[col].map(lambda v: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
     return out
+
+
+def _csv_stream(chunks, empty: Callable[[], pd.DataFrame]) -> Iterator[bytes]:
+    """CSV bytes of result chunks as ``aggregates.csv_bytes`` writes them (formula-like cells
+    neutralised, header cells too), the header once; no rows: the header of ``empty()`` alone."""
+    first = True
+    for chunk in chunks:
+        if not (first or len(chunk)):
+            continue
+        yield _csv_part(chunk, header=first)
+        first = False
+    if first:
+        yield _csv_part(empty(), header=True)
+
+
+def _csv_part(chunk: pd.DataFrame, header: bool) -> bytes:
+    out = sanitize.csv_frame(_for_csv(chunk))
+    out.columns = [sanitize.csv_cell(str(c)) for c in out.columns]
+    return out.to_csv(index=False, header=header).encode("utf-8")
 
 
 def _store(request: Request) -> Store:
@@ -584,6 +687,10 @@ def create_app(
     @v1.get(
         "/results",
         summary="Stored per-face rows (JSON or CSV)",
+        description="One row per face (a photo's face, a video's face in each sampled frame), and one per "
+        "file without a face or that could not be read; `since`/`until` apply to each row's time (a video "
+        "row: its run's time plus its time in the video). The CSV is streamed from the store in chunks, "
+        "so a large selection downloads in constant server memory.",
         responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
     )
     def results(
@@ -593,25 +700,55 @@ def create_app(
             Literal["json", "csv"], Query(description="json, or csv with formula-like text cells neutralised")
         ] = "json",
     ):
-        df = _store(request).results(**filters.store_kwargs())
+        store = _store(request)
+        chunks = iter(store.iter_results(**filters.store_kwargs()))
+        first = next(chunks, None)  # read now: a store that fails answers 503 before any byte is sent
+        chunks = itertools.chain([] if first is None else [first], chunks)
         if format == "csv":
-            return Response(
-                aggregates.csv_bytes(_for_csv(df)),
+            return StreamingResponse(
+                _csv_stream(chunks, lambda: store.page_results(**filters.store_kwargs(), limit=0)),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="results.csv"'},
             )
-        return {"count": int(len(df)), "results": _records(df)}
+        records = [record for chunk in chunks for record in _records(chunk)]
+        return {"count": len(records), "results": records}
 
     @v1.get(
         "/summary",
         response_model=SummaryOut,
         summary="Counts and shares per emotion and per group, raw and corrected for the model's mistakes",
+        description="Counts **people**: a face in a photo is one person, and someone followed through a video "
+        "or by the live camera is one person with the average of their samples. `emotions`, `groups`, "
+        "`custom_groups` and `net_sentiment` count people (their `faces` field is a count of people), and "
+        "so do the corrected shares; `faces` counts samples (face rows and live face-seconds) and `people` "
+        "the people. Summed in the database (the store's tallies): `since`/`until` apply to the hour a "
+        "person was first seen (a sample: seen); `runs` and `images` count the selected runs started in "
+        "that span. `include_uncertain=false` leaves out the faces and people the engine found doubtful.",
     )
-    def summary(request: Request, filters: Annotated[ResultFilters, Depends()]) -> dict:
+    def summary(
+        request: Request,
+        filters: Annotated[ResultFilters, Depends()],
+        include_uncertain: Annotated[
+            bool, Query(description="count the faces and people the engine found doubtful (default true)")
+        ] = True,
+    ) -> dict:
         store = _store(request)
-        df = store.results(**filters.store_kwargs())
-        out = summarize_results(df, request.app.state.recognizer.class_names, request.app.state.error_model)
-        return {**out, "people": int(len(store.people(**filters.store_kwargs())))}
+        # Days are all the summary tells apart (its totals): the database sums campaigns and the rest.
+        kwargs = {**filters.store_kwargs(), "include_uncertain": include_uncertain}
+        kwargs |= {"bucket": "day", "by": ()}
+        people = store.tallies("person", **kwargs)
+        samples = store.tallies("sample", **kwargs)
+        thresholds = trends.confidence_thresholds(*groups.active().custom)
+        sure = {t: store.tallies("person", **kwargs, min_confidence=t) for t in thresholds}
+        return summarize(
+            people,
+            samples,
+            run_totals(store, filters),
+            request.app.state.recognizer.class_names,
+            request.app.state.error_model,
+            sure=sure,
+            outcomes=file_outcomes(store, filters),
+        )
 
     app.include_router(v1)
     app.include_router(report_router)
@@ -622,9 +759,8 @@ __all__ = [
     "ApiSettings",
     "auth_problem",
     "create_app",
-    "group_shares",
     "in_utc",
     "is_loopback",
     "split_tags",
-    "summarize_results",
+    "summarize",
 ]

@@ -1,7 +1,7 @@
 """``GET /v1/report``: the stakeholder report of stored results, as a self-contained HTML file or a PDF.
 
 The same report as ``python -m src.cli report`` and the dashboard's download
-(``src/analytics/report``): people counted, raw and corrected shares with 95% ranges, the
+(``src/analytics/report``), from the store's tallies: people counted, raw and corrected shares with 95% ranges, the
 comparison of the campaigns with plain verdicts, the method and its limits, the model. The
 correction uses the error model beside the served model (``FER_MODEL``); without one the
 shares are as labelled and the report says so. A selection with no people is 404 (JSON).
@@ -87,6 +87,9 @@ def report(
     ] = None,
     until: Annotated[datetime | None, Query(description="runs before this time (exclusive)")] = None,
     format: Annotated[Literal["html", "pdf"], Query(description="html (one self-contained file) or pdf")] = "html",
+    include_uncertain: Annotated[
+        bool, Query(description="count the faces and people the engine found doubtful (default true)")
+    ] = True,
 ) -> Response:
     # Imported here: the report's statistics and drawing libraries stay out of the server's start-up.
     from src.analytics.report import (
@@ -101,7 +104,12 @@ def report(
 
     try:
         selection = Selection.of(
-            _names(campaign, "campaign"), _names(location, "location"), source, since=since, until=until
+            _names(campaign, "campaign"),
+            _names(location, "location"),
+            source,
+            since=since,
+            until=until,
+            include_uncertain=include_uncertain,
         )
     except OverflowError:
         raise HTTPException(422, "a time is out of range: in UTC it falls outside the years 1 to 9999") from None

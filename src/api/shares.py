@@ -11,9 +11,11 @@ ExpW photos, ``src.training.error_model``). This module is the API's side of it:
 * ``adjust``: the corrected share and its 95% range for every record of ``emotions``,
   ``groups`` (sentiment) and ``custom_groups``, or null with ``adjusted_reason``.
 
-Repeated samples of one person count for less (``quantify(clusters=...)``): the rows of a
-video or live track share its track, a video frame without tracks is one cluster, and a
-photo's faces share the photo (``clusters_of``).
+The shares count people (the store's person tallies): a face in a photo is one person, and
+someone followed through a video or by the live camera is one person with their averaged
+label, each one independent unit (``quantify_counts``). The error model was measured on single
+faces; a tracked person's averaged label is right more often, so for them the correction is on
+the cautious side.
 
 A group with a ``min_confidence`` threshold cannot be corrected (the error model has no
 confidences), nor the ``other`` bucket of a grouping that has one (which faces fall there
@@ -24,21 +26,19 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from src.analytics.groups import Grouping
-from src.analytics.quantify import Quantification, Share, group_map, quantify
+from src.analytics.quantify import Quantification, Share, group_map, quantify_counts
 from src.engine.manifest import sha256_file
 from src.training.error_model import ErrorModel, ErrorModelError, error_model_path, load_error_model
 
 LOGGER = logging.getLogger(__name__)
 
 BUILD_HINT = "build it with `python -m src.cli error-model --expw PATH/TO/expw`"
-NO_FACES = "no faces in this selection"
+NO_FACES = "no people in this selection"
 DIGITS = 4  # corrected shares to 0.01 points: their ranges are far wider
 ADJUSTED_KEYS = ("adjusted_share", "adjusted_low", "adjusted_high", "adjusted_reason")
 
@@ -100,25 +100,6 @@ class ServedErrorModel:
         }
 
 
-def clusters_of(faces: pd.DataFrame) -> list[Hashable]:
-    """One cluster id per face row: its track (video, live), else its video frame, else its photo."""
-    out: list[Hashable] = []
-    tracks = faces["track_id"] if "track_id" in faces else pd.Series(None, index=faces.index)
-    times = faces["time"] if "time" in faces else pd.Series(None, index=faces.index)
-    for run, file, track, time in zip(faces["run_id"], faces["file"], tracks, times):
-        if _given(track):
-            out.append(("track", run, file, int(track)))
-        elif _given(time):
-            out.append(("frame", run, file, float(time)))
-        else:
-            out.append(("photo", run, file))
-    return out
-
-
-def _given(value) -> bool:
-    return value is not None and value is not pd.NA and not (isinstance(value, float) and math.isnan(value))
-
-
 def _threshold_reason(grouping: Grouping, bucket: str) -> str | None:
     """Why ``bucket`` of ``grouping`` cannot be corrected, or None when it can."""
     thresholds = [g for g in grouping.groups if g.min_confidence is not None]
@@ -156,21 +137,24 @@ def _fill(record: dict, share: Share | None, reason: str | None) -> dict:
 
 def adjust(
     summary: dict,
-    faces: pd.DataFrame,
+    counts: Mapping[str, int],
     served: ServedErrorModel | None,
     sentiment: Grouping,
     custom: Sequence[Grouping] = (),
+    versions: Mapping[str, int] | None = None,
 ) -> dict:
-    """``summary`` (``summarize_results``) with the adjusted fields in its records and an
-    ``adjustment`` block (method, level, plain explanation, warnings), or null ones with reasons."""
+    """``summary`` with the adjusted fields in its records and an ``adjustment`` block (method,
+    level, plain explanation, warnings), or null ones with reasons. ``counts``: people per label;
+    ``versions``: people per model version that read them (for a warning when it is not the served one)."""
     model = served.model if served else None
     reason = (served.reason if served else None) or ("no error model was given" if model is None else None)
+    counts = {label: int(n) for label, n in counts.items() if n}
     q: Quantification | None = None
-    if model is not None and len(faces):
-        unknown = sorted(set(faces["emotion"]) - set(model.class_names))
+    if model is not None and counts:
+        unknown = sorted(set(counts) - set(model.class_names))
         if unknown:
             reason = (
-                f"faces labelled {', '.join(unknown)}, which the error model does not know "
+                f"people labelled {', '.join(unknown)}, which the error model does not know "
                 f"({', '.join(model.class_names)}): these shares cannot be corrected"
             )
         else:
@@ -179,7 +163,7 @@ def adjust(
                 mapped = group_map(grouping, model.class_names)
                 for bucket in grouping.buckets:  # a bucket no emotion can reach is held at 0
                     groups[f"{i}:{bucket}"] = mapped.get(bucket, ())
-            q = quantify(list(faces["emotion"]), model, clusters=clusters_of(faces), groups=groups)
+            q = quantify_counts(counts, model, groups=groups)
     elif model is not None:
         reason = NO_FACES
 
@@ -198,20 +182,19 @@ def adjust(
     out["custom_groups"] = custom_records
     out["error_model"] = served.block() if served else None
     out["error_model_reason"] = reason if model is None else None
-    out["adjustment"] = _adjustment(q, faces, served) if q else None
+    out["adjustment"] = _adjustment(q, versions or {}, served) if q else None
     return out
 
 
-def _adjustment(q: Quantification, faces: pd.DataFrame, served: ServedErrorModel) -> dict:
+def _adjustment(q: Quantification, versions: Mapping[str, int], served: ServedErrorModel) -> dict:
     warnings = list(q.warnings)
-    if served.model_version and "model_version" in faces:
-        others = faces["model_version"].fillna("").astype(str)
-        other = sorted(set(others[others != served.model_version]))
+    if served.model_version:
+        other = {v: n for v, n in versions.items() if v != served.model_version and n}
         if other:
-            n = int((others != served.model_version).sum())
-            versions = ", ".join(v or "unversioned" for v in other)
+            n = sum(other.values())
+            names = ", ".join(v or "unversioned" for v in sorted(other))
             warnings.append(
-                f"{n:,} of the {len(faces):,} faces were read by another model ({versions}); "
+                f"{n:,} of the {q.faces:,} people were read by another model ({names}); "
                 f"the correction assumes the mistakes of the served one ({served.model_version})."
             )
     return {

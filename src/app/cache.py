@@ -11,10 +11,12 @@ Emotion Detection tabs read faces with: the deployed one or a model adapted to t
 customer's faces (``chosen_model``). ``load_recognizer(model)`` loads either; the photo
 analysis and the saliency maps follow the choice, so they agree with that recognizer.
 
-The saved results (``stored_history``: samples; ``stored_people``: one row per person) are
-re-read only when the store's runs change. The deployed model's error model (``error_model``)
-is read once per file version; the corrected shares and campaign tests computed with it
-(``corrected_shares``, ``campaign_test``) are cached on their samples.
+The saved results are read as tallies summed in the database (``tallies``: people or samples
+per hour, campaign, location, source and label), cached on their filters and the store's
+version (``store_version``), so the same filters again are instant and new runs show up; the
+sample table is read a page at a time and the downloads in chunks. The deployed model's error
+model (``error_model``) is read once per file version; the corrected shares and campaign tests
+computed with it (``corrected_shares``, ``campaign_test``) are cached on their people counts.
 """
 
 from __future__ import annotations
@@ -423,42 +425,151 @@ def results_store() -> tuple[Any | None, str | None]:
         return None, failure(exc)
 
 
-@st.cache_data(show_spinner="Reading the saved results…", max_entries=2)
-def _history(url: str, version: str) -> pd.DataFrame:
-    from src.analytics.persist import history
-
-    return history(_store(url))[0]
-
-
-def stored_history(store) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``persist.history`` of the store, re-read only when its runs changed (``persist.history_version``).
-
-    Reading every row costs seconds on a large store; the runs alone are one quick query.
-    """
+def store_version(store, running_every: float = 5.0) -> str:
+    """A key that changes whenever what the store counts may have: a run added, deleted, grown or
+    finished (the runs' count, latest times and summed counts), and every ``running_every``
+    seconds while a run is being written (a live session adds seconds as it goes). One aggregate
+    query over the runs, whatever their number."""
+    import hashlib
     import time
+    from datetime import UTC, datetime, timedelta
 
-    from src.analytics.persist import history_version
+    import sqlalchemy as sa
 
-    runs = store.runs()
-    return _history(config.DATABASE_URL, history_version(runs, time.time())), runs
+    from src.analytics.store.schema import RUNS
+
+    columns = (RUNS.c.files, RUNS.c.faces, RUNS.c.samples, RUNS.c.people)
+    totals = sa.select(
+        sa.func.count(),
+        sa.func.max(RUNS.c.created_at),
+        sa.func.max(RUNS.c.finished_at),
+        sa.func.sum(sa.case((RUNS.c.status == "ok", 1), else_=0)),
+        *(sa.func.sum(c) for c in columns),
+    )
+    fresh = datetime.now(UTC) - timedelta(seconds=store.lease_s)
+    running = sa.select(RUNS.c.id).where(RUNS.c.status == "running", RUNS.c.heartbeat_at >= fresh).order_by(RUNS.c.id)
+    with store.engine.connect() as conn:
+        key = [str(v) for v in conn.execute(totals).one()]
+        active = list(conn.execute(running).scalars())
+    if active:
+        key += [*active, str(int(time.time() // running_every))]
+    return hashlib.sha256("|".join(key).encode()).hexdigest()
 
 
-@st.cache_data(show_spinner="Reading the saved people…", max_entries=2)
-def _people(url: str, version: str) -> pd.DataFrame:
-    from src.analytics.persist import history_people
+def run_count(store, filters: dict) -> int:
+    """How many runs the views count (finished, or being written) match ``filters``
+    (``trends.store_filters``; the dates are the runs' start): one COUNT query."""
+    from datetime import UTC, datetime, timedelta
 
-    return history_people(_store(url))
+    import sqlalchemy as sa
+
+    from src.analytics.store import queries
+    from src.analytics.store.schema import RUNS
+
+    where = queries.run_filters(**{**dict.fromkeys(("campaign", "location", "source", "since", "until")), **filters})
+    where += queries.finished_filter(
+        include_unfinished=False, include_running=True, fresh_since=datetime.now(UTC) - timedelta(seconds=store.lease_s)
+    )
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(RUNS).where(sa.and_(sa.true(), *where))).scalar()
+        )
 
 
-def stored_people(store, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``persist.history_people`` of the store (one row per person), re-read only when its runs
-    changed, as ``stored_history``; ``runs`` saves reading them again when the caller has them."""
-    import time
+def _hashable(filters: dict) -> tuple:
+    """Store keyword arguments as a cache key (lists as tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
 
-    from src.analytics.persist import history_version
 
-    runs = store.runs() if runs is None else runs
-    return _people(config.DATABASE_URL, history_version(runs, time.time()))
+# What the views count: finished runs and runs still being written (a live session right now).
+_READ = {"include_running": True}
+
+
+# What the views tell apart: campaigns (KPIs, comparisons) and sources (a photo sees a person once,
+# a video or the camera follows them); locations only filter. Days, unless a chart asks for hours:
+# the database then sums its run-hour tallies into a few thousand rows.
+VIEW_KEYS = ("campaign", "source")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _tallies(url: str, version: str, unit: str, filters: tuple, include_uncertain: bool, min_confidence, bucket: str):
+    from src.analytics.trends import clean_tallies
+
+    return clean_tallies(
+        _store(url).tallies(
+            unit,
+            **dict(filters),
+            **_READ,
+            include_uncertain=include_uncertain,
+            min_confidence=min_confidence,
+            bucket=bucket,
+            by=VIEW_KEYS,
+        )
+    )
+
+
+def tallies(
+    version: str,
+    unit: str,
+    filters: dict,
+    include_uncertain: bool = True,
+    min_confidence: float | None = None,
+    bucket: str = "day",
+) -> pd.DataFrame:
+    """``Store.tallies`` of the ``FER_DATABASE_URL`` store (``filters``: its keyword arguments,
+    ``trends.store_filters``) per day (``bucket="hour"``: per hour), campaign and source, cached on
+    the filters and the store's ``version`` (``store_version``): the same filters again are
+    instant, and new runs show up."""
+    return _tallies(config.DATABASE_URL, version, unit, _hashable(filters), include_uncertain, min_confidence, bucket)
+
+
+def sure_tallies(
+    version: str, filters: dict, thresholds, include_uncertain: bool = True, bucket: str = "day"
+) -> dict[float, pd.DataFrame]:
+    """The person tallies of people at least ``t`` sure, for each threshold (groups with a
+    ``min_confidence``): one query per distinct threshold, cached as ``tallies``."""
+    return {t: tallies(version, "person", filters, include_uncertain, t, bucket) for t in thresholds}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _filter_options(url: str, version: str) -> dict:
+    return _store(url).filter_options()
+
+
+def filter_options(version: str) -> dict:
+    """``Store.filter_options()``, cached on the store's version."""
+    return _filter_options(config.DATABASE_URL, version)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _count_results(url: str, version: str, filters: tuple) -> int:
+    return _store(url).count_results(**dict(filters), **_READ)
+
+
+def count_results(version: str, filters: dict) -> int:
+    """``Store.count_results`` (sample rows), cached as ``tallies``."""
+    return _count_results(config.DATABASE_URL, version, _hashable(filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _page_results(url: str, version: str, filters: tuple, offset: int, limit: int) -> pd.DataFrame:
+    return _store(url).page_results(**dict(filters), **_READ, offset=offset, limit=limit)
+
+
+def page_results(version: str, filters: dict, offset: int, limit: int) -> pd.DataFrame:
+    """One page of sample rows, newest first (``Store.page_results``): only that page read, cached
+    as ``tallies``."""
+    return _page_results(config.DATABASE_URL, version, _hashable(filters), offset, limit)
+
+
+def iter_results(filters: dict, chunk_rows: int = 50_000):
+    """The filtered sample rows in chunks (``Store.iter_results``), for the downloads."""
+    return _store(config.DATABASE_URL).iter_results(**filters, **_READ, chunk_rows=chunk_rows)
+
+
+def iter_people(filters: dict, chunk_rows: int = 50_000):
+    """The filtered people in chunks (``Store.iter_people``), for the downloads."""
+    return _store(config.DATABASE_URL).iter_people(**filters, **_READ, chunk_rows=chunk_rows)
 
 
 # --- corrected shares -----------------------------------------------------------
@@ -496,21 +607,21 @@ def error_model_key() -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _corrected(labels: tuple, clusters: tuple, buckets: tuple, key: str):
+def _corrected(counts: tuple, buckets: tuple, key: str):
     from src.app import shares
 
     model, _ = error_model()
-    return shares.corrected(labels, clusters, model, dict(buckets) if buckets else None)
+    return shares.corrected(dict(counts), model, dict(buckets) if buckets else None)
 
 
-def corrected_shares(labels, clusters, buckets=None) -> tuple[Any | None, str]:
-    """``shares.corrected`` with the deployed model's error model, cached on the samples; (None,
-    why) without an error model or when it cannot read these labels."""
+def corrected_shares(counts, buckets=None) -> tuple[Any | None, str]:
+    """``shares.corrected`` of people counts (``{label: n}``) with the deployed model's error model,
+    cached on the counts; (None, why) without an error model or when it cannot read these labels."""
     model, reason = error_model()
     if model is None:
         return None, reason
     groups = tuple((name, tuple(members)) for name, members in (buckets or {}).items())
-    return _corrected(tuple(labels), tuple(clusters), groups, error_model_key())
+    return _corrected(tuple(sorted(dict(counts).items())), groups, error_model_key())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -518,10 +629,13 @@ def _campaign_test(a: tuple, b: tuple, names: tuple, buckets: tuple | None, key:
     from src.app import shares
 
     model, _ = error_model()
-    return shares.compare_pair(a, b, names, dict(buckets) if buckets is not None else None, model)
+    return shares.compare_pair(dict(a), dict(b), names, dict(buckets) if buckets is not None else None, model)
 
 
 def campaign_test(a, b, names: tuple[str, str], buckets=None):
-    """``shares.compare_pair`` with the deployed model's error model (uncorrected gaps without one), cached."""
+    """``shares.compare_pair`` of two campaigns' people counts (``{label: n}``) with the deployed
+    model's error model (uncorrected gaps without one), cached."""
     groups = None if buckets is None else tuple((name, tuple(members)) for name, members in buckets.items())
-    return _campaign_test(tuple(a), tuple(b), tuple(names), groups, error_model_key())
+    return _campaign_test(
+        tuple(sorted(dict(a).items())), tuple(sorted(dict(b).items())), tuple(names), groups, error_model_key()
+    )

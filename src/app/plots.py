@@ -8,6 +8,7 @@ tested and look the same on every page. Emotions always keep their colour from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -15,7 +16,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from src.analytics import trends
 from src.analytics.groups import SENTIMENT_BUCKETS
 from src.common.palette import GROUP_COLORS, emotion_color, sentiment_color
 from src.common.sanitize import plotly_literal
@@ -26,10 +26,18 @@ SPLIT_COLORS = {"Training": "#4c78a8", "PublicTest": "#f58518", "PrivateTest": "
 LEGEND_TOP = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1)
 
 
+@functools.cache
+def _template() -> go.layout.Template:
+    """The template object, built once: naming it in every figure re-validates it (~0.1 s a chart)."""
+    import plotly.io as pio
+
+    return pio.templates[TEMPLATE]
+
+
 def _layout(fig: go.Figure, height: int = 320, **kwargs) -> go.Figure:
     on_top = isinstance(kwargs.get("legend"), dict) and kwargs["legend"].get("y") == LEGEND_TOP["y"]
     kwargs.setdefault("margin", dict(l=10, r=10, t=60 if on_top else 40, b=10))
-    fig.update_layout(template=TEMPLATE, height=height, **kwargs)
+    fig.update_layout(template=_template(), height=height, **kwargs)
     return fig
 
 
@@ -190,12 +198,6 @@ def emotion_timeline(
     return _layout(fig, height=340, title=title, hovermode="x unified", legend=dict(LEGEND_TOP, traceorder="normal"))
 
 
-def unit_of(df: pd.DataFrame) -> str:
-    """What the rows of a saved-results table count, for hovers and axis titles: ``people`` for the
-    people table (``trends.unit``), else ``samples`` (faces read: photo faces, video frames, live seconds)."""
-    return "people" if trends.unit(df) == "people" else "samples"
-
-
 def label_color(label: str, kind: str, index: int = 0) -> str:
     """Colour of a grouping label: emotions and sentiments keep theirs, custom groups take turns."""
     if kind == "emotion":
@@ -218,7 +220,7 @@ def share_trend(
 ) -> go.Figure:
     """Stacked bars of each label's share of the people (or samples) per period (``trends.shares_over_time``).
 
-    ``unit`` names what the table counts (``unit_of`` the table it was made from). Group labels
+    ``unit`` names what the table counts (the tallies it was made from: people, or samples). Group labels
     can be user-typed: they are shown as typed (``plotly_literal``) and kept out of the hover template.
     """
     fig = go.Figure()
@@ -256,7 +258,7 @@ def campaign_comparison(
 ) -> go.Figure:
     """Grouped bars: each label's share per campaign with Wilson error bars (``trends.campaign_shares``).
 
-    ``unit`` names what the table counts (``unit_of``). Campaign names are user-typed: shown as
+    ``unit`` names what the table counts (people, or samples). Campaign names are user-typed: shown as
     typed, never in the hover template.
     """
     fig = go.Figure()

@@ -28,13 +28,15 @@ INTRO = (
 
 
 def selection_of(filters: dict) -> Selection:
-    """The History filters (``trends.filter_results`` keyword arguments) as a report selection."""
+    """The History filters (``trends.store_filters`` keyword arguments, and ``include_uncertain``)
+    as a report selection."""
     return Selection.of(
         filters.get("campaigns") or None,
         filters.get("locations") or None,
         filters.get("sources") or None,
         since=filters.get("since"),
         until=filters.get("until"),
+        include_uncertain=filters.get("include_uncertain", True),
     )
 
 
@@ -49,21 +51,26 @@ def report_bytes(store, selection: Selection, fmt: str) -> bytes:
     return render_report(report, fmt)
 
 
-def render(store, filters: dict) -> None:
-    """The report section: what it holds, and a download button per format (made when clicked)."""
+def render(store, filters: dict, counts: tuple[int, int] | None = None) -> None:
+    """The report section: what it holds, and a download button per format (made when clicked).
+
+    ``counts``: (people, runs) of the selection when the caller has them (History & trends sums
+    them in the database already); else they are read from the selection's runs."""
     st.subheader("Report for managers")
     st.caption(INTRO)
     selection = selection_of(filters)
-    try:
-        runs = store.runs(status="ok", **selection.store_kwargs())
-    except Exception as exc:  # a store that cannot be read must not take the tab down
-        st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
-        return
-    people = int(runs["people"].sum()) if len(runs) else 0
+    if counts is None:
+        try:
+            runs = store.runs(status="ok", **selection.store_kwargs())
+        except Exception as exc:  # a store that cannot be read must not take the tab down
+            st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
+            return
+        counts = (int(runs["people"].sum()) if len(runs) else 0, len(runs))
+    people, run_count = counts
     if people == 0:
         st.info("No people in this selection: nothing to report. Widen the filters above.", icon=":material/info:")
         return
-    st.caption(f"{people:,} people in {len(runs):,} finished runs.")
+    st.caption(f"{people:,} people in {run_count:,} runs.")
     stem = f"emotion_report_{datetime.now(UTC):%Y%m%d}"
     html, pdf, _ = st.columns([1, 1, 2])
     html.download_button(

@@ -1,12 +1,13 @@
-"""Corrected shares and people-based campaign tests for the dashboard's pages (no Streamlit here).
+"""Corrected shares and campaign tests for the dashboard's pages, counted per person (no Streamlit here).
 
-The correction (``src.analytics.quantify``) and the test (``src.analytics.compare``) read
-*samples*: one label per face the model read (a photo's face, a video's sampled frame, a live
-face-second), each with its *cluster*, the person or photo it belongs to, so that repeated
-samples of one person count for less than as many people. The stored rows carry that for
-photos (the photo) and videos (the track); live seconds are counts without track ids, so
-``sample_clusters`` hands each live face-second to a person of the same session who was in
-view then (``Store.people``: first and last seen), preferring one with the same label.
+Every share, correction and comparison counts *people*: a face in a photo is one person, and
+someone followed through a video or by the live camera is one person with their averaged
+label. Their counts come from the store's person tallies (``Store.tallies(unit="person")``,
+summed in the database); each person is one independent unit, so the correction
+(``src.analytics.quantify.quantify_counts``) and the test (``src.analytics.compare.compare_counts``)
+need nothing but the counts per label. The error model was measured on single faces; a
+tracked person's averaged label is right more often than one face's, so for them the
+correction is on the cautious side.
 
 ``corrected`` and ``compare_pair`` return the analytics' own results (``src/app/cache.py``
 caches them); the sentences a manager reads (``plain_test_verdict``, ``not_corrected``,
@@ -21,12 +22,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from src import config
-from src.analytics import compare, groups, quantify, trends
-from src.analytics.people import LIVE_FILE
+from src.analytics import compare, groups, quantify
 
 CORRECTION_SENTENCE = (
     "Corrected for the mix-ups the model is known to make on real photos; "
@@ -38,68 +37,6 @@ MAX_CAMPAIGNS = 5  # every pair of them is tested: 10 tests at most
 def not_corrected(reason: str) -> str:
     """The one sentence shown instead of corrected shares, with why (``reason``: lower case, no full stop)."""
     return f"These shares are as the model read them, not corrected for its known mix-ups: {reason}."
-
-
-# --- clusters -------------------------------------------------------------------------------
-
-
-def sample_clusters(rows: pd.DataFrame, people: pd.DataFrame | None = None) -> pd.Series:
-    """The cluster of each sample row (index of ``rows``): whom or what its label belongs to.
-
-    A tracked row (video, ``track_id`` set) belongs to its track; a live face-second to a
-    person of its session seen at that second (``people``: ``Store.people`` rows, of any
-    selection that holds those sessions), else to the nearest one in time, else to itself
-    (a session without people: its faces were too brief to be anyone); any other row to its
-    photo (run and file).
-    """
-    if rows.empty:
-        return pd.Series([], index=rows.index, dtype=object)
-    run = rows["run_id"].astype(str) if "run_id" in rows else pd.Series("", index=rows.index)
-    file = rows["file"].fillna("").astype(str) if "file" in rows else pd.Series("", index=rows.index)
-    out = run + "|photo|" + file
-    if "track_id" in rows:
-        track = pd.to_numeric(rows["track_id"], errors="coerce")
-        tracked = track.notna()
-        out[tracked] = run[tracked] + "|track|" + file[tracked] + "|" + track[tracked].astype("int64").astype(str)
-    live = file == LIVE_FILE
-    if live.any():
-        out[live] = _live_clusters(rows[live], people)
-    return out
-
-
-def _live_clusters(rows: pd.DataFrame, people: pd.DataFrame | None) -> pd.Series:
-    """Each live face-second's person: seen at that second, with its label if one of them has it,
-    spread over them when several fit (two happy faces in one second are two people)."""
-    out = pd.Series("", index=rows.index, dtype=object)
-    at = trends.prepare(rows)["at"]
-    if people is not None and len(people):
-        live = people[(people["file"] == LIVE_FILE) & people["first_seen"].notna()]
-    else:
-        live = None
-    for run_id, part in rows.groupby(rows["run_id"].astype(str), sort=False):
-        seconds = at[part.index].dt.floor("s")
-        mine = live[live["run_id"].astype(str) == run_id] if live is not None else None
-        if mine is None or mine.empty:
-            out[part.index] = (
-                run_id + "|second|" + seconds.astype(str) + "|" + part.groupby(seconds).cumcount().astype(str)
-            )
-            continue
-        first = mine["first_seen"].dt.floor("s").to_numpy("datetime64[ns]")[None, :]
-        last = mine["last_seen"].dt.ceil("s").to_numpy("datetime64[ns]")[None, :]
-        when = seconds.to_numpy("datetime64[ns]")[:, None]
-        covers = (when >= first) & (when <= last)
-        same = part["emotion"].astype(str).to_numpy()[:, None] == mine["emotion"].astype(str).to_numpy()[None, :]
-        rank = 2 * covers + (covers & same)  # in view with the same label, in view, then nearest
-        gap = np.minimum(np.abs(when - first), np.abs(when - last)).astype("timedelta64[s]").astype(float)
-        best = rank.max(axis=1, keepdims=True)
-        order = np.lexsort((gap, -rank), axis=1)  # per row: the best fitting person first
-        fitting = np.maximum((rank == best).sum(axis=1), 1)
-        fitting = np.where(best[:, 0] == 0, 1, fitting)  # nobody in view: the nearest one only
-        nth = part.groupby([seconds, part["emotion"]]).cumcount().to_numpy() % fitting
-        chosen = order[np.arange(len(part)), nth]
-        ids = mine["person"].astype(str).to_numpy()
-        out[part.index] = [f"{run_id}|person|{ids[i]}" for i in chosen]
-    return out
 
 
 # --- corrected shares -----------------------------------------------------------------------
@@ -143,29 +80,21 @@ def threshold_note(fit: Correctable) -> str:
     )
 
 
-def face_samples(rows: pd.DataFrame, people: pd.DataFrame | None = None) -> tuple[list[str], list[str]]:
-    """The labels and clusters (``sample_clusters``) of the face rows of ``rows``."""
-    faces = trends.face_rows(trends.prepare(rows))
-    if faces.empty:
-        return [], []
-    return faces["emotion"].astype(str).tolist(), sample_clusters(faces, people).tolist()
-
-
 def corrected(
-    labels: Sequence[str], clusters: Sequence[str], error_model, buckets: Mapping[str, Sequence[str]] | None = None
+    counts: Mapping[str, int], error_model, buckets: Mapping[str, Sequence[str]] | None = None
 ) -> tuple[quantify.Quantification | None, str]:
-    """``quantify`` of these samples, or None and why not in plain words (labels the error model lacks)."""
+    """``quantify_counts`` of these people (``{label: n}``), or None and why not in plain words
+    (labels the error model lacks)."""
     try:
-        return quantify.quantify(list(labels), error_model, clusters=list(clusters), groups=buckets), ""
+        return quantify.quantify_counts(dict(counts), error_model, groups=buckets), ""
     except ValueError as exc:
         return None, f"the error model cannot read these results ({exc})"
 
 
-def raw_frame(labels: Sequence[str], buckets: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def raw_frame(counts: Mapping[str, int], buckets: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """``Quantification.frame()``'s table with the shares as read only (corrected and range NaN),
-    for when there is nothing to correct with."""
-    counts = pd.Series(list(labels), dtype=object).value_counts()
-    n = int(counts.sum())
+    for when there is nothing to correct with; ``counts`` is ``{label: people}``."""
+    n = int(sum(counts.values()))
     share = {label: (counts.get(label, 0) / n if n else math.nan) for label in config.EMOTIONS}
     rows = [("emotion", label, value) for label, value in share.items()]
     for name, members in (buckets or {}).items():
@@ -181,43 +110,24 @@ def _words(grouping: groups.Grouping) -> str:
     return f"{grouping.name} mix" if grouping.name in ("emotion", "sentiment") else f"mix of “{grouping.name}” groups"
 
 
-Samples = tuple[tuple[str, ...], tuple[str, ...]]  # labels, and the cluster of each
-
-
-def campaign_samples(rows: pd.DataFrame, people: pd.DataFrame | None, campaigns: Sequence[str]) -> dict[str, Samples]:
-    """Each campaign's (labels, clusters) of its face rows; names as ``trends.campaign_label`` lists them."""
-    faces = trends.face_rows(trends.prepare(rows))
-    if faces.empty:
-        return {name: ((), ()) for name in campaigns}
-    names = trends.campaign_names(faces["campaign"])
-    clusters = sample_clusters(faces, people)
-    return {
-        name: (tuple(faces.loc[names == name, "emotion"].astype(str)), tuple(clusters[names == name]))
-        for name in campaigns
-    }
-
-
 def compared_buckets(grouping: groups.Grouping, class_names: Sequence[str] = config.EMOTIONS) -> dict | None:
     """What a campaign test counts: the emotions (None), or the grouping's buckets, thresholds dropped."""
     return None if grouping.name == "emotion" else quantify.group_map(grouping, class_names)
 
 
 def compare_pair(
-    a: Samples, b: Samples, names: tuple[str, str], buckets: Mapping[str, Sequence[str]] | None, error_model=None
+    a: Mapping[str, int],
+    b: Mapping[str, int],
+    names: tuple[str, str],
+    buckets: Mapping[str, Sequence[str]] | None,
+    error_model=None,
 ) -> compare.CampaignTest:
-    """Two campaigns' samples tested with people (and photos) as the unit; gaps corrected with an
-    error model. Raises ``ValueError`` when the buckets share an emotion (no single test of the mix applies)."""
+    """Two campaigns' people (``{label: n}``) tested, each person one unit; gaps corrected with an
+    error model. Raises ``ValueError`` when the buckets share an emotion (no single test of the mix
+    applies) or a label is not a class."""
     class_names = tuple(error_model.class_names) if error_model is not None else tuple(config.EMOTIONS)
-    return compare.compare(
-        list(a[0]),
-        list(b[0]),
-        class_names,
-        clusters_a=list(a[1]),
-        clusters_b=list(b[1]),
-        error_model=error_model,
-        groups=buckets,
-        names=names,
-        unit="people",
+    return compare.compare_counts(
+        dict(a), dict(b), class_names, error_model=error_model, groups=buckets, names=names, unit="people"
     )
 
 
@@ -239,7 +149,7 @@ def plain_test_verdict(test: compare.CampaignTest, grouping: groups.Grouping) ->
             return test.verdict  # every face in one group: already plain
         return (
             f"Too few people to tell whether {a} and {b} differ in their {mix}: "
-            f"{test.people[0]:,} and {test.people[1]:,} (photos and people followed over time), "
+            f"{test.people[0]:,} and {test.people[1]:,} (a face in a photo or someone followed over time is one), "
             f"and a fair comparison needs at least {compare.MIN_PEOPLE} in each."
         )
     how = "corrected for the model's known mix-ups" if test.corrected else "as the model read them"
@@ -269,17 +179,20 @@ def plain_test_verdict(test: compare.CampaignTest, grouping: groups.Grouping) ->
 def pair_details(test: compare.CampaignTest) -> str:
     """The figures behind one pair's verdict, with their exact names (Markdown; campaign names escaped by the caller)."""
     a, b = (_quoted(n) for n in test.names)
-    parts = [
-        f"{a} against {b}: {test.people[0]:,} + {test.people[1]:,} photos and tracked people "
-        f"({test.faces[0]:,} + {test.faces[1]:,} samples)"
-    ]
+    parts = [f"{a} against {b}: {test.people[0]:,} + {test.people[1]:,} people"]
     if test.test is not None and not math.isnan(test.test.p_value):
         t = test.test
-        parts.append(
-            f"Rao-Scott F = {t.statistic:.2f} on ({t.df1:.1f}, {t.df2:.0f}) degrees of freedom, "
-            f"{_p(t.p_value)}; design effect {t.design_effect:.1f}; the naive chi-square "
-            f"that counts every sample as independent: {t.pearson:.1f}, {_p(t.pearson_p)}"
-        )
+        if math.isinf(t.df2):  # people counts: every person one unit, Pearson's test
+            parts.append(
+                f"Pearson chi-square = {t.pearson:.2f} on {t.df1:.0f} degrees of freedom, {_p(t.p_value)} "
+                "(each person one independent unit: the Rao-Scott test with a design effect of 1)"
+            )
+        else:
+            parts.append(
+                f"Rao-Scott F = {t.statistic:.2f} on ({t.df1:.1f}, {t.df2:.0f}) degrees of freedom, "
+                f"{_p(t.p_value)}; design effect {t.design_effect:.1f}; the naive chi-square "
+                f"that counts every sample as independent: {t.pearson:.1f}, {_p(t.pearson_p)}"
+            )
     return "; ".join(parts) + "."
 
 
@@ -339,8 +252,10 @@ def provenance_lines(error_model, deployed_sha256: str | None = None) -> list[st
         )
     lines.append(
         f"**Method**: Bayesian adjusted classify-and-count ({quantify.CHAINS} draws of the confusion "
-        "matrix, each with its own chain); repeated samples of one person or photo are counted at their "
-        "effective number (Kish design effect). Campaign tests: second-order Rao-Scott, photos and tracked people "
-        "as the unit."
+        "matrix, each with its own chain), counted per person: a face in a photo, or someone followed "
+        "through a video or by the live camera with the average of their samples, each one independent unit. "
+        "The error model was measured on single faces; a tracked person's averaged label is right more often, "
+        "so for them the correction is on the cautious side. Campaign tests: Pearson's chi-square on the "
+        "people counts (the Rao-Scott test with every person one unit)."
     )
     return lines

@@ -1,5 +1,6 @@
 """Project Summary's saved results: people seen, the positive share week on week (as read
-and corrected), the busiest campaign, and demo data to load or remove."""
+and corrected), the busiest campaign, and demo data to load or remove; counted from the store's
+tallies (summed in the database), so the page reads no stored row."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ def saved_results() -> None:
         st.caption(f"The results store could not be opened ({markdown_literal(error or '')}).")
         return
     try:
-        frame, runs = cache.stored_history(store)
-        people = cache.stored_people(store, runs)
-        k = trends.kpis(frame, people=people)
+        version = cache.store_version(store)
+        runs = store.runs()
+        people = cache.tallies(version, "person", {})
+        k = trends.kpis(people, cache.tallies(version, "sample", {}))
     except Exception as exc:
         st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
         return
@@ -83,19 +85,20 @@ def saved_results() -> None:
         delta_arrow="off",
         help="The campaign with the most people seen, all time.",
     )
-    corrected_positive(frame, people)
+    corrected_positive(people)
 
 
-def corrected_positive(frame, people) -> None:
-    """This week's positive share corrected for the model's known mix-ups, with its range, in one line."""
+def corrected_positive(people) -> None:
+    """This week's positive share of people corrected for the model's known mix-ups, with its range,
+    in one line (``people``: the person tallies)."""
     week = trends.iso_week_start(pd.Timestamp.now(tz="UTC"))
-    rows = trends.prepare(frame)
-    rows = rows[(rows["at"] >= week) & (rows["at"] < week + pd.Timedelta(days=7))]
-    labels, clusters = shares.face_samples(rows, people)
-    if not labels:
+    people = trends.clean_tallies(people)
+    people = people[(people["hour"] >= week) & (people["hour"] < week + pd.Timedelta(days=7))]
+    counts = trends.label_counts(people)
+    if not counts:
         return
     positive = {"positive": shares.correctable(trends.sentiment_grouping()).groups["positive"]}
-    result, reason = cache.corrected_shares(labels, clusters, positive)
+    result, reason = cache.corrected_shares(counts, positive)
     if result is None:
         st.caption(shares.not_corrected(reason))
         return

@@ -101,3 +101,34 @@ def test_edge_cases_say_what_is_wrong():
     empty = compare([], ["happy"] * 30, NAMES)
     assert not empty.testable and empty.verdict.startswith("Too few")
     assert all(np.isnan(g.difference) for g in empty.gaps)
+
+
+def test_people_counts_are_tested_with_pearsons_chi_square():
+    """Each person one unit: the Rao-Scott test is Pearson's, on the counts alone."""
+    from scipy.stats import chi2_contingency
+
+    from src.analytics.compare import compare_counts, pearson
+
+    a, b = {"angry": 10, "happy": 40, "neutral": 30}, {"angry": 15, "happy": 15, "neutral": 50}
+    expected = chi2_contingency(np.array([[10, 40, 30], [15, 15, 50]]), correction=False)
+    result = compare_counts(a, b, NAMES, names=("Spring", "Autumn"))
+    assert result.testable and result.differs and result.people == (80, 80)
+    assert result.test.pearson == pytest.approx(expected.statistic) and result.test.p_value == pytest.approx(
+        expected.pvalue
+    )
+    assert result.test.design_effect == 1.0 and result.test.df1 == 2
+    assert "chi-square" in result.verdict and "80 + 80 people" in result.verdict and "“Spring”" in result.verdict
+    gap = {g.label: g for g in result.gaps}
+    assert gap["happy"].difference > 0.2 and gap["happy"].low > 0
+    # The same people given one by one, each their own cluster: the clustered test agrees.
+    labels_a = [n for n, k in zip(NAMES, [10, 40, 30]) for _ in range(k)]
+    labels_b = [n for n, k in zip(NAMES, [15, 15, 50]) for _ in range(k)]
+    clustered = compare(labels_a, labels_b, NAMES)
+    assert clustered.test.p_value == pytest.approx(result.test.p_value, rel=0.2)
+    few = compare_counts({"happy": 3}, b, NAMES)
+    assert not few.testable and few.verdict.startswith("Too few people to tell: 3 in")
+    same = compare_counts({"happy": 20}, {"happy": 30}, NAMES)
+    assert not same.testable and "No mix to compare" in same.verdict
+    assert pearson(np.array([0, 5, 0]), np.array([0, 0, 0])) is None
+    grouped = compare_counts(a, b, NAMES, groups={"bad": ("angry",), "good": ("happy",)})
+    assert grouped.people == (50, 30)  # neutral people are in no group: out of the test

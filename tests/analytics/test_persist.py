@@ -111,9 +111,9 @@ def test_live_recorder_saves_each_finished_second_once(store):
     assert seconds["happy"].tolist() == [1, 1, 0, 0] and seconds["sad"].tolist() == [0, 0, 1, 0]
     run = store.runs().iloc[0]
     assert (run["source"], run["campaign"], run["location"], run["status"]) == ("live", "Desk", "Lyon", "ok")
-    rows, _ = persist.history(store)
-    assert rows["emotion"].tolist() == ["happy", "happy", "sad", "neutral"]
-    assert rows["at"].iloc[0] == pd.Timestamp(start, unit="s", tz="UTC")
+    samples = store.tallies("sample")  # what History & trends counts: one sample per face-second
+    assert trends.label_counts(samples) == {"happy": 2, "sad": 1, "neutral": 1}
+    assert samples["hour"].min() == pd.Timestamp(start, unit="s", tz="UTC").floor("h")
 
 
 def test_live_recorder_retries_after_a_failure_and_starts_a_new_run_on_new_fields(store):
@@ -132,8 +132,7 @@ def test_live_recorder_retries_after_a_failure_and_starts_a_new_run_on_new_field
     assert recorder.flush(store, stats, LABELS, now=start + 2.5) == 1
     runs = store.runs()
     assert sorted(runs["campaign"]) == ["Desk", "Desk 2"] and recorder.seconds_saved == 2
-    rows, _ = persist.history(store)
-    assert trends.filter_results(rows, campaigns=["Desk 2"])["emotion"].tolist() == ["sad"]
+    assert trends.label_counts(store.tallies("sample", campaign="Desk 2", include_running=True)) == {"sad": 1}
 
 
 def test_live_recorder_opens_a_new_run_when_its_run_is_deleted(store):
@@ -175,8 +174,7 @@ def test_live_recorder_stores_people_as_their_tracks_end_and_retries_them(store)
     run = store.runs().iloc[0]
     assert (run["people"], run["samples"]) == (1, 3)  # face-seconds: 2 of the person, 1 of the glitch
     # What Project Summary reads: one person, not a face per second.
-    rows, _ = persist.history(store)
-    k = trends.kpis(rows, people=persist.history_people(store))
+    k = trends.kpis(store.tallies("person"), store.tallies("sample"))
     assert (k.busiest_campaign, k.busiest_people, k.busiest_faces, k.people) == ("Desk", 1, 3, 1)
 
 
@@ -215,6 +213,7 @@ def test_history_counts_finished_runs_and_the_live_session_in_progress(store):
     from src.analytics.store import RUNS
 
     photo = persist.save_rows(store, "photo", persist.image_rows([ImageResult("a.jpg", [face("happy")])], LABELS))
+    assert photo.ok
     stats = LiveStats(window_seconds=60)
     start = int(datetime.now(UTC).timestamp()) - 10
     record(stats, start, "sad")
@@ -230,11 +229,11 @@ def test_history_counts_finished_runs_and_the_live_session_in_progress(store):
             RUNS.update().where(RUNS.c.id == stale).values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1))
         )
 
-    rows, runs = persist.history(store)
-    assert set(rows["run_id"]) == {photo.run_id, recorder.run_id} and len(runs) == 4
-    assert sorted(rows["emotion"]) == ["happy", "sad"]
-    everything, _ = persist.history(store, include_unfinished=True)
-    assert set(everything["run_id"]) == {photo.run_id, recorder.run_id, failed, stale}
+    runs = store.runs()
+    seen = store.tallies("sample", include_running=True)  # as History & trends reads them
+    assert trends.label_counts(seen) == {"happy": 1, "sad": 1} and len(runs) == 4
+    everything = store.tallies("sample", include_unfinished=True)
+    assert trends.label_counts(everything) == {"sad": 2, "happy": 1, "angry": 1}
 
     now = datetime.now(UTC).timestamp()
     assert persist.in_progress(runs, now).tolist() == [r == recorder.run_id for r in runs["run_id"]]
@@ -245,7 +244,8 @@ def test_history_counts_finished_runs_and_the_live_session_in_progress(store):
     assert persist.history_version(runs, now + 5000, lease_s=1) == lapsed  # and nothing is running any more
     live = recorder.run_id
     recorder.finish(store)
-    assert store.get_run(live)["status"] == "ok" and set(persist.history(store)[0]["run_id"]) == {photo.run_id, live}
+    assert store.get_run(live)["status"] == "ok"
+    assert trends.label_counts(store.tallies("sample")) == {"happy": 1, "sad": 1}  # both finished now
 
 
 def test_webhook_alerts_are_recorded_with_their_outcome(store):

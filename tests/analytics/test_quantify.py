@@ -14,6 +14,7 @@ from src.analytics.quantify import (
     group_map,
     ml_mix,
     quantify,
+    quantify_counts,
 )
 
 NAMES = ("angry", "happy", "neutral")
@@ -171,3 +172,26 @@ def test_same_seed_same_figures():
     model = measured(rng)
     labels, _ = campaign([0.3, 0.3, 0.4], 100, rng)
     assert quantify(labels, model, seed=9).frame().equals(quantify(labels, model, seed=9).frame())
+
+
+def test_people_counts_are_corrected_like_as_many_independent_labels():
+    """The product's path: label counts of people (each one unit) give the figures that the same
+    labels one by one give, draw for draw."""
+    rng = np.random.default_rng(5)
+    labels, _ = campaign([0.2, 0.5, 0.3], 300, rng)
+    model = measured(rng)
+    counts = {name: labels.count(name) for name in NAMES}
+    for method in ("bayes", "acc"):
+        by_counts = quantify_counts(counts, model, groups={"bad": ("angry",)}, method=method, seed=3)
+        one_by_one = quantify(labels, model, groups={"bad": ("angry",)}, method=method, seed=3)
+        assert by_counts.frame().equals(one_by_one.frame())
+        assert by_counts.faces == by_counts.clusters == 300 and by_counts.effective_faces == 300
+    vector = quantify_counts([counts[n] for n in NAMES], model, seed=3)
+    assert vector.frame().equals(quantify_counts(counts, model, seed=3).frame())
+    assert quantify_counts({**counts, "contempt": 0}, model).faces == 300  # a label nobody has is no problem
+    with pytest.raises(ValueError, match="contempt"):
+        quantify_counts({"contempt": 2}, model)
+    with pytest.raises(ValueError, match="2 counts for 3 classes"):
+        quantify_counts([1, 2], model)
+    empty = quantify_counts({}, model)
+    assert empty.faces == 0 and np.isnan(empty.emotion("happy").corrected)

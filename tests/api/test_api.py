@@ -223,6 +223,10 @@ def test_analyze_mixed_batch_gives_each_file_its_own_status(client, face_jpeg):
     assert sum(face["emotions"].values()) == pytest.approx(1.0, abs=1e-4)
     assert face["emotion"] == max(face["emotions"], key=face["emotions"].get)
     assert face["confidence"] == pytest.approx(max(face["emotions"].values()))
+    # The doubt: a flag and its reasons, which say it whenever it is set (src/engine/doubt.py).
+    assert isinstance(face["uncertain"], bool) and isinstance(face["doubts"], list)
+    assert face["uncertain"] == bool(face["doubts"])
+    assert set(face["doubts"]) <= {"small", "blurred", "turned", "low_confidence"}
 
     rows = _rows(client, run_id=body["run_id"])
     faces = sum(len(x["faces"]) for x in results)
@@ -384,7 +388,14 @@ def test_summary_counts_people_beside_the_samples(server, client, face_jpeg):
         )
         store.finish_run(live)
     s = client.get("/v1/summary", params={"campaign": "people"}).json()
-    assert (s["people"], s["faces"], s["images"]) == (3, 12, 2)
+    # Samples: the photo's face, the video's 11 face rows and the live session's 15 face-seconds.
+    assert (s["people"], s["faces"], s["images"]) == (3, 27, 2)
+    # The shares count people: the photo's face, the happy person of the video, the sad one of the live camera.
+    by_emotion = {e["emotion"]: e["faces"] for e in s["emotions"] if e["faces"]}
+    photo = client.get("/v1/results", params={"campaign": "people", "source": "api"}).json()["results"][0]["emotion"]
+    expected = {"happy": 1, "sad": 1}
+    expected[photo] = expected.get(photo, 0) + 1
+    assert by_emotion == expected and sum(g["faces"] for g in s["groups"]) == 3
     only_video = client.get("/v1/summary", params={"campaign": "people", "source": "video"}).json()
     assert (only_video["people"], only_video["faces"]) == (1, 11)
     spec = client.get("/openapi.json").json()["components"]["schemas"]["SummaryOut"]["properties"]
@@ -497,50 +508,105 @@ def test_an_error_model_of_other_weights_is_not_used(trained_model, tmp_path):
     assert mine.reason is None and mine.block()["model_version"] == "test-smoke"
 
 
-def test_faces_of_another_model_or_unknown_labels_are_said_so():
-    from src.api.app import summarize_results
+def tallies(counts: dict[str, int]) -> pd.DataFrame:
+    """Person tallies (``Store.tallies``' columns) of people seen in one hour."""
+    return pd.DataFrame(
+        {
+            "hour": pd.Timestamp("2026-03-02 10:00", tz="UTC"),
+            "campaign": "c",
+            "location": "",
+            "source": "api",
+            "emotion": list(counts),
+            "uncertain": False,
+            "n": list(counts.values()),
+        }
+    )
+
+
+def test_people_of_another_model_or_unknown_labels_are_said_so():
+    from src.api.app import summarize
     from src.api.shares import ServedErrorModel
     from src.training.error_model import ErrorModel
 
     names = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     served = ServedErrorModel(ErrorModel(names, np.full((7, 7), 4) + np.diag(np.full(7, 56)), None), None, "v2")
+    runs = pd.DataFrame({"model_version": ["v1", "v2"], "runs": [1, 1], "files": [1, 2], "people": [1, 2]})
 
-    def frame(emotions, versions):
-        return pd.DataFrame(
-            {
-                "run_id": "r",
-                "file": [f"{i}.jpg" for i in range(len(emotions))],
-                "status": "ok",
-                "emotion": emotions,
-                "confidence": 0.9,
-                "model_version": versions,
-                "track_id": None,
-                "time": None,
-            }
-        )
-
-    s = summarize_results(frame(["happy", "sad", "happy"], ["v1", "v2", "v2"]), names, served)
-    assert "1 of the 3 faces were read by another model (v1)" in s["adjustment"]["warnings"][0]
+    sure = {0.7: tallies({"happy": 1})}  # the shipped "delighted" counts people at least 0.7 sure
+    s = summarize(tallies({"happy": 2, "sad": 1}), tallies({"happy": 5, "sad": 1}), runs, names, served, sure=sure)
+    assert "1 of the 3 people were read by another model (v1)" in s["adjustment"]["warnings"][0]
     assert all(r["adjusted_share"] is not None for r in s["emotions"])
-    odd = summarize_results(frame(["happy", "contempt"], ["v2", "v2"]), names, served)
+    assert (s["runs"], s["images"], s["faces"], s["people"]) == (2, 3, 6, 3)
+    assert {e["emotion"]: e["faces"] for e in s["emotions"]}["happy"] == 2 and s["net_sentiment"] == pytest.approx(
+        round(100 / 3, 1)
+    )
+    assert s["adjustment"]["clusters"] == 3 and s["adjustment"]["effective_faces"] == 3  # each person one unit
+    odd = summarize(tallies({"happy": 1, "contempt": 1}), tallies({"happy": 1}), runs[1:], names, served, sure=sure)
     assert odd["adjustment"] is None and odd["error_model"]["model_version"] == "v2"
     assert all("contempt" in r["adjusted_reason"] and r["adjusted_share"] is None for r in odd["emotions"])
 
 
-def test_repeated_samples_of_one_person_are_one_cluster():
-    """A video track's rows share its track, a frame without tracks is one cluster, a photo's faces share the photo."""
-    from src.api.shares import clusters_of
+def test_a_group_with_a_confidence_threshold_counts_the_people_sure_enough():
+    """The shipped "delighted" (happy, at least 0.7 sure) counts from the thresholded tallies; "other"
+    takes the happy people below it and every emotion in no group."""
+    from src.api.app import summarize
 
-    faces = pd.DataFrame(
-        {
-            "run_id": ["r"] * 6,
-            "file": ["clip.mp4", "clip.mp4", "clip.mp4", "clip.mp4", "a.jpg", "a.jpg"],
-            "track_id": [0, 0, None, None, None, None],
-            "time": [0.0, 0.5, 1.0, 1.0, None, None],
-        }
-    )
-    ids = clusters_of(faces)
-    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5] and len(set(ids)) == 3
+    names = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    runs = pd.DataFrame({"model_version": ["v1"], "runs": [1], "files": [10], "people": [10]})
+    people = tallies({"happy": 6, "sad": 3, "neutral": 1})
+    s = summarize(people, people, runs, names, None, sure={0.7: tallies({"happy": 4})})
+    custom = {(r["grouping"], r["group"]): r["faces"] for r in s["custom_groups"]}
+    assert custom == {("custom", "frustrated"): 3, ("custom", "delighted"): 4, ("custom", "other"): 3}
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
+def test_summary_counts_people_from_the_tallies_and_results_csv_streams(trained_model, tmp_path):
+    """Issue 19: /v1/summary reads the store's tallies and counts people (a video's person once, with
+    their label), leaves doubtful people out when asked, and counts the files without a face or that
+    failed; /v1/results?format=csv streams chunk by chunk with one header (an empty selection: the header)."""
+    from fastapi.testclient import TestClient
+
+    from src.analytics.store import Store
+    from src.api.app import _csv_stream
+
+    probs = {"happy": 0.9, "sad": 0.1}
+    with Store(f"sqlite:///{(tmp_path / 'r.db').as_posix()}") as store:
+        photos = [
+            {"file": "a.jpg", "face": 0, "emotion": "sad", "confidence": 0.8, **probs, "uncertain": True},
+            {"file": "b.jpg", "face": 0, "emotion": "happy", "confidence": 0.9, **probs},
+            {"file": "c.png", "status": "no_face"},
+            {"file": "d.txt", "status": "error", "error": "not an image"},
+        ]
+        store.save_rows("batch", photos, campaign="tallied")
+        track = [
+            {
+                "file": "clip.mp4",
+                "face": 0,
+                "emotion": "happy",
+                "confidence": 0.9,
+                **probs,
+                "time": i / 2,
+                "track_id": 0,
+            }
+            for i in range(8)
+        ]
+        store.save_rows("video", track, campaign="tallied")
+        settings = ApiSettings(api_key=KEY, model_file=trained_model)
+        with TestClient(create_app(settings, store=store), headers=AUTH) as c:
+            s = c.get("/v1/summary", params={"campaign": "tallied"}).json()
+            sure = c.get("/v1/summary", params={"campaign": "tallied", "include_uncertain": "false"}).json()
+            csv_text = c.get("/v1/results", params={"campaign": "tallied", "format": "csv"}).text
+            empty = c.get("/v1/results", params={"campaign": "nobody", "format": "csv"}).text
+        chunked = b"".join(_csv_stream(store.iter_results(campaign="tallied", chunk_rows=3), lambda: None))
+    assert (s["runs"], s["images"], s["faces"], s["people"], s["no_face"], s["errors"]) == (2, 5, 10, 3, 1, 1)
+    emotions = {e["emotion"]: e["faces"] for e in s["emotions"] if e["faces"]}
+    assert emotions == {"happy": 2, "sad": 1} and s["net_sentiment"] == pytest.approx(round(100 / 3, 1))
+    assert (sure["people"], sure["faces"]) == (2, 9)
+    assert {e["emotion"]: e["faces"] for e in sure["emotions"] if e["faces"]} == {"happy": 2}
+    table = list(csv.DictReader(io.StringIO(csv_text)))
+    assert len(table) == 12 and [r["status"] for r in table[:4]] == ["ok", "ok", "no_face", "error"]
+    assert empty.startswith("run_id,run_time,") and len(empty.splitlines()) == 1
+    assert chunked.decode("utf-8") == csv_text.replace("\r\n", "\n")  # 4 chunks of 3 rows, one header
 
 
 def test_runs_filters(client, face_jpeg):

@@ -66,11 +66,14 @@ def test_report_route_serves_html_and_pdf_404_when_empty_and_needs_the_key(serve
         assert r.headers["content-type"].startswith("text/html")
         assert r.headers["content-disposition"].startswith('attachment; filename="emotion_report_')
         assert "default-src 'none'" in r.headers["content-security-policy"]
-        assert "People counted" in r.text and "Rao-Scott" in r.text and "v3-ensemble-w24-w48" in r.text
+        assert "People counted" in r.text and "Pearson chi-square" in r.text and "v3-ensemble-w24-w48" in r.text
 
         r = client.get("/v1/report", params=[*campaigns, ("format", "pdf"), ("source", "batch")])
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
+
+        sure = client.get("/v1/report", params=[*campaigns, ("include_uncertain", "false")])
+        assert sure.status_code == 200 and "People counted" in sure.text  # the demo's people are all sure
 
         r = client.get("/v1/report", params={"campaign": "No such campaign"})
         assert r.status_code == 404 and "No people in this selection" in r.json()["detail"]

@@ -170,8 +170,10 @@ def _trend_frames():
         ("2026-03-03", "Ad A", ["neutral", "happy"]),
         ("2026-03-03", '<a href="http://tracker.invalid/">B</a> %{y}', ["sad", "angry"]),
     ):
-        for e in emotions:
-            rows.append({"campaign": campaign, "emotion": e, "status": "ok", "at": pd.Timestamp(day, tz="UTC")})
+        for e in emotions:  # tallies of one person each (``Store.tallies``' columns)
+            rows.append(
+                {"hour": pd.Timestamp(day, tz="UTC"), "campaign": campaign, "source": "batch", "emotion": e, "n": 1}
+            )
     return trends, pd.DataFrame(rows)
 
 
@@ -216,10 +218,9 @@ def test_custom_group_labels_take_turns_in_the_group_colours():
 
 
 def test_share_charts_say_what_they_count():
-    """The History charts count people (the people table) or samples, and say which (issue 16)."""
+    """The History charts count people, or samples, and say which (issue 16)."""
     trends, df = _trend_frames()
     grouping = trends.sentiment_grouping()
-    assert plots.unit_of(df) == "samples" and plots.unit_of(df.assign(person=0)) == "people"
     long = trends.shares_over_time(df, grouping, "day")
     fig = plots.share_trend(long, grouping.buckets, "sentiment", "day", unit="people")
     assert fig.layout.yaxis.title.text == "share of people" and fig.layout.title.text == "Share of people over time"

@@ -1,9 +1,8 @@
 """What a stakeholder report says, built once from the results store and the error model.
 
-``build_report(store, selection, error_model, model)`` reads the selection's people
-(``Store.people``: a face in a photo is one person, someone followed through a video or the
-live camera is one person), its runs (samples and face-seconds) and returns a typed
-``Report``: counts, raw and corrected shares with 95% ranges (``src.analytics.quantify``),
+``build_report(store, selection, error_model, model)`` reads the selection's tallies
+(``Store.tallies``, summed in the database: people per label, and samples and face-seconds),
+its runs, and returns a typed ``Report``: counts, raw and corrected shares with 95% ranges (``src.analytics.quantify``),
 the comparison of every pair of campaigns (``src.analytics.compare``), the method and its
 limits in plain sentences, and what the figures rest on (the model, the error model). The
 HTML and PDF renderers (``html``, ``pdf``) only lay it out, so both say the same.
@@ -13,10 +12,11 @@ entry points (CLI, API, dashboard) load it with ``src.training.error_model.load_
 and describe the model with ``ModelFacts.from_manifest``. Without an error model, or with
 labels it does not know, shares are shown as labelled and the report says so.
 
-Units: each person is one vote, with their label (a tracked person's label is the top of
-the mean of their samples' probabilities). Faces of one photo share its light, camera and
-moment, so they form a *cluster* for the ranges and the test (``quantify``, ``compare``);
-each person followed over time is a cluster of one.
+Units: each person is one vote and one independent unit, with their label (a tracked
+person's label is the top of the mean of their samples' probabilities), so the correction
+and the test need the people counts alone (``quantify_counts``, ``compare_counts``). The
+error model was measured on single faces; a tracked person's averaged label is right more
+often, so for them the correction is on the cautious side.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import pandas as pd
 
 from src import config
 from src.analytics import groups
-from src.analytics.compare import CampaignTest, compare
-from src.analytics.quantify import ConfusionCounts, explain, group_map, quantify
-from src.analytics.trends import NO_CAMPAIGN  # how runs saved without a campaign are named
+from src.analytics.compare import CampaignTest, compare_counts
+from src.analytics.quantify import ConfusionCounts, explain, group_map, quantify_counts
+from src.analytics.trends import NO_CAMPAIGN, clean_tallies, label_counts
 
 MAX_PAIRS = 10  # comparisons in one report: every pair of up to five campaigns
 LEVEL = 0.95
@@ -73,14 +73,16 @@ def _utc(value: datetime | date | str | None, *, end_of_day: bool = False) -> da
 @dataclass(frozen=True)
 class Selection:
     """Which stored results a report covers: runs of these campaigns (empty: every campaign),
-    locations and sources (empty: all), started from ``since`` (inclusive) to ``until``
-    (exclusive), UTC. A campaign or location ``""`` is the runs saved without one."""
+    locations and sources (empty: all), people first seen (runs started) from ``since``
+    (inclusive) to ``until`` (exclusive), UTC. A campaign or location ``""`` is the runs saved
+    without one."""
 
     campaigns: tuple[str, ...] = ()
     locations: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    include_uncertain: bool = True  # False: the faces and people the engine found doubtful stay out
 
     @classmethod
     def of(
@@ -90,6 +92,7 @@ class Selection:
         sources: Sequence[str] | None = None,
         since: datetime | date | str | None = None,
         until: datetime | date | str | None = None,
+        include_uncertain: bool = True,
     ) -> Selection:
         """A selection from loose values: ``NO_CAMPAIGN`` means ``""``; a plain date for
         ``until`` includes that whole day (as the dashboard's date filter); repeats dropped."""
@@ -104,6 +107,7 @@ class Selection:
             sources=tuple(dict.fromkeys(sources or ())),
             since=_utc(since),
             until=_utc(until, end_of_day=True),
+            include_uncertain=bool(include_uncertain),
         )
 
     def store_kwargs(self) -> dict[str, Any]:
@@ -210,8 +214,6 @@ class Counts:
 
     runs: int
     people: int
-    photo_people: int
-    tracked_people: int
     samples: int
     face_seconds: int
     first: datetime | None
@@ -226,15 +228,14 @@ class Figures:
     counts: Counts
     emotions: tuple[ShareRow, ...]
     sentiment: tuple[ShareRow, ...]
-    clusters: int = 0  # photos and tracked people: the units the ranges count
-    effective: float = 0.0  # what they are worth as independent people
     warnings: tuple[str, ...] = ()
 
     def units_sentence(self) -> str:
-        """How many independent people the ranges count, in words."""
+        """What the ranges count, in words."""
         return (
-            f"Faces of one photo count together in the ranges ({self.clusters:,} photos and people followed); "
-            f"so counted, the {self.counts.people:,} people weigh as much as {self.effective:,.0f} independent ones."
+            f"The ranges count each of the {self.counts.people:,} people as one independent unit. The error model "
+            "was measured on single faces; people followed over time are labelled by the average of their "
+            "samples, which is right more often, so for them the correction is on the cautious side."
         )
 
 
@@ -287,45 +288,25 @@ class Report:
 # --- Building it -------------------------------------------------------------------------------
 
 
-def _counts(people: pd.DataFrame, runs: pd.DataFrame) -> Counts:
-    live = runs["source"] == "live"
+def _counts(people: pd.DataFrame, samples: pd.DataFrame, runs: pd.DataFrame) -> Counts:
+    """People and samples from the tallies, runs and their span from the runs."""
     first = runs["run_time"].min() if len(runs) else None
     ends = runs["finished_at"].fillna(runs["run_time"]) if len(runs) else pd.Series(dtype="datetime64[ns, UTC]")
     last = ends.max() if len(runs) else None
-    photo = int((people["kind"] == PHOTO_KIND).sum()) if len(people) else 0
+    live = samples["source"] == "live"
     return Counts(
         runs=int(len(runs)),
-        people=int(len(people)),
-        photo_people=photo,
-        tracked_people=int(len(people)) - photo,
-        samples=int(runs.loc[~live, "samples"].sum()),
-        face_seconds=int(runs.loc[live, "samples"].sum()),
+        people=int(people["n"].sum()),
+        samples=int(samples.loc[~live, "n"].sum()),
+        face_seconds=int(samples.loc[live, "n"].sum()),
         first=None if first is None or pd.isna(first) else first.to_pydatetime(),
         last=None if last is None or pd.isna(last) else last.to_pydatetime(),
     )
 
 
-def clusters_of(people: pd.DataFrame) -> list[str]:
-    """One unit id per person: the photo for a face in a photo (faces of one photo hang
-    together), the person itself when followed over time."""
-    photo = people["kind"] == PHOTO_KIND
-    by_photo = "photo\x00" + people["run_id"].astype(str) + "\x00" + people["file"].astype(str)
-    by_person = "person\x00" + people["run_id"].astype(str) + "\x00" + people["person"].astype(str)
-    return by_photo.where(photo, by_person).tolist()
-
-
-def unit_words(people: pd.DataFrame) -> str:
-    """What the comparison's units are, in words: people, photos, or both."""
-    clusters = clusters_of(people)
-    if len(set(clusters)) == len(clusters):
-        return "people"
-    return "photos" if (people["kind"] == PHOTO_KIND).all() else "photos and people followed over time"
-
-
-def _raw_shares(labels: Sequence[str], class_names: Sequence[str], buckets: Mapping[str, Sequence[str]]):
-    counts = pd.Series(list(labels), dtype=object).value_counts()
-    n = max(len(labels), 1)
-    raw = {name: float(counts.get(name, 0)) / n if labels else math.nan for name in class_names}
+def _raw_shares(counts: Mapping[str, int], class_names: Sequence[str], buckets: Mapping[str, Sequence[str]]):
+    n = sum(counts.values())
+    raw = {name: float(counts.get(name, 0)) / n if n else math.nan for name in class_names}
     emotions = tuple(ShareRow(name, raw[name]) for name in class_names)
     sentiment = tuple(ShareRow(b, sum(raw.get(e, 0.0) for e in members)) for b, members in buckets.items())
     return emotions, sentiment
@@ -334,44 +315,36 @@ def _raw_shares(labels: Sequence[str], class_names: Sequence[str], buckets: Mapp
 def _figures(
     name: str,
     people: pd.DataFrame,
+    samples: pd.DataFrame,
     runs: pd.DataFrame,
     error_model: ConfusionCounts | None,
     class_names: Sequence[str],
     buckets: Mapping[str, Sequence[str]],
 ) -> Figures:
-    labels = people["emotion"].astype(str).tolist()
-    counts = _counts(people, runs)
-    clusters = clusters_of(people) if len(people) else []
+    counts = label_counts(people)
+    totals = _counts(people, samples, runs)
     if error_model is None:
-        emotions, sentiment = _raw_shares(labels, class_names, buckets)
-        return Figures(name, counts, emotions, sentiment, len(set(clusters)), float(len(set(clusters))))
-    q = quantify(labels, error_model, clusters=clusters or None, groups=buckets, level=LEVEL)
+        emotions, sentiment = _raw_shares(counts, class_names, buckets)
+        return Figures(name, totals, emotions, sentiment)
+    q = quantify_counts(counts, error_model, groups=buckets, level=LEVEL)
     emotions = tuple(ShareRow(s.label, s.raw, s.corrected, s.low, s.high) for s in q.emotions)
     sentiment = tuple(ShareRow(s.label, s.raw, s.corrected, s.low, s.high) for s in q.groups)
-    return Figures(name, counts, emotions, sentiment, q.clusters, q.effective_faces, q.warnings)
+    return Figures(name, totals, emotions, sentiment, q.warnings)
 
 
 def _compare(
-    a: tuple[str, pd.DataFrame],
-    b: tuple[str, pd.DataFrame],
+    a: tuple[str, Mapping[str, int]],
+    b: tuple[str, Mapping[str, int]],
     error_model: ConfusionCounts | None,
     class_names: Sequence[str],
     buckets: Mapping[str, Sequence[str]],
 ) -> Comparison:
-    (name_a, people_a), (name_b, people_b) = a, b
-    unit = unit_words(pd.concat([people_a, people_b]))
-    common = dict(
-        clusters_a=clusters_of(people_a),
-        clusters_b=clusters_of(people_b),
-        error_model=error_model,
-        names=(name_a, name_b),
-        unit=unit,
-    )
-    labels_a, labels_b = people_a["emotion"].astype(str).tolist(), people_b["emotion"].astype(str).tolist()
+    (name_a, counts_a), (name_b, counts_b) = a, b
+    common = dict(error_model=error_model, names=(name_a, name_b), unit="people")
     return Comparison(
         (name_a, name_b),
-        sentiment=compare(labels_a, labels_b, class_names, groups=buckets, **common),
-        emotions=compare(labels_a, labels_b, class_names, **common),
+        sentiment=compare_counts(counts_a, counts_b, class_names, groups=buckets, **common),
+        emotions=compare_counts(counts_a, counts_b, class_names, **common),
     )
 
 
@@ -471,13 +444,15 @@ def method_text(report_corrected: bool, provenance: Provenance | None, model: Mo
             "Uncertainty",
             f"Each range is a {LEVEL:.0%} interval: it holds the true share about {round(LEVEL * 100)} times in 100, "
             "allowing both for chance in the people counted and for the uncertainty of the error model. "
-            "Faces of one photo count together, so a range reflects photos as much as faces. Wide ranges "
-            "call for more people before a decision. Ranges that overlap do not prove two campaigns alike: "
-            "the comparison tests that, counting people (a Rao-Scott test), and assumes the model errs alike "
-            "in both campaigns (similar cameras and light)."
+            "Each person is one independent unit. Wide ranges call for more people before a decision. "
+            "Ranges that overlap do not prove two campaigns alike: the comparison tests that, counting people "
+            "(a chi-square test, each person one unit), and assumes the model errs alike in both campaigns "
+            "(similar cameras and light). The error model was measured on single faces; people followed over "
+            "time are labelled by the average of their samples, which is right more often, so for them the "
+            "correction is on the cautious side."
             if report_corrected
             else "Without a correction there are no ranges here; the comparison still counts people "
-            "(a Rao-Scott test), not samples.",
+            "(a chi-square test, each person one unit), not samples.",
         )
     )
     return tuple(out)
@@ -496,9 +471,16 @@ def build_report(
     Raises ``EmptySelection`` when it holds no people; ``StoreError`` from the store passes through.
     """
     kwargs = selection.store_kwargs()
-    people = store.people(**kwargs)
+    # Days per campaign and source are all the report tells apart: the database sums the rest.
+    counted = {
+        **kwargs,
+        "include_uncertain": selection.include_uncertain,
+        "bucket": "day",
+        "by": ("campaign", "source"),
+    }
+    people = clean_tallies(store.tallies("person", **counted))
+    samples = clean_tallies(store.tallies("sample", **counted))
     runs = store.runs(status="ok", **kwargs)
-    people = people[people["emotion"].fillna("").astype(str) != ""]
     asked = [campaign_label(c) for c in selection.campaigns]
     if people.empty:
         what = ", ".join(f"“{n}”" for n in asked) if asked else "every campaign"
@@ -514,7 +496,7 @@ def build_report(
             "`python -m src.cli error-model --expw PATH`."
         )
         error_model = None
-    unknown = sorted(set(people["emotion"].astype(str)) - set(class_names))
+    unknown = sorted(set(people["emotion"]) - set(class_names))
     if error_model is not None and unknown:
         notes.append(
             f"Some people carry labels the error model does not know ({', '.join(unknown)}), so the shares "
@@ -525,14 +507,25 @@ def build_report(
         class_names = tuple(dict.fromkeys([*config.EMOTIONS, *unknown]))
     buckets = group_map(groups.sentiment(), class_names)
     people = people.assign(campaign=people["campaign"].map(campaign_label))
+    samples = samples.assign(campaign=samples["campaign"].map(campaign_label))
     runs = runs.assign(campaign=runs["campaign"].map(campaign_label))
     names = asked or sorted(people["campaign"].unique())
-    total = _figures("All selected campaigns", people, runs, error_model, class_names, buckets)
+    total = _figures("All selected campaigns", people, samples, runs, error_model, class_names, buckets)
     per = []
     if len(names) > 1:
         for name in names:
             part = people[people["campaign"] == name]
-            per.append(_figures(name, part, runs[runs["campaign"] == name], error_model, class_names, buckets))
+            per.append(
+                _figures(
+                    name,
+                    part,
+                    samples[samples["campaign"] == name],
+                    runs[runs["campaign"] == name],
+                    error_model,
+                    class_names,
+                    buckets,
+                )
+            )
             if part.empty:
                 notes.append(f"“{name}” has no people in this selection.")
     present = [n for n in names if (people["campaign"] == n).any()]
@@ -544,16 +537,8 @@ def build_report(
             "given) are compared here; select fewer campaigns to compare the others."
         )
         pairs = pairs[:MAX_PAIRS]
-    comparisons = tuple(
-        _compare(
-            (a, people[people["campaign"] == a]),
-            (b, people[people["campaign"] == b]),
-            error_model,
-            class_names,
-            buckets,
-        )
-        for a, b in pairs
-    )
+    counts = {name: label_counts(people[people["campaign"] == name]) for name in present}
+    comparisons = tuple(_compare((a, counts[a]), (b, counts[b]), error_model, class_names, buckets) for a, b in pairs)
     corrected = error_model is not None
     provenance = Provenance.of(error_model, model) if corrected else None
     run_models = tuple(sorted({str(v) for v in runs["model_version"].dropna() if str(v)}))

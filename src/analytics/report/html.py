@@ -85,7 +85,7 @@ TEMPLATE = (
 <div class="kpi"><div class="value">{{ "{:,}".format(c.face_seconds) }}</div><div class="label">face-seconds of the live camera</div></div>
 <div class="kpi"><div class="value">{{ "{:,}".format(c.runs) }}</div><div class="label">runs ({{ r.period() }})</div></div>
 </div>
-<p>{{ "{:,}".format(c.photo_people) }} of the people are faces in photos, {{ "{:,}".format(c.tracked_people) }} were followed through a video or the live camera.
+<p>A face in a photo is one person; someone followed through a video or the live camera is one person too.
 Shares below count people, not samples.</p>
 {% for note in r.notes %}<p class="note">{{ note }}</p>
 {% endfor %}
@@ -127,7 +127,7 @@ Shares below count people, not samples.</p>
 <h3>{{ cmp.names[0] }} against {{ cmp.names[1] }}</h3>
 <p class="verdict"><strong>Sentiment:</strong> {{ cmp.sentiment.verdict }}</p>
 <p class="verdict"><strong>Emotions:</strong> {{ cmp.emotions.verdict }}</p>
-{% for name, t in (("sentiment", cmp.sentiment), ("emotions", cmp.emotions)) %}{% if t.test %}<p class="muted">Test of the {{ name }} mix: Rao-Scott F = {{ "%.2f"|format(t.test.statistic) }} on {{ "%.1f"|format(t.test.df1) }} and {{ "%.0f"|format(t.test.df2) }} degrees of freedom, p {{ p_value(t.test.p_value) }}; design effect {{ "%.2f"|format(t.test.design_effect) }} (the naive chi-square that counts every face as independent gives p {{ p_value(t.test.pearson_p) }}).</p>{% endif %}{% endfor %}
+{% for name, t in (("sentiment", cmp.sentiment), ("emotions", cmp.emotions)) %}{% if t.test %}<p class="muted">Test of the {{ name }} mix: Pearson chi-square = {{ "%.2f"|format(t.test.pearson) }} on {{ "%.0f"|format(t.test.df1) }} degrees of freedom, p {{ p_value(t.test.p_value) }}, each person one independent unit (the Rao-Scott test with a design effect of 1).</p>{% endif %}{% endfor %}
 {% endfor %}
 {% endif %}
 

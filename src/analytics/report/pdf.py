@@ -197,8 +197,6 @@ def render_pdf(report: Report, charts: list[tuple[str, bytes]] | None = None) ->
         [
             ["what", "count"],
             ["people counted (each person once)", f"{c.people:,}"],
-            ["of them faces in photos", f"{c.photo_people:,}"],
-            ["of them followed through a video or the live camera", f"{c.tracked_people:,}"],
             ["samples of photos and videos (a photo's face; one per face per sampled video frame)", f"{c.samples:,}"],
             ["face-seconds of the live camera", f"{c.face_seconds:,}"],
             [f"runs ({report.period()})", f"{c.runs:,}"],
@@ -287,9 +285,9 @@ def render_pdf(report: Report, charts: list[tuple[str, bytes]] | None = None) ->
                 if test.test is not None:
                     t = test.test
                     doc.paragraph(
-                        f"Test of the {name} mix: Rao-Scott F = {t.statistic:.2f} on {t.df1:.1f} and {t.df2:.0f} "
-                        f"degrees of freedom, p {p_value(t.p_value)}; design effect {t.design_effect:.2f} (the naive "
-                        f"chi-square that counts every face as independent gives p {p_value(t.pearson_p)}).",
+                        f"Test of the {name} mix: Pearson chi-square = {t.pearson:.2f} on {t.df1:.0f} degrees of "
+                        f"freedom, p {p_value(t.p_value)}, each person one independent unit (the Rao-Scott test "
+                        "with a design effect of 1).",
                         muted=True,
                     )
 

@@ -3,13 +3,20 @@ and charted over time per emotion, sentiment or custom grouping, counting people
 photo, someone followed through a video or by the live camera) with the samples beside them; the
 shares corrected for the model's known mix-ups with their 95% ranges; the campaign comparison
 (every campaign of one kind of source by default), tested with people as the unit, its verdict in
-plain words and the tests behind it for data scientists; the samples and people with downloads,
-deletion of runs and campaigns, and the emotion-groups editor (an example, a form, and the line
-syntax for those who prefer it)."""
+plain words and the test behind it for data scientists; the samples a page at a time with
+downloads streamed from the store, deletion of runs and campaigns, and the emotion-groups editor
+(an example, a form, and the line syntax for those who prefer it).
+
+Everything counted comes from the store's tallies (``Store.tallies``: people or samples per hour,
+campaign, location, source and label, summed in the database and cached on the filters), so
+opening the tab or changing a filter reads no stored row; the table reads one page of rows, and
+a download reads them in chunks when it is clicked.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 
 import pandas as pd
 import streamlit as st
@@ -30,7 +37,8 @@ SOURCE_NAMES = {
 }
 TABLE_COLUMNS = ["at", "source", "campaign", "location", "file", "face", "emotion", "confidence", "sentiment"]
 TABLE_COLUMNS += ["time", "track_id", "model_version", "run_id"]
-MAX_ROWS_SHOWN = 5000
+PAGE_ROWS = 500  # samples a page of the table
+RUN_CHOICES = 500  # runs the deletion offers, newest first
 
 
 def _groupings() -> dict[str, tuple[str, str, groups.Grouping]]:
@@ -46,7 +54,8 @@ def _groupings() -> dict[str, tuple[str, str, groups.Grouping]]:
 
 
 def _history_filters(options: trends.FilterOptions) -> dict:
-    """The filter widgets; returns the keyword arguments of ``trends.filter_results`` and the view's choices."""
+    """The filter widgets; returns the filters (``trends.store_filters``'s keyword arguments), whether
+    doubtful faces count, and the view's choices."""
     c1, c2, c3 = st.columns(3)
     campaigns = c1.multiselect("Campaigns", options.campaigns, key="history_campaigns", placeholder="all")
     locations = c2.multiselect("Locations", options.locations, key="history_locations", placeholder="all")
@@ -74,109 +83,76 @@ def _history_filters(options: trends.FilterOptions) -> dict:
         "Count people by", list(choices), index=1, format_func=lambda k: choices[k][0], key="history_grouping"
     )
     label, kind, grouping = choices[key or "emotion"]
+    doubtful = st.toggle(
+        "Leave out doubtful faces",
+        key="history_leave_out_doubtful",
+        help="Faces whose label is unreliable (tiny, blurred, or read with little confidence), and the "
+        "people labelled from them, stay out of every count, share and comparison below. The samples "
+        "table and the downloads keep them.",
+    )
     return {
         "filters": dict(campaigns=campaigns, locations=locations, sources=sources, since=since, until=until),
+        "include_uncertain": not doubtful,
         "bucket": bucket or "day",
         "grouping": grouping,
         "kind": kind,
     }
 
 
-def _history_kpis(rows, people) -> None:
-    """People, samples, runs, campaigns and the positive share of people, of the filtered results."""
+def _history_kpis(people, samples, runs: int) -> None:
+    """People, samples, runs, campaigns and the positive share of people, of the filtered tallies."""
     cols = st.columns(5)
     cols[0].metric(
         "People",
-        f"{len(people):,}",
+        f"{int(people['n'].sum()):,}",
         help="A face in a photo is one person; someone followed through a video or by the live camera "
         "is one person however long they stay.",
     )
     cols[1].metric(
         "Samples",
-        f"{len(trends.face_rows(rows)):,}",
+        f"{int(samples['n'].sum()):,}",
         help="Faces the model read: one per face in a photo, per sampled video frame and per live face-second.",
     )
-    cols[2].metric("Runs", f"{rows['run_id'].nunique():,}" if "run_id" in rows else "—")
+    cols[2].metric("Runs", f"{runs:,}")
     cols[3].metric("Campaigns", f"{trends.campaign_names(people['campaign']).nunique():,}")
-    positive = trends.memberships(people, trends.sentiment_grouping())["positive"].mean() if len(people) else None
+    counts, totals = trends.bucket_counts(people, trends.sentiment_grouping())
+    total = int(totals.sum())
+    positive = counts["positive"].sum() / total if total else None
     cols[4].metric("Positive people", f"{positive:.0%}" if positive is not None else "—")
 
 
 KINDS = {"photo": "Photos & batches", "video": "Video files", "live": "Live camera", "all": "All sources"}
 
 
-def _kinds(rows) -> pd.Series:
-    """Each row's kind of source (samples or people): a photo sees a person once, a video and the live
-    camera follow them, so campaigns are compared with campaigns of the same kind."""
-    source = rows["source"].fillna("").astype(str) if "source" in rows else pd.Series("", index=rows.index)
+def _kinds(tallies) -> pd.Series:
+    """Each tally's kind of source: a photo sees a person once, a video and the live camera follow
+    them, so campaigns are compared with campaigns of the same kind."""
+    source = tallies["source"].fillna("").astype(str)
     return source.where(source.isin(["video", "live"]), "photo")
 
 
 def _campaigns_by_kind(people) -> dict[str, list[str]]:
     """{kind: its campaigns with people, busiest first} for the kinds that have any, then "all"."""
-    faces = trends.face_rows(trends.prepare(people))
-    kinds = _kinds(faces)
+    kinds = _kinds(people)
+    names = trends.campaign_names(people["campaign"])
+
+    def busiest(mask) -> list[str]:
+        counts = people.loc[mask, "n"].groupby(names[mask]).sum()
+        return counts[counts > 0].sort_values(ascending=False, kind="stable").index.tolist()
+
     out = {}
     for kind in ("photo", "video", "live"):
-        names = trends.campaign_names(faces.loc[kinds == kind, "campaign"]).value_counts().index.tolist()
-        if names:
-            out[kind] = names
-    out["all"] = trends.campaign_names(faces["campaign"]).value_counts().index.tolist()
+        found = busiest(kinds == kind)
+        if found:
+            out[kind] = found
+    out["all"] = busiest(pd.Series(True, index=people.index))
     return out
 
 
-def _mix(grouping: groups.Grouping) -> str:
-    return f"{grouping.name} mix" if grouping.name in ("emotion", "sentiment") else f"mix of “{grouping.name}” groups"
-
-
-def _quoted(names) -> str:
-    quoted = [f"“{n}”" for n in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-
-
-def plain_verdict(result: trends.Comparison, grouping: groups.Grouping) -> str:
-    """The chi-square comparison's outcome in plain words (shown for reference in the details; the
-    verdict on the page is the people-based test's, ``shares.plain_test_verdict``)."""
-    names, mix = _quoted(result.campaigns), _mix(grouping)
-    if result.testable and result.differs:
-        return (
-            f"{names} really differ in their {mix}: a gap this large would come up by chance "
-            f"less than {trends.ALPHA:.0%} of the time."
-        )
-    unit = "people" if result.verdict.startswith("Too few people") or "many people" in result.verdict else "faces"
-    if result.testable:
-        return (
-            f"No clear difference in the {mix} between {names}: "
-            f"the gaps are within what chance produces with this many {unit}."
-        )
-    if result.verdict.startswith(("Too few faces", "Too few people")):
-        fewer = " or count them by sentiment" if len(grouping.buckets) > 3 else ""
-        return f"Too few {unit} to tell whether {names} differ in their {mix}. Collect more {unit}{fewer}."
-    return result.verdict  # why no comparison applies, already in plain words
-
-
-def method_details(result: trends.Comparison) -> str:
-    """The method and figures behind ``plain_verdict``, with their exact names (Markdown)."""
-    lines = [
-        "- **Test**: chi-square (χ²) test of independence on the people counts below "
-        f"(campaigns × groups), at the {trends.ALPHA:g} level, every label taken as true: "
-        f"the campaigns *really differ* when p < {trends.ALPHA:g}.",
-        "- **Run only** when each person is in one group and the expected counts are large enough "
-        "(Cochran's rule: every expected count at least 1, at most a fifth under 5).",
-        "- **Error bars** in the chart: 95% Wilson score intervals of each share of people.",
-    ]
-    if result.testable:
-        p = "< 0.001" if result.p_value < 0.001 else f"= {result.p_value:.3f}"
-        lines.insert(0, f"- **Result**: χ² = {result.statistic:.2f}, {result.dof} degrees of freedom, p {p}.")
-    lines.append(f"- **Verdict as computed**: {markdown_literal(result.verdict)}")
-    return "\n".join(lines)
-
-
-def _campaign_section(rows, people, all_people, grouping: groups.Grouping, kind: str) -> None:
-    """Campaigns of one kind of source side by side (all of them by default), with the test of whether they differ.
-
-    ``rows`` and ``people`` are the filtered samples and people; ``all_people`` every stored
-    person (the live samples' people, whatever the filters)."""
+def _campaign_section(people, sure: dict, grouping: groups.Grouping, kind: str) -> None:
+    """Campaigns of one kind of source side by side (all of them by default), with the test of whether
+    they differ. ``people`` are the filtered person tallies, ``sure`` those of people sure enough for
+    the grouping's thresholds."""
     st.subheader("Campaign comparison")
     by_kind = _campaigns_by_kind(people)
     if len(by_kind["all"]) < 2:
@@ -206,27 +182,28 @@ def _campaign_section(rows, people, all_people, grouping: groups.Grouping, kind:
         st.info("Pick two or more campaigns.")
         return
     if source != "all":
-        rows, people = rows[_kinds(rows) == source], people[_kinds(people) == source]
-    long = trends.campaign_shares(people, grouping, chosen)
+        people = people[_kinds(people) == source]
+        sure = {t: frame[_kinds(frame) == source] for t, frame in sure.items()}
+    long = trends.campaign_shares(people, grouping, chosen, sure)
     st.plotly_chart(
-        plots.campaign_comparison(long, grouping.buckets, kind, unit=plots.unit_of(people)),
+        plots.campaign_comparison(long, grouping.buckets, kind, unit="people"),
         width="stretch",
         key="history-campaigns",
     )
-    _campaign_verdict(rows, people, all_people, chosen, grouping)
+    _campaign_verdict(people, long, chosen, grouping)
 
 
-def _campaign_tests(rows, all_people, chosen, grouping: groups.Grouping) -> tuple[list, str]:
+def _campaign_tests(people, chosen, grouping: groups.Grouping) -> tuple[list, str]:
     """Every pair of the chosen campaigns tested with people as the unit, or ([], why not)."""
     if len(chosen) > shares.MAX_CAMPAIGNS:
         return [], (
             f"Pick at most {shares.MAX_CAMPAIGNS} campaigns to test whether they differ (each pair is tested); "
             "the chart shows them all."
         )
-    samples = shares.campaign_samples(rows, all_people, chosen)
+    counts = trends.campaign_label_counts(people, chosen)
     buckets = shares.compared_buckets(grouping)
     try:
-        return [cache.campaign_test(samples[a], samples[b], (a, b), buckets) for a, b in shares.pairs(chosen)], ""
+        return [cache.campaign_test(counts[a], counts[b], (a, b), buckets) for a, b in shares.pairs(chosen)], ""
     except ValueError:
         return [], (
             "Some emotions are in more than one of these groups, so no single test of the mix applies; compare "
@@ -234,9 +211,9 @@ def _campaign_tests(rows, all_people, chosen, grouping: groups.Grouping) -> tupl
         )
 
 
-def _campaign_verdict(rows, people, all_people, chosen, grouping: groups.Grouping) -> None:
+def _campaign_verdict(people, long, chosen, grouping: groups.Grouping) -> None:
     """The verdict of the people-based test in plain words, and the figures behind it for data scientists."""
-    tests, problem = _campaign_tests(rows, all_people, chosen, grouping)
+    tests, problem = _campaign_tests(people, chosen, grouping)
     # Campaign names inside: shown as typed.
     lines = [markdown_literal(shares.plain_test_verdict(t, grouping)) for t in tests]
     text = lines[0] if len(lines) == 1 else "\n".join(f"- {line}" for line in lines)
@@ -259,41 +236,40 @@ def _campaign_verdict(rows, people, all_people, chosen, grouping: groups.Groupin
         )
     if notes:
         st.caption(markdown_literal(" ".join(notes)))
-    old = trends.compare_campaigns(people, chosen, grouping)
     with st.expander("Details for data scientists"):
         if tests:
             st.markdown(
-                "- **Test** (the verdict above): second-order Rao-Scott test of the label mix on the samples, "
-                "each photo or tracked person one unit, so a person seen many times weighs as one "
-                f"(at least {compare.MIN_PEOPLE} per campaign); the gaps between the campaigns' "
-                "mixes, corrected for the model's known mix-ups, with their 95% ranges."
+                "- **Test** (the verdict above): Pearson's chi-square (χ²) test of the label mix on the people "
+                "counts, each person one independent unit (a face in a photo, someone followed through a video "
+                "or by the live camera with their averaged label): the Rao-Scott test with a design effect of 1 "
+                f"(at least {compare.MIN_PEOPLE} people per campaign); the gaps between the campaigns' mixes, "
+                "corrected for the model's known mix-ups, with their 95% ranges."
             )
             for test in tests:
                 st.markdown(f"- {markdown_literal(shares.pair_details(test))}")
                 st.markdown(f"  **Verdict as computed**: {markdown_literal(test.verdict)}")
                 st.dataframe(shares.gaps_frame(test), width="stretch", hide_index=True)
-        st.markdown(
-            "**For reference, the earlier test** (every person's label taken as true): "
-            f"{markdown_literal(plain_verdict(old, grouping))}"
-        )
-        st.markdown(method_details(old))
+        st.markdown("- **Error bars** in the chart: 95% Wilson score intervals of each share of people.")
         st.caption("People per campaign and group (the counts compared):")
-        table = old.table.copy()
+        table = long.pivot(index="campaign", columns="label", values="faces").reindex(
+            index=list(chosen), columns=list(grouping.buckets)
+        )
         table.insert(0, "campaign", table.index)
         st.dataframe(table, width="stretch", hide_index=True)
 
 
-def _corrected_section(rows, all_people, grouping: groups.Grouping, kind: str) -> None:
-    """Each emotion's and group's share as read and corrected for the model's known mix-ups, with the
-    95% range; why not when it cannot be corrected; what the correction rests on for data scientists."""
+def _corrected_section(people, grouping: groups.Grouping, kind: str) -> None:
+    """Each emotion's and group's share of people as read and corrected for the model's known
+    mix-ups, with the 95% range; why not when it cannot be corrected; what the correction rests on
+    for data scientists."""
     st.subheader("Corrected shares")
     other, other_kind = (trends.sentiment_grouping(), "sentiment") if grouping.name == "emotion" else (grouping, kind)
     fit = shares.correctable(other)
-    labels, clusters = shares.face_samples(rows, all_people)
-    result, reason = cache.corrected_shares(labels, clusters, fit.groups)
+    counts = trends.label_counts(people)
+    result, reason = cache.corrected_shares(counts, fit.groups)
     if result is None:
         st.info(shares.not_corrected(reason), icon=":material/info:")
-        frame = shares.raw_frame(labels, fit.groups)
+        frame = shares.raw_frame(counts, fit.groups)
     else:
         st.caption(shares.CORRECTION_SENTENCE)
         frame = result.frame()
@@ -317,10 +293,10 @@ def _corrected_section(rows, all_people, grouping: groups.Grouping, kind: str) -
             st.markdown(f"**Not corrected**: {markdown_literal(reason)}.")
             return
         st.markdown(
-            f"**Counted**: {result.faces:,} samples of {result.clusters:,} photos and tracked people, worth "
-            f"{result.effective_faces:,.0f} independent faces once repeated samples of one person are allowed for. "
-            "The correction reads samples, not each person's averaged label: the error model was measured "
-            "face by face."
+            f"**Counted**: {result.faces:,} people, each one independent unit: a face in a photo, or someone "
+            "followed through a video or by the live camera with the average of their samples. The error model "
+            "was measured on single faces; a tracked person's averaged label is right more often than one "
+            "face's, so for them the correction is on the cautious side."
         )
         st.markdown(markdown_literal(result.explanation))
         for warning in result.warnings:
@@ -344,19 +320,49 @@ def _corrected_section(rows, all_people, grouping: groups.Grouping, kind: str) -
                 )
 
 
-def _results_table(rows, people) -> None:
-    """The newest saved samples, with CSV and Parquet downloads of all the filtered rows, and the people as CSV."""
+def _spooled(write) -> bytes:
+    """What ``write(file)`` writes, through a temporary file on disk, as bytes (what a download
+    button serves): the rows go to disk chunk by chunk, so only the finished file is held."""
+    with tempfile.TemporaryFile() as file:
+        write(file)
+        file.seek(0)
+        return file.read()
+
+
+def samples_csv(filters: dict) -> bytes:
+    """The filtered samples as CSV, read and written chunk by chunk."""
+    return _spooled(lambda f: f.writelines(trends.csv_chunks(cache.iter_results(filters))))
+
+
+def samples_parquet(filters: dict) -> bytes:
+    """The filtered samples as Parquet, one row group per chunk."""
+    return _spooled(lambda f: trends.write_parquet(cache.iter_results(filters), f))
+
+
+def people_csv(filters: dict) -> bytes:
+    """The filtered people as CSV, read and written chunk by chunk."""
+    return _spooled(lambda f: f.writelines(trends.csv_chunks(cache.iter_people(filters))))
+
+
+def _results_table(version: str, filters: dict) -> None:
+    """The saved samples a page at a time, newest first, with CSV and Parquet downloads of all the
+    filtered rows and the people as CSV (each streamed from the store when clicked)."""
     st.subheader("Saved samples")
     st.caption(
-        "One row per sample: a face in a photo, a video's face in each sampled frame, a live face-second. "
-        "The people download has one row per person."
+        "One row per sample: a face in a photo, a video's face in each sampled frame; and one per file "
+        "without a face or that could not be read. The live camera is kept as counts per second (in the "
+        "figures above), not as rows. The people download has one row per person."
     )
-    shown = rows[[c for c in TABLE_COLUMNS if c in rows]].sort_values("at", ascending=False)
-    shown = shown.dropna(axis=1, how="all")  # e.g. time and track_id without a video in the selection
-    if len(shown) > MAX_ROWS_SHOWN:
-        st.caption(f"The newest {MAX_ROWS_SHOWN:,} of {len(shown):,} samples; the downloads hold them all.")
+    total = cache.count_results(version, filters)
+    pages = max(1, -(-total // PAGE_ROWS))
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    page = left.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key="history_page")
+    page = min(max(int(page or 1), 1), pages)
+    right.caption(f"{total:,} rows, newest first; page {page:,} of {pages:,} ({PAGE_ROWS:,} a page).")
+    rows = cache.page_results(version, filters, (page - 1) * PAGE_ROWS, PAGE_ROWS) if total else pd.DataFrame()
+    shown = rows[[c for c in TABLE_COLUMNS if c in rows]].dropna(axis=1, how="all") if len(rows) else rows
     st.dataframe(
-        shown.head(MAX_ROWS_SHOWN),
+        shown,
         width="stretch",
         hide_index=True,
         column_config={
@@ -364,13 +370,12 @@ def _results_table(rows, people) -> None:
             "confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0.0, max_value=1.0),
         },
     )
-    stamp = trends.prepare(rows)["at"].max()
-    day = f"_{stamp:%Y%m%d}" if rows is not None and len(rows) and stamp is not None else ""
+    day = f"_{pd.Timestamp.now(tz='UTC'):%Y%m%d}"
     dl1, dl2, dl3, _ = st.columns([1, 1, 1, 1.5])
-    # Made when clicked (seconds for a large store), and no rerun after the download.
+    # Made when clicked, chunk by chunk from the store, and no rerun after the download.
     dl1.download_button(
         "Samples (CSV)",
-        lambda: trends.csv_bytes(rows),
+        lambda: samples_csv(filters),
         f"fer_samples{day}.csv",
         "text/csv",
         key="history-csv",
@@ -379,7 +384,7 @@ def _results_table(rows, people) -> None:
     )
     dl2.download_button(
         "Samples (Parquet)",
-        lambda: trends.parquet_bytes(rows),
+        lambda: samples_parquet(filters),
         f"fer_samples{day}.parquet",
         "application/vnd.apache.parquet",
         key="history-parquet",
@@ -388,7 +393,7 @@ def _results_table(rows, people) -> None:
     )
     dl3.download_button(
         "People (CSV)",
-        lambda: trends.csv_bytes(people),
+        lambda: people_csv(filters),
         f"fer_people{day}.csv",
         "text/csv",
         key="history-people-csv",
@@ -397,8 +402,10 @@ def _results_table(rows, people) -> None:
     )
 
 
-def _delete_section(store, runs) -> None:
-    """Delete one run or a whole campaign, each behind a confirmation."""
+def _delete_section(store, runs, more: bool = False) -> None:
+    """Delete one run or a whole campaign, each behind a confirmation. ``runs``: (run id, label) of
+    the runs offered (those of the campaign, location and source filters, newest first); ``more``:
+    older ones are not offered."""
     with st.expander("Delete saved results"):
         pending = st.session_state.get("history_delete")
         if pending:
@@ -423,7 +430,15 @@ def _delete_section(store, runs) -> None:
             return
         left, right = st.columns(2)
         labels = {run_id: label for run_id, label in runs}
-        run = left.selectbox("Run", list(labels), format_func=labels.get, key="history_run")
+        run = left.selectbox(
+            "Run",
+            list(labels),
+            format_func=labels.get,
+            key="history_run",
+            help=f"The newest {RUN_CHOICES:,} runs of the campaigns, locations and sources picked above."
+            if more
+            else "The runs of the campaigns, locations and sources picked above, newest first.",
+        )
         if left.button("Delete this run…", key="history_delete_run", disabled=run is None):
             st.session_state["history_delete"] = ("run", run, f"run {labels[run]}")
             st.rerun()
@@ -461,12 +476,13 @@ def _history_view() -> None:
         st.error(f"The results store could not be opened: {markdown_literal(error or '')}")
         return
     try:
-        rows, runs = cache.stored_history(store)
-        all_people = cache.stored_people(store, runs)
+        version = cache.store_version(store)
+        options = cache.filter_options(version)
+        nothing = store.runs(limit=1).empty
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return
-    if runs.empty:
+    if nothing:
         st.info(
             "Nothing saved yet. Turn on **Save results** in the Photos, Batch, Video file or Live camera tab "
             "(it is on by default for batches, videos and the camera): what you analyse then collects here, "
@@ -474,31 +490,45 @@ def _history_view() -> None:
         )
         demo_data.offer_load(store, "history_demo_load")
         return
-    choice = _history_filters(trends.filter_options(rows))
+    choice = _history_filters(trends.filter_options(options))
     grouping, bucket, kind = choice["grouping"], choice["bucket"], choice["kind"]
-    rows = trends.filter_results(rows, **choice["filters"])
-    people = trends.face_rows(trends.filter_results(all_people, **choice["filters"]))
-    _history_kpis(rows, people)
+    filters = trends.store_filters(**choice["filters"])
+    include_uncertain = choice["include_uncertain"]
+    try:
+        per = "hour" if bucket == "hour" else "day"
+        people = trends.clean_tallies(cache.tallies(version, "person", filters, include_uncertain, bucket=per))
+        samples = trends.clean_tallies(cache.tallies(version, "sample", filters, include_uncertain, bucket=per))
+        thresholds = trends.confidence_thresholds(grouping)
+        sure = cache.sure_tallies(version, filters, thresholds, include_uncertain, bucket=per)
+    except Exception as exc:
+        st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
+        return
+    run_count = cache.run_count(store, filters)
+    _history_kpis(people, samples, run_count)
     if people.empty:
         st.info("No people match these filters.")
     else:
         st.plotly_chart(
             plots.share_trend(
-                trends.shares_over_time(people, grouping, bucket),
+                trends.shares_over_time(people, grouping, bucket, sure),
                 grouping.buckets,
                 kind,
                 bucket,
                 title=f"Share of people per {bucket}",
-                unit=plots.unit_of(people),
+                unit="people",
             ),
             width="stretch",
             key="history-trend",
         )
-        _corrected_section(rows, all_people, grouping, kind)
-        _campaign_section(rows, people, all_people, grouping, kind)
-    _results_table(rows, people)
-    report_view.render(store, choice["filters"])
-    _delete_section(store, _run_choices(runs))
+        _corrected_section(people, grouping, kind)
+        _campaign_section(people, sure, grouping, kind)
+    _results_table(version, filters)
+    counts = (int(people["n"].sum()), run_count)
+    report_view.render(store, {**choice["filters"], "include_uncertain": include_uncertain}, counts)
+    runs = store.runs(
+        campaign=filters["campaign"], location=filters["location"], source=filters["source"], limit=RUN_CHOICES
+    )
+    _delete_section(store, _run_choices(runs), more=len(runs) == RUN_CHOICES)
 
 
 GROUPS_INTRO = (
