@@ -13,10 +13,10 @@ run:
 
 # Everything, browser tests included (needs Debian's chromium).
 test:
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast:
-	$(BIN)/python -m pytest -q -m "not browser"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not browser"
 
 lint:
 	$(BIN)/ruff check .

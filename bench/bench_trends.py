@@ -38,7 +38,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CAMPAIGNS = [f"campaign {k:02d}" for k in range(12)] + [None]
 LOCATIONS = ["Lyon", "Paris", "Berlin", "Madrid", "Milan", "Porto", "Ghent", "Oslo", None]
@@ -213,10 +212,12 @@ def time_view(url: str) -> dict:
     """The real History & trends tab on the store at ``url`` (``bench/history_view_timing.py``:
     Streamlit's AppTest in a child process of its own): ``open_s``, ``rerun_s`` after a filter
     change, and that child's ``peak_rss_mb``."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from history_view_timing import time_view as timed
+    import importlib.util
 
-    return timed(url)
+    spec = importlib.util.spec_from_file_location("history_view_timing", ROOT / "bench" / "history_view_timing.py")
+    timing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timing)
+    return timing.time_view(url)
 
 
 def time_summary(url: str) -> tuple[float, float]:

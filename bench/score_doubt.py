@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,13 +36,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from src import config
+from src.engine import doubt
+from src.engine.faces import iou
+from src.engine.manifest import sha256_file
 
-from src import config  # noqa: E402
-from src.engine import doubt  # noqa: E402
-from src.engine.faces import iou  # noqa: E402
-from src.engine.manifest import sha256_file  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHRUNK_SIDES = (12, 16, 24, 32)
 BLUR_SIGMAS = (1.5, 3.0)  # Gaussian sigma in px per 64 px of labelled face width
