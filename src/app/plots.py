@@ -336,7 +336,7 @@ def corrected_shares(
             hovertemplate="%{x}: %{y:.1%} corrected<br>95% range %{customdata[0]:.1%} to %{customdata[1]:.1%}"
             "<extra></extra>",
         )
-    fig.update_yaxes(tickformat=".0%", title="share of samples", rangemode="tozero")
+    fig.update_yaxes(tickformat=".0%", title="share of people", rangemode="tozero")
     # A legend would show the corrected bars in the first label's colour: say it in words instead.
     key = "grey: as read · colour: corrected, with its 95% range" if len(fig.data) > 1 else "as the model read them"
     fig.add_annotation(
