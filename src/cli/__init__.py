@@ -26,7 +26,7 @@ The contract other tools rely on:
   on this machine or the cluster at ``--address`` (src/cli/ray_engine.py, docs/ray.md);
   without the ``ray`` extra it exits 2.
 * ``predict --store`` also saves the run in the results database (src/analytics/store/), rows as
-  they are produced; ``runs list|delete|retention`` manage what is stored.
+  they are produced; ``runs list|export|delete|retention`` list, stream out (CSV, chunk by chunk) and delete what is stored.
 * ``watch SOURCE`` reads a video file, camera or network stream until stopped: 0 on
   SIGTERM/SIGINT, 2 for a source that cannot be opened, 74 for a stream lost for good
   after ``--max-retries``.
@@ -46,7 +46,7 @@ The modules, one concern each:
 * ``predict``: ``predict``, its input listing (``iter_inputs``) and row writing;
 * ``models``: ``evaluate``, ``train``, ``ensemble``, ``export`` (the commands needing Keras);
 * ``datasets``: ``collect``, ``stats``;
-* ``runs``: ``runs list|delete|retention``;
+* ``runs``: ``runs list|export|delete|retention``;
 * ``serve``: ``serve``;
 * ``ray_engine``: ``predict --engine ray``.
 """

@@ -1,10 +1,11 @@
-"""``runs list|delete|retention``: what the results database (FER_DATABASE_URL, src/analytics/store/,
+"""``runs list|export|delete|retention``: what the results database (FER_DATABASE_URL, src/analytics/store/,
 docs/store.md) holds, listed or deleted.
 
 Runs are listed with their people (a photo's face, a video's or live session's track: each
 person once) and their samples (face observations: a photo's faces, a video's face rows, a
 live session's face-seconds), so one person in front of the camera for 15 s reads as 1
-person and 15 samples."""
+person and 15 samples. ``export`` writes the stored samples (or people) as CSV chunk by
+chunk (``Store.iter_results``/``iter_people``), so memory stays flat however large the store."""
 
 from __future__ import annotations
 
@@ -44,6 +45,31 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
     for line in [header, *cells]:
         print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+    return 0
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    """The stored samples (``--people``: people) of finished runs as CSV, streamed chunk by chunk."""
+    store = open_store()
+    filters = {"campaign": args.campaign, "location": args.location, "source": args.source}
+    filters |= {"since": args.since, "until": args.until}
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    rows = 0
+    try:
+        with store_errors():
+            read = store.iter_people if args.people else store.iter_results
+            chunks = read(**filters, chunk_rows=args.chunk_rows)
+            for chunk in chunks:
+                frame = chunk.copy()
+                if "tags" in frame:
+                    frame["tags"] = frame["tags"].map(lambda tags: ",".join(tags) if isinstance(tags, list) else tags)
+                sanitize.csv_frame(frame).to_csv(out, index=False, header=rows == 0, lineterminator="\n")
+                rows += len(frame)
+    finally:
+        if args.output:
+            out.close()
+    what = "people" if args.people else "samples"
+    print(f"wrote {rows} {what}" + (f" to {sanitize.line(args.output)}" if args.output else ""), file=sys.stderr)
     return 0
 
 
@@ -90,7 +116,7 @@ def cmd_runs_retention(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Register ``runs`` and its own sub-commands on the top-level sub-parsers."""
-    runs = sub.add_parser("runs", help="list or delete the runs in the results database (FER_DATABASE_URL)")
+    runs = sub.add_parser("runs", help="list, export or delete the runs in the results database (FER_DATABASE_URL)")
     what = runs.add_subparsers(dest="runs_command", required=True)
     p = what.add_parser(
         "list", help="stored runs, newest first, with their people and samples (face rows, live face-seconds)"
@@ -100,6 +126,18 @@ def add_parsers(sub) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="at most N runs")
     p.add_argument("--format", choices=("table", "csv"), default="table")
     p.set_defaults(func=cmd_runs_list)
+    p = what.add_parser(
+        "export", help="the stored samples (or people) of finished runs as CSV, streamed with flat memory"
+    )
+    p.add_argument("--people", action="store_true", help="one row per person instead of per sample")
+    p.add_argument("--campaign", metavar="NAME")
+    p.add_argument("--location", metavar="NAME")
+    p.add_argument("--source", metavar="SOURCE", help="photo, batch, video, live, api or cli")
+    p.add_argument("--since", metavar="TIME", help="rows seen at or after this UTC time (e.g. 2026-03-01)")
+    p.add_argument("--until", metavar="TIME", help="rows seen before this UTC time")
+    p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    p.add_argument("--chunk-rows", type=int, default=50_000, metavar="N", help="rows read at a time (memory)")
+    p.set_defaults(func=cmd_runs_export)
     p = what.add_parser("delete", help="delete a run, or every run of a campaign, with their rows")
     p.add_argument("run_id", nargs="?", metavar="RUN_ID")
     p.add_argument("--campaign", metavar="NAME", help="delete every run of this campaign")

@@ -312,6 +312,31 @@ def test_runs_list_shows_people_and_samples(tmp_path, monkeypatch):
     assert {(r["source"], r["people"], r["samples"]) for r in table} == {("live", "1", "15"), ("photo", "3", "3")}
 
 
+def test_runs_export_streams_samples_and_people_as_csv(tmp_path, monkeypatch):
+    """Every stored sample (or person) of the selection, in chunks, one header; a campaign name a
+    spreadsheet would run as a formula stays text."""
+    from src.analytics.store import Store
+    from src.engine.faces import Box
+    from src.engine.results import FaceResult, ImageResult
+
+    url = f"sqlite:///{(tmp_path / 'runs.db').as_posix()}"
+    with Store(url) as store:
+        face = FaceResult(box=Box(1, 2, 3, 4), emotions={"happy": 0.9, "sad": 0.1}, emotion="happy", confidence=0.9)
+        for k in range(3):
+            rows = ImageResult(f"p{k}.jpg", [face, face]).rows(("happy", "sad"))
+            store.save_rows("batch", rows, campaign="=HYPERLINK(1)" if k else "Shop")
+    monkeypatch.setenv("FER_DATABASE_URL", url)
+    out = tmp_path / "samples.csv"
+    done = run_cli("runs", "export", "--output", str(out), "--chunk-rows", "2")  # three runs, three chunks
+    assert done.returncode == 0, done.stderr
+    assert "wrote 6 samples" in done.stderr
+    samples = _rows(out.read_text(encoding="utf-8"))
+    assert len(samples) == 6 and {r["emotion"] for r in samples} == {"happy"}
+    assert {r["campaign"] for r in samples} == {"Shop", "'=HYPERLINK(1)"}
+    people = _rows(run_cli("runs", "export", "--people", "--campaign", "Shop").stdout)
+    assert len(people) == 2 and {r["file"] for r in people} == {"p0.jpg"}
+
+
 def test_predict_reads_videos_with_time_and_track_and_writes_people(tmp_path, trained_model):
     """A video among the photos: one row per face per sampled frame with its time and track id,
     and the per-person file counts the drifting face once, the photo's face once."""
