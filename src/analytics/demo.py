@@ -162,7 +162,10 @@ def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | Non
             "live", created_at=when, campaign=campaign, location=LOCATIONS[k], tags=[DEMO_TAG], model_version="demo"
         )
         begin = np.array(PROFILES[campaign][1])
-        seconds, people = _live_session(rng, begin / begin.sum(), labels, when)
+        # Its own random stream: the batches above draw more or less depending on the time of
+        # day (runs later than now are skipped), and the sessions must not change with it.
+        session_rng = np.random.default_rng([seed, k])
+        seconds, people = _live_session(session_rng, begin / begin.sum(), labels, when)
         store.add_live_seconds(run_id, seconds, people=people)
         store.finish_run(run_id)
         added += 1
