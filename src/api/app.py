@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -180,8 +180,8 @@ def summarize(
     """The /v1/summary numbers from the store's tallies: ``people`` and ``samples``
     (``Store.tallies(unit=...)`` of the selection), ``sure`` (person tallies at each confidence
     threshold of the custom groups), ``runs`` (the selected runs per model version: columns
-    ``model_version``, ``runs``, ``files``, ``people``; ``run_totals``) and ``outcomes`` (files
-    without a face, files that failed: ``file_outcomes``).
+    ``model_version``, ``runs``, ``files``, ``people``; ``Store.run_totals``) and ``outcomes`` (files
+    without a face, files that failed: ``Store.file_outcomes``).
 
     Emotions, groups, net sentiment and the corrected shares count people: a face in a photo is
     one person, someone followed through a video or by the live camera one person with their
@@ -216,64 +216,6 @@ def summarize(
         "people": total,
     }
     return adjust(summary, counts, error_model, active.sentiment, active.custom, versions)
-
-
-def _run_where(store: Store, filters: ResultFilters) -> list:
-    """The conditions on ``runs`` of the runs /v1/summary counts: those matching the filters
-    (started from ``since`` to before ``until``), finished ``ok`` unless ``include_unfinished``."""
-    from src.analytics.store import queries
-
-    kwargs = filters.store_kwargs()
-    where = queries.run_filters(
-        campaign=kwargs["campaign"],
-        location=kwargs["location"],
-        source=kwargs["source"],
-        since=kwargs["since"],
-        until=kwargs["until"],
-        run_id=kwargs["run_id"],
-    )
-    lease = datetime.now(UTC) - timedelta(seconds=store.lease_s)
-    return where + queries.finished_filter(
-        include_unfinished=filters.include_unfinished, include_running=False, fresh_since=lease
-    )
-
-
-def run_totals(store: Store, filters: ResultFilters) -> pd.DataFrame:
-    """The selected runs per model version (``model_version``, ``runs``, ``files``, ``people``),
-    summed in the database."""
-    import sqlalchemy as sa
-
-    from src.analytics.store.schema import RUNS
-
-    query = (
-        sa.select(RUNS.c.model_version, sa.func.count(), sa.func.sum(RUNS.c.files), sa.func.sum(RUNS.c.people))
-        .where(sa.and_(sa.true(), *_run_where(store, filters)))
-        .group_by(RUNS.c.model_version)
-    )
-    with store.engine.connect() as conn:
-        rows = [(v or "", int(n), int(f or 0), int(p or 0)) for v, n, f, p in conn.execute(query)]
-    return pd.DataFrame(rows, columns=["model_version", "runs", "files", "people"])
-
-
-def file_outcomes(store: Store, filters: ResultFilters) -> dict[str, int]:
-    """How many files of the selected runs had no face, and how many failed:
-    ``{"no_face": n, "error": n}``, counted in the database over their rows that are not faces."""
-    import sqlalchemy as sa
-
-    from src.analytics.store.schema import FACES, RUNS
-
-    query = (
-        sa.select(FACES.c.status, sa.func.count())
-        .select_from(FACES.join(RUNS, FACES.c.run_id == RUNS.c.id))
-        # "not ok" (= no_face or error) is the predicate of the partial index ix_faces_not_ok.
-        .where(FACES.c.status != "ok", *_run_where(store, filters))
-        .group_by(FACES.c.status)
-    )
-    found = {"no_face": 0, "error": 0}
-    with store.engine.connect() as conn:
-        for status, n in conn.execute(query):
-            found[status] = int(n)
-    return found
 
 
 # The query parameters /v1/runs, /v1/results and /v1/summary share.
@@ -743,11 +685,11 @@ def create_app(
         return summarize(
             people,
             samples,
-            run_totals(store, filters),
+            store.run_totals(**filters.store_kwargs()),
             request.app.state.recognizer.class_names,
             request.app.state.error_model,
             sure=sure,
-            outcomes=file_outcomes(store, filters),
+            outcomes=store.file_outcomes(**filters.store_kwargs()),
         )
 
     app.include_router(v1)

@@ -425,55 +425,16 @@ def results_store() -> tuple[Any | None, str | None]:
         return None, failure(exc)
 
 
-def store_version(store, running_every: float = 5.0) -> str:
-    """A key that changes whenever what the store counts may have: a run added, deleted, grown or
-    finished (the runs' count, latest times and summed counts), and every ``running_every``
-    seconds while a run is being written (a live session adds seconds as it goes). One aggregate
-    query over the runs, whatever their number."""
-    import hashlib
-    import time
-    from datetime import UTC, datetime, timedelta
-
-    import sqlalchemy as sa
-
-    from src.analytics.store.schema import RUNS
-
-    columns = (RUNS.c.files, RUNS.c.faces, RUNS.c.samples, RUNS.c.people)
-    totals = sa.select(
-        sa.func.count(),
-        sa.func.max(RUNS.c.created_at),
-        sa.func.max(RUNS.c.finished_at),
-        sa.func.sum(sa.case((RUNS.c.status == "ok", 1), else_=0)),
-        *(sa.func.sum(c) for c in columns),
-    )
-    fresh = datetime.now(UTC) - timedelta(seconds=store.lease_s)
-    running = sa.select(RUNS.c.id).where(RUNS.c.status == "running", RUNS.c.heartbeat_at >= fresh).order_by(RUNS.c.id)
-    with store.engine.connect() as conn:
-        key = [str(v) for v in conn.execute(totals).one()]
-        active = list(conn.execute(running).scalars())
-    if active:
-        key += [*active, str(int(time.time() // running_every))]
-    return hashlib.sha256("|".join(key).encode()).hexdigest()
+def store_version(store) -> str:
+    """The store's cache key (``Store.version``): moves with every run added, grown, finished or
+    deleted, and every few seconds while one is being written."""
+    return store.version()
 
 
 def run_count(store, filters: dict) -> int:
     """How many runs the views count (finished, or being written) match ``filters``
-    (``trends.store_filters``; the dates are the runs' start): one COUNT query."""
-    from datetime import UTC, datetime, timedelta
-
-    import sqlalchemy as sa
-
-    from src.analytics.store import queries
-    from src.analytics.store.schema import RUNS
-
-    where = queries.run_filters(**{**dict.fromkeys(("campaign", "location", "source", "since", "until")), **filters})
-    where += queries.finished_filter(
-        include_unfinished=False, include_running=True, fresh_since=datetime.now(UTC) - timedelta(seconds=store.lease_s)
-    )
-    with store.engine.connect() as conn:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(RUNS).where(sa.and_(sa.true(), *where))).scalar()
-        )
+    (``trends.store_filters``; the dates are the runs' start), summed in the database."""
+    return int(store.run_totals(**filters, include_running=True)["runs"].sum())
 
 
 def _hashable(filters: dict) -> tuple:

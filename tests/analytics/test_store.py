@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
+from db_servers import empty_database, new_database
 from PIL import Image
 from sqlalchemy.engine import make_url
 from support import free_port
@@ -58,33 +59,14 @@ def shared_databases() -> dict[str, str]:
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path, shared_databases) -> str:
-    """An empty database on each backend: a new SQLite file; on the servers one database per
-    session, emptied before each test (creating and migrating one per test costs ~1 s on MariaDB)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
-    url = shared_databases.get(request.param)
-    if url is None:
-        server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-        url = shared_databases[request.param] = server.new_database()
-        return url
-    engine = sa.create_engine(url)
-    try:
-        if sa.inspect(engine).has_table("runs"):
-            with engine.begin() as conn:
-                for table in (ALERTS, LIVE_SECONDS, PEOPLE, FACES, RUNS):
-                    conn.execute(table.delete())
-    finally:
-        engine.dispose()
-    return url
+    """An empty database on each backend (``db_servers.empty_database``)."""
+    return empty_database(request, tmp_path, shared_databases)
 
 
 @pytest.fixture(params=BACKENDS)
 def new_db_url(request, tmp_path) -> str:
     """A database created for this test only: nothing in it, not even tables."""
-    if request.param == "sqlite":
-        return f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    return server.new_database()
+    return new_database(request, tmp_path)
 
 
 @pytest.fixture

@@ -15,14 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from db_servers import empty_database, new_database
 
 from src.analytics.store import (
-    ALERTS,
     FACES,
-    LIVE_SECONDS,
     MIGRATIONS_DIR,
     PEOPLE,
-    RUNS,
     TALLIES,
     TALLY_COLUMNS,
     Store,
@@ -40,31 +38,14 @@ def shared_databases() -> dict[str, str]:
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path, shared_databases) -> str:
-    """An empty database on each backend (on the servers one per module, emptied before each test)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
-    url = shared_databases.get(request.param)
-    if url is None:
-        server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-        url = shared_databases[request.param] = server.new_database()
-        return url
-    engine = sa.create_engine(url)
-    try:
-        if sa.inspect(engine).has_table("runs"):
-            with engine.begin() as conn:
-                for table in (ALERTS, TALLIES, LIVE_SECONDS, PEOPLE, FACES, RUNS):
-                    conn.execute(table.delete())
-    finally:
-        engine.dispose()
-    return url
+    """An empty database on each backend (``db_servers.empty_database``)."""
+    return empty_database(request, tmp_path, shared_databases)
 
 
 @pytest.fixture(params=BACKENDS)
 def new_db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{(tmp_path / 'results.db').as_posix()}"
-    server = request.getfixturevalue("postgres_server" if request.param == "postgresql" else "mariadb_server")
-    return server.new_database()
+    """A database created for this test only: nothing in it, not even tables."""
+    return new_database(request, tmp_path)
 
 
 @pytest.fixture
@@ -270,6 +251,26 @@ def test_days_and_fewer_keys_sum_the_hourly_tallies(store):
         store.tallies(bucket="week")
     with pytest.raises(StoreError, match="unknown tally key 'emotion'"):
         store.tallies(by=("emotion",))
+
+
+def test_run_totals_file_outcomes_and_version_are_counted_in_the_database(store):
+    before = store.version()
+    ids = fill_mixed(store)
+    runs = store.runs()
+    finished = runs[runs["status"] == "ok"]
+    totals = store.run_totals()
+    assert totals["runs"].sum() == len(finished) and totals["people"].sum() == finished["people"].sum()
+    assert totals["files"].sum() == finished["files"].sum()
+    assert store.run_totals(include_running=True)["runs"].sum() == len(finished) + 1  # the running run
+    assert store.run_totals(include_unfinished=True)["runs"].sum() == len(runs)
+    assert store.run_totals(campaign="spring", source="batch")["runs"].sum() == 1
+    assert store.run_totals(since=T0 + timedelta(hours=1))["runs"].sum() == 1  # the live run started later
+    assert store.file_outcomes() == {"no_face": 1, "error": 0}  # the batch's empty.png
+    assert store.file_outcomes(source="video") == {"no_face": 0, "error": 0}
+    version = store.version()
+    assert version != before and store.version() == version  # moves with the runs, stable otherwise
+    store.delete_run(ids["video"])
+    assert store.version() != version
 
 
 def test_deleting_runs_deletes_their_tallies(store):

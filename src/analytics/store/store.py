@@ -20,6 +20,7 @@ a process that died; it is marked failed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import numbers
 import os
 import random
@@ -647,15 +648,70 @@ class Store:
         )
         return queries.live_seconds_frame(self._read_rows(query, "reading live seconds"))
 
+    def _selected_runs(self, filters: Mapping[str, Any], include_running: bool) -> list[sa.ColumnElement[bool]]:
+        """The conditions on runs of the run counters below: the filters of ``runs()`` with
+        ``since``/``until`` on the run's start, and the finished runs (``include_unfinished`` in
+        ``filters``: every run; ``include_running``: also those being written)."""
+        wanted = dict(filters)
+        include_unfinished = bool(wanted.pop("include_unfinished", False))
+        where = queries.run_filters(**{**dict.fromkeys(("campaign", "location", "source", "since", "until")), **wanted})
+        return where + self._finished(include_unfinished, include_running)
+
+    def run_totals(self, *, include_running: bool = False, **filters: Any) -> pd.DataFrame:
+        """The selected runs per model version, summed in the database: ``model_version`` (``""``
+        when none), ``runs``, ``files``, ``people``. ``filters``: those of ``runs()`` (campaign,
+        location, source, since, until on the run's start, run_id) and ``include_unfinished``."""
+        where = self._selected_runs(filters, include_running)
+        query = (
+            sa.select(RUNS.c.model_version, sa.func.count(), sa.func.sum(RUNS.c.files), sa.func.sum(RUNS.c.people))
+            .where(sa.and_(sa.true(), *where))
+            .group_by(RUNS.c.model_version)
+        )
+        found = self._read(lambda conn: conn.execute(query).all(), "counting runs")
+        rows = [(v or "", int(n), int(f or 0), int(p or 0)) for v, n, f, p in found]
+        return pd.DataFrame(rows, columns=["model_version", "runs", "files", "people"])
+
+    def file_outcomes(self, *, include_running: bool = False, **filters: Any) -> dict[str, int]:
+        """How many files of the selected runs (as ``run_totals``) had no face, and how many failed:
+        ``{"no_face": n, "error": n}``, counted over their rows that are not faces."""
+        where = self._selected_runs(filters, include_running)
+        query = (
+            sa.select(FACES.c.status, sa.func.count())
+            .select_from(FACES.join(RUNS, FACES.c.run_id == RUNS.c.id))
+            # "not ok" (= no_face or error) is the predicate of the partial index ix_faces_not_ok.
+            .where(FACES.c.status != "ok", *where)
+            .group_by(FACES.c.status)
+        )
+        found = {"no_face": 0, "error": 0}
+        for status, n in self._read(lambda conn: conn.execute(query).all(), "counting files without faces"):
+            found[status] = int(n)
+        return found
+
+    def version(self, running_every: float = 5.0) -> str:
+        """A key that changes whenever what the store counts may have: a run added, deleted, grown
+        or finished (the runs' count, latest times and summed counts), and every ``running_every``
+        seconds while a run is being written (a live session adds seconds as it goes). One
+        aggregate query over the runs, whatever their number: a cache key for the views."""
+        columns = (RUNS.c.files, RUNS.c.faces, RUNS.c.samples, RUNS.c.people)
+        totals = sa.select(
+            sa.func.count(),
+            sa.func.max(RUNS.c.created_at),
+            sa.func.max(RUNS.c.finished_at),
+            sa.func.sum(sa.case((RUNS.c.status == "ok", 1), else_=0)),
+            *(sa.func.sum(c) for c in columns),
+        )
+        fresh = utc_now() - timedelta(seconds=self.lease_s)
+        running = sa.select(RUNS.c.id).where(RUNS.c.status == "running", RUNS.c.heartbeat_at >= fresh)
+
+        def work(conn: Connection) -> list[str]:
+            key = [str(v) for v in conn.execute(totals).one()]
+            active = sorted(conn.execute(running).scalars())
+            return key + ([*active, str(int(time.time() // running_every))] if active else [])
+
+        return hashlib.sha256("|".join(self._read(work, "reading the store's version")).encode()).hexdigest()
+
     def _run_where(
-        self,
-        *,
-        campaign: Any,
-        location: Any,
-        source: Any,
-        run_id: Any,
-        include_unfinished: bool,
-        include_running: bool,
+        self, campaign: Any, location: Any, source: Any, run_id: Any, include_unfinished: bool, include_running: bool
     ) -> list[sa.ColumnElement[bool]]:
         """The conditions on runs of the readers below (their time filters apply to rows)."""
         where = queries.run_filters(
@@ -701,14 +757,7 @@ class Store:
         seconds keep none either, so a live session's face-seconds are left out of samples then."""
         unit = queries.check_unit(unit)
         bucket, by = queries.check_bucket(bucket), queries.check_keys(by)
-        where = self._run_where(
-            campaign=campaign,
-            location=location,
-            source=source,
-            run_id=run_id,
-            include_unfinished=include_unfinished,
-            include_running=include_running,
-        )
+        where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
         if min_confidence is None:
             query = queries.tallies_query(unit, where, since, until, include_uncertain, self.dialect, bucket, by)
             rows = self._read(lambda conn: conn.execute(query).all(), "reading tallies")
@@ -757,14 +806,7 @@ class Store:
         include_running: bool = False,
     ) -> int:
         """How many rows ``page_results`` pages through (``since``/``until`` on each row's ``at``)."""
-        where = self._run_where(
-            campaign=campaign,
-            location=location,
-            source=source,
-            run_id=run_id,
-            include_unfinished=include_unfinished,
-            include_running=include_running,
-        )
+        where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
 
         def work(conn: Connection) -> int:
             # Without time bounds every run is wholly in: no media time is needed.
@@ -804,14 +846,7 @@ class Store:
         Runs are chosen as in ``results()``; ``since``/``until`` apply to each row's ``at``."""
         if offset < 0 or limit < 0:
             raise StoreError(f"a page needs offset >= 0 and limit >= 0, not {offset} and {limit}")
-        where = self._run_where(
-            campaign=campaign,
-            location=location,
-            source=source,
-            run_id=run_id,
-            include_unfinished=include_unfinished,
-            include_running=include_running,
-        )
+        where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
 
         def work(conn: Connection) -> pd.DataFrame:
             if limit == 0:
@@ -847,14 +882,7 @@ class Store:
         (rows of a chunk in the order stored), each chunk read in its own transaction: memory
         stays flat however many rows there are. ``since``/``until`` apply to each row's ``at``. Every chunk has
         the same columns: the labels of the selected runs' models, decided before the first."""
-        where = self._run_where(
-            campaign=campaign,
-            location=location,
-            source=source,
-            run_id=run_id,
-            include_unfinished=include_unfinished,
-            include_running=include_running,
-        )
+        where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
         base = queries.results_query(queries.results_where(where, since, until, self.dialect))
 
         def runs(conn: Connection) -> list[tuple[str, int]]:
@@ -880,14 +908,7 @@ class Store:
     ) -> Iterator[pd.DataFrame]:
         """The rows of ``people()`` in chunks, as ``iter_results``; ``since``/``until`` apply to
         when each person was first seen (its ``at``)."""
-        where = self._run_where(
-            campaign=campaign,
-            location=location,
-            source=source,
-            run_id=run_id,
-            include_unfinished=include_unfinished,
-            include_running=include_running,
-        )
+        where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
         seen = queries.time_range(PEOPLE.c.first_seen, since, until, seconds=False)
         base = queries.people_query([*where, *seen])
 
