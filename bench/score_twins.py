@@ -18,10 +18,11 @@ import numpy as np
 
 
 def predictions(predict, faces: np.ndarray) -> np.ndarray:
-    from src.engine.classifier import flip_averaged
+    from src import config
+    from src.engine.classifier import tta_averaged
 
     x = faces[..., None].astype(np.float32)
-    return np.concatenate([flip_averaged(predict, x[i : i + 256]) for i in range(0, len(x), 256)]).argmax(1)
+    return np.concatenate([tta_averaged(predict, x[i : i + 256], config.TTA) for i in range(0, len(x), 256)]).argmax(1)
 
 
 def main() -> None:

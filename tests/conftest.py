@@ -15,6 +15,11 @@ for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREAD
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# As in streamlit_app.py: streamlit-webrtc (aiortc -> pylibsrtp) loaded after TensorFlow
+# segfaults the process, so a run that collects a training test before an app test (any
+# selection or order of files) would die. Loading it first makes every order safe.
+import streamlit_webrtc  # noqa: E402, F401  isort: skip
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402

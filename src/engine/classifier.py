@@ -1,5 +1,5 @@
 """What every way of running the model shares: its facts (``ModelInfo``, read from the
-manifest), the predict callable's type, and flip-averaged prediction (test-time augmentation).
+manifest), the predict callable's type, and test-time augmentation (``tta_averaged``).
 
 ``src.engine.model`` (Keras) and ``src.engine.runtime`` (ONNX Runtime) both return these,
 so neither needs the other.
@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from src import config
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -32,13 +35,55 @@ class ModelInfo:
         return str(self.manifest.get("version", "unversioned"))
 
 
-def flip_averaged(predict, x: np.ndarray, flip: bool = True) -> np.ndarray:
-    """``predict(x)`` on (N, H, W, 1) faces, averaged with the mirrored faces' when ``flip``.
+# Test-time augmentation modes (``config.TTA``, one of ``config.TTA_MODES``): the views of each face whose probabilities
+# are averaged. "flip": the face and its mirror image; "zoom": those two, and both again
+# zoomed in and out by ZOOM_SCALES around the centre (six views), which absorbs some of the
+# detector's framing error.
+ZOOM_SCALES = (1.1, 0.9)
 
-    One call on the faces and their mirror images together (a batch of 2N), so the
-    test-time augmentation costs one network call, not two.
+
+def check_tta(mode: str) -> str:
+    if mode not in config.TTA_MODES:
+        raise ValueError(f"test-time augmentation {mode!r} is not one of {', '.join(config.TTA_MODES)}")
+    return mode
+
+
+def tta_count(mode: str) -> int:
+    """How many views of each face ``mode`` classifies."""
+    return {"none": 1, "flip": 2, "zoom": 2 * (1 + len(ZOOM_SCALES))}[check_tta(mode)]
+
+
+def zoomed(x: np.ndarray, scale: float) -> np.ndarray:
+    """(N, H, W, 1) faces scaled by ``scale`` about their centre, the borders mirrored."""
+    h, w = x.shape[1:3]
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    m = np.float32([[scale, 0, cx * (1 - scale)], [0, scale, cy * (1 - scale)]])
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        out[i, :, :, 0] = cv2.warpAffine(
+            x[i, :, :, 0], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+    return out
+
+
+def tta_views(x: np.ndarray, mode: str) -> np.ndarray:
+    """(views, N, H, W, 1): the views of (N, H, W, 1) faces that ``mode`` classifies, as seen first."""
+    check_tta(mode)
+    base = [x] if mode != "zoom" else [x, *(zoomed(x, s) for s in ZOOM_SCALES)]
+    if mode == "none":
+        return np.stack(base)
+    return np.stack([v for b in base for v in (b, b[:, :, ::-1])])
+
+
+def tta_averaged(predict, x: np.ndarray, mode: str = "flip") -> np.ndarray:
+    """``predict`` on (N, H, W, 1) faces, averaged over the views of ``mode`` (``TTA_MODES``).
+
+    One call on all the views together (a batch of views x N), so the test-time
+    augmentation costs one network call, not one per view.
     """
-    if not flip or len(x) == 0:
+    if mode == "none" or len(x) == 0:
+        check_tta(mode)
         return np.asarray(predict(x))
-    both = np.asarray(predict(np.concatenate([x, x[:, :, ::-1]])))
-    return (both[: len(x)] + both[len(x) :]) / 2
+    views = tta_views(x, mode)
+    out = np.asarray(predict(views.reshape(-1, *x.shape[1:])))
+    return out.reshape(len(views), len(x), *out.shape[1:]).mean(axis=0)

@@ -22,7 +22,7 @@ import numpy as np
 
 from src import config
 from src.engine import doubt
-from src.engine.classifier import ModelInfo, flip_averaged
+from src.engine.classifier import ModelInfo, tta_averaged, tta_count
 from src.engine.faces import Box, Face, get_detector
 from src.engine.preprocessing import ImageError, ImageInput, extract_face, load_image_sized, resize_face, to_gray
 from src.engine.results import FaceResult, ImageResult, table_columns
@@ -62,10 +62,10 @@ class EmotionRecognizer:
         if len(faces) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         x = faces.reshape(len(faces), self.size, self.size, 1).astype(np.float32)
-        step = self.batch_size // 2 if config.TTA_FLIP else self.batch_size
+        step = max(1, self.batch_size // tta_count(config.TTA))
         with self._lock:
             probs = np.concatenate(
-                [flip_averaged(self._call, x[i : i + step], config.TTA_FLIP) for i in range(0, len(x), step)]
+                [tta_averaged(self._call, x[i : i + step], config.TTA) for i in range(0, len(x), step)]
             )
         return apply_temperature(probs, self.info.temperature)
 

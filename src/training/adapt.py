@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from src import config
+from src.engine.classifier import tta_count, tta_views
 from src.engine.manifest import read_manifest, sha256_file, write_manifest
 from src.engine.preprocessing import ImageError, load_image
 from src.engine.runtime import features_problem, features_twin, keras_available, onnx_predict
@@ -159,10 +160,12 @@ def collect(
 
 
 def features_of(model_file: Path, faces: np.ndarray) -> np.ndarray:
-    """The frozen model's head features of (N, size, size) faces and of their mirror images: (N, 2, d).
+    """The frozen model's head features of (N, size, size) faces, one per test-time view: (N, views, d).
 
-    Both views train the head (a mirrored face is as true a sample), and inference averages
-    the head's probabilities over both, as it does for every model (``config.TTA_FLIP``)."""
+    The views are those inference classifies (``config.TTA``: the face, its mirror image and,
+    with "zoom", both zoomed in and out). Every view trains the head (a mirrored or reframed
+    face is as true a sample), and inference averages the head's probabilities over them, as
+    it does for every model; the first view is the face as seen."""
     manifest = read_manifest(model_file)
     problem = features_problem(model_file, manifest)
     if problem is not None:
@@ -176,18 +179,17 @@ def features_of(model_file: Path, faces: np.ndarray) -> np.ndarray:
         export_features(model_file)
     predict, size, dims = onnx_predict(features_twin(model_file))
     x = np.asarray(faces, np.float32).reshape(len(faces), size, size, 1)
-    out = np.zeros((len(x), 2, dims), np.float32)
+    out = np.zeros((len(x), tta_count(config.TTA), dims), np.float32)
     for i in range(0, len(x), 128):
-        batch = x[i : i + 128]
-        both = predict(np.concatenate([batch, batch[:, :, ::-1]]))
-        out[i : i + len(batch), 0], out[i : i + len(batch), 1] = both[: len(batch)], both[len(batch) :]
+        views = tta_views(x[i : i + 128], config.TTA)
+        found = predict(views.reshape(-1, size, size, 1)).reshape(len(views), -1, dims)
+        out[i : i + found.shape[1]] = found.transpose(1, 0, 2)
     return out
 
 
-def head_probs(features: np.ndarray, weights: np.ndarray, bias: np.ndarray, flip: bool = True) -> np.ndarray:
-    """The head's probabilities on (N, 2, d) features: averaged over the face and its mirror image."""
-    views = features if flip else features[:, :1]
-    return np.mean([_softmax(views[:, v] @ weights + bias) for v in range(views.shape[1])], axis=0)
+def head_probs(features: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The head's probabilities on (N, views, d) features, averaged over the views."""
+    return np.mean([_softmax(features[:, v] @ weights + bias) for v in range(features.shape[1])], axis=0)
 
 
 def _scores(truth: Sequence[str], predicted: Sequence[str], classes: Sequence[str]) -> Scores:
@@ -217,7 +219,7 @@ def _split(labels: np.ndarray, groups: np.ndarray, holdout: float, seed: int) ->
 
 
 def fit_head(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, classes: Sequence[str], seed: int = 0):
-    """A standardised, class-balanced logistic regression on (N, 2, d) features; its strength
+    """A standardised, class-balanced logistic regression on (N, views, d) features; its strength
     chosen by cross-validation over groups.
 
     Returns (weights (d, k), bias (k,), C) with the standardisation folded in, so the head
@@ -225,7 +227,7 @@ def fit_head(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, class
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
-    # Both views of each face are samples; a face's two views share its group.
+    # Every view of each face is a sample; a face's views share its group.
     views = features.shape[1]
     features = features.reshape(-1, features.shape[-1])
     labels, groups = np.repeat(labels, views), np.repeat(groups, views)
@@ -312,7 +314,7 @@ def adapt(
     feats = features_of(model_file, data.faces)
     train, test = _split(labels, groups, holdout, seed)
     weights, bias, c = fit_head(feats[train], labels[train], groups[train], classes, seed)
-    after = [classes[i] for i in head_probs(feats[test], weights, bias, config.TTA_FLIP).argmax(1)]
+    after = [classes[i] for i in head_probs(feats[test], weights, bias).argmax(1)]
     base = recognizer.classify(data.faces[test])
     keep = [recognizer.class_names.index(c) for c in classes]
     before = [classes[i] for i in base[:, keep].argmax(1)]
@@ -323,7 +325,7 @@ def adapt(
     write_onnx(features_twin(model_file), weights, bias, output)
     predict, _, _ = onnx_predict(output)
     check = data.faces[: min(64, len(data.faces))].astype(np.float32)[..., None]
-    expected = head_probs(feats[: len(check)], weights, bias, flip=False)
+    expected = head_probs(feats[: len(check), :1], weights, bias)
     diff = float(np.abs(predict(check) - expected).max())
     if diff > 1e-3:
         output.unlink(missing_ok=True)

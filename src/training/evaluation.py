@@ -56,17 +56,17 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.n
 
     ``model`` is a Keras model or anything holding one as ``.model`` (an
     ``EmotionRecognizer``); the recognizer's own ``classify`` would apply the
-    temperature, which evaluation must fit rather than assume. Mirrored faces are
-    averaged in as inference does (``config.TTA_FLIP``).
+    temperature, which evaluation must fit rather than assume. The test-time views are
+    averaged as inference averages them (``config.TTA``).
     """
     keras_model = getattr(model, "model", model)
     if len(images) == 0:
         return np.zeros((0, int(keras_model.output_shape[-1])), np.float64)
-    from src.engine.classifier import flip_averaged
+    from src.engine.classifier import tta_averaged
 
     x = np.asarray(images, np.float32)[..., None]
     predict = lambda batch: keras_model.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
-    probs = np.asarray(flip_averaged(predict, x, config.TTA_FLIP), np.float64)
+    probs = np.asarray(tta_averaged(predict, x, config.TTA), np.float64)
     return probs / probs.sum(axis=1, keepdims=True)
 
 

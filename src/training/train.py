@@ -251,14 +251,14 @@ def _targets(data: FerData, num_classes: int, ferplus_weight: float) -> np.ndarr
 
 
 def teacher_probs(teachers, x: np.ndarray, temperature: float, batch_size: int = 512) -> np.ndarray:
-    """The teachers' mean probabilities on ``x`` (each face and its mirror), softened by ``temperature``."""
-    from src.engine.classifier import flip_averaged
+    """The teachers' mean probabilities on ``x`` (averaged over the test-time views, ``config.TTA``), softened by ``temperature``."""
+    from src.engine.classifier import tta_averaged
 
     total = np.zeros((len(x), len(config.EMOTIONS)), np.float64)
     for teacher in teachers:
         model = keras.models.load_model(teacher, compile=False) if isinstance(teacher, (str, Path)) else teacher
         predict = lambda batch, m=model: m.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
-        total += flip_averaged(predict, x)
+        total += tta_averaged(predict, x, config.TTA)
     probs = np.clip(total / len(teachers), 1e-8, 1.0) ** (1.0 / temperature)
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 

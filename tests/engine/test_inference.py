@@ -6,6 +6,7 @@ import io
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 from skimage import data
 
@@ -46,7 +47,7 @@ def test_result_schema_carries_landmarks():
 
 
 def test_flip_averaging_is_the_mean_of_a_face_and_its_mirror():
-    from src.engine.classifier import flip_averaged
+    from src.engine.classifier import tta_averaged
 
     x = np.random.default_rng(0).random((3, 48, 48, 1)).astype(np.float32)
     calls = []
@@ -55,19 +56,49 @@ def test_flip_averaging_is_the_mean_of_a_face_and_its_mirror():
         calls.append(len(batch))
         return batch[:, 0, :, 0]
 
-    out = flip_averaged(first_row, x)
+    out = tta_averaged(first_row, x, "flip")
     assert calls == [6]  # faces and mirrors in one call
     assert np.allclose(out, (x[:, 0, :, 0] + x[:, 0, ::-1, 0]) / 2)
-    assert np.array_equal(flip_averaged(first_row, x, flip=False), x[:, 0, :, 0])
+    assert np.array_equal(tta_averaged(first_row, x, "none"), x[:, 0, :, 0])
+
+
+def test_zoom_views_are_the_face_and_its_mirror_as_seen_zoomed_in_and_zoomed_out():
+    from src.engine.classifier import ZOOM_SCALES, tta_averaged, tta_count, tta_views, zoomed
+
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 48, 48, 1)).astype(np.float32)
+    views = tta_views(x, "zoom")
+    assert views.shape == (6, 4, 48, 48, 1) and tta_count("zoom") == 6
+    assert np.array_equal(views[0], x) and np.array_equal(views[1], x[:, :, ::-1])
+    assert np.array_equal(views[3], views[2][:, :, ::-1])
+    # Zooming in by 10% about the centre: a centred square of side 20 becomes one of side 22.
+    square = np.zeros((1, 48, 48, 1), np.float32)
+    square[0, 14:34, 14:34] = 1.0
+    inside = (zoomed(square, ZOOM_SCALES[0])[0, :, 24, 0] > 0.5).sum()
+    outside = (zoomed(square, ZOOM_SCALES[1])[0, :, 24, 0] > 0.5).sum()
+    assert inside == 22 and outside == 18
+    calls = []
+
+    def mean_value(batch):
+        calls.append(len(batch))
+        return batch.reshape(len(batch), -1).mean(axis=1, keepdims=True)
+
+    out = tta_averaged(mean_value, x, "zoom")
+    assert calls == [24]  # all six views of the four faces in one call
+    assert np.allclose(out, views.reshape(6, 4, -1).mean(axis=2).mean(axis=0)[:, None])
+    with pytest.raises(ValueError, match="not one of none, flip, zoom"):
+        tta_views(x, "rotate")
 
 
 def test_a_face_and_its_mirror_image_get_the_same_probabilities(monkeypatch):
-    """With test-time flipping (the default) the classifier cannot tell a face from its mirror."""
+    """With test-time augmentation (the default) the classifier cannot tell a face from its mirror."""
     rec = get_recognizer()
     face = cv2.resize(cv2.cvtColor(data.astronaut()[30:200, 150:320], cv2.COLOR_RGB2GRAY), (48, 48))
-    assert config.TTA_FLIP
+    assert config.TTA == "zoom"
     assert np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
-    monkeypatch.setattr(config, "TTA_FLIP", False)
+    monkeypatch.setattr(config, "TTA", "flip")
+    assert np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
+    monkeypatch.setattr(config, "TTA", "none")
     assert not np.allclose(rec.classify(face), rec.classify(face[:, ::-1]), atol=1e-5)
 
 
