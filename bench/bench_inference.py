@@ -10,7 +10,7 @@ Measures, on this machine:
   smoothing and drawing (mean and p90 ms);
 - model load time, process cold start (fresh interpreter to first result), peak RSS;
 - each ONNX twin (fp32 and INT8, where present) alone, one network call on a batch of
-  256 faces (no flip TTA), with ``FER_ONNX_THREADS`` 1 and 2: faces/s. ``--twins-only``
+  256 faces (one view each, no test-time augmentation), with ``FER_ONNX_THREADS`` 1 and 2: faces/s. ``--twins-only``
   prints just these.
 
 Usage: python bench/bench_inference.py [--model FILE] [--repeats 200] [--no-write] [--twins-only]

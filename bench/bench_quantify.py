@@ -60,7 +60,8 @@ def predictions(expw: Path, model: Path, cache: Path) -> pd.DataFrame:
     """The held-back faces through the pipeline, from the cache when this model already ran."""
     from src.engine.inference import EmotionRecognizer
 
-    path = cache / f"expw_heldback_{sha256_file(model)[:12]}.csv"
+    # Keyed by the weights and the test-time views: either changes the predictions.
+    path = cache / f"expw_heldback_{sha256_file(model)[:12]}_{config.TTA}.csv"
     if path.exists():
         return pd.read_csv(path, keep_default_na=False, na_values=[""])
     recognizer = EmotionRecognizer(model)

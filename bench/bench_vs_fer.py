@@ -23,7 +23,7 @@ The pipelines take turns photo by photo, so a load change on the shared machine 
 them alike. Prints per set accuracy, faces found, wall and CPU seconds per photo (after
 start-up, one process, sequential) and each pipeline's ratio to ``fer``'s wall time.
 ``--stages`` also splits this project's wall time per photo into decode, detection,
-alignment, classification (flip TTA included) and the rest of a ``predict`` call.
+alignment, classification (test-time views included) and the rest of a ``predict`` call.
 ``--set`` picks one set (default: all; ``ck`` needs ``--ckplus``).
 
 ``fer`` is not a dependency of this project: install it into a scratch folder

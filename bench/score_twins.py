@@ -1,4 +1,4 @@
-"""Accuracy of a model's fp32 and INT8 ONNX twins side by side, as served (flip TTA).
+"""Accuracy of a model's fp32 and INT8 ONNX twins side by side, as served (test-time views, ``config.TTA``).
 
 For each model: FER2013 PublicTest and PrivateTest accuracy (FER2013 labels), PrivateTest
 FER+ majority accuracy (rows with a strict majority, when fer2013new.csv is there), ExpW's

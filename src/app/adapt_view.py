@@ -413,8 +413,8 @@ def render() -> None:
             "Share of photos held back", 0.1, 0.5, 0.25, 0.05, key="adapt_holdout", help="Stratified by emotion."
         )
         st.caption(
-            f"Base model: {model_card.model_label(str(config.MODEL_FILE))}. Method: its frozen features (face and "
-            "mirror image averaged) feed a new class-balanced logistic regression (scikit-learn), its strength "
+            f"Base model: {model_card.model_label(str(config.MODEL_FILE))}. Method: its frozen features (of the face "
+            "as seen, mirrored and reframed) feed a new class-balanced logistic regression (scikit-learn), its strength "
             "chosen by cross-validation over people; it is scored on the held-back photos, then refitted on all "
             "of them. Runs on ONNX Runtime, without TensorFlow."
         )

@@ -5,7 +5,7 @@ and the like are read as ``angry``, ``sad``), each with whole photos (or face cr
 ``crops=True``). Every photo goes through the product's own detection and alignment
 (``EmotionRecognizer.locate``; the largest face of a photo is its face). The frozen model's
 features (its features twin, ``fer_cnn.features.onnx``: the input of the classifier head,
-mirrored and averaged as at inference) feed a new head, a class-balanced logistic
+for each test-time view, ``config.TTA``) feed a new head, a class-balanced logistic
 regression (scikit-learn) whose strength is chosen by cross-validation over groups of
 photos. The result is one ONNX file (the features graph with the new head appended) and its
 manifest, so it is served wherever a model is (``predict --model``, the dashboard's model
@@ -360,7 +360,7 @@ def adapt(
             "before": asdict(before_scores),
             "after": asdict(after_scores),
             "method": (
-                "frozen features (mirror-averaged) of the base model + class-balanced logistic regression; "
+                "frozen features (over the test-time views) of the base model + class-balanced logistic regression; "
                 "scores on held-back photos (stratified, disjoint by group) of a head fitted without them; "
                 "the published head is refitted on all photos"
             ),

@@ -4,8 +4,8 @@ Shares of a selection are corrected for the model's systematic mix-ups
 (``src.analytics.quantify``); that needs ``P(predicted | true)``, measured here on faces the
 model never trained on: ExpW's held-back photos (20% of source photos, by
 ``src.training.data.expw_split``), run through the product's whole pipeline
-(``src.engine.inference.EmotionRecognizer``: detection, alignment, classifier, flip TTA,
-temperature), as ``bench/score_wild.py`` scores them. Each labelled face is matched to the
+(``src.engine.inference.EmotionRecognizer``: detection, alignment, classifier, test-time
+views, temperature), as ``bench/score_wild.py`` scores them. Each labelled face is matched to the
 detected face of highest IoU (at least 0.3).
 
 A labelled face the detector misses is *left out* of the confusion counts: a missed face never

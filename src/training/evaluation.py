@@ -324,7 +324,12 @@ def evaluate(
 
     metrics: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {"file": model_file.name, "sha256": sha256_file(model_file), "version": info.version},
+        "model": {
+            "file": model_file.name,
+            "sha256": sha256_file(model_file),
+            "version": info.version,
+            "test_time_views": config.TTA,
+        },
         "class_names": list(class_names),
         "splits": {name: split_metrics(labels[name], probs[name], class_names) for name in probs},
         "ferplus": {},
@@ -376,6 +381,7 @@ def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
             "private_test_macro_f1": (splits.get("PrivateTest") or {}).get("macro_f1"),
             "ferplus_accuracy": plus.get("accuracy"),
             "ece_after": calibration.get("ece_after"),
+            "test_time_views": metrics["model"].get("test_time_views"),
         },
     }
     if "temperature" in calibration:

@@ -184,7 +184,7 @@ def export_int8(
     report the model's accuracy. ``source`` says where they come from, for the manifest
     (e.g. "FER2013 Training faces, seed 0"; no path of this machine). The last
     ``INT8_CHECK_SHARE`` of them are kept back: the twin is calibrated on the rest and must
-    give the fp32 twin's top answer (flip TTA, as served) on at least ``min_agreement`` of
+    give the fp32 twin's top answer (test-time views, as served) on at least ``min_agreement`` of
     the kept-back faces. Below that it raises ``ValueError`` and writes nothing.
 
     The fp32 twin is exported first (``export_onnx``) when it is missing or stale.

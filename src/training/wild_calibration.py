@@ -5,7 +5,7 @@ face labelled 70% is right about 70% of the time *on FER2013's 48x48 lab crops*.
 are harder, and the same confidence means less there. This module measures it: ExpW's
 held-back photos (the 20% of source photos training never saw, ``src.training.data.expw_split``)
 go through the product's whole pipeline (``src.training.error_model.predict_faces``: detection,
-alignment, classifier, flip TTA, the served temperature), and the confidences of the faces
+alignment, classifier, test-time views (``config.TTA``), the served temperature), and the confidences of the faces
 found are compared with how often they are right.
 
 What it reports (``measure``), on the found faces (a missed face has no confidence):
@@ -14,7 +14,7 @@ What it reports (``measure``), on the found faces (a missed face has no confiden
   ``reliability`` its bins; ``accuracy`` and ``mean_confidence``; ``right_at_70``, how often a
   face labelled 65-75% sure is right (what the dashboard's sentence quotes).
 * ``temperature_wild``: a temperature fitted on these faces, in the units of the manifest's
-  ``temperature`` (it divides the log of the flip-averaged probabilities), so it could stand
+  ``temperature`` (it divides the log of the view-averaged probabilities), so it could stand
   in for it. It is *not* served: ``temperature`` stays the FER2013 one; ``src.engine.doubt`` uses it
   to mark faces whose confidence, rescaled for real photos, is low (``config.DOUBT_MIN_CONFIDENCE``). ``ece_after`` is the
   ECE it would give, cross-fitted: fitted on one half of the photos and measured on the other,

@@ -83,7 +83,12 @@ def test_evaluate_writes_schema_and_agrees_with_sklearn(fer_dir, model_copy, tmp
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics == result.metrics
     assert set(metrics) >= {"created", "model", "class_names", "splits", "ferplus", "calibration"}
-    assert metrics["model"] == {"file": model_copy.name, "sha256": sha256_file(model_copy), "version": "test-smoke"}
+    assert metrics["model"] == {
+        "file": model_copy.name,
+        "sha256": sha256_file(model_copy),
+        "version": "test-smoke",
+        "test_time_views": config.TTA,  # the scores are those of the served views
+    }
     assert metrics["class_names"] == list(config.EMOTIONS)
     assert set(metrics["splits"]) == {"PublicTest", "PrivateTest"}
     for s in metrics["splits"].values():
@@ -144,7 +149,9 @@ def test_evaluate_updates_manifest_history_and_comparison(fer_dir, model_copy, t
         "private_test_macro_f1",
         "ferplus_accuracy",
         "ece_after",
+        "test_time_views",
     }
+    assert manifest["metrics"]["test_time_views"] == "zoom"
     for kept in ("training", "version", "created", "class_names", "input_size"):
         assert manifest[kept] == before[kept]
     assert manifest["sha256"] == sha256_file(model_copy)
