@@ -49,6 +49,8 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS = 90
 ROWS_PER_RUN = 500
 INSERT_CHUNK = 100_000
+TALLY_COLUMNS = ("run_id", "hour", "unit", "emotion", "uncertain", "n", "day", "campaign", "location", "source")
+TALLY_COLUMNS += ("status", "n_50", "n_60", "n_70", "n_80", "n_90")
 
 
 def _stamp(at: datetime) -> str:
@@ -97,9 +99,9 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
             )
             people_rows.clear()
         if tally_rows and (final or len(tally_rows) >= INSERT_CHUNK):
-            db.executemany(
-                "INSERT INTO tallies (run_id, hour, unit, emotion, uncertain, n) VALUES (?, ?, ?, ?, ?, ?)", tally_rows
-            )
+            names = ", ".join(TALLY_COLUMNS)
+            marks = ", ".join("?" * len(TALLY_COLUMNS))
+            db.executemany(f"INSERT INTO tallies ({names}) VALUES ({marks})", tally_rows)
             tally_rows.clear()
 
     db.execute("BEGIN")
@@ -113,6 +115,8 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
         source = rng.choice(SOURCES)
         created = START + timedelta(seconds=rng.uniform(0, DAYS * 86400))
         timed = source in ("video", "live")
+        run = {"id": run_id, "created_at": created, "source": source, "status": "ok"}
+        run |= {"campaign": rng.choice(CAMPAIGNS), "location": rng.choice(LOCATIONS)}
         db.execute(
             "INSERT INTO runs (id, created_at, finished_at, source, campaign, location, tags, model_version, status,"
             " error, files, faces, heartbeat_at, samples, people) VALUES (?, ?, ?, ?, ?, ?, '[]', 'v3', 'ok', '',"
@@ -122,8 +126,8 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
                 _stamp(created),
                 _stamp(created + timedelta(minutes=5)),
                 source,
-                rng.choice(CAMPAIGNS),
-                rng.choice(LOCATIONS),
+                run["campaign"],
+                run["location"],
                 1 if timed else max(1, n // 3),
                 n,
                 _stamp(created + timedelta(minutes=5)),
@@ -135,7 +139,7 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
         run_faces = 0
         for i in range(n):
             if rng.random() < 0.03:
-                record = {"status": "no_face", "emotion": None, "time": None, "uncertain": None}
+                record = {"status": "no_face", "emotion": None, "time": None, "uncertain": None, "confidence": None}
                 face_rows.append((run_id, f"f{i}.jpg", *[None] * 9, "no_face", "", None, None, None))
             else:
                 emotion = rng.choices(LABELS, LABEL_WEIGHTS)[0]
@@ -143,7 +147,7 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
                 at = i * 0.5 if timed else None
                 uncertain = rng.random() < 0.05
                 run_faces += 1
-                record = {"status": "ok", "emotion": emotion, "time": at, "uncertain": uncertain}
+                record = {"status": "ok", "emotion": emotion, "time": at, "uncertain": uncertain, "confidence": top}
                 face_rows.append(
                     (
                         run_id,
@@ -171,7 +175,7 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
             probs, top = _probabilities(rng, emotion)
             first = created + timedelta(seconds=(p * n * 0.5 / max(1, m)) if timed else 0.0)
             uncertain = rng.random() < 0.05
-            persons.append({"first_seen": first, "emotion": emotion, "uncertain": uncertain})
+            persons.append({"first_seen": first, "emotion": emotion, "uncertain": uncertain, "confidence": top})
             people_rows.append(
                 (
                     run_id,
@@ -192,13 +196,16 @@ def fill(path: Path, faces: int, people: int, seed: int = 0, rows_per_run: int =
                 )
             )
         # The tallies as the store writes them with these rows.
-        tallies = face_tallies(run_id, records, created) + person_tallies(run_id, persons)
-        tally_rows.extend(
-            (run_id, _stamp(t["hour"]), t["unit"], t["emotion"], int(t["uncertain"]), t["n"]) for t in tallies
-        )
+        tallies = face_tallies(run, records) + person_tallies(run, persons)
+        tally_rows.extend(tuple(_stamp(t[c]) if c in ("hour", "day") else t[c] for c in TALLY_COLUMNS) for t in tallies)
         counts["tallies"] += len(tallies)
-        # As the store counts them: face rows with status ok (the pager relies on it).
-        db.execute("UPDATE runs SET faces = ?, samples = ? WHERE id = ?", (run_faces, run_faces, run_id))
+        # As the store counts them: face rows with status ok, the others, the media times (the
+        # pager relies on them).
+        times = [r["time"] for r in records if r["time"] is not None]
+        db.execute(
+            "UPDATE runs SET faces = ?, samples = ?, no_face = ?, first_time = ?, last_time = ? WHERE id = ?",
+            (run_faces, run_faces, n - run_faces, min(times, default=None), max(times, default=None), run_id),
+        )
         counts["faces"] += n
         counts["people"] += m
         flush()

@@ -15,7 +15,8 @@ People are counted under a *grouping* (``src.analytics.groups``): the seven emot
 sentiment grouping in force, or a custom grouping of the groups file; a person counts in every
 group they belong to, and shares are of all people. A group with a ``min_confidence`` counts
 from ``Store.tallies(min_confidence=t)`` (``confidence_thresholds`` lists the ``t`` a grouping
-needs), since the tallies keep no confidence. Campaigns are shown with 95% Wilson intervals on
+needs): the tallies' counts at a confidence band (0.5 ... 0.9), the rows at any other threshold.
+Campaigns are shown with 95% Wilson intervals on
 each share; whether they differ is ``src.analytics.compare.compare_counts``'s to say. The long
 tables' count column is named ``faces`` whatever the tallies count.
 """

@@ -431,6 +431,16 @@ def store_version(store) -> str:
     return store.version()
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _has_runs(url: str, version: str) -> bool:
+    return not _store(url).runs(limit=1).empty
+
+
+def has_runs(version: str) -> bool:
+    """Whether the ``FER_DATABASE_URL`` store holds any run (of any status), cached on its version."""
+    return _has_runs(config.DATABASE_URL, version)
+
+
 def run_count(store, filters: dict) -> int:
     """How many runs the views count (finished, or being written) match ``filters``
     (``trends.store_filters``; the dates are the runs' start), summed in the database."""
@@ -447,13 +457,24 @@ _READ = {"include_running": True}
 
 
 # What the views tell apart: campaigns (KPIs, comparisons) and sources (a photo sees a person once,
-# a video or the camera follows them); locations only filter. Days, unless a chart asks for hours:
-# the database then sums its run-hour tallies into a few thousand rows.
+# a video or the camera follows them); locations only filter. A view asks for each shape it shows
+# apart: days (or hours) alone for a chart over time, campaigns and sources over all time
+# (``bucket="all"``) for the comparisons, so the database sums its run-hour tallies into a few
+# thousand rows, each shape along one of its indexes.
 VIEW_KEYS = ("campaign", "source")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _tallies(url: str, version: str, unit: str, filters: tuple, include_uncertain: bool, min_confidence, bucket: str):
+def _tallies(
+    url: str,
+    version: str,
+    unit: str,
+    filters: tuple,
+    include_uncertain: bool,
+    min_confidence,
+    bucket: str,
+    by: tuple[str, ...] = VIEW_KEYS,
+):
     from src.analytics.trends import clean_tallies
 
     return clean_tallies(
@@ -464,7 +485,7 @@ def _tallies(url: str, version: str, unit: str, filters: tuple, include_uncertai
             include_uncertain=include_uncertain,
             min_confidence=min_confidence,
             bucket=bucket,
-            by=VIEW_KEYS,
+            by=by,
         )
     )
 
@@ -476,20 +497,29 @@ def tallies(
     include_uncertain: bool = True,
     min_confidence: float | None = None,
     bucket: str = "day",
+    by: tuple[str, ...] = VIEW_KEYS,
 ) -> pd.DataFrame:
     """``Store.tallies`` of the ``FER_DATABASE_URL`` store (``filters``: its keyword arguments,
-    ``trends.store_filters``) per day (``bucket="hour"``: per hour), campaign and source, cached on
-    the filters and the store's ``version`` (``store_version``): the same filters again are
-    instant, and new runs show up."""
-    return _tallies(config.DATABASE_URL, version, unit, _hashable(filters), include_uncertain, min_confidence, bucket)
+    ``trends.store_filters``) per day (``bucket="hour"``: per hour; ``"all"``: over all time) and
+    the run columns ``by`` (campaign and source unless asked), cached on the filters and the
+    store's ``version`` (``store_version``): the same filters again are instant, and new runs
+    show up."""
+    return _tallies(
+        config.DATABASE_URL, version, unit, _hashable(filters), include_uncertain, min_confidence, bucket, tuple(by)
+    )
 
 
 def sure_tallies(
-    version: str, filters: dict, thresholds, include_uncertain: bool = True, bucket: str = "day"
+    version: str,
+    filters: dict,
+    thresholds,
+    include_uncertain: bool = True,
+    bucket: str = "day",
+    by: tuple[str, ...] = VIEW_KEYS,
 ) -> dict[float, pd.DataFrame]:
     """The person tallies of people at least ``t`` sure, for each threshold (groups with a
     ``min_confidence``): one query per distinct threshold, cached as ``tallies``."""
-    return {t: tallies(version, "person", filters, include_uncertain, t, bucket) for t in thresholds}
+    return {t: tallies(version, "person", filters, include_uncertain, t, bucket, by) for t in thresholds}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -1,6 +1,8 @@
 """The results store's aggregates, pages and streams (src/analytics/store/) on SQLite, PostgreSQL
 and MariaDB: tallies written with the rows they count, ``filter_options``, ``count_results``,
-``page_results``, ``iter_results``/``iter_people``, and revision 0004 carrying stored data over.
+``page_results``, ``iter_results``/``iter_people``, revision 0004 carrying stored data over, and
+revision 0005's tallies keyed for reading without a join (confidence bands, days, the run's
+columns and status) and per-run row counters.
 
 Every figure is checked against the readers that read every row (``results()``, ``people()``,
 ``live_seconds()``) on a small mixed store, so the tallies can never drift from the rows."""
@@ -18,9 +20,11 @@ import sqlalchemy as sa
 from db_servers import empty_database, new_database
 
 from src.analytics.store import (
+    CONFIDENCE_BANDS,
     FACES,
     MIGRATIONS_DIR,
     PEOPLE,
+    RUNS,
     TALLIES,
     TALLY_COLUMNS,
     Store,
@@ -302,6 +306,122 @@ def test_filter_options_come_from_finished_runs(store):
     assert options["last"] == datetime(2026, 3, 2, 13, tzinfo=UTC)
 
 
+def test_confidence_bands_count_like_the_rows(store):
+    """At a band edge ``min_confidence`` reads the tallies' band counts: the same counts as the
+    rows with ``confidence >= min_confidence``, whatever the filters, shape and doubt."""
+    fill_mixed(store)
+    for unit in ("sample", "person"):
+        for band in CONFIDENCE_BANDS:
+            for switches in ({}, {"include_running": True}, {"include_unfinished": True}):
+                got = store.tallies(unit, min_confidence=band, **switches)
+                assert tally_counts(got) == expected(store, unit, min_confidence=band, **switches), (unit, band)
+            sure = store.tallies(unit, min_confidence=band, include_uncertain=False)
+            assert not sure["uncertain"].any()
+            everything = store.tallies(unit, min_confidence=band)
+            assert sure["n"].sum() == everything.loc[~everything["uncertain"], "n"].sum()
+            daily = store.tallies(unit, min_confidence=band, bucket="day", by=("campaign",), campaign="spring")
+            assert daily["n"].sum() == store.tallies(unit, min_confidence=band, campaign="spring")["n"].sum()
+    # 0.7 exactly is sure enough (the batch's h.jpg face, the live person); live seconds never are.
+    assert store.tallies("person", min_confidence=0.7, source="live")["n"].sum() == 1
+    assert store.tallies("sample", min_confidence=0.5, source="live").empty
+
+
+def test_over_all_time_sums_every_hour(store):
+    fill_mixed(store)
+    for unit in ("sample", "person"):
+        for threshold in (None, 0.7, 0.65):
+            hourly = store.tallies(unit, min_confidence=threshold, include_running=True)
+            for by in ((), ("campaign", "source"), ("location",)):
+                whole = store.tallies(unit, bucket="all", by=by, min_confidence=threshold, include_running=True)
+                assert tuple(whole.columns) == TALLY_COLUMNS and str(whole["hour"].dt.tz) == "UTC"
+                assert not whole.duplicated(list(TALLY_COLUMNS[1:-1])).any()
+                folded = hourly.copy()
+                for key in set(("campaign", "location", "source")) - set(by):
+                    folded[key] = ""
+                keys = ["campaign", "location", "source", "emotion", "uncertain"]
+                want = folded.groupby(keys).agg(first=("hour", "min"), n=("n", "sum"))
+                got = whole.set_index(keys).sort_index()
+                assert got["n"].to_dict() == want["n"].to_dict(), (unit, threshold, by)
+                assert got["hour"].to_dict() == want["first"].to_dict(), (unit, threshold, by)
+
+
+def test_tallies_follow_their_run_from_running_to_finished_or_abandoned(store):
+    ids = fill_mixed(store)
+
+    def statuses() -> dict[str, set[str]]:
+        with store.engine.connect() as conn:
+            found: dict[str, set[str]] = {}
+            for run_id, status in conn.execute(sa.select(TALLIES.c.run_id, TALLIES.c.status).distinct()):
+                found.setdefault(run_id, set()).add(status)
+            return found
+
+    assert statuses()[ids["running"]] == {"running"} and statuses()[ids["failed"]] == {"failed"}
+    assert statuses()[ids["video"]] == {"ok"}  # its people were made as it finished: ok too
+    assert store.tallies("sample", campaign="autumn", include_running=True)["n"].sum() == 1
+    # Its writer died: once the lease has passed the run is failed, its tallies with it.
+    with store.engine.begin() as conn:
+        conn.execute(
+            RUNS.update().where(RUNS.c.id == ids["running"]).values(heartbeat_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    assert store.tallies("sample", campaign="autumn", include_running=True).empty
+    assert store.fail_abandoned_runs() == 1
+    assert statuses()[ids["running"]] == {"failed"}
+    assert store.tallies("sample", campaign="autumn", include_running=True).empty
+    assert store.tallies("sample", campaign="autumn", include_unfinished=True)["n"].sum() == 2
+    # A run finished ok counts by default from then on; a finished run marked failed no longer.
+    live = store.start_run("live", campaign="autumn")
+    store.add_live_seconds(live, [{"second": T0, "faces": 1, "counts": {"sad": 1}}])
+    assert store.tallies("sample", campaign="autumn").empty
+    assert store.tallies("sample", campaign="autumn", include_running=True)["n"].sum() == 1
+    store.finish_run(live)
+    assert store.tallies("sample", campaign="autumn")["n"].sum() == 1
+    store.finish_run(live, "failed", "found broken later")
+    assert store.tallies("sample", campaign="autumn").empty
+
+
+def counters(store: Store) -> dict[str, tuple]:
+    with store.engine.connect() as conn:
+        query = sa.select(RUNS.c.id, RUNS.c.faces, RUNS.c.no_face, RUNS.c.errors, RUNS.c.first_time, RUNS.c.last_time)
+        return {run_id: tuple(values) for run_id, *values in conn.execute(query)}
+
+
+def test_the_run_counters_equal_the_rows_they_count(store):
+    ids = fill_mixed(store)
+    broken = [{"file": "x.jpg", "status": "error", "error": "cannot read"}, row("y.jpg", None)]
+    ids["broken"] = store.save_rows("batch", [*broken, row("z.jpg", "sad")], campaign="spring", created_at=T0)
+
+    def check() -> None:
+        rows = store.results(include_unfinished=True)
+        found = counters(store)
+        for run_id, run_rows in rows.groupby("run_id"):
+            status = run_rows["status"].value_counts()
+            times = run_rows["time"].dropna()
+            assert found[run_id][:3] == (status.get("ok", 0), status.get("no_face", 0), status.get("error", 0))
+            assert found[run_id][3:] == ((times.min(), times.max()) if len(times) else (None, None)), run_id
+        assert set(found) >= set(rows["run_id"])
+        for switches in ({}, {"include_running": True}, {"include_unfinished": True}, {"campaign": "spring"}):
+            assert store.count_results(**switches) == len(store.results(**switches)), switches
+        finished = store.results()
+        assert store.file_outcomes() == {
+            "no_face": int((finished["status"] == "no_face").sum()),
+            "error": int((finished["status"] == "error").sum()),
+        }
+
+    check()
+    assert store.file_outcomes() == {"no_face": 2, "error": 1}
+    store.delete_run(ids["broken"])
+    check()
+    assert store.file_outcomes() == {"no_face": 1, "error": 0}
+    # Rows added in several writes: the counters add up, the media times widen.
+    with store.run("video", campaign="spring", created_at=T0) as run:
+        run.add([{**row("w.mp4", "happy"), "time": 5.0, "track_id": 0}, row("gone.mp4", None)])
+        run.add([{**row("w.mp4", "sad"), "time": 2.5, "track_id": 0}, {**row("w.mp4", "sad"), "time": 9.0}])
+    assert counters(store)[run.id] == (3, 1, 0, 2.5, 9.0)
+    check()
+    assert store.apply_retention(1) > 0  # T0 is long gone: every run goes, its counters with it
+    assert counters(store) == {} and store.count_results(include_unfinished=True) == 0
+
+
 # --- Pages and streams --------------------------------------------------------------------
 
 
@@ -392,10 +512,14 @@ def test_iter_results_and_people_stream_the_readers_rows_in_chunks(store):
 
 def test_the_migration_and_the_code_agree_on_the_new_columns_and_indexes(store):
     inspector = sa.inspect(store.engine)
-    for table in (TALLIES, FACES, PEOPLE):
+    for table in (TALLIES, FACES, PEOPLE, RUNS):
         assert [c["name"] for c in inspector.get_columns(table.name)] == list(table.c.keys()), table.name
     indexed = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("tallies")}
     assert indexed["ix_tallies_run_id_unit"][:2] == ["run_id", "unit"] and indexed["ix_tallies_hour"] == ["hour"]
+    # Revision 0005: the readers' GROUP BYs follow these, at most 16 columns each (MySQL).
+    assert indexed["ix_tallies_days"][:5] == ["unit", "status", "day", "emotion", "uncertain"]
+    assert indexed["ix_tallies_campaigns"][:6] == ["unit", "status", "campaign", "source", "emotion", "uncertain"]
+    assert all(len(indexed[name]) <= 16 for name in ("ix_tallies_days", "ix_tallies_campaigns"))
     faces = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("faces")}
     assert faces["ix_faces_run_id_time"] == ["run_id", "time"] and "ix_faces_run_id" not in faces
     assert "ix_faces_not_ok" in faces
@@ -481,6 +605,68 @@ def test_the_upgrade_to_tallies_carries_stored_data_over(new_db_url):
         # Written by the store from now on, beside the carried-over ones.
         store.finish_run(runs["running"])
         assert store.tallies("sample", campaign=[None], source="batch")["n"].sum() == 1
+
+
+def test_the_upgrade_to_0005_gives_what_the_store_writes(new_db_url):
+    """A store written by the store (rows in several writes, a video's people, live seconds and
+    people, running, failed and errored runs), taken back to 0004 and up again: 0005 tallies and
+    counts its rows exactly as the writes did."""
+    from alembic import command
+    from alembic.config import Config
+
+    store = Store(new_db_url)
+    fill_mixed(store)
+    with store.run("batch", campaign="spring", location="Lyon", created_at=T0) as run:
+        run.add([{"file": "x.jpg", "status": "error", "error": "cannot read"}, row("p.jpg", "fear", 0.95)])
+        run.add([{**row("q.mp4", "sad", 0.81), "time": 3.0, "track_id": 1}])
+
+    def snapshot(opened: Store) -> dict:
+        found: dict = {"counters": counters(opened)}
+        for unit in ("sample", "person"):
+            for threshold in (None, *CONFIDENCE_BANDS, 0.65):
+                for switches in ({}, {"include_running": True}, {"include_unfinished": True}):
+                    got = opened.tallies(unit, min_confidence=threshold, **switches)
+                    found[(unit, threshold, *switches)] = tally_counts(got, with_doubt=True)
+        found["outcomes"] = opened.file_outcomes()
+        found["rows"] = opened.count_results(include_unfinished=True)
+        page = opened.page_results(limit=7)
+        found["page"] = list(zip(page["run_id"], page["file"], page["at"]))
+        with opened.engine.connect() as conn:
+            sums = sa.select(
+                TALLIES.c.run_id,
+                TALLIES.c.hour,
+                TALLIES.c.unit,
+                TALLIES.c.emotion,
+                TALLIES.c.uncertain,
+                TALLIES.c.day,
+                TALLIES.c.campaign,
+                TALLIES.c.location,
+                TALLIES.c.source,
+                TALLIES.c.status,
+                *(sa.func.sum(TALLIES.c[c]) for c in ("n", "n_50", "n_60", "n_70", "n_80", "n_90")),
+            ).group_by(*(TALLIES.c[c] for c in ("run_id", "hour", "unit", "emotion", "uncertain", "day")))
+            sums = sums.group_by(*(TALLIES.c[c] for c in ("campaign", "location", "source", "status")))
+            found["tallies"] = {tuple(r[:10]): tuple(int(v) for v in r[10:]) for r in conn.execute(sums)}
+        return found
+
+    written = snapshot(store)
+    store.close()
+    engine = sa.create_engine(new_db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            cfg.attributes["tally_batch"] = 3  # several batches, as on a large store
+            command.upgrade(cfg, "0005")
+    finally:
+        engine.dispose()
+    with Store(new_db_url) as store:
+        carried = snapshot(store)
+    assert carried == written
 
 
 def test_the_downgrade_drops_the_tallies(new_db_url):

@@ -65,6 +65,7 @@ from src.analytics.store.queries import (
 )
 from src.analytics.store.schema import (
     ALERTS,
+    CONFIDENCE_BANDS,
     ERROR_MAX,
     FACES,
     LABEL_MAX,
@@ -95,6 +96,7 @@ __all__ = [
     "ABANDONED",
     "ALERTS",
     "ALERT_COLUMNS",
+    "CONFIDENCE_BANDS",
     "CONNECT_TIMEOUT_S",
     "ERROR_MAX",
     "EXAMPLE_URLS",

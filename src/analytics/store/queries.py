@@ -30,6 +30,7 @@ from src.analytics.store.schema import (
     TALLIES,
     TALLY_UNITS,
     as_utc,
+    band_column,
 )
 
 # The columns of the DataFrames returned by Store.runs(), Store.results(), Store.people() and Store.alerts().
@@ -88,21 +89,31 @@ def run_filters(
             if value not in RUN_STATUSES:
                 raise StoreError(f"unknown run status {value!r}; one of {', '.join(RUN_STATUSES)}")
         where.append(RUNS.c.status.in_(statuses))
-    for column, value, what in ((RUNS.c.campaign, campaign, "campaign"), (RUNS.c.location, location, "location")):
-        names = filter_names(value, what)
-        if names is not None:
-            named = [n for n in names if n is not None]
-            where.append(sa.or_(column.in_(named), column.is_(None)) if None in names else column.in_(named))
-    if source is not None:
-        sources = [source] if isinstance(source, str) else list(source)
-        where.append(RUNS.c.source.in_([check_source(s) for s in sources]))
+    where += name_filters(RUNS, campaign=campaign, location=location, source=source, run_id=run_id)
     if since is not None:
         where.append(RUNS.c.created_at >= as_utc(since))
     if until is not None:
         where.append(RUNS.c.created_at < as_utc(until))
+    return where
+
+
+def name_filters(
+    table: sa.Table, *, campaign: Any, location: Any, source: Any, run_id: Any
+) -> list[sa.ColumnElement[bool]]:
+    """The filters on a run's names and id, on ``runs`` or on the copies ``tallies`` keep."""
+    where: list[sa.ColumnElement[bool]] = []
+    for name, value in (("campaign", campaign), ("location", location)):
+        names = filter_names(value, name)
+        if names is not None:
+            column = table.c[name]
+            named = [n for n in names if n is not None]
+            where.append(sa.or_(column.in_(named), column.is_(None)) if None in names else column.in_(named))
+    if source is not None:
+        sources = [source] if isinstance(source, str) else list(source)
+        where.append(table.c.source.in_([check_source(s) for s in sources]))
     if run_id is not None:
         ids = [run_id] if isinstance(run_id, str) else list(run_id)
-        where.append(RUNS.c.id.in_(ids))
+        where.append((RUNS.c.id if table is RUNS else table.c.run_id).in_(ids))
     return where
 
 
@@ -342,7 +353,7 @@ def _hour_up(value: Any) -> datetime:
     return floor if floor == when else floor + timedelta(hours=1)
 
 
-TALLY_BUCKETS = ("hour", "day")
+TALLY_BUCKETS = ("hour", "day", "all")  # "all": summed over time, ``hour`` the first one counted
 TALLY_KEYS = ("campaign", "location", "source")
 
 
@@ -360,9 +371,9 @@ def check_keys(by: Any) -> tuple[str, ...]:
     return keys
 
 
-def _run_keys(by: Sequence[str]) -> tuple[sa.ColumnElement, ...]:
+def _run_keys(by: Sequence[str], table: sa.Table = RUNS) -> tuple[sa.ColumnElement, ...]:
     """The run columns kept apart (``by``); the others are summed over and come back as ""."""
-    return tuple(RUNS.c[k] if k in by else sa.literal(None, sa.String).label(k) for k in TALLY_KEYS)
+    return tuple(table.c[k] if k in by else sa.literal(None, sa.String).label(k) for k in TALLY_KEYS)
 
 
 def day_of(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
@@ -380,6 +391,12 @@ def check_unit(unit: Any) -> str:
     return unit
 
 
+# The order the tallies' covering indexes keep (revision 0005): a GROUP BY that follows one of them
+# is summed as the index is read, without sorting.
+_DAYS_ORDER = ("emotion", "uncertain", "campaign", "source", "location")
+_CAMPAIGNS_ORDER = ("campaign", "source", "emotion", "uncertain", "location")
+
+
 def tallies_query(
     unit: str,
     where: Sequence[sa.ColumnElement[bool]],
@@ -389,22 +406,51 @@ def tallies_query(
     dialect: str,
     bucket: str = "hour",
     by: Sequence[str] = TALLY_KEYS,
+    *,
+    band: float | None = None,
+    statuses: Sequence[str] | None = ("ok",),
+    running: sa.Select | None = None,
 ) -> sa.Select:
-    """The tallies of ``unit`` summed per hour (or day), the run columns in ``by``, label and doubt."""
+    """The tallies of ``unit`` summed per hour (or day, or over all time), the run columns in
+    ``by``, label and doubt; ``where``: conditions on the tallies' copies of the run columns
+    (``name_filters``). Counted are the tallies of runs of ``statuses`` (None: any) and, with
+    ``running`` (a SELECT of run ids), those of these runs while they run. ``band``: the count at
+    that confidence band (``CONFIDENCE_BANDS``) instead of every one."""
+    n = TALLIES.c.n if band is None else TALLIES.c[band_column(band)]
     # The hour as the driver gives it (SQLite: text), parsed for the whole frame at once.
-    hour = sa.type_coerce(TALLIES.c.hour, sa.String if dialect == "sqlite" else sa.DateTime)
-    if bucket == "day":
-        hour = day_of(TALLIES.c.hour, dialect)
-    keys = (hour, *_run_keys(by), TALLIES.c.emotion, TALLIES.c.uncertain)
+    as_given = sa.String if dialect == "sqlite" else sa.DateTime
     conditions = [TALLIES.c.unit == unit, *where, *time_range(TALLIES.c.hour, since, until, seconds=False)]
     if not include_uncertain:
         conditions.append(TALLIES.c.uncertain == sa.false())
-    return (
-        sa.select(*keys, sa.cast(sa.func.sum(TALLIES.c.n), sa.BigInteger).label("n"))
-        .select_from(TALLIES.join(RUNS, TALLIES.c.run_id == RUNS.c.id))
-        .where(*conditions)
-        .group_by(*_grouped(keys))
-    )
+    names = dict(zip(TALLY_KEYS, _run_keys(by, TALLIES)))
+    names |= {"emotion": TALLIES.c.emotion, "uncertain": TALLIES.c.uncertain}
+    if bucket == "all":
+        hour = sa.type_coerce(sa.func.min(TALLIES.c.hour), as_given).label("hour")
+        order = [names[k] for k in _CAMPAIGNS_ORDER]
+    else:
+        hour = sa.type_coerce(TALLIES.c.day if bucket == "day" else TALLIES.c.hour, as_given).label("hour")
+        order = [hour, *(names[k] for k in _DAYS_ORDER)]
+    columns = [hour, *(names[k] for k in (*TALLY_KEYS, "emotion", "uncertain"))]
+
+    def part(*more: sa.ColumnElement[bool]) -> sa.Select:
+        summed = sa.cast(sa.func.sum(n), sa.BigInteger).label("n")
+        query = sa.select(*columns, summed).where(*conditions, *more).group_by(*_grouped(order))
+        return query if band is None else query.having(sa.func.sum(n) > 0)  # none sure enough: no row
+
+    finished = () if statuses is None else (TALLIES.c.status.in_(list(statuses)),)
+    if running is None:
+        return part(*finished)
+    # The runs being written, apart: each part still follows an index, and a few rows are summed again.
+    both = sa.union_all(part(*finished), part(TALLIES.c.status == "running", TALLIES.c.run_id.in_(running))).subquery()
+    again = [both.c.emotion, both.c.uncertain, *(both.c[k] for k in by)]
+    first = sa.func.min(both.c.hour) if bucket == "all" else both.c.hour
+    return sa.select(
+        sa.type_coerce(first, as_given).label("hour"),
+        *(both.c[k] if k in by else sa.literal(None, sa.String).label(k) for k in TALLY_KEYS),
+        both.c.emotion,
+        both.c.uncertain,
+        sa.cast(sa.func.sum(both.c.n), sa.BigInteger).label("n"),
+    ).group_by(*([] if bucket == "all" else [both.c.hour]), *again)
 
 
 def _grouped(keys: Sequence[sa.ColumnElement]) -> list[sa.ColumnElement]:
@@ -446,11 +492,13 @@ def counted_query(
     if not include_uncertain:
         conditions.append(uncertain == sa.false())
     keys = (hour, *_run_keys(by), table.c.emotion, uncertain)
+    if bucket == "all":  # summed over time: the first hour counted
+        keys = (sa.func.min(hour), *keys[1:])
     return (
         sa.select(*(key.label(name) for key, name in zip(keys, TALLY_COLUMNS)), sa.func.count().label("n"))
         .select_from(table.join(RUNS, table.c.run_id == RUNS.c.id))
         .where(*conditions)
-        .group_by(*_grouped(keys))
+        .group_by(*_grouped(keys[1:] if bucket == "all" else keys))
     )
 
 
@@ -499,29 +547,30 @@ def count_query(table: sa.Table, where: Sequence[sa.ColumnElement[bool]]) -> sa.
     )
 
 
-def run_spans_query(where: Sequence[sa.ColumnElement[bool]], dialect: str, *, with_times: bool = True) -> sa.Select:
-    """Each selected run's time (POSIX seconds), face rows (``runs.faces``) and first and last
-    media time (index seeks on ``ix_faces_run_id_time``, no row read; None without ``with_times``)."""
-
-    def edge(order) -> sa.ScalarSelect:
-        # ORDER BY ... LIMIT 1 rather than MIN/MAX: one index seek on every backend.
-        found = sa.select(FACES.c.time).where(FACES.c.run_id == RUNS.c.id, FACES.c.time.is_not(None))
-        return found.order_by(order).limit(1).scalar_subquery()
-
-    if with_times:
-        first, last = edge(FACES.c.time).label("min_t"), edge(FACES.c.time.desc()).label("max_t")
-    else:
-        first, last = sa.null().label("min_t"), sa.null().label("max_t")
+def run_spans_query(where: Sequence[sa.ColumnElement[bool]], dialect: str) -> sa.Select:
+    """Each selected run's time (POSIX seconds), rows (its counters: faces, no face, errors) and
+    first and last media time (``runs.first_time``/``last_time``): the runs table alone."""
     start = epoch_seconds(RUNS.c.created_at, dialect)
-    query = sa.select(RUNS.c.id, start, RUNS.c.faces, first, last).where(sa.and_(sa.true(), *where))
+    rows = RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors
+    query = sa.select(RUNS.c.id, start, rows, RUNS.c.first_time, RUNS.c.last_time).where(sa.and_(sa.true(), *where))
     return query.order_by(RUNS.c.created_at, RUNS.c.id)  # oldest first, as results() reads them
 
 
-def other_rows_query() -> sa.Select:
-    """How many rows that are not faces (no face, error) each run has, from ``ix_faces_not_ok``
-    alone (no join: the runs are picked in Python)."""
-    not_ok = FACES.c.status != sa.literal_column("'ok'")  # a literal, so the partial index applies
-    return sa.select(FACES.c.run_id, sa.func.count()).where(not_ok).group_by(FACES.c.run_id)
+def newest_spans_query(where: Sequence[sa.ColumnElement[bool]], dialect: str, limit: int) -> sa.Select:
+    """The ``limit`` selected runs whose rows can be the newest (latest possible ``at`` first) as
+    ``RunSpan`` fields: id, rows, and the earliest and latest ``at`` computed here, so the order
+    and the values agree exactly."""
+    start = epoch_seconds(RUNS.c.created_at, dialect)
+    first = start + sa.case((RUNS.c.first_time < 0, RUNS.c.first_time), else_=0.0)
+    last = start + sa.case((RUNS.c.last_time > 0, RUNS.c.last_time), else_=0.0)
+    rows = RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors
+    query = sa.select(RUNS.c.id, rows, first, last.label("last")).where(sa.and_(sa.true(), *where))
+    return query.order_by(sa.desc("last"), RUNS.c.id).limit(int(limit))
+
+
+def rows_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
+    """How many rows the selected runs hold, from their counters."""
+    return sa.select(sa.func.sum(RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors)).where(sa.and_(sa.true(), *where))
 
 
 @dataclass(frozen=True)
@@ -535,15 +584,14 @@ class RunSpan:
     last: float
 
 
-def run_spans(spans: Sequence[Sequence[Any]], others: Sequence[Sequence[Any]]) -> list[RunSpan]:
-    """``RunSpan``s from the rows of ``run_spans_query`` and ``other_rows_query``."""
-    other = {run_id: int(n) for run_id, n in others}
+def run_spans(spans: Sequence[Sequence[Any]]) -> list[RunSpan]:
+    """``RunSpan``s from the rows of ``run_spans_query``."""
     found = []
-    for run_id, start, faces, min_t, max_t in spans:
+    for run_id, start, rows, min_t, max_t in spans:
         start = float(start)
         first = start + min(0.0, float(min_t if min_t is not None else 0.0))
         last = start + max(0.0, float(max_t if max_t is not None else 0.0))
-        found.append(RunSpan(run_id, int(faces) + other.get(run_id, 0), first, last))
+        found.append(RunSpan(run_id, int(rows), first, last))
     return found
 
 

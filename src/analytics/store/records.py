@@ -22,6 +22,7 @@ from src.analytics import people
 from src.analytics.groups import sentiment_of
 from src.analytics.store.errors import RunClosedError, StoreError
 from src.analytics.store.schema import (
+    CONFIDENCE_BANDS,
     ERROR_MAX,
     LABEL_MAX,
     NAME_MAX,
@@ -29,6 +30,7 @@ from src.analytics.store.schema import (
     SOURCES,
     TAGS_MAX,
     as_utc,
+    band_column,
     utc_now,
 )
 from src.common import sanitize
@@ -355,44 +357,73 @@ def hour_of(at: datetime) -> datetime:
     return as_utc(at).replace(minute=0, second=0, microsecond=0)
 
 
-def tally_records(run_id: str, unit: str, items: Iterable[tuple[datetime, str, bool | None, int]]) -> list[dict]:
-    """``tallies`` rows counting ``items`` (when, label, uncertain, n): one per hour, label and
-    doubt (None counts as sure), so one write adds few rows whatever its size."""
-    counts: dict[tuple[datetime, str, bool], int] = {}
-    for at, emotion, uncertain, n in items:
+def tally_records(
+    run: Mapping[str, Any], unit: str, items: Iterable[tuple[datetime, str, bool | None, int, float | None]]
+) -> list[dict]:
+    """``tallies`` rows counting ``items`` (when, label, uncertain, n, confidence) of ``run`` (its
+    row: ``id``, ``campaign``, ``location``, ``source``, ``status``): one per hour, label and
+    doubt (None counts as sure), so one write adds few rows whatever its size, each with the
+    run's columns and its counts at every confidence band (no confidence: in none)."""
+    counts: dict[tuple[datetime, str, bool], list[int]] = {}
+    for at, emotion, uncertain, n, confidence in items:
         if n:
             key = (hour_of(at), emotion, bool(uncertain))
-            counts[key] = counts.get(key, 0) + int(n)
+            found = counts.get(key)
+            if found is None:
+                found = counts[key] = [0] * (1 + len(CONFIDENCE_BANDS))
+            found[0] += int(n)
+            if confidence is not None:
+                for i, band in enumerate(CONFIDENCE_BANDS, start=1):
+                    if confidence >= band:
+                        found[i] += int(n)
     return [
-        {"run_id": run_id, "hour": hour, "unit": unit, "emotion": emotion, "uncertain": uncertain, "n": n}
-        for (hour, emotion, uncertain), n in counts.items()
+        {
+            "run_id": run["id"],
+            "hour": hour,
+            "unit": unit,
+            "emotion": emotion,
+            "uncertain": uncertain,
+            "n": found[0],
+            "day": hour.replace(hour=0),
+            "campaign": run["campaign"],
+            "location": run["location"],
+            "source": run["source"],
+            "status": run["status"],
+            **{band_column(band): k for band, k in zip(CONFIDENCE_BANDS, found[1:])},
+        }
+        for (hour, emotion, uncertain), found in counts.items()
     ]
 
 
-def face_tallies(run_id: str, records: Iterable[Mapping], origin: datetime) -> list[dict]:
-    """The sample tallies of ``faces`` records (``face_record``) of a run started at ``origin``:
-    face rows with status ok and a label, at the run's time plus their media time."""
+def face_tallies(run: Mapping[str, Any], records: Iterable[Mapping]) -> list[dict]:
+    """The sample tallies of ``faces`` records (``face_record``) of ``run`` (its row, see
+    ``tally_records``): face rows with status ok and a label, at the run's time
+    (``created_at``) plus their media time."""
+    origin = as_utc(run["created_at"])
     return tally_records(
-        run_id,
+        run,
         "sample",
         (
-            (origin + timedelta(seconds=r["time"] or 0.0), r["emotion"], r.get("uncertain"), 1)
+            (origin + timedelta(seconds=r["time"] or 0.0), r["emotion"], r.get("uncertain"), 1, r.get("confidence"))
             for r in records
             if r["status"] == "ok" and r["emotion"]
         ),
     )
 
 
-def second_tallies(run_id: str, records: Iterable[Mapping]) -> list[dict]:
-    """The sample tallies of ``live_seconds`` records: each second's count of each label."""
+def second_tallies(run: Mapping[str, Any], records: Iterable[Mapping]) -> list[dict]:
+    """The sample tallies of ``live_seconds`` records: each second's count of each label (no
+    confidence is kept for them)."""
     return tally_records(
-        run_id, "sample", ((r["second"], label, None, n) for r in records for label, n in r["counts"].items())
+        run, "sample", ((r["second"], label, None, n, None) for r in records for label, n in r["counts"].items())
     )
 
 
-def person_tallies(run_id: str, records: Iterable[Mapping]) -> list[dict]:
+def person_tallies(run: Mapping[str, Any], records: Iterable[Mapping]) -> list[dict]:
     """The person tallies of ``people`` records (``person_record``): each person at first seen."""
-    return tally_records(run_id, "person", ((r["first_seen"], r["emotion"], r.get("uncertain"), 1) for r in records))
+    return tally_records(
+        run, "person", ((r["first_seen"], r["emotion"], r.get("uncertain"), 1, r.get("confidence")) for r in records)
+    )
 
 
 def alert_record(

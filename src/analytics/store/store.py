@@ -69,6 +69,7 @@ from src.analytics.store.records import (
 from src.analytics.store.schema import (
     ALERTS,
     CHILDREN,
+    CONFIDENCE_BANDS,
     ERROR_MAX,
     FACES,
     LIVE_SECONDS,
@@ -284,33 +285,62 @@ class Store:
                     .where(RUNS.c.id == run_id, stale)
                     .values(status="failed", error=ABANDONED.format(since=since), finished_at=since)
                 )
+                if done.rowcount:
+                    conn.execute(TALLIES.update().where(TALLIES.c.run_id == run_id).values(status="failed"))
                 marked += done.rowcount
             return marked
 
         return self._transaction(work, "marking abandoned runs failed")
 
-    def _claim(self, conn: Connection, run_id: str, files: int = 0, faces: int = 0, samples: int = 0) -> None:
-        """Lock a running run's row (and add to its counts), or say why it cannot take rows.
+    def _claim(
+        self,
+        conn: Connection,
+        run_id: str,
+        files: int = 0,
+        faces: int = 0,
+        samples: int = 0,
+        *,
+        no_face: int = 0,
+        errors: int = 0,
+        times: Sequence[float] = (),
+    ) -> None:
+        """Lock a running run's row (and add to its counters), or say why it cannot take rows.
 
         Updating the parent first serialises writers of one run: on MySQL, inserting children
         first (a shared lock through the foreign key) then updating would deadlock."""
         check_run_id(run_id)
-        result = conn.execute(
-            RUNS.update()
-            .where(RUNS.c.id == run_id, RUNS.c.status == "running")
-            .values(
-                files=RUNS.c.files + files,
-                faces=RUNS.c.faces + faces,
-                samples=RUNS.c.samples + samples,
-                heartbeat_at=utc_now(),
+        values: dict[str, Any] = {
+            "files": RUNS.c.files + files,
+            "faces": RUNS.c.faces + faces,
+            "samples": RUNS.c.samples + samples,
+            "heartbeat_at": utc_now(),
+        }
+        if no_face:
+            values["no_face"] = RUNS.c.no_face + no_face
+        if errors:
+            values["errors"] = RUNS.c.errors + errors
+        if times:
+            # Spelled out: LEAST/GREATEST differ between the backends on NULL.
+            first, last = float(min(times)), float(max(times))
+            values["first_time"] = sa.case(
+                (sa.or_(RUNS.c.first_time.is_(None), RUNS.c.first_time > first), first), else_=RUNS.c.first_time
             )
-        )
+            values["last_time"] = sa.case(
+                (sa.or_(RUNS.c.last_time.is_(None), RUNS.c.last_time < last), last), else_=RUNS.c.last_time
+            )
+        result = conn.execute(RUNS.update().where(RUNS.c.id == run_id, RUNS.c.status == "running").values(**values))
         if result.rowcount == 1:
             return
         status = conn.execute(sa.select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar()
         if status is None:
             raise RunClosedError(f"unknown run {run_id} (deleted, or never started)")
         raise RunClosedError(f"run {run_id} is finished ({status}); it takes no more rows")
+
+    @staticmethod
+    def _run_row(conn: Connection, run_id: str) -> Mapping[str, Any]:
+        """The run's columns its tallies need (time, names, status, people so far)."""
+        columns = ("id", "created_at", "campaign", "location", "source", "status", "people")
+        return conn.execute(sa.select(*(RUNS.c[c] for c in columns)).where(RUNS.c.id == run_id)).mappings().one()
 
     # -- writing
 
@@ -349,13 +379,16 @@ class Store:
             faces = sum(r["status"] == "ok" for r in records)
             photos = [_photo_person(r) for r in records if people_of.is_face_row(r) and r["track_id"] is None]
 
+            no_face = sum(r["status"] == "no_face" for r in records)
+            times = [r["time"] for r in records if r["time"] is not None]
+
             def work(conn: Connection) -> int:
-                self._claim(conn, run_id, files, faces, samples=faces)
+                errors = len(records) - faces - no_face
+                self._claim(conn, run_id, files, faces, samples=faces, no_face=no_face, errors=errors, times=times)
                 if records:
                     conn.execute(FACES.insert(), records)
                 if faces:  # the samples' tallies, at the run's time plus their media time
-                    origin = conn.execute(sa.select(RUNS.c.created_at).where(RUNS.c.id == run_id)).scalar_one()
-                    tallies = face_tallies(run_id, records, origin)
+                    tallies = face_tallies(self._run_row(conn, run_id), records)
                     if tallies:
                         conn.execute(TALLIES.insert(), tallies)
                 self._insert_people(conn, run_id, photos, relative=True)
@@ -367,13 +400,13 @@ class Store:
         """Number and store ``people`` for a run whose row this transaction holds (``_claim``)."""
         if not people:
             return 0
-        run = conn.execute(sa.select(RUNS.c.created_at, RUNS.c.people).where(RUNS.c.id == run_id)).one()
+        run = self._run_row(conn, run_id)
         records = [
-            person_record(run_id, person, i, number=run.people + i, origin=run.created_at, relative=relative)
+            person_record(run_id, person, i, number=run["people"] + i, origin=run["created_at"], relative=relative)
             for i, person in enumerate(people)
         ]
         conn.execute(PEOPLE.insert(), records)
-        conn.execute(TALLIES.insert(), person_tallies(run_id, records))
+        conn.execute(TALLIES.insert(), person_tallies(run, records))
         conn.execute(RUNS.update().where(RUNS.c.id == run_id).values(people=RUNS.c.people + len(records)))
         return len(records)
 
@@ -413,6 +446,8 @@ class Store:
 
         def work(conn: Connection) -> str:
             if conn.execute(RUNS.update().where(*where).values(**values, heartbeat_at=now)).rowcount == 1:
+                # The tallies' copy of the status: readers pick finished runs' tallies by it.
+                conn.execute(TALLIES.update().where(TALLIES.c.run_id == run_id).values(status=status))
                 if status == "ok":
                     self._track_people(conn, run_id)
                 return status
@@ -482,7 +517,7 @@ class Store:
                 self._claim(conn, run_id, samples=sum(r["faces"] for r in records))
                 if records:
                     conn.execute(LIVE_SECONDS.insert(), records)
-                    tallies = second_tallies(run_id, records)
+                    tallies = second_tallies(self._run_row(conn, run_id), records)
                     if tallies:
                         conn.execute(TALLIES.insert(), tallies)
                 added = self._insert_people(conn, run_id, persons, relative=False)
@@ -673,19 +708,11 @@ class Store:
 
     def file_outcomes(self, *, include_running: bool = False, **filters: Any) -> dict[str, int]:
         """How many files of the selected runs (as ``run_totals``) had no face, and how many failed:
-        ``{"no_face": n, "error": n}``, counted over their rows that are not faces."""
+        ``{"no_face": n, "error": n}``, summed from the runs' counters."""
         where = self._selected_runs(filters, include_running)
-        query = (
-            sa.select(FACES.c.status, sa.func.count())
-            .select_from(FACES.join(RUNS, FACES.c.run_id == RUNS.c.id))
-            # "not ok" (= no_face or error) is the predicate of the partial index ix_faces_not_ok.
-            .where(FACES.c.status != "ok", *where)
-            .group_by(FACES.c.status)
-        )
-        found = {"no_face": 0, "error": 0}
-        for status, n in self._read(lambda conn: conn.execute(query).all(), "counting files without faces"):
-            found[status] = int(n)
-        return found
+        query = sa.select(sa.func.sum(RUNS.c.no_face), sa.func.sum(RUNS.c.errors)).where(sa.and_(sa.true(), *where))
+        no_face, errors = self._read(lambda conn: conn.execute(query).one(), "counting files without faces")
+        return {"no_face": int(no_face or 0), "error": int(errors or 0)}
 
     def version(self, running_every: float = 5.0) -> str:
         """A key that changes whenever what the store counts may have: a run added, deleted, grown
@@ -739,10 +766,12 @@ class Store:
         """How many people (``unit="person"``) or samples (``"sample"``) were seen per UTC hour,
         campaign, location, source, label and doubt, summed over runs in the database.
 
-        ``bucket="day"`` sums the hours of each UTC day (``hour`` is then the day's start), and
-        ``by`` names the run columns kept apart (any of campaign, location, source; the others
-        are summed over and come back as ``""``): a view that needs days per campaign asks for
-        just that, so the database returns a few thousand rows, not one per run-hour.
+        ``bucket="day"`` sums the hours of each UTC day (``hour`` is then the day's start),
+        ``bucket="all"`` sums over time (``hour`` is then the first hour counted), and ``by``
+        names the run columns kept apart (any of campaign, location, source; the others are
+        summed over and come back as ``""``): a view asks for just what it shows (days alone for
+        a chart over time, campaigns and sources over all time for a comparison), so the
+        database returns a few thousand rows, not one per run-hour.
 
         Columns ``TALLY_COLUMNS``: ``hour`` (the hour's start, UTC), ``campaign`` and ``location``
         (``""`` when none), ``source``, ``emotion``, ``uncertain`` (bool) and ``n``; one row per
@@ -751,24 +780,52 @@ class Store:
         face was seen, not to the run's time. ``include_uncertain=False`` leaves out the faces and
         people the engine found doubtful.
 
-        Read from the tallies, so its cost follows hours and runs, not rows. With
-        ``min_confidence`` the counts are made from the rows instead (people, or face rows with a
-        label) with ``confidence >= min_confidence``: tallies keep no confidence, and live
-        seconds keep none either, so a live session's face-seconds are left out of samples then."""
+        Read from the tallies, so its cost follows hours and runs, not rows: one covering index
+        read in the order of the sums (days; campaigns and sources), no join. ``min_confidence``
+        counts only the people or face rows with ``confidence >= min_confidence``: at one of
+        ``CONFIDENCE_BANDS`` (0.5, 0.6, 0.7, 0.8, 0.9) from the tallies' counts at that band, at
+        any other from the rows themselves (reading every selected row). Live seconds keep no
+        confidence, so a live session's face-seconds are left out of samples then."""
         unit = queries.check_unit(unit)
         bucket, by = queries.check_bucket(bucket), queries.check_keys(by)
-        where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
-        if min_confidence is None:
-            query = queries.tallies_query(unit, where, since, until, include_uncertain, self.dialect, bucket, by)
-            rows = self._read(lambda conn: conn.execute(query).all(), "reading tallies")
-            return queries.tallies_frame(rows)
-        if isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real):
-            raise StoreError(f"min_confidence must be a number, not {min_confidence!r}")
-        query = queries.counted_query(
-            unit, where, since, until, include_uncertain, min_confidence, self.dialect, bucket, by
-        )
-        rows = self._read(lambda conn: conn.execute(query).all(), "counting rows")
-        return queries.tallies_frame(rows, hour_in_seconds=True)
+        band = None
+        if min_confidence is not None:
+            if isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real):
+                raise StoreError(f"min_confidence must be a number, not {min_confidence!r}")
+            if float(min_confidence) not in CONFIDENCE_BANDS:  # counted from the rows
+                where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
+                query = queries.counted_query(
+                    unit, where, since, until, include_uncertain, min_confidence, self.dialect, bucket, by
+                )
+                rows = self._read(lambda conn: conn.execute(query).all(), "counting rows")
+                return queries.tallies_frame(rows, hour_in_seconds=True)
+            band = float(min_confidence)
+        where = queries.name_filters(TALLIES, campaign=campaign, location=location, source=source, run_id=run_id)
+        statuses = None if include_unfinished else ("ok",)
+        fresh = sa.and_(RUNS.c.status == "running", RUNS.c.heartbeat_at >= utc_now() - timedelta(seconds=self.lease_s))
+
+        def work(conn: Connection) -> list:
+            # The runs being written join in only when there are some (a live session, mostly).
+            running = None
+            if include_running and not include_unfinished:
+                if conn.execute(sa.select(RUNS.c.id).where(fresh).limit(1)).first() is not None:
+                    running = sa.select(RUNS.c.id).where(fresh)
+            query = queries.tallies_query(
+                unit,
+                where,
+                since,
+                until,
+                include_uncertain,
+                self.dialect,
+                bucket,
+                by,
+                band=band,
+                statuses=statuses,
+                running=running,
+            )
+            return conn.execute(query).all()
+
+        return queries.tallies_frame(self._read(work, "reading tallies"))
 
     def filter_options(self) -> dict[str, Any]:
         """What the views' filters offer, from finished runs: ``campaigns`` and ``locations``
@@ -809,9 +866,9 @@ class Store:
         where = self._run_where(campaign, location, source, run_id, include_unfinished, include_running)
 
         def work(conn: Connection) -> int:
-            # Without time bounds every run is wholly in: no media time is needed.
-            spans = self._run_spans(conn, where, with_times=since is not None or until is not None)
-            inside, across = queries.split_spans(spans, since, until)
+            if since is None and until is None:  # every run wholly in: their counters
+                return int(conn.execute(queries.rows_query(where)).scalar() or 0)
+            inside, across = queries.split_spans(self._run_spans(conn, where), since, until)
             total = sum(span.rows for span in inside)  # runs wholly in the range: their counters
             for start in range(0, len(across), 500):  # the others row by row
                 ids = [span.run_id for span in across[start : start + 500]]
@@ -821,11 +878,22 @@ class Store:
 
         return self._read(work, "counting results")
 
-    def _run_spans(
-        self, conn: Connection, where: Sequence[sa.ColumnElement[bool]], *, with_times: bool = True
-    ) -> list[queries.RunSpan]:
-        spans = conn.execute(queries.run_spans_query(where, self.dialect, with_times=with_times)).all()
-        return queries.run_spans(spans, conn.execute(queries.other_rows_query()).all())
+    def _newest_runs(self, conn: Connection, where: Sequence[sa.ColumnElement[bool]], k: int) -> list[str] | None:
+        """``runs_of_top_rows`` of every selected run, read newest first a few at a time: the
+        first pages need the newest runs only (None: all of them)."""
+        size = 256
+        while True:
+            found = conn.execute(queries.newest_spans_query(where, self.dialect, size)).all()
+            spans = [
+                queries.RunSpan(run_id, int(rows), float(first), float(last)) for run_id, rows, first, last in found
+            ]
+            chosen = queries.runs_of_top_rows(spans, [], k)
+            if chosen is not None or len(spans) < size:  # decided, or every run was read
+                return chosen
+            size *= 8
+
+    def _run_spans(self, conn: Connection, where: Sequence[sa.ColumnElement[bool]]) -> list[queries.RunSpan]:
+        return queries.run_spans(conn.execute(queries.run_spans_query(where, self.dialect)).all())
 
     def page_results(
         self,
@@ -852,8 +920,11 @@ class Store:
             if limit == 0:
                 return queries.results_frame([])
             # Only the runs that can hold the page's rows are sorted (the newest, mostly).
-            inside, across = queries.split_spans(self._run_spans(conn, where), since, until)
-            chosen = queries.runs_of_top_rows(inside, across, offset + limit)
+            if since is None and until is None:
+                chosen = self._newest_runs(conn, where, offset + limit)
+            else:
+                inside, across = queries.split_spans(self._run_spans(conn, where), since, until)
+                chosen = queries.runs_of_top_rows(inside, across, offset + limit)
             picked = where if chosen is None else [*where, RUNS.c.id.in_(chosen)]
             conditions = queries.results_where(picked, since, until, self.dialect)
             ids = list(conn.execute(queries.page_ids_query(conditions, self.dialect, offset, limit)).scalars())
@@ -886,7 +957,7 @@ class Store:
         base = queries.results_query(queries.results_where(where, since, until, self.dialect))
 
         def runs(conn: Connection) -> list[tuple[str, int]]:
-            spans = self._run_spans(conn, where, with_times=since is not None or until is not None)
+            spans = self._run_spans(conn, where)
             inside, across = queries.split_spans(spans, since, until)
             chosen = {span.run_id for span in [*inside, *across]}
             return [(span.run_id, span.rows) for span in spans if span.run_id in chosen]

@@ -7,10 +7,11 @@ plain words and the test behind it for data scientists; the samples a page at a 
 downloads streamed from the store, deletion of runs and campaigns, and the emotion-groups editor
 (an example, a form, and the line syntax for those who prefer it).
 
-Everything counted comes from the store's tallies (``Store.tallies``: people or samples per hour,
-campaign, location, source and label, summed in the database and cached on the filters), so
-opening the tab or changing a filter reads no stored row; the table reads one page of rows, and
-a download reads them in chunks when it is clicked.
+Everything counted comes from the store's tallies (``Store.tallies``: people or samples summed in
+the database and cached on the filters, in two small shapes: per day or hour for the chart, per
+campaign and source over the whole span for the figures and comparisons), so opening the tab or
+changing a filter reads no stored row; the table reads one page of rows, and a download reads
+them in chunks when it is clicked.
 """
 
 from __future__ import annotations
@@ -478,7 +479,7 @@ def _history_view() -> None:
     try:
         version = cache.store_version(store)
         options = cache.filter_options(version)
-        nothing = store.runs(limit=1).empty
+        nothing = not cache.has_runs(version)
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return
@@ -495,11 +496,15 @@ def _history_view() -> None:
     filters = trends.store_filters(**choice["filters"])
     include_uncertain = choice["include_uncertain"]
     try:
+        # Each shape apart, as small as what shows it: people per day (or hour) for the chart,
+        # people per campaign and source over the whole span for the figures and comparisons.
         per = "hour" if bucket == "hour" else "day"
-        people = trends.clean_tallies(cache.tallies(version, "person", filters, include_uncertain, bucket=per))
-        samples = trends.clean_tallies(cache.tallies(version, "sample", filters, include_uncertain, bucket=per))
         thresholds = trends.confidence_thresholds(grouping)
-        sure = cache.sure_tallies(version, filters, thresholds, include_uncertain, bucket=per)
+        over_time = cache.tallies(version, "person", filters, include_uncertain, bucket=per, by=())
+        sure_over_time = cache.sure_tallies(version, filters, thresholds, include_uncertain, bucket=per, by=())
+        people = cache.tallies(version, "person", filters, include_uncertain, bucket="all")
+        sure = cache.sure_tallies(version, filters, thresholds, include_uncertain, bucket="all")
+        samples = cache.tallies(version, "sample", filters, include_uncertain, bucket="all")  # only summed
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return
@@ -510,7 +515,7 @@ def _history_view() -> None:
     else:
         st.plotly_chart(
             plots.share_trend(
-                trends.shares_over_time(people, grouping, bucket, sure),
+                trends.shares_over_time(over_time, grouping, bucket, sure_over_time),
                 grouping.buckets,
                 kind,
                 bucket,
