@@ -84,6 +84,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         expw_path=expw,
         epochs=args.epochs,
         seed=args.seed,
+        width=args.width,
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
+        class_weight_power=args.class_weight_power,
         init_from=args.init_from,
         teachers=tuple(str(Path(t).resolve()) for t in args.teacher) if args.teacher else None,
         mixed_precision=args.bf16,
@@ -211,6 +215,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--run-dir", metavar="DIR")
     p.add_argument("--seed", type=int)
+    # Overrides of the profile's recipe, for warm restarts and second members.
+    p.add_argument("--width", type=int, help="network width (filters of the first block); default: the profile's")
+    p.add_argument("--learning-rate", type=float, help="peak learning rate; default: the profile's")
+    p.add_argument("--warmup-epochs", type=int, help="epochs of linear warm-up; default: the profile's")
+    p.add_argument(
+        "--class-weight-power",
+        type=float,
+        help="class weights = (1 / class frequency) ^ this (0 = none, 1 = fully balanced); default: the profile's",
+    )
     p.add_argument("--publish", action="store_true", help="copy the best checkpoint to the model file")
     p.add_argument("--model", metavar="FILE", help="where --publish puts the model")
     p.set_defaults(func=cmd_train)
