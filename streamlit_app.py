@@ -19,6 +19,8 @@ from src.app import adapt_view, cache
 from src.streams import draw
 from src.training import model_card
 
+cache.freeze_startup_objects()
+
 # The favicon is drawn and served by the app; no page has an icon. A Material icon (or an
 # emoji shortcode) there made the browser fetch the favicon from a third-party font host.
 st.set_page_config(

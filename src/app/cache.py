@@ -13,14 +13,16 @@ analysis and the saliency maps follow the choice, so they agree with that recogn
 
 The saved results are read as tallies summed in the database (``tallies``: people or samples
 per hour, campaign, location, source and label), cached on their filters and the store's
-version (``store_version``), so the same filters again are instant and new runs show up; the
-sample table is read a page at a time and the downloads in chunks. The deployed model's error
+version (``store_version``), so the same filters again are instant and new runs show up; so are
+the run counts and lists (``run_count``, ``recent_runs``, ``run_census``). The sample table is
+read a page at a time and the downloads in chunks. The deployed model's error
 model (``error_model``) is read once per file version; the corrected shares and campaign tests
 computed with it (``corrected_shares``, ``campaign_test``) are cached on their people counts.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -174,6 +176,22 @@ def saliency_photo(rgb: np.ndarray, faces) -> np.ndarray:
         return rgb
     key = model_key()
     return explain_photo(_gradcam(key), rgb, faces, _recognizer(key).size)
+
+
+_FROZEN = False
+
+
+def freeze_startup_objects() -> None:
+    """Once per process: move what the imports made (Streamlit, pandas, plotly, ONNX Runtime)
+    out of the garbage collector's sight (``gc.freeze``).
+
+    Those objects live as long as the server. Left in the collector's oldest generation, each
+    full collection walks them all again: a filter change then paused 0.13-0.17 s about one
+    rerun in four. Called from every run of the entry script, it freezes only the first time."""
+    global _FROZEN
+    if not _FROZEN:
+        gc.freeze()
+        _FROZEN = True
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -441,20 +459,55 @@ def has_runs(version: str) -> bool:
     return _has_runs(config.DATABASE_URL, version)
 
 
-def run_count(store, filters: dict) -> int:
-    """How many runs the views count (finished, or being written) match ``filters``
-    (``trends.store_filters``; the dates are the runs' start), summed in the database."""
-    return int(store.run_totals(**filters, include_running=True)["runs"].sum())
-
-
 def _hashable(filters: dict) -> tuple:
     """Store keyword arguments as a cache key (lists as tuples)."""
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_count(url: str, version: str, filters: tuple) -> int:
+    return int(_store(url).run_totals(**dict(filters), include_running=True)["runs"].sum())
+
+
+def run_count(version: str, filters: dict) -> int:
+    """How many runs the views count (finished, or being written) match ``filters``
+    (``trends.store_filters``; the dates are the runs' start), summed in the database and
+    cached on the filters and the store's version."""
+    return _run_count(config.DATABASE_URL, version, _hashable(filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _recent_runs(url: str, version: str, filters: tuple, limit: int) -> pd.DataFrame:
+    return _store(url).runs(**dict(filters), limit=limit)
+
+
+def recent_runs(version: str, limit: int, **filters) -> pd.DataFrame:
+    """``Store.runs(**filters, limit=limit)``: runs of every status, newest first, cached on the
+    filters and the store's version (a deletion moves it)."""
+    return _recent_runs(config.DATABASE_URL, version, _hashable(filters), limit)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _run_census(url: str, version: str) -> tuple[int, tuple[str, ...]]:
+    from src.app.demo_data import DEMO_MODEL_VERSION, demo_run_ids
+
+    store = _store(url)
+    totals = store.run_totals(include_unfinished=True)  # every run, counted per model version
+    if not (totals["model_version"] == DEMO_MODEL_VERSION).any():
+        return int(totals["runs"].sum()), ()  # no run of the demo's model version: no demo run
+    runs = store.runs()
+    return len(runs), tuple(demo_run_ids(runs))
+
+
+def run_census(version: str) -> tuple[int, tuple[str, ...]]:
+    """How many runs the store holds (of any status) and the ids of the demo ones among them
+    (``demo_data.demo_run_ids``), cached on the store's version. Counted in the database; the runs
+    themselves (~0.6 s for 20,000) are read only when some carry the demo's model version."""
+    return _run_census(config.DATABASE_URL, version)
+
+
 # What the views count: finished runs and runs still being written (a live session right now).
 _READ = {"include_running": True}
-
 
 # What the views tell apart: campaigns (KPIs, comparisons) and sources (a photo sees a person once,
 # a video or the camera follows them); locations only filter. A view asks for each shape it shows

@@ -1,6 +1,11 @@
 """Project Summary's saved results: people seen, the positive share week on week (as read
 and corrected), the busiest campaign, and demo data to load or remove; counted from the store's
-tallies (summed in the database), so the page reads no stored row."""
+tallies (summed in the database), so the page reads no stored row.
+
+It reads the two small shapes the History view reads (``cache.tallies``): people and samples per
+day over every campaign for the totals and the weeks, and people per campaign and source over
+all time for the busiest campaign; with History's default filters, so each page finds what the
+other read in the cache."""
 
 from __future__ import annotations
 
@@ -22,9 +27,12 @@ def saved_results() -> None:
         return
     try:
         version = cache.store_version(store)
-        runs = store.runs()
-        people = cache.tallies(version, "person", {})
-        k = trends.kpis(people, cache.tallies(version, "sample", {}))
+        total_runs, demo = cache.run_census(version)
+        everything = trends.store_filters()  # History's filters when none is picked: the same cache entries
+        people = cache.tallies(version, "person", everything, bucket="day", by=())
+        k = trends.kpis(people, cache.tallies(version, "sample", everything, bucket="day", by=()))
+        # The busiest campaign over all time; its samples are not shown, so none are read for it.
+        ever = trends.kpis(cache.tallies(version, "person", everything, bucket="all"), trends.empty_tallies())
     except Exception as exc:
         st.caption(f"The results store could not be read ({markdown_literal(persist.failure(exc))}).")
         return
@@ -41,17 +49,16 @@ def saved_results() -> None:
             "remove them again in one click.",
         )
         return
-    demo = demo_data.demo_run_ids(runs)
     if demo:
         st.warning(
-            f"**Demo data**: {'all' if len(demo) == len(runs) else f'{len(demo):,} of the'} {len(runs):,} saved "
+            f"**Demo data**: {'all' if len(demo) == total_runs else f'{len(demo):,} of the'} {total_runs:,} saved "
             "runs are made up, so the numbers below and in History & trends are not real results.",
             icon=":material/science:",
         )
         demo_data.button(
             "Remove demo data",
             "demo_remove",
-            lambda: demo_data.remove(store, runs),
+            lambda: demo_data.remove(store),  # the runs read again when clicked
             "Deletes the demo runs only; your own results stay.",
         )
     cols = st.columns(3)
@@ -79,8 +86,8 @@ def saved_results() -> None:
     cols[2].metric(
         "Busiest campaign",
         # A metric's value is rendered as Markdown: the user's name goes in escaped.
-        markdown_literal(k.busiest_campaign) if k.busiest_campaign is not None else "—",
-        f"{k.busiest_people or 0:,} people" if k.busiest_campaign is not None else None,
+        markdown_literal(ever.busiest_campaign) if ever.busiest_campaign is not None else "—",
+        f"{ever.busiest_people or 0:,} people" if ever.busiest_campaign is not None else None,
         delta_color="off",
         delta_arrow="off",
         help="The campaign with the most people seen, all time.",
@@ -90,7 +97,7 @@ def saved_results() -> None:
 
 def corrected_positive(people) -> None:
     """This week's positive share of people corrected for the model's known mix-ups, with its range,
-    in one line (``people``: the person tallies)."""
+    in one line (``people``: the person tallies, per day or hour)."""
     week = trends.iso_week_start(pd.Timestamp.now(tz="UTC"))
     people = trends.clean_tallies(people)
     people = people[(people["hour"] >= week) & (people["hour"] < week + pd.Timedelta(days=7))]

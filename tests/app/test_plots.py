@@ -257,3 +257,58 @@ def test_corrected_shares_beside_the_shares_as_read_with_their_range():
     # Nothing to correct with: the shares as read only.
     plain = plots.corrected_shares(frame.assign(corrected=np.nan, low=np.nan, high=np.nan), "sentiment")
     assert [t.name for t in plain.data] == ["as read"]
+
+
+def test_figures_carry_the_template_as_naming_it_would(monkeypatch):
+    """The template goes in without being validated again (``plots._set_template``): what the
+    browser gets is the figure that naming the template in ``update_layout`` gave."""
+    import json
+
+    import plotly.io as pio
+
+    frame = pd.DataFrame(
+        {"label": ["negative", "positive"], "raw": [0.6, 0.4], "corrected": [0.5, 0.5], "low": [0.4, 0.4]}
+    ).assign(high=[0.6, 0.6])
+    probs = dict(zip(CLASSES, (0.05, 0.01, 0.04, 0.6, 0.1, 0.15, 0.05)))
+
+    def build() -> list[go.Figure]:
+        return [
+            plots.corrected_shares(frame, "sentiment", title="Sentiment", order=["positive", "negative"]),
+            plots.probability_bar(probs, CLASSES),
+        ]
+
+    fast = build()
+    with monkeypatch.context() as m:
+        m.setattr(plots, "_set_template", lambda fig: fig.update_layout(template=plots.TEMPLATE))
+        named = build()
+    for fig, ref in zip(fast, named):
+        assert json.loads(pio.to_json(fig)) == json.loads(pio.to_json(ref))
+        assert fig.layout.template.layout.plot_bgcolor == pio.templates[plots.TEMPLATE].layout.plot_bgcolor
+        with pytest.raises(ValueError):  # later changes of the layout are still validated
+            fig.update_layout(not_a_layout_property=1)
+
+
+def test_campaign_comparison_orders_labels_skips_missing_shares_and_keeps_colours_by_place():
+    """Each campaign's bars in the grouping's order, labels without a share (or outside the grouping)
+    left out, a campaign with none left out but its colour kept for the next, and an interval
+    that does not hold its share (rounding) drawn as no bar rather than a negative one."""
+    from src.common.palette import GROUP_COLORS
+
+    nan = float("nan")
+    rows = [
+        ("B", "negative", 0.5, 0.4, 0.6),
+        ("B", "neutral", nan, nan, nan),
+        ("B", "positive", 0.5, 0.4, 0.6),
+        ("A", "positive", 0.7, 0.72, 0.8),  # the interval misses the share: no bar below
+        ("A", "other", 0.3, 0.2, 0.4),  # not a bucket of this grouping
+        ("E", "positive", nan, nan, nan),  # no share at all: no trace
+        ("F", "negative", 1.0, 0.9, 1.0),
+    ]
+    long = pd.DataFrame(rows, columns=["campaign", "label", "share", "low", "high"]).assign(faces=3, total=10)
+    fig = plots.campaign_comparison(long, ["positive", "neutral", "negative"], "sentiment", unit="people")
+    assert [t.name for t in fig.data] == ["B", "A", "F"]
+    b, a, f = fig.data
+    assert list(b.x) == ["positive", "negative"] and list(a.x) == ["positive"] and list(f.x) == ["negative"]
+    assert [b.marker.color, a.marker.color, f.marker.color] == [GROUP_COLORS[0], GROUP_COLORS[1], GROUP_COLORS[3]]
+    assert list(a.error_y.arrayminus) == [0.0] and list(a.error_y.array) == pytest.approx([0.1])
+    assert list(f.error_y.array) == [0.0] and list(b.customdata[0]) == pytest.approx([3, 10, 0.4, 0.6])

@@ -107,7 +107,12 @@ def name_filters(
         if names is not None:
             column = table.c[name]
             named = [n for n in names if n is not None]
-            where.append(sa.or_(column.in_(named), column.is_(None)) if None in names else column.in_(named))
+            if None not in names:
+                where.append(column.in_(named))
+            elif named:
+                where.append(sa.or_(column.in_(named), column.is_(None)))
+            else:  # "(no campaign)" alone: a bare IS NULL keeps the index usable (an empty IN does not)
+                where.append(column.is_(None))
     if source is not None:
         sources = [source] if isinstance(source, str) else list(source)
         where.append(table.c.source.in_([check_source(s) for s in sources]))

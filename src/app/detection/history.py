@@ -134,19 +134,19 @@ def _kinds(tallies) -> pd.Series:
 
 def _campaigns_by_kind(people) -> dict[str, list[str]]:
     """{kind: its campaigns with people, busiest first} for the kinds that have any, then "all"."""
-    kinds = _kinds(people)
-    names = trends.campaign_names(people["campaign"])
+    # People per kind and campaign (campaigns A-Z within a kind: ties stay in that order), summed once.
+    table = people["n"].groupby([_kinds(people).rename("kind"), trends.campaign_names(people["campaign"])]).sum()
 
-    def busiest(mask) -> list[str]:
-        counts = people.loc[mask, "n"].groupby(names[mask]).sum()
+    def busiest(counts: pd.Series) -> list[str]:
         return counts[counts > 0].sort_values(ascending=False, kind="stable").index.tolist()
 
     out = {}
+    kinds = set(table.index.get_level_values("kind"))
     for kind in ("photo", "video", "live"):
-        found = busiest(kinds == kind)
+        found = busiest(table.xs(kind, level="kind")) if kind in kinds else []
         if found:
             out[kind] = found
-    out["all"] = busiest(pd.Series(True, index=people.index))
+    out["all"] = busiest(table.groupby(level=1).sum())
     return out
 
 
@@ -451,21 +451,32 @@ def _delete_section(store, runs, more: bool = False) -> None:
 
 
 def _run_choices(runs) -> list[tuple]:
-    """(run id, one-line description) of every run, newest first (``Store.runs`` order)."""
+    """(run id, one-line description) of every run, newest first (``Store.runs`` order). Each
+    column is read once as a list (every filter change lists up to ``RUN_CHOICES`` runs)."""
+    if runs.empty:
+        return []
+    count = {
+        c: pd.to_numeric(runs[c], errors="coerce").fillna(0).astype("int64").tolist() for c in ("people", "samples")
+    }
+    columns = zip(
+        runs["run_id"].tolist(),
+        runs["run_time"].dt.strftime("%Y-%m-%d %H:%M").fillna("NaT").tolist(),
+        runs["source"].tolist(),
+        runs["campaign"].tolist(),
+        runs["location"].tolist(),
+        count["people"],
+        count["samples"],
+        runs["status"].tolist(),
+    )
     out = []
-    for run in runs.itertuples(index=False):
-        parts = [
-            f"{run.run_time:%Y-%m-%d %H:%M} UTC",
-            SOURCE_NAMES.get(run.source, run.source),
-            trends.campaign_label(run.campaign),
-        ]
-        if run.location:
-            parts.append(run.location)
-        people, samples = (int(n) if pd.notna(n) else 0 for n in (run.people, run.samples))
+    for run_id, when, source, campaign, location, people, samples, status in columns:
+        parts = [f"{when} UTC", SOURCE_NAMES.get(source, source), trends.campaign_label(campaign)]
+        if location:
+            parts.append(location)
         parts.append(f"{people:,} {'person' if people == 1 else 'people'} · {samples:,} sample{'s' * (samples != 1)}")
-        if run.status != "ok":
-            parts.append(run.status)
-        out.append((run.run_id, " · ".join(parts)))
+        if status != "ok":
+            parts.append(status)
+        out.append((run_id, " · ".join(parts)))
     return out
 
 
@@ -505,10 +516,10 @@ def _history_view() -> None:
         people = cache.tallies(version, "person", filters, include_uncertain, bucket="all")
         sure = cache.sure_tallies(version, filters, thresholds, include_uncertain, bucket="all")
         samples = cache.tallies(version, "sample", filters, include_uncertain, bucket="all")  # only summed
+        run_count = cache.run_count(version, filters)
     except Exception as exc:
         st.error(f"The results store could not be read: {markdown_literal(persist.failure(exc))}")
         return
-    run_count = cache.run_count(store, filters)
     _history_kpis(people, samples, run_count)
     if people.empty:
         st.info("No people match these filters.")
@@ -530,8 +541,8 @@ def _history_view() -> None:
     _results_table(version, filters)
     counts = (int(people["n"].sum()), run_count)
     report_view.render(store, {**choice["filters"], "include_uncertain": include_uncertain}, counts)
-    runs = store.runs(
-        campaign=filters["campaign"], location=filters["location"], source=filters["source"], limit=RUN_CHOICES
+    runs = cache.recent_runs(
+        version, RUN_CHOICES, campaign=filters["campaign"], location=filters["location"], source=filters["source"]
     )
     _delete_section(store, _run_choices(runs), more=len(runs) == RUN_CHOICES)
 
