@@ -151,7 +151,7 @@ def test_evaluate_updates_manifest_history_and_comparison(fer_dir, model_copy, t
         "ece_after",
         "test_time_views",
     }
-    assert manifest["metrics"]["test_time_views"] == "zoom"
+    assert manifest["metrics"]["test_time_views"] == config.TTA
     for kept in ("training", "version", "created", "class_names", "input_size"):
         assert manifest[kept] == before[kept]
     assert manifest["sha256"] == sha256_file(model_copy)
