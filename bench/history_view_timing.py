@@ -36,11 +36,13 @@ from src.app.detection import history
 history.render()
 """
 # What a running server has done before anyone opens the tab: Streamlit's own start-up (its first
-# AppTest run scans the installed packages for components) and the store opened and migrated.
+# AppTest run scans the installed packages for components), the store opened and migrated, and
+# the start-up objects frozen out of the garbage collector, as streamlit_app.py does.
 WARM_UP = """
 from src.app import cache
 
 cache.results_store()
+cache.freeze_startup_objects()
 """
 
 
