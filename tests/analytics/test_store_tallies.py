@@ -525,15 +525,22 @@ def test_the_migration_and_the_code_agree_on_the_new_columns_and_indexes(store):
     assert "ix_faces_not_ok" in faces
 
 
+def _alembic_config():
+    """Alembic pointed at the store's migrations; a test hands it its connection."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
 def test_the_upgrade_to_tallies_carries_stored_data_over(new_db_url):
     """A database at revision 0003 written by the store of that time (rows, a video's people,
     live seconds and people, a running run): 0004 tallies them as the store does now."""
     from alembic import command
-    from alembic.config import Config
 
     engine = sa.create_engine(new_db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = _alembic_config()
     when = datetime(2026, 2, 3, 10, 59, 50)
     runs = {"batch": "b" * 32, "video": "c" * 32, "live": "e" * 32, "running": "d" * 32}
     try:
@@ -612,7 +619,6 @@ def test_the_upgrade_to_0005_gives_what_the_store_writes(new_db_url):
     people, running, failed and errored runs), taken back to 0004 and up again: 0005 tallies and
     counts its rows exactly as the writes did."""
     from alembic import command
-    from alembic.config import Config
 
     store = Store(new_db_url)
     fill_mixed(store)
@@ -652,8 +658,7 @@ def test_the_upgrade_to_0005_gives_what_the_store_writes(new_db_url):
     written = snapshot(store)
     store.close()
     engine = sa.create_engine(new_db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = _alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
@@ -671,12 +676,10 @@ def test_the_upgrade_to_0005_gives_what_the_store_writes(new_db_url):
 
 def test_the_downgrade_drops_the_tallies(new_db_url):
     from alembic import command
-    from alembic.config import Config
 
     Store(new_db_url).close()
     engine = sa.create_engine(new_db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = _alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn

@@ -17,6 +17,7 @@ def test_startup_objects_are_frozen_once_per_process(monkeypatch):
         assert frozen > 0
         made_later = [[] for _ in range(1000)]
         cache.freeze_startup_objects()
-        assert gc.get_freeze_count() == frozen and len(made_later) == 1000
+        # Nothing new is frozen (the count may fall: frozen objects can still be freed by refcount).
+        assert gc.get_freeze_count() <= frozen and len(made_later) == 1000
     finally:
         gc.unfreeze()
