@@ -271,6 +271,9 @@ RETENTION_DAYS = _env_int("FER_RETENTION_DAYS", 0)
 # store opens, on retention passes, and as new runs start. Writers must store something at
 # least this often.
 RUN_LEASE_S = _env_float("FER_RUN_LEASE_S", 600.0)
+# Above this many rows, History's downloads say where a streamed export is made instead: a
+# Streamlit download is built whole in the dashboard's memory before the browser gets a byte.
+DASHBOARD_EXPORT_ROWS = _env_int("FER_DASHBOARD_EXPORT_ROWS", 200_000)
 
 # --- Emotion groups and live-alert delivery (src/analytics/groups/, src/analytics/alerts.py) ------------
 # User-defined emotion groups (TOML, or JSON for a .json name). A missing or invalid file

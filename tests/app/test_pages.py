@@ -649,6 +649,17 @@ def test_history_tab_on_an_empty_store_says_how_to_fill_it(populated, results_db
     assert int(metric(at, "People").replace(",", "")) > 0
 
 
+def test_history_points_large_exports_to_the_streamed_ones(populated, results_db, monkeypatch):
+    """Past FER_DASHBOARD_EXPORT_ROWS the downloads say where an export streams; below it, nothing."""
+    save_faces(results_db, "Ad A", {"happy": 4, "sad": 2}, "2026-03-02 10:00")
+    at = open_page(PAGES[1])
+    assert not [c for c in at.caption if "runs export" in c.value]
+    monkeypatch.setattr(config, "DASHBOARD_EXPORT_ROWS", 5)
+    at = open_page(PAGES[1])
+    note = [c.value for c in at.caption if "runs export" in c.value]
+    assert len(note) == 1 and note[0].startswith("6 rows:") and "/v1/results?format=csv" in note[0]
+
+
 def test_history_tab_trends_comparison_filters_and_downloads(populated, results_db):
     save_faces(results_db, "Ad A", {"happy": 40, "neutral": 30, "sad": 10}, "2026-03-02 10:00", location="Paris")
     save_faces(results_db, "Ad B", {"happy": 15, "neutral": 35, "sad": 30}, "2026-03-04 10:00", location="Lyon")

@@ -401,6 +401,13 @@ def _results_table(version: str, filters: dict) -> None:
         icon=":material/download:",
         on_click="ignore",
     )
+    if total > config.DASHBOARD_EXPORT_ROWS:
+        st.caption(
+            f"{total:,} rows: a download here is built in the dashboard's memory before it starts. "
+            "For exports this large, `python -m src.cli runs export --output FILE` (with `--campaign`, "
+            "`--location`, `--source`, `--since`, `--until`, `--people`) or the API's "
+            "`GET /v1/results?format=csv` stream the rows to a file instead."
+        )
 
 
 def _delete_section(store, runs, more: bool = False) -> None:
