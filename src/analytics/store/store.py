@@ -387,20 +387,30 @@ class Store:
                 self._claim(conn, run_id, files, faces, samples=faces, no_face=no_face, errors=errors, times=times)
                 if records:
                     conn.execute(FACES.insert(), records)
+                run = self._run_row(conn, run_id) if faces or photos else None  # read once for both
                 if faces:  # the samples' tallies, at the run's time plus their media time
-                    tallies = face_tallies(self._run_row(conn, run_id), records)
+                    tallies = face_tallies(run, records)
                     if tallies:
                         conn.execute(TALLIES.insert(), tallies)
-                self._insert_people(conn, run_id, photos, relative=True)
+                self._insert_people(conn, run_id, photos, relative=True, run=run)
                 return len(records)
 
             return self._transaction(work, "storing rows")
 
-    def _insert_people(self, conn: Connection, run_id: str, people: Sequence[Any], *, relative: bool) -> int:
-        """Number and store ``people`` for a run whose row this transaction holds (``_claim``)."""
+    def _insert_people(
+        self,
+        conn: Connection,
+        run_id: str,
+        people: Sequence[Any],
+        *,
+        relative: bool,
+        run: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Number and store ``people`` for a run whose row this transaction holds (``_claim``);
+        ``run``: its ``_run_row`` when the caller has already read it in this transaction."""
         if not people:
             return 0
-        run = self._run_row(conn, run_id)
+        run = run or self._run_row(conn, run_id)
         records = [
             person_record(run_id, person, i, number=run["people"] + i, origin=run["created_at"], relative=relative)
             for i, person in enumerate(people)
@@ -515,12 +525,13 @@ class Store:
 
             def work(conn: Connection) -> int:
                 self._claim(conn, run_id, samples=sum(r["faces"] for r in records))
+                run = self._run_row(conn, run_id) if records or persons else None  # read once for both
                 if records:
                     conn.execute(LIVE_SECONDS.insert(), records)
-                    tallies = second_tallies(self._run_row(conn, run_id), records)
+                    tallies = second_tallies(run, records)
                     if tallies:
                         conn.execute(TALLIES.insert(), tallies)
-                added = self._insert_people(conn, run_id, persons, relative=False)
+                added = self._insert_people(conn, run_id, persons, relative=False, run=run)
                 return len(records) or added
 
             return self._transaction(work, "storing live seconds" if records or not persons else "storing people")
