@@ -552,11 +552,16 @@ def count_query(table: sa.Table, where: Sequence[sa.ColumnElement[bool]]) -> sa.
     )
 
 
+def run_rows() -> sa.ColumnElement:
+    """A run's rows from its counters: faces, files without a face, files that failed."""
+    return RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors
+
+
 def run_spans_query(where: Sequence[sa.ColumnElement[bool]], dialect: str) -> sa.Select:
     """Each selected run's time (POSIX seconds), rows (its counters: faces, no face, errors) and
     first and last media time (``runs.first_time``/``last_time``): the runs table alone."""
     start = epoch_seconds(RUNS.c.created_at, dialect)
-    rows = RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors
+    rows = run_rows()
     query = sa.select(RUNS.c.id, start, rows, RUNS.c.first_time, RUNS.c.last_time).where(sa.and_(sa.true(), *where))
     return query.order_by(RUNS.c.created_at, RUNS.c.id)  # oldest first, as results() reads them
 
@@ -568,14 +573,14 @@ def newest_spans_query(where: Sequence[sa.ColumnElement[bool]], dialect: str, li
     start = epoch_seconds(RUNS.c.created_at, dialect)
     first = start + sa.case((RUNS.c.first_time < 0, RUNS.c.first_time), else_=0.0)
     last = start + sa.case((RUNS.c.last_time > 0, RUNS.c.last_time), else_=0.0)
-    rows = RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors
+    rows = run_rows()
     query = sa.select(RUNS.c.id, rows, first, last.label("last")).where(sa.and_(sa.true(), *where))
     return query.order_by(sa.desc("last"), RUNS.c.id).limit(int(limit))
 
 
 def rows_query(where: Sequence[sa.ColumnElement[bool]]) -> sa.Select:
     """How many rows the selected runs hold, from their counters."""
-    return sa.select(sa.func.sum(RUNS.c.faces + RUNS.c.no_face + RUNS.c.errors)).where(sa.and_(sa.true(), *where))
+    return sa.select(sa.func.sum(run_rows())).where(sa.and_(sa.true(), *where))
 
 
 @dataclass(frozen=True)
