@@ -833,6 +833,7 @@ class Store:
                 band=band,
                 statuses=statuses,
                 running=running,
+                campaign_filtered=campaign is not None,
             )
             return conn.execute(query).all()
 
@@ -1038,7 +1039,10 @@ class Store:
     def _finished(self, include_unfinished: bool, include_running: bool) -> list[sa.ColumnElement[bool]]:
         fresh_since = utc_now() - timedelta(seconds=self.lease_s)
         return queries.finished_filter(
-            include_unfinished=include_unfinished, include_running=include_running, fresh_since=fresh_since
+            include_unfinished=include_unfinished,
+            include_running=include_running,
+            fresh_since=fresh_since,
+            dialect=self.dialect,
         )
 
     def alerts(self, *, since: Any = None, until: Any = None, run_id: str | None = None) -> pd.DataFrame:
