@@ -38,8 +38,8 @@ SOURCE_NAMES = {
 }
 TABLE_COLUMNS = ["at", "source", "campaign", "location", "file", "face", "emotion", "confidence", "sentiment"]
 TABLE_COLUMNS += ["time", "track_id", "model_version", "run_id"]
-PAGE_ROWS = 500  # samples a page of the table
-RUN_CHOICES = 500  # runs the deletion offers, newest first
+PAGE_ROWS = 200  # samples a page of the table (a page is read and drawn on every filter change)
+RUN_CHOICES = 200  # runs the deletion offers, newest first
 
 
 def _groupings() -> dict[str, tuple[str, str, groups.Grouping]]:
