@@ -1,6 +1,6 @@
 """The commands that need Keras: ``evaluate`` (score, calibrate, write the dashboard outputs),
-``train``, ``ensemble`` and ``export`` (the ONNX twins). Each checks its arguments first and
-starts the backend only then."""
+``train``, ``ensemble``, ``balance`` (the per-class logit shift) and ``export`` (the ONNX
+twins). Each checks its arguments first and starts the backend only then."""
 
 from __future__ import annotations
 
@@ -125,6 +125,39 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_balance(args: argparse.Namespace) -> int:
+    _require_keras("balance")
+    model_file = model_path(args.model)
+    if model_file.suffix != ".keras":
+        raise UserError(f"--model {model_file}: balancing needs the .keras model")
+    data_file = data_path(args.data)
+    expw = Path(args.expw).expanduser() if args.expw else None
+    if expw is not None and not (expw / "labels.csv").is_file():
+        raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
+    dest = Path(args.output).expanduser() if args.output else model_file
+    if dest.suffix != ".keras":
+        raise UserError(f"--output {dest}: the balanced model is written as a .keras file")
+    start_backend()
+    from src.training.train import publish_balanced
+
+    fields = {"version": args.version} if args.version else {}
+    try:
+        dest, record = publish_balanced(model_file, data_file, expw, dest, **fields)
+    except ValueError as exc:
+        raise UserError(str(exc).splitlines()[0]) from None
+    shifts = ", ".join(f"{name} {value:+.2f}" for name, value in record["bias"].items())
+    print(f"logit shifts: {shifts}")
+    for name in record["before"]:
+        before, after = record["before"][name], record["after"][name]
+        print(
+            f"{name}: accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f}, macro-F1 "
+            f"{before['macro_f1']:.4f} -> {after['macro_f1']:.4f}, lowest recall {before['lowest_recall']:.3f} -> "
+            f"{after['lowest_recall']:.3f}"
+        )
+    print(f"published: {dest} and its ONNX twins {_twin_names(dest)}")
+    return 0
+
+
 def _twin_names(model_file: Path) -> str:
     """The ONNX twins a publish wrote beside ``model_file`` (the INT8 one when it was written)."""
     from src.engine.manifest import read_manifest
@@ -184,7 +217,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Register ``evaluate``, ``train``, ``ensemble`` and ``export`` on the top-level sub-parsers."""
+    """Register ``evaluate``, ``train``, ``ensemble``, ``balance`` and ``export`` on the top-level sub-parsers."""
     p = sub.add_parser("evaluate", help="score a model, calibrate it and write the dashboard outputs")
     p.add_argument("--data", metavar="PATH", help="FER2013 CSV(.gz), folder holding one, or image folders")
     p.add_argument("--split", default="PrivateTest", choices=("PublicTest", "PrivateTest"))
@@ -240,6 +273,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--data", metavar="PATH", help="FER2013 whose Training faces calibrate the INT8 twin")
     p.add_argument("--version", help="the version the manifest records, e.g. v3-ensemble")
     p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser(
+        "balance",
+        help="shift each class's logit so no class goes unseen (fitted on PublicTest and ExpW held-back faces)",
+    )
+    p.add_argument("--model", metavar="FILE", help="the .keras model to balance (default: the bundled one)")
+    p.add_argument("--data", metavar="PATH", help="FER2013: its PublicTest faces fit the shift (PrivateTest unused)")
+    p.add_argument("--expw", metavar="DIR", help="ExpW-style faces: the held-back ones fit the shift too")
+    p.add_argument("--output", metavar="FILE", help="where to write the balanced model (default: over --model)")
+    p.add_argument("--version", help="the version the manifest records, e.g. v3.1")
+    p.set_defaults(func=cmd_balance)
 
     p = sub.add_parser(
         "export", help="write the model's ONNX twin for the TensorFlow-free serving runtime (checked against Keras)"

@@ -518,3 +518,41 @@ def _write_twins(dest: Path, data_path: str | Path | None) -> None:
         export_int8_from_dataset(dest, data_path)
     except (OSError, ValueError) as exc:
         print(f"INT8 twin skipped: {str(exc).splitlines()[0]}")
+
+
+def publish_balanced(
+    model_file: str | Path,
+    data_path: str | Path,
+    expw_path: str | Path | None = None,
+    dest: str | Path | None = None,
+    **fields,
+) -> tuple[Path, dict]:
+    """Fit the per-class logit shift of ``src.training.class_bias`` on the validation faces
+    (FER2013 PublicTest, and ExpW's held-back crops when ``expw_path`` is given), fold it into
+    the model and publish it at ``dest`` (default: over ``model_file``) with its manifest (the
+    training record gains ``class_bias``) and twins. Returns the path and that record."""
+    from src.training import class_bias
+
+    model_file = Path(model_file)
+    dest = Path(dest or model_file)
+    training = dict((read_manifest(model_file) or {}).get("training") or {})
+    if training.get("class_bias"):
+        raise ValueError(f"{model_file.name} already has a class bias folded in; start from the model without it")
+    model = keras.models.load_model(model_file, compile=False)
+    fer = load_cached(data_path)
+    sets = {"PublicTest": fer.split("PublicTest")}
+    if expw_path is not None:
+        sets["ExpW held-back"] = load_expw_cached(expw_path).split("PublicTest")
+    found = {name: (class_bias.view_probs(model, data.images), data.labels) for name, data in sets.items() if len(data)}
+    if "PublicTest" not in found:
+        raise ValueError(f"{data_path} has no PublicTest faces to fit the class bias on")
+    fitted = class_bias.fit(found)
+    class_bias.fold(model, fitted.bias)
+    record = fitted.record(config.EMOTIONS) | {"fitted_on": {name: len(y) for name, (_, y) in found.items()}}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(dest)
+    write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=training | {"class_bias": record}, **fields)
+    _write_twins(dest, data_path)
+    return dest, record
