@@ -210,17 +210,17 @@ PERSON_MIN_SAMPLES = _env_int("FER_PERSON_MIN_SAMPLES", 2)
 
 # --- Per-face doubt (src/engine/doubt.py) ---------------------------------------------------
 # A face is flagged "uncertain" (doubtful) when any rule below holds; 0 turns a rule off.
-# Chosen with bench/score_doubt.py on ExpW's held-back faces through the whole pipeline (1,013
-# faces found, right 43.6% of the time) so that each rule's flagged faces are right under ~30%
-# of the time; figures in outputs/v3/doubt.json. All rules together flag 19.7% of those faces,
-# right 30.0% of the time against 47.0% for the others.
+# Chosen with bench/score_doubt.py on ExpW's held-back faces through the whole pipeline (v3;
+# re-measured on v3.1: 1,013 faces found, right 44.1% of the time) so that each rule's flagged
+# faces are right under ~30% of the time; figures in outputs/v4/doubt.json. All rules together
+# flag 19.3% of those faces, right 28.7% of the time against 47.8% for the others.
 # Short side of the face box, in the pixels it was read from. ExpW's faces are all ~64 px wide,
-# so this was measured on copies shrunk to 12-32 px wide: boxes under 14 px are right 26.7% of
-# the time against 42.0% (faces 12 px wide: 24%, 16 px: 30%, 24 px: 40%, 32 px: 43.5%).
+# so this was measured on copies shrunk to 12-32 px wide: boxes under 14 px are right 28.5% of
+# the time against 42.8% (faces 12 px wide: 26%, 16 px: 32%, 24 px: 39%, 32 px: 46%).
 DOUBT_MIN_FACE_PX = _env_float("FER_DOUBT_MIN_FACE_PX", 14.0)
 # Sharpness of the aligned 48x48 gray input: Laplacian variance over intensity variance.
 # ExpW's own blur barely changes accuracy, so this was measured on copies blurred on purpose
-# (Gaussian of 1.5 and 3 px per 64 px of face): under 0.05 right 25.0% against 41.7%. It
+# (Gaussian of 1.5 and 3 px per 64 px of face): under 0.05 right 25.4% against 42.2%. It
 # flags 0.9% of ExpW's faces as shipped.
 DOUBT_MIN_SHARPNESS = _env_float("FER_DOUBT_MIN_SHARPNESS", 0.05)
 # Head turn from YuNet's landmarks: nose tip's offset from the eyes' midpoint over the eye
@@ -229,7 +229,7 @@ DOUBT_MIN_SHARPNESS = _env_float("FER_DOUBT_MIN_SHARPNESS", 0.05)
 # model having trained on such faces. Set e.g. 1.0 to flag profiles anyway.
 DOUBT_MAX_YAW = _env_float("FER_DOUBT_MAX_YAW", 0.0)
 # Top probability recalibrated for real photos (the manifest's temperature_wild, fitted on
-# ExpW): under 0.30 flags 19.1% of ExpW's faces, right 29.0% against 47.1% for the others.
+# ExpW): under 0.30 flags 18.7% of ExpW's faces, right 28.0% against 47.8% for the others.
 DOUBT_MIN_CONFIDENCE = _env_float("FER_DOUBT_MIN_CONFIDENCE", 0.30)
 
 

@@ -535,7 +535,10 @@ def publish_balanced(
 
     model_file = Path(model_file)
     dest = Path(dest or model_file)
-    training = dict((read_manifest(model_file) or {}).get("training") or {})
+    source = read_manifest(model_file) or {}
+    training = dict(source.get("training") or {})
+    if source.get("trained_on"):  # how it was trained still holds; its scores do not
+        fields = {"trained_on": source["trained_on"]} | fields
     if training.get("class_bias"):
         raise ValueError(f"{model_file.name} already has a class bias folded in; start from the model without it")
     model = keras.models.load_model(model_file, compile=False)

@@ -71,10 +71,11 @@ def test_the_folded_ensemble_computes_what_the_fit_scored(trained_model):
 
 def test_balance_publishes_the_shifted_model_with_its_record(model_copy, fer_csv, expw_dir, tmp_path, capsys):
     from src.cli import main
-    from src.engine.manifest import read_manifest
+    from src.engine.manifest import read_manifest, write_manifest
     from src.engine.model import load_model
     from src.engine.runtime import onnx_twin
 
+    write_manifest(model_copy, config.EMOTIONS, 48, trained_on="2 cores, bf16")
     dest = tmp_path / "balanced" / "fer_cnn.keras"
     argv = ["balance", "--model", str(model_copy), "--data", str(fer_csv), "--expw", str(expw_dir)]
     assert main([*argv, "--output", str(dest), "--version", "t-balanced"]) == 0
@@ -83,6 +84,7 @@ def test_balance_publishes_the_shifted_model_with_its_record(model_copy, fer_csv
     manifest = read_manifest(dest)
     record = manifest["training"]["class_bias"]
     assert manifest["version"] == "t-balanced" and list(record["bias"]) == list(config.EMOTIONS)
+    assert manifest["trained_on"] == "2 cores, bf16" and "metrics" not in manifest  # new weights: scored again
     assert set(record["fitted_on"]) == {"PublicTest", "ExpW held-back"} and onnx_twin(dest).is_file()
     assert manifest["training"]["config"] == read_manifest(model_copy)["training"]["config"]  # the recipe kept
 
