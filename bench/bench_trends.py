@@ -308,7 +308,8 @@ def main() -> None:
         view = _child("view", url)
         summary = {"summary_s": math.nan} if args.no_summary else _child("summary", url)
     print(
-        f"History view: filter changes took {view['rerun_first_s']:.3f} s (the first), {view['rerun_max_s']:.3f} s (the slowest)"
+        f"History view: filter changes took {view['rerun_first_s']:.3f} s (the first), {view['rerun_max_s']:.3f} s "
+        f"(the slowest); per hour over every campaign {view['hour_s']:.3f} s"
     )
     if not args.no_summary:
         print(

@@ -12,6 +12,7 @@ page draws it) under ``streamlit.testing.v1.AppTest`` in a child process whose r
 * ``rerun_first_s``, ``rerun_max_s``: the first of them (the first campaign offered, what
   ``rerun_s`` was until the median) and the slowest;
 * ``again_s``: the run after going back to every campaign (filters seen before: cached);
+* ``hour_s``: then *Per* set to hour (every campaign: one bar per hour of the whole span);
 * ``peak_rss_mb``: the child's peak resident set size (``ru_maxrss``), imports included;
 * ``people``, ``samples``: the KPIs the tab showed, to check it read the store.
 
@@ -79,6 +80,12 @@ def _child() -> dict:
         again_s = time.perf_counter() - start
         if at.exception:
             raise RuntimeError(f"the History tab failed after a filter change: {at.exception}")
+    # Per hour, every campaign: the chart's largest shape (one bar per hour of the whole span).
+    start = time.perf_counter()
+    at.segmented_control(key="history_bucket").set_value("hour").run()
+    hour_s = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(f"the History tab failed per hour: {at.exception}")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
     def seconds(value: float | None) -> float | None:
@@ -90,6 +97,7 @@ def _child() -> dict:
         "rerun_first_s": seconds(reruns[0] if reruns else None),
         "rerun_max_s": seconds(max(reruns, default=None)),
         "again_s": seconds(again_s),
+        "hour_s": seconds(hour_s),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "people": metrics.get("People"),
         "samples": metrics.get("Samples"),
