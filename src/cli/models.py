@@ -88,6 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         warmup_epochs=args.warmup_epochs,
         class_weight_power=args.class_weight_power,
+        expw_repeat=args.expw_repeat,
         init_from=args.init_from,
         teachers=tuple(str(Path(t).resolve()) for t in args.teacher) if args.teacher else None,
         mixed_precision=args.bf16,
@@ -256,6 +257,11 @@ def add_parsers(sub) -> None:
         "--class-weight-power",
         type=float,
         help="class weights = (1 / class frequency) ^ this (0 = none, 1 = fully balanced); default: the profile's",
+    )
+    p.add_argument(
+        "--expw-repeat",
+        type=int,
+        help="how many times each ExpW training face is seen an epoch; default: the profile's",
     )
     p.add_argument("--publish", action="store_true", help="copy the best checkpoint to the model file")
     p.add_argument("--model", metavar="FILE", help="where --publish puts the model")

@@ -52,6 +52,7 @@ def test_a_session_killed_mid_run_keeps_its_wall_time(fer_csv, tmp_path):
     """Background runs die with their session: run.json counts the time after every epoch."""
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "src.cli", "train", "--profile", "smoke", "--epochs", "200", "--width", "12"]
+    cmd += ["--expw-repeat", "5", "--class-weight-power", "0.25"]
     proc = subprocess.Popen([*cmd, "--data", str(fer_csv), "--run-dir", str(run)], cwd=ROOT)
     try:
         deadline = time.monotonic() + 300
@@ -65,6 +66,7 @@ def test_a_session_killed_mid_run_keeps_its_wall_time(fer_csv, tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["wall_seconds_total"] == info["wall_seconds_last_session"] > 0
     assert info["config"]["width"] == 12 and info["config"]["epochs"] == 200  # the command's overrides
+    assert info["config"]["expw_repeat"] == 5 and info["config"]["class_weight_power"] == 0.25
 
 
 def test_expw_faces_are_detected_aligned_and_split_by_photo(expw_dir):
