@@ -242,6 +242,11 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
         ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
         ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f} (fitted on FER2013 PublicTest)"),
     ]
+    shifts = (training.get("class_bias") or {}).get("bias") or {}
+    if shifts:  # src.training.class_bias, folded into the output layers
+        on = " and ".join((training["class_bias"].get("fitted_on") or {}).keys()) or "the validation faces"
+        listed = ", ".join(f"{name} {float(value):+.2f}" for name, value in shifts.items())
+        facts.append(("Class shifts (logits)", f"{listed} (fitted on {on} for accuracy and macro-F1)"))
     wild = wild_calibration(manifest)
     if _number(wild.get("temperature_wild")) is not None:
         facts.append(
@@ -528,7 +533,7 @@ def plain_name(manifest: dict | None) -> str:
     """
     if manifest is None:
         return "no model"
-    match = re.match(r"v(\d+)", str(manifest.get("version") or ""))
+    match = re.match(r"v(\d+(?:\.\d+)?)", str(manifest.get("version") or ""))
     name = f"Emotion model v{match.group(1)}" if match else "Emotion model"
     training = manifest.get("training") or {}
     cfg = training.get("config") or {}

@@ -279,6 +279,8 @@ def test_plain_names_and_a_readable_card():
     plus = {"version": "v2-ferplus-compact-w24", "training": {"config": {"arch": "compact", "ferplus_weight": 1.0}}}
     assert model_card.plain_name(plus) == "Emotion model v2 (one compact CNN, fitted to FER+ votes)"
     assert model_card.plain_name({"version": "custom"}) == "Emotion model"
+    balanced = {"version": "v3.1-ensemble-w24-w48-balanced", "training": {"members": [{}, {}]}}
+    assert model_card.plain_name(balanced) == "Emotion model v3.1 (two averaged CNNs)"
     manifest = {
         "version": "v3-ensemble-w24-w48",
         "temperature": 0.78,
@@ -296,3 +298,19 @@ def test_plain_names_and_a_readable_card():
     assert model_card.NOT_MEASURED in next(s for s in empty if s.title == "Metrics").lines[0]
     details = " ".join(model_card.technical_details(manifest, None, "outputs/v3"))
     assert "`v3-ensemble-w24-w48`" in details and "`outputs/v3`" in details and "Macro-F1:" in details
+
+
+def test_the_card_lists_the_class_shifts_folded_into_the_model():
+    shifts = {"angry": -0.2, "disgust": 0.3, "fear": 0.2, "happy": 0.0, "sad": -0.1, "surprise": 0.1, "neutral": -0.3}
+    training = {"config": {"arch": "compact", "width": 24}}
+    manifest = {
+        "version": "v3.1",
+        "training": training
+        | {"class_bias": {"bias": shifts, "fitted_on": {"PublicTest": 3589, "ExpW held-back": 1040}}},
+    }
+    facts = dict(model_card.model_card(manifest, fake.metrics()).facts)
+    assert facts["Class shifts (logits)"] == (
+        "angry -0.20, disgust +0.30, fear +0.20, happy +0.00, sad -0.10, surprise +0.10, neutral -0.30 "
+        "(fitted on PublicTest and ExpW held-back for accuracy and macro-F1)"
+    )
+    assert "Class shifts (logits)" not in dict(model_card.model_card({"training": training}, None).facts)
