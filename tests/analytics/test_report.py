@@ -130,7 +130,7 @@ def test_content_corrects_shares_with_intervals_and_compares(report, facts):
     (comparison,) = report.comparisons
     assert comparison.names == tuple(CAMPAIGNS)
     assert comparison.sentiment.testable and comparison.sentiment.verdict
-    assert report.model == facts and facts.version == "v3-ensemble-w24-w48"
+    assert report.model == facts and facts.version == read_manifest(config.MODEL_FILE)["version"]
     assert report.provenance.dataset == "ExpW" and report.provenance.faces > 900
     assert report.provenance.matches_model is True
     assert "demo" in report.run_models  # the demo runs' version differs from the model's: said in a note

@@ -16,6 +16,7 @@ from support import free_port, stop_process
 from src import config
 from src.analytics.demo import fill_demo_store
 from src.analytics.store import Store
+from src.engine.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "report-test-key-0123456789abcdef"
@@ -66,7 +67,8 @@ def test_report_route_serves_html_and_pdf_404_when_empty_and_needs_the_key(serve
         assert r.headers["content-type"].startswith("text/html")
         assert r.headers["content-disposition"].startswith('attachment; filename="emotion_report_')
         assert "default-src 'none'" in r.headers["content-security-policy"]
-        assert "People counted" in r.text and "Pearson chi-square" in r.text and "v3-ensemble-w24-w48" in r.text
+        version = read_manifest(config.MODEL_FILE)["version"]  # the deployed model's, in the method section
+        assert "People counted" in r.text and "Pearson chi-square" in r.text and version in r.text
 
         r = client.get("/v1/report", params=[*campaigns, ("format", "pdf"), ("source", "batch")])
         assert r.status_code == 200, r.text
