@@ -79,8 +79,27 @@ def test_int8_twin_matches_its_manifest_and_agrees_with_the_fp32_twin(name):
 
 
 def test_the_fast_model_is_the_deployed_ensembles_compact_member():
-    """models/fer_compact.keras (``--model fer_compact``) is v3's first member on its own: the same weights."""
-    compact, ensemble = read_manifest(config.ROOT / "models" / "fer_compact.keras"), read_manifest(MODEL)
-    members = ensemble["training"]["members"]
-    assert compact["sha256"] == members[0]["sha256"] and compact["version"] == members[0]["name"]
+    """models/fer_compact.keras (``--model fer_compact``) is v3's first member on its own, each with
+    its own class shifts (``balance``): the same weights but for the output biases, which differ
+    by the difference of the two shifts."""
+    import keras
+
+    from src.engine.model import ensemble_members
+
+    fast_file = config.ROOT / "models" / "fer_compact.keras"
+    compact, ensemble = read_manifest(fast_file), read_manifest(MODEL)
+    first = ensemble["training"]["members"][0]
+    assert compact["training"]["config"] == first["training"]["config"]
     assert "members" not in compact["training"] and compact["training"]["parameters"] < 400_000
+    shifts = [np.array([m["training"]["class_bias"]["bias"][c] for c in config.EMOTIONS]) for m in (compact, ensemble)]
+    fast = keras.models.load_model(fast_file, compile=False)
+    member = ensemble_members(keras.models.load_model(MODEL, compile=False))[0]
+    assert [layer.name for layer in fast.layers] == [layer.name for layer in member.layers]
+    for ours, theirs in zip(fast.layers, member.layers):
+        if ours.name != "emotion":
+            assert all(np.array_equal(a, b) for a, b in zip(ours.get_weights(), theirs.get_weights())), ours.name
+    (fast_kernel, fast_bias), (member_kernel, member_bias) = (
+        m.get_layer("emotion").get_weights() for m in (fast, member)
+    )
+    assert np.array_equal(fast_kernel, member_kernel)
+    assert np.allclose(fast_bias - member_bias, shifts[0] - shifts[1], atol=1e-3)
