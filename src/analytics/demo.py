@@ -2,7 +2,10 @@
 
 Nothing here comes from a camera or a model: three invented campaigns over several weeks,
 in three invented locations, as photo batches, a few videos and live sessions, with
-emotion mixes drawn at random around a per-campaign profile. Every run is tagged
+emotion mixes drawn at random around a per-campaign profile. Each face's true emotion is
+drawn from that mix, then *read* as a model reads real photos, mistakes included
+(``READ_AS``), so the corrected shares on the dashboard land near the profiles, as they
+would on real data. Every run is tagged
 ``demo`` (and its files are named ``demo_...``), so demo rows are easy to find and
 delete (``python -m src.cli runs delete``, or the History & trends tab).
 
@@ -35,6 +38,21 @@ PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "Spring ad B": ((0.06, 0.02, 0.04, 0.42, 0.07, 0.12, 0.27), (0.05, 0.02, 0.04, 0.47, 0.06, 0.12, 0.24)),
     "Loyalty week": ((0.14, 0.05, 0.07, 0.20, 0.16, 0.06, 0.32), (0.07, 0.03, 0.05, 0.36, 0.09, 0.08, 0.32)),
 }
+# How a face of each true emotion (rows) is read (columns), in %: the deployed model's confusion
+# on held-back web photos (models/fer_cnn.error_model.json, v3.1), rounded. Reading the demo's
+# faces this way keeps the stored labels consistent with the error model that corrects them.
+READ_AS = np.array(
+    [
+        (70, 11, 8, 2, 4, 4, 1),
+        (23, 21, 5, 3, 17, 1, 30),
+        (21, 4, 44, 2, 9, 17, 2),
+        (7, 2, 3, 63, 7, 5, 12),
+        (25, 12, 10, 5, 29, 5, 14),
+        (25, 4, 10, 11, 11, 32, 9),
+        (6, 13, 2, 1, 23, 4, 51),
+    ],
+    float,
+)
 LOCATIONS = ("Paris Opéra", "Lyon Part-Dieu", "Online panel")
 VIDEO_EVERY_S = 0.5  # the demo videos' sampling, as the dashboard's default
 LIVE_SECONDS = 240  # length of a demo live session
@@ -50,10 +68,24 @@ def _probabilities(rng: np.random.Generator, emotion: int, labels: Sequence[str]
     return {label: round(float(p), 4) for label, p in zip(labels, probs)}
 
 
-def _faces(rng: np.random.Generator, mix: np.ndarray, n: int, labels: Sequence[str], file_prefix: str) -> list[dict]:
+class _Reader:
+    """Reads a true emotion as the model would (``READ_AS``), on a random stream of its own, so the
+    demo's runs, people and samples stay those drawn from the main stream."""
+
+    def __init__(self, seed: int, k: int) -> None:
+        self.rng = np.random.default_rng([seed, 99])
+        self.rows = READ_AS / READ_AS.sum(axis=1, keepdims=True) if k == len(READ_AS) else np.eye(k)
+
+    def __call__(self, emotion: int) -> int:
+        return int(self.rng.choice(len(self.rows), p=self.rows[emotion]))
+
+
+def _faces(
+    rng: np.random.Generator, mix: np.ndarray, n: int, labels: Sequence[str], file_prefix: str, read=int
+) -> list[dict]:
     rows = []
     for i in range(n):
-        emotion = int(rng.choice(len(labels), p=mix))
+        emotion = read(int(rng.choice(len(labels), p=mix)))
         probs = _probabilities(rng, emotion, labels)
         rows.append(
             {
@@ -73,7 +105,7 @@ def _faces(rng: np.random.Generator, mix: np.ndarray, n: int, labels: Sequence[s
     return rows
 
 
-def _video_rows(rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str], file: str) -> list[dict]:
+def _video_rows(rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str], file: str, read=int) -> list[dict]:
     """A made-up video's face rows: 1-4 people, each followed for a stretch of samples, mostly
     with their own emotion (a track id each; ``time`` in seconds into the video)."""
     rows = []
@@ -82,14 +114,14 @@ def _video_rows(rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str]
         start = int(rng.integers(0, 20))
         for k in range(int(rng.integers(6, 30))):
             shown = emotion if rng.random() < 0.8 else int(rng.choice(len(labels), p=mix))
-            row = _faces(rng, np.eye(len(labels))[shown], 1, labels, file)[0]
+            row = _faces(rng, np.eye(len(labels))[shown], 1, labels, file, read)[0]
             row.update(file=file, face=track_id, time=round((start + k) * VIDEO_EVERY_S, 2), track_id=track_id)
             rows.append(row)
     return sorted(rows, key=lambda r: (r["time"], r["track_id"]))
 
 
 def _live_session(
-    rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str], when: datetime
+    rng: np.random.Generator, mix: np.ndarray, labels: Sequence[str], when: datetime, read=int
 ) -> tuple[list[dict], list[Person]]:
     """A made-up live session: visitors arrive, stay 5-60 s with their own emotion, and leave.
     Returns its per-second aggregates (faces in view, their labels) and its people."""
@@ -106,7 +138,7 @@ def _live_session(
         counts = np.zeros(len(labels), int)
         for arrived, stay, emotion, tally in visitors:
             if arrived <= s < arrived + stay:
-                shown = emotion if rng.random() < 0.85 else int(rng.choice(len(labels), p=mix))
+                shown = read(emotion if rng.random() < 0.85 else int(rng.choice(len(labels), p=mix)))
                 counts[shown] += 1
                 probs = list(_probabilities(rng, shown, labels).values())
                 if tally.samples == 0:
@@ -127,6 +159,7 @@ def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | Non
     """Add the demo runs (tagged ``demo``) ending at ``now``; returns how many runs were added."""
     rng = np.random.default_rng(seed)
     labels = list(config.EMOTIONS)
+    read = _Reader(seed, len(labels))
     now = (now or datetime.now(UTC)).astimezone(UTC)
     start = now - timedelta(weeks=weeks)
     added = 0
@@ -149,9 +182,9 @@ def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | Non
                 fields = dict(campaign=campaign, location=location, tags=[DEMO_TAG], model_version="demo")
                 run_id = store.start_run(source, created_at=when, **fields)
                 if source == "video":
-                    rows = _video_rows(rng, mix, labels, f"demo_{added:04d}.mp4")
+                    rows = _video_rows(rng, mix, labels, f"demo_{added:04d}.mp4", read)
                 else:
-                    rows = _faces(rng, mix, int(rng.integers(12, 60)), labels, f"demo_{added:04d}")
+                    rows = _faces(rng, mix, int(rng.integers(12, 60)), labels, f"demo_{added:04d}", read)
                 store.add_rows(run_id, rows)
                 store.finish_run(run_id)
                 added += 1
@@ -165,7 +198,9 @@ def fill_demo_store(store, *, seed: int = 7, weeks: int = 6, now: datetime | Non
         # Its own random stream: the batches above draw more or less depending on the time of
         # day (runs later than now are skipped), and the sessions must not change with it.
         session_rng = np.random.default_rng([seed, k])
-        seconds, people = _live_session(session_rng, begin / begin.sum(), labels, when)
+        seconds, people = _live_session(
+            session_rng, begin / begin.sum(), labels, when, _Reader(seed + 1 + k, len(labels))
+        )
         store.add_live_seconds(run_id, seconds, people=people)
         store.finish_run(run_id)
         added += 1
