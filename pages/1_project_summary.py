@@ -60,7 +60,7 @@ with right:
         "3. **Data preparation**: face detection with landmarks (YuNet), alignment onto FER2013's "
         "framing, grayscale 48x48; lighting, blur and occlusion augmentation; class weights.\n"
         "4. **Modelling**: two compact CNNs in Keras 3 (widths 24 and 48) averaged, each selected on PublicTest and "
-        "held-back ExpW photos.\n"
+        "held-back ExpW photos, then a per-emotion shift fitted on those same faces so that no emotion goes unseen.\n"
         "5. **Evaluation**: accuracy, macro-F1, ROC and calibration on the untouched PrivateTest "
         "split — see *Model Performance*.\n"
         "6. **Deployment**: this dashboard (photos, batches, live camera, video) and a CLI."
