@@ -12,6 +12,16 @@ from src.training.data import DatasetError, resolve_dataset_path
 from src.training.outputs import model_folder
 
 
+def _expw_dir(arg: str | None) -> Path | None:
+    """``--expw``: an ExpW-style folder (labels.csv and faces/), or None when not given."""
+    if not arg:
+        return None
+    expw = Path(arg).expanduser()
+    if not (expw / "labels.csv").is_file():
+        raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
+    return expw
+
+
 def _require_keras(command: str) -> None:
     from src.engine.runtime import TRAINING_EXTRA, keras_available
 
@@ -67,11 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.profile not in PROFILES:
         raise UserError(f"unknown profile {args.profile}")
-    expw = None
-    if args.expw:
-        expw = Path(args.expw).expanduser()
-        if not (expw / "labels.csv").is_file():
-            raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
+    expw = _expw_dir(args.expw)
     if args.init_from and not Path(args.init_from).is_file():
         raise UserError(f"--init-from {args.init_from}: no such model file")
     for teacher in args.teacher or ():
@@ -132,9 +138,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
     if model_file.suffix != ".keras":
         raise UserError(f"--model {model_file}: balancing needs the .keras model")
     data_file = data_path(args.data)
-    expw = Path(args.expw).expanduser() if args.expw else None
-    if expw is not None and not (expw / "labels.csv").is_file():
-        raise UserError(f"--expw {expw}: no labels.csv there (expected labels.csv and faces/)")
+    expw = _expw_dir(args.expw)
     dest = Path(args.output).expanduser() if args.output else model_file
     if dest.suffix != ".keras":
         raise UserError(f"--output {dest}: the balanced model is written as a .keras file")

@@ -496,14 +496,19 @@ def publish_ensemble(
         member.update(sha256=sha256_file(model_file), parameters=int(model.count_params()))
         models.append(model)
         members.append(member)
-    ensemble = build_ensemble(models)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.stem + ".tmp.keras")
-    ensemble.save(tmp)
-    tmp.replace(dest)
+    _save_whole(build_ensemble(models), dest)
     write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=ensemble_training(members), **fields)
     _write_twins(dest, data_path)
     return dest
+
+
+def _save_whole(model: keras.Model, dest: Path) -> None:
+    """Save ``model`` at ``dest`` through a temporary file, so ``dest`` (possibly a source just
+    read) is never left half written."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.stem + ".tmp.keras")
+    model.save(tmp)
+    tmp.replace(dest)
 
 
 def _write_twins(dest: Path, data_path: str | Path | None) -> None:
@@ -552,10 +557,7 @@ def publish_balanced(
     fitted = class_bias.fit(found)
     class_bias.fold(model, fitted.bias)
     record = fitted.record(config.EMOTIONS) | {"fitted_on": {name: len(y) for name, (_, y) in found.items()}}
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(dest)
+    _save_whole(model, dest)
     write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=training | {"class_bias": record}, **fields)
     _write_twins(dest, data_path)
     return dest, record

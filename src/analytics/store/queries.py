@@ -402,8 +402,8 @@ def check_unit(unit: Any) -> str:
     return unit
 
 
-# The order the tallies' covering indexes keep (revisions 0005, 0006: days, hours, campaigns): a GROUP BY that follows one of them
-# is summed as the index is read, without sorting.
+# The order the tallies' covering indexes keep (revisions 0005 and 0006: days, hours, campaigns):
+# a GROUP BY that follows one of them is summed as the index is read, without sorting.
 _DAYS_ORDER = ("emotion", "uncertain", "campaign", "source", "location")
 _CAMPAIGNS_ORDER = ("campaign", "source", "emotion", "uncertain", "location")
 
