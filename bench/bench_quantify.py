@@ -58,10 +58,12 @@ INTERVAL_METHODS = ("bayes", "acc", "oracle")
 
 def predictions(expw: Path, model: Path, cache: Path) -> pd.DataFrame:
     """The held-back faces through the pipeline, from the cache when this model already ran."""
+    from src.engine.classifier import model_views
     from src.engine.inference import EmotionRecognizer
+    from src.engine.manifest import read_manifest
 
     # Keyed by the weights and the test-time views: either changes the predictions.
-    path = cache / f"expw_heldback_{sha256_file(model)[:12]}_{config.TTA}.csv"
+    path = cache / f"expw_heldback_{sha256_file(model)[:12]}_{model_views(read_manifest(model))}.csv"
     if path.exists():
         return pd.read_csv(path, keep_default_na=False, na_values=[""])
     recognizer = EmotionRecognizer(model)

@@ -3,7 +3,7 @@
 ExpW's held-back photos (the 20% of source photos training never saw,
 ``src.training.data.expw_split``) go through the product's pipeline: detection with landmarks
 and alignment (``EmotionRecognizer.locate``), the classifier with its test-time views
-(``config.TTA``) and the served temperature (``classify``), and ``doubt.measure`` on each detected face. Each labelled face is
+(the model's own) and the served temperature (``classify``), and ``doubt.measure`` on each detected face. Each labelled face is
 matched to the detection of highest IoU (>= 0.3, as ``src.training.error_model``); faces the
 detector missed have no label to doubt and are left out.
 
@@ -254,7 +254,7 @@ def main() -> None:
         "split": SPLIT_RULE,
         "protocol": (
             "EmotionRecognizer.locate (detection, landmarks, alignment) and classify (test-time views "
-            f"{config.TTA!r}, served temperature) on the held-back photo files; labelled box matched to the detection of highest IoU >= "
+            f"{rec.info.views!r}, served temperature) on the held-back photo files; labelled box matched to the detection of highest IoU >= "
             f"{MATCH_IOU}; missed faces left out; confidence_wild = served probabilities rescaled to the manifest's "
             "temperature_wild; size measured on copies shrunk so the labelled face is "
             f"{', '.join(map(str, SHRUNK_SIDES))} px wide; blur on copies blurred by a Gaussian of "

@@ -1,4 +1,4 @@
-"""Accuracy of a model's fp32 and INT8 ONNX twins side by side, as served (test-time views, ``config.TTA``).
+"""Accuracy of a model's fp32 and INT8 ONNX twins side by side, as served (the test-time views each model is served with).
 
 For each model: FER2013 PublicTest and PrivateTest accuracy (FER2013 labels), PrivateTest
 FER+ majority accuracy (rows with a strict majority, when fer2013new.csv is there), ExpW's
@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 
 
-def predictions(predict, faces: np.ndarray) -> np.ndarray:
-    from src import config
+def predictions(predict, faces: np.ndarray, views: str) -> np.ndarray:
     from src.engine.classifier import tta_averaged
 
     x = faces[..., None].astype(np.float32)
-    return np.concatenate([tta_averaged(predict, x[i : i + 256], config.TTA) for i in range(0, len(x), 256)]).argmax(1)
+    return np.concatenate([tta_averaged(predict, x[i : i + 256], views) for i in range(0, len(x), 256)]).argmax(1)
 
 
 def main() -> None:
@@ -49,12 +48,12 @@ def main() -> None:
     for model in args.model:
         answers = {}
         for twin_name, twin in (("fp32", onnx_twin(model)), ("int8", int8_twin(model))):
-            predict, _ = load_classifier(twin)
-            scored = {name: (predictions(predict, d.images), d.labels) for name, d in sets.items()}
+            predict, info = load_classifier(twin)
+            scored = {name: (predictions(predict, d.images, info.views), d.labels) for name, d in sets.items()}
             if plus is not None:
-                scored["FER+ Pr"] = (predictions(predict, plus[0]), plus[1])
+                scored["FER+ Pr"] = (predictions(predict, plus[0], info.views), plus[1])
             if wild is not None:
-                scored["ExpW"] = (predictions(predict, wild.images), wild.labels)
+                scored["ExpW"] = (predictions(predict, wild.images, info.views), wild.labels)
             answers[twin_name] = np.concatenate([p for p, _ in scored.values()])
             row = {name: f"{(p == y).mean():.2%}" for name, (p, y) in scored.items()}
             agree = f"{(answers[twin_name] == answers['fp32']).mean():.2%}" if twin_name == "int8" else ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from src import config
 from src.cli.common import UserError, add_output_options, data_path, load_data, model_path, output_dir, start_backend
 from src.training.data import DatasetError, resolve_dataset_path
 from src.training.outputs import model_folder
@@ -40,12 +41,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from src.training.evaluation import evaluate, write_dataset_stats
 
     try:
-        result = evaluate(data, model_file, out_dir, split=args.split, run_dir=args.run_dir)
+        result = evaluate(
+            data,
+            model_file,
+            out_dir,
+            split=args.split,
+            run_dir=args.run_dir,
+            update_manifest=not args.score_only,
+            views=args.views,
+        )
     except ValueError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
     write_dataset_stats(data, out_dir)
     m = result.metrics
-    print(f"model: {model_file} (version {m['model']['version']})")
+    print(f"model: {model_file} (version {m['model']['version']}, test-time views {m['model']['test_time_views']})")
     print(f"data: {data.source} ({len(data)} rows)")
     for name, s in m["splits"].items():
         print(
@@ -229,6 +238,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", metavar="FILE")
     add_output_options(p)
     p.add_argument("--run-dir", metavar="RUN", help="training run whose history.csv to copy")
+    p.add_argument(
+        "--views",
+        choices=config.TTA_MODES,
+        help="test-time views to score, calibrate and then serve the model with (recorded in its "
+        "manifest); default: the model's own",
+    )
+    p.add_argument(
+        "--score-only",
+        action="store_true",
+        help="leave the model's manifest (temperature, scores, views) as it is",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a model (fit on Training, select on PublicTest)")

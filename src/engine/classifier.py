@@ -34,6 +34,11 @@ class ModelInfo:
     def version(self) -> str:
         return str(self.manifest.get("version", "unversioned"))
 
+    @property
+    def views(self) -> str:
+        """The test-time views this model is served with (``model_views``)."""
+        return model_views(self.manifest)
+
 
 # Test-time augmentation modes (``config.TTA``, one of ``config.TTA_MODES``): the views of each face whose probabilities
 # are averaged. "flip": the face and its mirror image; "zoom": those two, and both again
@@ -46,6 +51,16 @@ def check_tta(mode: str) -> str:
     if mode not in config.TTA_MODES:
         raise ValueError(f"test-time augmentation {mode!r} is not one of {', '.join(config.TTA_MODES)}")
     return mode
+
+
+def model_views(manifest: dict | None) -> str:
+    """The test-time views to serve a model with: ``FER_TTA`` when set, else those its
+    manifest names (``test_time_views``: the views its temperature and scores were measured
+    on), else ``config.TTA``. An unknown name in a manifest falls back rather than fails."""
+    if config.TTA_OVERRIDE is not None:
+        return config.TTA_OVERRIDE
+    named = (manifest or {}).get("test_time_views") if isinstance(manifest, dict) else None
+    return named if named in config.TTA_MODES else config.TTA
 
 
 def tta_count(mode: str) -> int:

@@ -62,11 +62,10 @@ class EmotionRecognizer:
         if len(faces) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         x = faces.reshape(len(faces), self.size, self.size, 1).astype(np.float32)
-        step = max(1, self.batch_size // tta_count(config.TTA))
+        views = self.info.views
+        step = max(1, self.batch_size // tta_count(views))
         with self._lock:
-            probs = np.concatenate(
-                [tta_averaged(self._call, x[i : i + step], config.TTA) for i in range(0, len(x), step)]
-            )
+            probs = np.concatenate([tta_averaged(self._call, x[i : i + step], views) for i in range(0, len(x), step)])
         return apply_temperature(probs, self.info.temperature)
 
     @property

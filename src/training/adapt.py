@@ -5,7 +5,7 @@ and the like are read as ``angry``, ``sad``), each with whole photos (or face cr
 ``crops=True``). Every photo goes through the product's own detection and alignment
 (``EmotionRecognizer.locate``; the largest face of a photo is its face). The frozen model's
 features (its features twin, ``fer_cnn.features.onnx``: the input of the classifier head,
-for each test-time view, ``config.TTA``) feed a new head, a class-balanced logistic
+for each test-time view the model is served with) feed a new head, a class-balanced logistic
 regression (scikit-learn) whose strength is chosen by cross-validation over groups of
 photos. The result is one ONNX file (the features graph with the new head appended) and its
 manifest, so it is served wherever a model is (``predict --model``, the dashboard's model
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from src import config
-from src.engine.classifier import tta_count, tta_views
+from src.engine.classifier import model_views, tta_count, tta_views
 from src.engine.manifest import read_manifest, sha256_file, write_manifest
 from src.engine.preprocessing import ImageError, load_image
 from src.engine.runtime import features_problem, features_twin, keras_available, onnx_predict
@@ -162,7 +162,7 @@ def collect(
 def features_of(model_file: Path, faces: np.ndarray) -> np.ndarray:
     """The frozen model's head features of (N, size, size) faces, one per test-time view: (N, views, d).
 
-    The views are those inference classifies (``config.TTA``: the face, its mirror image and,
+    The views are those the model is served with (``model_views``: the face, its mirror image and,
     with "zoom", both zoomed in and out). Every view trains the head (a mirrored or reframed
     face is as true a sample), and inference averages the head's probabilities over them, as
     it does for every model; the first view is the face as seen."""
@@ -179,9 +179,10 @@ def features_of(model_file: Path, faces: np.ndarray) -> np.ndarray:
         export_features(model_file)
     predict, size, dims = onnx_predict(features_twin(model_file))
     x = np.asarray(faces, np.float32).reshape(len(faces), size, size, 1)
-    out = np.zeros((len(x), tta_count(config.TTA), dims), np.float32)
+    mode = model_views(manifest)
+    out = np.zeros((len(x), tta_count(mode), dims), np.float32)
     for i in range(0, len(x), 128):
-        views = tta_views(x[i : i + 128], config.TTA)
+        views = tta_views(x[i : i + 128], mode)
         found = predict(views.reshape(-1, size, size, 1)).reshape(len(views), -1, dims)
         out[i : i + found.shape[1]] = found.transpose(1, 0, 2)
     return out
@@ -339,6 +340,8 @@ def adapt(
         framework={"runtime": "onnxruntime", "head": "scikit-learn logistic regression"},
         # The weights' hash keeps stored runs apart when a model is deleted and made again under one name.
         version=f"adapted-{output.stem}-{sha256_file(output)[:8]}",
+        # Its head was fitted on, and averages over, the base model's views.
+        test_time_views=recognizer.info.views,
         adapted_from={
             "file": model_file.name,
             "sha256": base_manifest.get("sha256") or sha256_file(model_file),

@@ -58,7 +58,7 @@ def output_layers(model) -> list:
 
 def view_probs(model, images: np.ndarray, mode: str | None = None, batch_size: int = 512) -> np.ndarray:
     """(members, views, N, k): each member's probabilities for each test-time view of (N, H, W)
-    uint8 faces, as the deployed model averages them (``config.TTA`` unless ``mode``)."""
+    uint8 faces, as the model is served (pass its views, ``ModelInfo.views``; default ``config.TTA``)."""
     from src.engine.classifier import tta_views
     from src.engine.model import ensemble_members
 

@@ -51,13 +51,13 @@ HIST_BIN_WIDTH = 8
 CNN_SOURCE = "this project's CNN (src/training/train.py)"
 
 
-def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256, views: str | None = None) -> np.ndarray:
     """Uncalibrated class probabilities for (N, 48, 48) uint8 faces.
 
     ``model`` is a Keras model or anything holding one as ``.model`` (an
     ``EmotionRecognizer``); the recognizer's own ``classify`` would apply the
-    temperature, which evaluation must fit rather than assume. The test-time views are
-    averaged as inference averages them (``config.TTA``).
+    temperature, which evaluation must fit rather than assume. The test-time ``views``
+    (default ``config.TTA``) are averaged as inference averages them.
     """
     keras_model = getattr(model, "model", model)
     if len(images) == 0:
@@ -66,7 +66,7 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.n
 
     x = np.asarray(images, np.float32)[..., None]
     predict = lambda batch: keras_model.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
-    probs = np.asarray(tta_averaged(predict, x, config.TTA), np.float64)
+    probs = np.asarray(tta_averaged(predict, x, views or config.TTA), np.float64)
     return probs / probs.sum(axis=1, keepdims=True)
 
 
@@ -291,17 +291,22 @@ def evaluate(
     split: str = "PrivateTest",
     run_dir: str | Path | None = None,
     update_manifest: bool = True,
+    views: str | None = None,
 ) -> Evaluation:
     """Score a saved model, calibrate it on PublicTest and write the dashboard files.
 
-    With ``update_manifest`` the fitted temperature and headline metrics go into
-    the model's manifest, so inference serves calibrated probabilities.
+    ``views``: the test-time views to score and calibrate with (``config.TTA_MODES``),
+    default those the model is served with. With ``update_manifest`` the fitted temperature,
+    the headline metrics and the views go into the model's manifest, so inference serves
+    the calibrated probabilities of the views they were measured on.
     """
+    from src.engine.classifier import check_tta
     from src.engine.model import load_model
 
     model_file = Path(model_file or config.MODEL_FILE)
     out_dir = Path(output_dir) if output_dir else write_dir()
     model, info = load_model(model_file)
+    views = check_tta(views) if views else info.views
     class_names = info.class_names
     if tuple(class_names) != tuple(data.class_names):
         raise ValueError(f"model classes {class_names} differ from the dataset's {data.class_names}")
@@ -316,7 +321,7 @@ def evaluate(
         part = data.split(name)
         if len(part) == 0:
             continue
-        probs[name] = predict_proba(model, part.images)
+        probs[name] = predict_proba(model, part.images, views=views)
         labels[name] = part.labels
         votes[name] = part.ferplus
     if split not in probs:
@@ -328,7 +333,7 @@ def evaluate(
             "file": model_file.name,
             "sha256": sha256_file(model_file),
             "version": info.version,
-            "test_time_views": config.TTA,
+            "test_time_views": views,
         },
         "class_names": list(class_names),
         "splits": {name: split_metrics(labels[name], probs[name], class_names) for name in probs},
@@ -385,7 +390,9 @@ def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
         },
     }
     if "temperature" in calibration:
+        # The temperature holds for the views it was fitted on, so both are served together.
         fields["temperature"] = calibration["temperature"]
+        fields["test_time_views"] = metrics["model"]["test_time_views"]
     write_manifest(model_file, info.class_names, info.input_size, **fields)
 
 

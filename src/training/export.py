@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from src import config
-from src.engine.classifier import tta_averaged
+from src.engine.classifier import model_views, tta_averaged
 from src.engine.manifest import read_manifest, sha256_file, write_manifest
 from src.engine.runtime import features_twin, int8_twin, onnx_predict, onnx_twin, twin_problem
 from src.training.data import DatasetError, load_cached
@@ -238,8 +238,9 @@ def export_int8(
                 nodes_to_exclude=_head_nodes(prepared),
             )
         int8_predict, _, _ = onnx_predict(scratch)
-        expected = tta_averaged(fp32_predict, check, config.TTA).argmax(1)
-        agreement = float((tta_averaged(int8_predict, check, config.TTA).argmax(1) == expected).mean())
+        views = model_views(manifest)
+        expected = tta_averaged(fp32_predict, check, views).argmax(1)
+        agreement = float((tta_averaged(int8_predict, check, views).argmax(1) == expected).mean())
         if not agreement >= min_agreement:
             raise ValueError(
                 f"the INT8 twin gives the fp32 twin's answer on {agreement:.1%} of {held} held-out faces "

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from src import config
+from src.engine.classifier import model_views
 
 NOT_MEASURED = "not yet measured"
 MISSING = "—"  # a headline KPI without a number: short enough for st.metric
@@ -211,6 +212,14 @@ LIMITATIONS = (
 )
 
 
+# What each test-time view mode (src.engine.classifier) averages, for the card.
+VIEWS_TEXT = {
+    "none": "the face as seen",
+    "flip": "the face and its mirror image, averaged",
+    "zoom": "the face and its mirror image, each also zoomed 10% in and out: six views averaged",
+}
+
+
 def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
     """Model card sections built from the manifest (training config) and metrics (scores)."""
     manifest = manifest or {}
@@ -241,6 +250,7 @@ def model_card(manifest: dict | None, metrics: dict | None) -> ModelCard:
         ("Model selection", selection_text(training)),
         ("Framework", f"Keras {manifest.get('keras_version', '?')} ({manifest.get('backend', '?')})"),
         ("Softmax temperature", f"{float(manifest.get('temperature', 1.0)):.2f} (fitted on FER2013 PublicTest)"),
+        ("Test-time views", VIEWS_TEXT.get(model_views(manifest), model_views(manifest))),
     ]
     shifts = (training.get("class_bias") or {}).get("bias") or {}
     if shifts:  # src.training.class_bias, folded into the output layers

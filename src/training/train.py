@@ -536,6 +536,7 @@ def publish_balanced(
     (FER2013 PublicTest, and ExpW's held-back crops when ``expw_path`` is given), fold it into
     the model and publish it at ``dest`` (default: over ``model_file``) with its manifest (the
     training record gains ``class_bias``) and twins. Returns the path and that record."""
+    from src.engine.classifier import model_views
     from src.training import class_bias
 
     model_file = Path(model_file)
@@ -551,7 +552,14 @@ def publish_balanced(
     sets = {"PublicTest": fer.split("PublicTest")}
     if expw_path is not None:
         sets["ExpW held-back"] = load_expw_cached(expw_path).split("PublicTest")
-    found = {name: (class_bias.view_probs(model, data.images), data.labels) for name, data in sets.items() if len(data)}
+    views = model_views(source)
+    if source.get("test_time_views"):  # the shifts are fitted on, and hold for, these views
+        fields = {"test_time_views": views} | fields
+    found = {
+        name: (class_bias.view_probs(model, data.images, views), data.labels)
+        for name, data in sets.items()
+        if len(data)
+    }
     if "PublicTest" not in found:
         raise ValueError(f"{data_path} has no PublicTest faces to fit the class bias on")
     fitted = class_bias.fit(found)

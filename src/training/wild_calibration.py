@@ -5,7 +5,7 @@ face labelled 70% is right about 70% of the time *on FER2013's 48x48 lab crops*.
 are harder, and the same confidence means less there. This module measures it: ExpW's
 held-back photos (the 20% of source photos training never saw, ``src.training.data.expw_split``)
 go through the product's whole pipeline (``src.training.error_model.predict_faces``: detection,
-alignment, classifier, test-time views (``config.TTA``), the served temperature), and the confidences of the faces
+alignment, classifier, test-time views (the model's own), the served temperature), and the confidences of the faces
 found are compared with how often they are right.
 
 What it reports (``measure``), on the found faces (a missed face has no confidence):

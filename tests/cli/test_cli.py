@@ -169,6 +169,21 @@ def test_evaluate_last_line(fer_dir, model_copy, tmp_path):
         assert (out / name).exists(), name
 
 
+def test_evaluate_views_and_score_only(fer_dir, model_copy, tmp_path):
+    manifest = model_copy.with_suffix(".json")
+    before = manifest.read_bytes()
+    proc = run_cli(
+        "evaluate", "--data", str(fer_dir), "--model", str(model_copy), "--output-dir", str(tmp_path / "a"),
+        "--views", "zoom", "--score-only",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "test-time views zoom)" in proc.stdout.splitlines()[0]
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["model"]["test_time_views"] == "zoom"
+    assert manifest.read_bytes() == before
+    proc = run_cli("evaluate", "--data", str(fer_dir), "--model", str(model_copy), "--views", "rotate")
+    assert proc.returncode == 2 and "invalid choice: 'rotate'" in proc.stderr
+
+
 def test_user_errors_exit_2_with_one_line(tmp_path, trained_model):
     proc = run_cli("evaluate", "--data", str(tmp_path / "nowhere"), "--model", str(trained_model))
     assert proc.returncode == 2

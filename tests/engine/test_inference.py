@@ -90,6 +90,18 @@ def test_zoom_views_are_the_face_and_its_mirror_as_seen_zoomed_in_and_zoomed_out
         tta_views(x, "rotate")
 
 
+def test_each_model_is_served_with_the_views_its_manifest_names_unless_fer_tta_says_otherwise(monkeypatch):
+    from src.engine.classifier import model_views
+
+    monkeypatch.setattr(config, "TTA_OVERRIDE", None)
+    assert model_views({"test_time_views": "zoom"}) == "zoom"
+    assert model_views({"test_time_views": "none"}) == "none"
+    # No views named, or a name this version does not know: the default.
+    assert model_views({}) == model_views(None) == model_views({"test_time_views": "rotate"}) == config.TTA
+    monkeypatch.setattr(config, "TTA_OVERRIDE", "flip")
+    assert model_views({"test_time_views": "zoom"}) == "flip"
+
+
 def test_a_face_and_its_mirror_image_get_the_same_probabilities(monkeypatch):
     """With test-time augmentation (the default) the classifier cannot tell a face from its mirror."""
     rec = get_recognizer()

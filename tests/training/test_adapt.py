@@ -18,6 +18,7 @@ from support import WITHOUT_TF
 
 from src import config
 from src.cli import main
+from src.engine.classifier import model_views
 from src.engine.inference import EmotionRecognizer
 from src.engine.manifest import read_manifest
 from src.training.adapt import AdaptError, adapt, label_of
@@ -74,6 +75,8 @@ def test_adapt_learns_the_customer_faces_and_publishes_a_served_model(tmp_path):
     assert manifest["adapted_from"]["file"] == "fer_compact.keras"
     assert manifest["adaptation"]["after"]["accuracy"] == pytest.approx(result.after.accuracy)
     assert manifest["adaptation"]["groups"] == 4
+    # Its head averages over the views it was fitted on: the base model's.
+    assert manifest["test_time_views"] == model_views(read_manifest(BUNDLED))
 
     # Served like any model: labels from the manifest, the faces it learnt read right.
     recognizer = EmotionRecognizer(out)

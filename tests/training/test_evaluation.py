@@ -216,3 +216,37 @@ def test_an_ensembles_history_holds_each_member_found_under_runs(trained_model, 
     assert set(history["member"]) == {"small"}
     assert len(history) == len(pd.read_csv(smoke / "history.csv")) and "val_mean_accuracy" in history
     assert training_history(trained_model, {"training": {"members": manifest["training"]["members"][1:]}}) is None
+
+
+def test_evaluate_with_views_scores_them_and_serves_them_with_their_temperature(fer_dir, model_copy, tmp_path):
+    from src.engine.inference import EmotionRecognizer
+
+    data = load_dataset(fer_dir)
+    result = evaluate(data, model_copy, tmp_path / "zoom", views="zoom")
+    assert result.metrics["model"]["test_time_views"] == "zoom"
+    model, _ = load_model(model_copy)
+    private = data.split("PrivateTest")
+    zoomed = predict_proba(model, private.images, views="zoom")
+    assert not np.allclose(zoomed, predict_proba(model, private.images, views="flip"))
+    assert result.metrics["splits"]["PrivateTest"]["ece"] == pytest.approx(
+        expected_calibration_error(zoomed, private.labels)
+    )
+    manifest = read_manifest(model_copy)
+    assert manifest["test_time_views"] == "zoom" and manifest["metrics"]["test_time_views"] == "zoom"
+    assert manifest["temperature"] == pytest.approx(result.metrics["calibration"]["temperature"])
+    recognizer = EmotionRecognizer(model_copy)
+    assert recognizer.info.views == "zoom"
+    served = recognizer.classify(private.images[:16])
+    expected = scale_probs(zoomed[:16], manifest["temperature"])
+    np.testing.assert_allclose(served, expected, atol=2e-4)
+
+    # Without --views the model is evaluated on its own views again.
+    again = evaluate(data, model_copy, tmp_path / "again")
+    assert again.metrics["model"]["test_time_views"] == "zoom"
+
+
+def test_evaluate_score_only_leaves_the_manifest_alone(fer_dir, model_copy, tmp_path):
+    before = model_copy.with_suffix(".json").read_bytes()
+    result = evaluate(load_dataset(fer_dir), model_copy, tmp_path / "out", update_manifest=False, views="none")
+    assert result.metrics["model"]["test_time_views"] == "none"
+    assert model_copy.with_suffix(".json").read_bytes() == before

@@ -135,6 +135,9 @@ def test_model_card_sections():
     facts = dict(card.facts)
     assert facts["Architecture"] == "compact CNN, width 24" and facts["Parameters"] == "338,083"
     assert facts["Training data"] == "FER2013 Training (28,709 faces)"
+    assert facts["Test-time views"] == "the face and its mirror image, averaged"  # none named: the default
+    manifest["test_time_views"] = "zoom"
+    assert dict(model_card.model_card(manifest, fake.metrics()).facts)["Test-time views"].endswith("six views averaged")
     assert card.training["epochs"] == 60
     assert any("EU AI Act" in line for line in card.limitations)
     performance = dict(card.performance)
