@@ -110,7 +110,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expw", type=Path, required=True)
     ap.add_argument("--model", type=Path, default=config.MODEL_FILE)
-    ap.add_argument("--campaigns", type=int, default=60, help="campaigns per mix and per half")
+    ap.add_argument("--campaigns", type=int, default=60, help="campaigns per mix and per fold")
+    ap.add_argument(
+        "--folds",
+        type=int,
+        default=2,
+        help="split the held-back photos in this many folds by source photo: campaigns from one, the error "
+        "model from the others (2: halves, the error model on one)",
+    )
     ap.add_argument("--faces", type=int, default=100, help="faces per campaign")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/fer_quantify"))
     ap.add_argument("--seed", type=int, default=0)
@@ -120,12 +127,15 @@ def main() -> None:
     faces = predictions(args.expw, args.model, args.cache)
     names = tuple(c[2:] for c in faces.columns if c.startswith("p_"))
     found = faces[faces["found"].astype(bool)].reset_index(drop=True)
-    half = np.array([int(hashlib.sha1(f"half:{s}".encode()).hexdigest()[:8], 16) % 2 for s in found["source_image"]])
+    # Folds by source photo; with 2 (the default) the sha1 rule of the two halves.
+    half = np.array(
+        [int(hashlib.sha1(f"half:{s}".encode()).hexdigest()[:8], 16) % args.folds for s in found["source_image"]]
+    )
     truth_idx = found["emotion"].map({n: i for i, n in enumerate(names)}).to_numpy()
     probs = found[[f"p_{n}" for n in names]].to_numpy(float)
     logp = np.log(np.clip(probs, 1e-9, 1))
     print(
-        f"{len(faces)} held-back faces, {len(found)} found; halves of {np.bincount(half).tolist()} faces "
+        f"{len(faces)} held-back faces, {len(found)} found; {args.folds} folds of {np.bincount(half).tolist()} faces "
         f"({found.groupby(half)['source_image'].nunique().tolist()} photos)"
     )
 
@@ -134,13 +144,15 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     methods = ("raw", "bayes", "acc", "sld", "oracle")
     rows = []
-    for side in (0, 1):
-        calib, pool = found[half == side], found[half != side]
+    for side in range(args.folds):
+        # The error model on every fold but one (one half with two folds), campaigns from that one.
+        fit = half != side if args.folds > 2 else half == side
+        calib, pool = found[fit], found[~fit]
         model = Confusion(names, count_confusions(calib, names)[0])
         oracle = Confusion(names, count_confusions(pool, names)[0])
-        theta = recalibration(logp[half == side], truth_idx[half == side])
-        prior = np.bincount(truth_idx[half == side], minlength=len(names)) / (half == side).sum()
-        pool_rows = np.flatnonzero(half != side)
+        theta = recalibration(logp[fit], truth_idx[fit])
+        prior = np.bincount(truth_idx[fit], minlength=len(names)) / fit.sum()
+        pool_rows = np.flatnonzero(~fit)
         by_class = [pool_rows[truth_idx[pool_rows] == k] for k in range(len(names))]
         for mix_name, spec in MIXES.items():
             counts = mix_counts(spec, names, args.faces)
@@ -177,9 +189,12 @@ def main() -> None:
                 row["sentiment_cover"] = float(((low <= truth_groups + 1e-9) & (truth_groups <= high + 1e-9)).mean())
                 rows.append(row)
     table = pd.DataFrame(rows)
+    error_faces = round(
+        float(np.mean([(half != f).sum() if args.folds > 2 else (half == f).sum() for f in range(args.folds)]))
+    )
 
     print(
-        f"\n{args.campaigns} campaigns of {args.faces} faces per mix and per half; mean absolute error over 7 emotions"
+        f"\n{args.campaigns} campaigns of {args.faces} faces per mix and per fold; mean absolute error over 7 emotions"
     )
     per_mix = table.groupby("mix", sort=False).mean(numeric_only=True)
     per_mix.loc["overall"] = table.mean(numeric_only=True)
@@ -192,7 +207,7 @@ def main() -> None:
         print(f"{mix_name:12s}" + "".join(f"{r[f'mae_{m}']:9.3f}" for m in methods) + f"   {cover}")
     for side, part in table.groupby("side"):
         print(
-            f"error model on half {side}: raw {part['mae_raw'].mean():.3f}, bayes {part['mae_bayes'].mean():.3f}, "
+            f"campaigns from fold {side}: raw {part['mae_raw'].mean():.3f}, bayes {part['mae_bayes'].mean():.3f}, "
             f"acc {part['mae_acc'].mean():.3f}, sld {part['mae_sld'].mean():.3f}; "
             f"bayes coverage {part['cover_bayes'].mean():.1%}"
         )
@@ -202,7 +217,8 @@ def main() -> None:
         f"corrected {overall['sentiment_bayes']:.3f}; coverage {overall['sentiment_cover']:.1%}"
     )
     print(
-        f"SUMMARY {len(table)} campaigns of {args.faces} ExpW faces (5 mixes, error model on the other half): "
+        f"SUMMARY {len(table)} campaigns of {args.faces} ExpW faces (5 mixes, error model on {error_faces} faces "
+        f"of other photos): "
         f"MAE raw {overall['mae_raw']:.3f}, corrected {overall['mae_bayes']:.3f} "
         f"({overall['mae_bayes'] / overall['mae_raw']:.2f}x raw; target <= 0.50x), "
         f"95% coverage {overall['cover_bayes']:.1%} (target >= 90%); acc {overall['mae_acc']:.3f}, "
