@@ -159,13 +159,13 @@ def collect(
     return Faces(stacked, labels, files, groups, skipped)
 
 
-def features_of(model_file: Path, faces: np.ndarray) -> np.ndarray:
+def features_of(model_file: Path, faces: np.ndarray, views: str | None = None) -> np.ndarray:
     """The frozen model's head features of (N, size, size) faces, one per test-time view: (N, views, d).
 
     The views are those the model is served with (``model_views``: the face, its mirror image and,
-    with "zoom", both zoomed in and out). Every view trains the head (a mirrored or reframed
+    with "zoom" or "scale", both zoomed in and out). Every view trains the head (a mirrored or reframed
     face is as true a sample), and inference averages the head's probabilities over them, as
-    it does for every model; the first view is the face as seen."""
+    it does for every model. ``views`` overrides the model's ("none": the face as seen)."""
     manifest = read_manifest(model_file)
     problem = features_problem(model_file, manifest)
     if problem is not None:
@@ -179,7 +179,7 @@ def features_of(model_file: Path, faces: np.ndarray) -> np.ndarray:
         export_features(model_file)
     predict, size, dims = onnx_predict(features_twin(model_file))
     x = np.asarray(faces, np.float32).reshape(len(faces), size, size, 1)
-    mode = model_views(manifest)
+    mode = views or model_views(manifest)
     out = np.zeros((len(x), tta_count(mode), dims), np.float32)
     for i in range(0, len(x), 128):
         views = tta_views(x[i : i + 128], mode)
@@ -326,7 +326,7 @@ def adapt(
     write_onnx(features_twin(model_file), weights, bias, output)
     predict, _, _ = onnx_predict(output)
     check = data.faces[: min(64, len(data.faces))].astype(np.float32)[..., None]
-    expected = head_probs(feats[: len(check), :1], weights, bias)
+    expected = head_probs(features_of(model_file, data.faces[: len(check)], views="none"), weights, bias)
     diff = float(np.abs(predict(check) - expected).max())
     if diff > 1e-3:
         output.unlink(missing_ok=True)

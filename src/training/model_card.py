@@ -217,6 +217,7 @@ VIEWS_TEXT = {
     "none": "the face as seen",
     "flip": "the face and its mirror image, averaged",
     "zoom": "the face and its mirror image, each also zoomed 10% in and out: six views averaged",
+    "scale": "the face and its mirror image, each zoomed 10% in and 10% out: four views averaged",
 }
 
 

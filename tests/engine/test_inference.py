@@ -86,8 +86,12 @@ def test_zoom_views_are_the_face_and_its_mirror_as_seen_zoomed_in_and_zoomed_out
     out = tta_averaged(mean_value, x, "zoom")
     assert calls == [24]  # all six views of the four faces in one call
     assert np.allclose(out, views.reshape(6, 4, -1).mean(axis=2).mean(axis=0)[:, None])
-    with pytest.raises(ValueError, match="not one of none, flip, zoom"):
+    with pytest.raises(ValueError, match="not one of none, flip, zoom, scale"):
         tta_views(x, "rotate")
+    # "scale": the four zoomed views alone.
+    scaled = tta_views(x, "scale")
+    assert scaled.shape == (4, 4, 48, 48, 1) and tta_count("scale") == 4
+    assert np.array_equal(scaled, views[2:])
 
 
 def test_each_model_is_served_with_the_views_its_manifest_names_unless_fer_tta_says_otherwise(monkeypatch):

@@ -85,6 +85,27 @@ def test_adapt_learns_the_customer_faces_and_publishes_a_served_model(tmp_path):
     assert (probs.argmax(1) == 1).mean() >= 5 / 6 and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
+def test_a_base_model_served_with_zoomed_views_only_adapts_with_them(tmp_path):
+    """A base model whose manifest names "scale" (no unzoomed view): the head is fitted on, and
+    the adapted model served with, those views; the graph check reads the faces as seen."""
+    import shutil
+
+    from src.engine.manifest import manifest_path, write_manifest
+
+    base = tmp_path / "base" / BUNDLED.name
+    base.parent.mkdir()
+    for suffix in (".keras", ".json", ".features.onnx"):
+        shutil.copy2(BUNDLED.with_suffix(suffix), base.with_suffix(suffix))
+    manifest = read_manifest(base)
+    write_manifest(base, manifest["class_names"], manifest["input_size"], framework={}, test_time_views="scale")
+    assert json.loads(manifest_path(base).read_text())["sha256"] == manifest["sha256"]
+    out = tmp_path / "acme.onnx"
+    result = adapt(crops_folder(tmp_path / "faces", per_class=8), out, base, crops=True, group_pattern=r"^(P\d)_")
+    assert result.after.accuracy >= 0.9
+    assert read_manifest(out)["test_time_views"] == "scale"
+    assert EmotionRecognizer(out).info.views == "scale"
+
+
 def test_adapt_and_predict_run_without_tensorflow(tmp_path):
     folder = crops_folder(tmp_path / "faces", per_class=8)
     out = tmp_path / "acme.onnx"
