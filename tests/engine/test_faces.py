@@ -272,6 +272,31 @@ def test_yunet_small_faces_or_none_get_the_full_pass(astronaut: np.ndarray) -> N
     assert calls == [(120, 160), (240, 320), (480, 640)]
 
 
+def test_yunet_passes_share_the_pyramid_halvings(astronaut: np.ndarray, monkeypatch) -> None:
+    """The glance (1/4) and the coarse copy (1/2) of a 640 px frame cost two halvings, not three."""
+    import src.engine.faces as faces
+
+    crop = _face_crop(astronaut)
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    for x in (60, 260, 460):
+        frame[200:270, x : x + 70] = cv2.resize(crop, (70, 70), interpolation=cv2.INTER_AREA)[..., None]
+    expected = YuNetDetector().detect_faces(frame)
+    halvings = []
+    real = cv2.pyrDown
+
+    def counted(image):
+        halvings.append(image.shape[:2])
+        return real(image)
+
+    monkeypatch.setattr(faces.cv2, "pyrDown", counted)
+    found = YuNetDetector().detect_faces(frame)
+    assert halvings == [(480, 640), (240, 320)]
+    assert [f.box for f in found] == [f.box for f in expected] and len(found) == 3
+    levels = [frame]
+    assert faces._halve(levels, 0.25).shape[:2] == (120, 160) and len(levels) == 3
+    assert faces._halve(levels, 0.5) is levels[1] and faces._halve(levels, 0.8) is frame
+
+
 def _portrait() -> np.ndarray:
     """The astronaut photo cut to a 400x520 RGB head-and-shoulders portrait (face box ~45% of the width)."""
     return cv2.resize(data.astronaut()[20:280, 130:330], (400, 520), interpolation=cv2.INTER_CUBIC)
