@@ -214,9 +214,9 @@ PERSON_MIN_SAMPLES = _env_int("FER_PERSON_MIN_SAMPLES", 2)
 # --- Per-face doubt (src/engine/doubt.py) ---------------------------------------------------
 # A face is flagged "uncertain" (doubtful) when any rule below holds; 0 turns a rule off.
 # Chosen with bench/score_doubt.py on ExpW's held-back faces through the whole pipeline (v3;
-# re-measured on v3.1: 1,013 faces found, right 44.1% of the time) so that each rule's flagged
-# faces are right under ~30% of the time; figures in outputs/v4/doubt.json. All rules together
-# flag 19.3% of those faces, right 28.7% of the time against 47.8% for the others.
+# re-measured on v3.1-scale: 1,013 faces found, right 44.7% of the time) so that each rule's
+# flagged faces are right under ~30% of the time; figures in outputs/v5/doubt.json. All rules
+# together flag 15.5% of those faces, right 24.8% of the time against 48.4% for the others.
 # Short side of the face box, in the pixels it was read from. ExpW's faces are all ~64 px wide,
 # so this was measured on copies shrunk to 12-32 px wide: boxes under 14 px are right 28.5% of
 # the time against 42.8% (faces 12 px wide: 26%, 16 px: 32%, 24 px: 39%, 32 px: 46%).
@@ -232,7 +232,7 @@ DOUBT_MIN_SHARPNESS = _env_float("FER_DOUBT_MIN_SHARPNESS", 0.05)
 # model having trained on such faces. Set e.g. 1.0 to flag profiles anyway.
 DOUBT_MAX_YAW = _env_float("FER_DOUBT_MAX_YAW", 0.0)
 # Top probability recalibrated for real photos (the manifest's temperature_wild, fitted on
-# ExpW): under 0.30 flags 18.7% of ExpW's faces, right 28.0% against 47.8% for the others.
+# ExpW): under 0.30 flags 14.9% of ExpW's faces, right 24.5% against 48.3% for the others.
 DOUBT_MIN_CONFIDENCE = _env_float("FER_DOUBT_MIN_CONFIDENCE", 0.30)
 
 

@@ -147,6 +147,9 @@ class ErrorModelOut(BaseModel):
     model_sha256: str = Field(description="sha256 of that model's weights: the served model's, or it is not used")
     model_version: str | None = Field(description="version of the served model it belongs to")
     runtime: str = Field(description="the runtime that ran the model (onnx, onnx-int8, keras)")
+    test_time_views: str | None = Field(
+        default=None, description="the views of each face it averaged (flip, zoom, scale, none): the served model's"
+    )
     description: str = Field(description="the same in one plain sentence")
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from src.analytics.groups import Grouping
 from src.analytics.quantify import Quantification, Share, group_map, quantify_counts
+from src.engine.classifier import model_views
 from src.engine.manifest import sha256_file
 from src.training.error_model import ErrorModel, ErrorModelError, error_model_path, load_error_model
 
@@ -77,6 +78,15 @@ class ServedErrorModel:
                 f"{model.model_sha256[:12]}…) than the served model's ({served[:12] or 'unknown'}…): {BUILD_HINT}",
                 version,
             )
+        views = model_views(manifest)
+        if model.views and model.views != views:
+            # Other views, other mistakes: the counts no longer describe what is served.
+            return cls(
+                None,
+                f"the error model {path.name} was measured with the test-time views {model.views!r}, the served "
+                f"model reads faces with {views!r}: {BUILD_HINT}",
+                version,
+            )
         return cls(model, None, version)
 
     def block(self) -> dict | None:
@@ -96,6 +106,7 @@ class ServedErrorModel:
             "model_sha256": model.model_sha256,
             "model_version": self.model_version or None,
             "runtime": model.runtime,
+            "test_time_views": model.views or None,
             "description": model.describe(),
         }
 

@@ -32,6 +32,8 @@ def _require_keras(command: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     _require_keras("evaluate")
+    if args.score_only and args.version:
+        raise UserError("--version is what the manifest records and --score-only leaves it alone: give one of them")
     data_file = data_path(args.data)
     model_file = model_path(args.model)
     # Another model than the deployed one keeps its reports in a sub-folder named after it.
@@ -49,6 +51,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             run_dir=args.run_dir,
             update_manifest=not args.score_only,
             views=args.views,
+            version=args.version,
         )
     except ValueError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
@@ -248,6 +251,11 @@ def add_parsers(sub) -> None:
         "--score-only",
         action="store_true",
         help="leave the model's manifest (temperature, scores, views) as it is",
+    )
+    p.add_argument(
+        "--version",
+        help="the version its manifest records from now on (other views give other answers: name them, "
+        "e.g. v3.1-scale)",
     )
     p.set_defaults(func=cmd_evaluate)
 

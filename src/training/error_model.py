@@ -15,7 +15,7 @@ expressions are found less often.
 
 The counts go to a small JSON file beside the model (``models/fer_cnn.error_model.json``) with
 what they were estimated on: dataset and labels file sha256, split rule, photos and faces,
-the model's sha256 and runtime, and the date. ``load_error_model`` reads it back
+the model's sha256, runtime and test-time views, and the date. ``load_error_model`` reads it back
 (``strict=False`` gives None, with the reason logged, when the file is missing or unreadable).
 
 Build it with ``python -m src.cli error-model --expw PATH/TO/expw [--model FILE]``.
@@ -79,6 +79,7 @@ class ErrorModel:
     model_file: str = ""
     model_sha256: str = ""
     runtime: str = ""
+    views: str = ""  # the test-time views the model was served with ("" in files from before they were recorded)
     created: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -141,7 +142,12 @@ class ErrorModel:
             "labelled_faces": self.labelled_faces,
             "accuracy_on_found": round(self.accuracy(), 4) if self.faces else None,
             "data": {"dataset": self.dataset, "split": self.split, "photos": self.photos},
-            "model": {"file": self.model_file, "sha256": self.model_sha256, "runtime": self.runtime},
+            "model": {
+                "file": self.model_file,
+                "sha256": self.model_sha256,
+                "runtime": self.runtime,
+                "test_time_views": self.views,
+            },
             "created": self.created,
             **self.extra,
         }
@@ -166,6 +172,7 @@ class ErrorModel:
                 model_file=str(model.get("file", "")),
                 model_sha256=str(model.get("sha256", "")),
                 runtime=str(model.get("runtime", "")),
+                views=str(model.get("test_time_views", "")),
                 created=str(payload.get("created", "")),
                 extra={k: v for k, v in payload.items() if k not in _WRITTEN},
             )
@@ -272,7 +279,12 @@ def count_confusions(faces: pd.DataFrame, class_names: Sequence[str]) -> tuple[n
 
 
 def estimate(
-    faces: pd.DataFrame, class_names: Sequence[str], model_file: str | Path, runtime: str = "", **extra
+    faces: pd.DataFrame,
+    class_names: Sequence[str],
+    model_file: str | Path,
+    runtime: str = "",
+    views: str = "",
+    **extra,
 ) -> ErrorModel:
     """The ``ErrorModel`` of ``predict_faces`` rows, stamped with the model and today's date."""
     counts, missed = count_confusions(faces, class_names)
@@ -286,6 +298,7 @@ def estimate(
         model_file=Path(model_file).name,
         model_sha256=sha256_file(model_file),
         runtime=runtime,
+        views=views,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         extra=extra,
     )
@@ -304,6 +317,7 @@ def build(expw: str | Path, model_file: str | Path | None = None, output: str | 
         recognizer.class_names,
         model_file,
         runtime=recognizer.info.runtime,
+        views=recognizer.info.views,
         labels_sha256=sha256_file(Path(expw) / "labels.csv"),
         protocol="whole pipeline (EmotionRecognizer.analyze_batch on the photo files); labelled box matched "
         f"to the detected face of highest IoU >= {MATCH_IOU}",

@@ -292,13 +292,14 @@ def evaluate(
     run_dir: str | Path | None = None,
     update_manifest: bool = True,
     views: str | None = None,
+    version: str | None = None,
 ) -> Evaluation:
     """Score a saved model, calibrate it on PublicTest and write the dashboard files.
 
     ``views``: the test-time views to score and calibrate with (``config.TTA_MODES``),
     default those the model is served with. With ``update_manifest`` the fitted temperature,
     the headline metrics and the views go into the model's manifest, so inference serves
-    the calibrated probabilities of the views they were measured on.
+    the calibrated probabilities of the views they were measured on, under ``version`` if given.
     """
     from src.engine.classifier import check_tta
     from src.engine.model import load_model
@@ -332,7 +333,7 @@ def evaluate(
         "model": {
             "file": model_file.name,
             "sha256": sha256_file(model_file),
-            "version": info.version,
+            "version": version or info.version,
             "test_time_views": views,
         },
         "class_names": list(class_names),
@@ -393,6 +394,7 @@ def _update_manifest(model_file: Path, info: ModelInfo, metrics: dict) -> None:
         # The temperature holds for the views it was fitted on, so both are served together.
         fields["temperature"] = calibration["temperature"]
         fields["test_time_views"] = metrics["model"]["test_time_views"]
+    fields["version"] = metrics["model"]["version"]
     write_manifest(model_file, info.class_names, info.input_size, **fields)
 
 

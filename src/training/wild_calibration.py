@@ -143,6 +143,7 @@ def build(
             "file": model_file.name,
             "sha256": str(recognizer.info.manifest.get("sha256") or sha256_file(model_file)),
             "runtime": recognizer.info.runtime,
+            "test_time_views": recognizer.info.views,
         },
         labels_sha256=sha256_file(Path(expw) / "labels.csv"),
         created=datetime.now(UTC).isoformat(timespec="seconds"),

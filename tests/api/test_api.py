@@ -495,6 +495,7 @@ def _crops_run(c) -> str:
 
 def test_an_error_model_of_other_weights_is_not_used(trained_model, tmp_path):
     from src.api.shares import ServedErrorModel
+    from src.engine.classifier import model_views
     from src.engine.manifest import read_manifest
 
     manifest = read_manifest(trained_model)
@@ -506,6 +507,17 @@ def test_an_error_model_of_other_weights_is_not_used(trained_model, tmp_path):
     assert "unusable" in ServedErrorModel.load(trained_model, manifest, broken).reason
     mine = ServedErrorModel.load(trained_model, manifest, _error_model_for(trained_model, tmp_path / "mine.json"))
     assert mine.reason is None and mine.block()["model_version"] == "test-smoke"
+    # Same weights, measured with other test-time views than the model is served with: not used.
+    served_views = model_views(manifest)
+    other_views = "zoom" if served_views != "zoom" else "flip"
+    stale = ServedErrorModel.load(
+        trained_model, manifest, _error_model_for(trained_model, tmp_path / "views.json", views=other_views)
+    )
+    assert stale.model is None and f"test-time views {other_views!r}" in stale.reason
+    same = ServedErrorModel.load(
+        trained_model, manifest, _error_model_for(trained_model, tmp_path / "same.json", views=served_views)
+    )
+    assert same.reason is None and same.block()["test_time_views"] == served_views
 
 
 def tallies(counts: dict[str, int]) -> pd.DataFrame:

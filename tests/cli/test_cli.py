@@ -182,6 +182,8 @@ def test_evaluate_views_and_score_only(fer_dir, model_copy, tmp_path):
     assert manifest.read_bytes() == before
     proc = run_cli("evaluate", "--data", str(fer_dir), "--model", str(model_copy), "--views", "rotate")
     assert proc.returncode == 2 and "invalid choice: 'rotate'" in proc.stderr
+    proc = run_cli("evaluate", "--data", str(fer_dir), "--model", str(model_copy), "--score-only", "--version", "x")
+    assert proc.returncode == 2 and "give one of them" in proc.stderr and manifest.read_bytes() == before
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, trained_model):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from src import config
+from src.engine.classifier import model_views
 from src.engine.manifest import read_manifest, sha256_file
 from src.training.data import expw_split
 from src.training.error_model import (
@@ -43,6 +44,7 @@ def test_build_runs_the_held_back_photos_through_the_pipeline(expw_dir, tmp_path
     assert model.model_file == "fer_cnn.keras"
     assert model.dataset == "ExpW" and "source photo" in model.split
     assert model.created[:4].isdigit() and model.runtime
+    assert model.views == model_views(read_manifest(MODEL))  # the views it was served with
     payload = json.loads(out.read_text())
     assert payload["labels_sha256"] == sha256_file(expw_dir / "labels.csv")
     assert "left out" in payload["missed_rule"]
@@ -101,6 +103,7 @@ def test_the_committed_error_model_belongs_to_the_committed_model():
         "`python -m src.cli error-model --expw PATH/TO/expw`"
     )
     assert model.class_names == tuple(read_manifest(MODEL)["class_names"])
+    assert model.views == model_views(read_manifest(MODEL)), "measured with other test-time views: rebuild it"
     assert model.faces > 500 and model.dataset == "ExpW"
 
 

@@ -222,8 +222,9 @@ def test_evaluate_with_views_scores_them_and_serves_them_with_their_temperature(
     from src.engine.inference import EmotionRecognizer
 
     data = load_dataset(fer_dir)
-    result = evaluate(data, model_copy, tmp_path / "zoom", views="zoom")
+    result = evaluate(data, model_copy, tmp_path / "zoom", views="zoom", version="test-smoke-zoom")
     assert result.metrics["model"]["test_time_views"] == "zoom"
+    assert result.metrics["model"]["version"] == read_manifest(model_copy)["version"] == "test-smoke-zoom"
     model, _ = load_model(model_copy)
     private = data.split("PrivateTest")
     zoomed = predict_proba(model, private.images, views="zoom")
