@@ -34,6 +34,7 @@ detector. Without it only this project's rows are printed.
 
 Usage: PYTHONPATH=/tmp/fer python bench/bench_vs_fer.py --expw PATH/TO/expw
 [--ckplus PATH/TO/ckplus48] [--set all|web|portrait|ck] [--with-fer] [--limit 300] [--stages]
+[--model FILE]
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def score(held: pd.DataFrame, folder: Path, pipelines: dict[str, Detect]) -> dic
     return {name: tuple(v / n for v in values) for name, values in tally.items()}
 
 
-def stages(held: pd.DataFrame, folder: Path, fast: bool = False) -> dict[str, float]:
+def stages(held: pd.DataFrame, folder: Path, fast: bool = False, model: Path | None = None) -> dict[str, float]:
     """Milliseconds per photo of this project's stages, the steps of ``EmotionRecognizer.predict``.
 
     ``other`` is a whole ``predict`` call less those stages: per-face measures and results.
@@ -166,7 +167,7 @@ def stages(held: pd.DataFrame, folder: Path, fast: bool = False) -> dict[str, fl
     from src.engine.inference import EmotionRecognizer
     from src.engine.preprocessing import extract_face, load_image_sized, to_gray
 
-    rec = EmotionRecognizer(fast=fast)
+    rec = EmotionRecognizer(model, fast=fast)
     detector = get_detector(fast)
     keys = ("decode", "detect", "align", "classify", "predict")
     totals = dict.fromkeys(keys, 0.0)
@@ -203,6 +204,7 @@ def main() -> None:
     ap.add_argument("--no-fast", action="store_true", help="leave out this project's --fast row")
     ap.add_argument("--limit", type=int, default=300, help="photos per set (a seeded sample)")
     ap.add_argument("--stages", action="store_true", help="also time this project's stages per photo")
+    ap.add_argument("--model", type=Path, help="this project's model file (default: the deployed one)")
     args = ap.parse_args()
     names = ("web", "portrait", "ck") if args.set == "all" else (args.set,)
     if "ck" in names and args.ckplus is None:
@@ -214,7 +216,7 @@ def main() -> None:
     for label, fast in (("ours (default)", False), ("ours (--fast)", True)):
         if fast and args.no_fast:
             continue
-        rec = EmotionRecognizer(fast=fast)
+        rec = EmotionRecognizer(args.model, fast=fast)
         pipelines[label] = lambda p, r=rec: [(f.box, f.emotion) for f in r.predict(p)]
     if args.with_fer:
         from fer.fer import FER
@@ -244,7 +246,7 @@ def main() -> None:
             folder = Path(tmp)
             held = make(folder)
             results = score(held, folder, pipelines)
-            split = stages(held, folder) if args.stages else None
+            split = stages(held, folder, model=args.model) if args.stages else None
         fer_wall = next((r[2] for label, r in results.items() if label.startswith("fer")), None)
         print(f"\n[{name}] {len(held)} {title}")
         print(f"{'pipeline':28s} {'accuracy':>9s} {'found':>7s} {'s/photo':>8s} {'cpu s':>7s} {'x fer':>6s}")
