@@ -143,11 +143,12 @@ def main() -> None:
     member = np.array([[e in sentiment[g] for g in sentiment] for e in names], float)
     rng = np.random.default_rng(args.seed)
     methods = ("raw", "bayes", "acc", "sld", "oracle")
-    rows = []
+    rows, error_sizes = [], []
     for side in range(args.folds):
         # The error model on every fold but one (one half with two folds), campaigns from that one.
         fit = half != side if args.folds > 2 else half == side
         calib, pool = found[fit], found[~fit]
+        error_sizes.append(len(calib))
         model = Confusion(names, count_confusions(calib, names)[0])
         oracle = Confusion(names, count_confusions(pool, names)[0])
         theta = recalibration(logp[fit], truth_idx[fit])
@@ -189,9 +190,7 @@ def main() -> None:
                 row["sentiment_cover"] = float(((low <= truth_groups + 1e-9) & (truth_groups <= high + 1e-9)).mean())
                 rows.append(row)
     table = pd.DataFrame(rows)
-    error_faces = round(
-        float(np.mean([(half != f).sum() if args.folds > 2 else (half == f).sum() for f in range(args.folds)]))
-    )
+    error_faces = round(float(np.mean(error_sizes)))
 
     print(
         f"\n{args.campaigns} campaigns of {args.faces} faces per mix and per fold; mean absolute error over 7 emotions"

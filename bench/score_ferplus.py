@@ -10,7 +10,7 @@ emotions, contempt, unknown and not-a-face. A face's label depends on the protoc
   is contempt, unknown or not-a-face, where two columns tie for the most, or that FER+
   dropped are left out.
 
-Scored as the model is served (its own test-time views, ``src.engine.runtime``), on
+Scored as the model is served (``EmotionRecognizer.classify``: its runtime and test-time views), on
 PublicTest (the FER+ model was selected on its majority labels) and PrivateTest. Prints a
 table, writes nothing.
 
@@ -45,8 +45,7 @@ def plurality_labels(frame: pd.DataFrame, class_names: tuple[str, ...]) -> np.nd
 
 def main() -> None:
     from src import config
-    from src.engine.classifier import tta_averaged
-    from src.engine.runtime import load_classifier
+    from src.engine.inference import EmotionRecognizer
     from src.training.data import ferplus_majority, load_cached
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,14 +62,13 @@ def main() -> None:
     usage = np.asarray(fer.usage)
     print(f"{'model':16s} {'views':6s} {'split':12s} {'majority':>16s} {'plurality':>16s}")
     for model in args.model:
-        predict, info = load_classifier(model)
+        recognizer = EmotionRecognizer(model)
+        info = recognizer.info
         plurality = plurality_labels(frame, info.class_names)
         majority = ferplus_majority(fer.ferplus)
         for split in ("PublicTest", "PrivateTest"):
             rows = np.flatnonzero(usage == split)
-            x = fer.images[rows].astype(np.float32)[..., None]
-            pred = np.concatenate([tta_averaged(predict, x[i : i + 256], info.views) for i in range(0, len(x), 256)])
-            pred = pred.argmax(axis=1)
+            pred = recognizer.classify(fer.images[rows]).argmax(axis=1)  # the served path, views included
             cells = []
             for labels in (majority[rows], plurality[rows]):
                 keep = labels >= 0
