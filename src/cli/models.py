@@ -95,6 +95,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     for teacher in args.teacher or ():
         if not Path(teacher).is_file():
             raise UserError(f"--teacher {teacher}: no such model file")
+    if args.distil_weight is not None and not 0.0 <= args.distil_weight <= 1.0:
+        raise UserError(f"--distil-weight {args.distil_weight}: give a share between 0 and 1")
+    if args.distil_temperature is not None and not args.distil_temperature > 0:
+        raise UserError(f"--distil-temperature {args.distil_temperature}: give a positive temperature")
+    if (args.distil_weight or args.distil_temperature) and not args.teacher:
+        raise UserError("--distil-weight and --distil-temperature need at least one --teacher model")
     run_dir = train(
         str(data_file),
         args.profile,
@@ -109,6 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         expw_repeat=args.expw_repeat,
         init_from=args.init_from,
         teachers=tuple(str(Path(t).resolve()) for t in args.teacher) if args.teacher else None,
+        distil_weight=args.distil_weight,
+        distil_temperature=args.distil_temperature,
         mixed_precision=args.bf16,
     )
     print(f"run: {run_dir}")
@@ -271,6 +279,16 @@ def add_parsers(sub) -> None:
         action="append",
         metavar="FILE",
         help="distil from this .keras model (repeatable: an ensemble); the student profile sets the weight",
+    )
+    p.add_argument(
+        "--distil-weight",
+        type=float,
+        help="share of the target that is the teachers' soft probabilities (0-1); default: the profile's",
+    )
+    p.add_argument(
+        "--distil-temperature",
+        type=float,
+        help="temperature that softens the teachers' probabilities; default: the profile's",
     )
     p.add_argument(
         "--bf16",

@@ -250,17 +250,56 @@ def _targets(data: FerData, num_classes: int, ferplus_weight: float) -> np.ndarr
     return y
 
 
+def teacher_views(teacher) -> str:
+    """The test-time views a teacher's soft targets are averaged over: those its manifest names
+    (the views it is served and was scored with), else ``config.TTA`` (a run's ``best.keras``)."""
+    from src.engine.classifier import model_views
+    from src.engine.manifest import manifest_path
+
+    if isinstance(teacher, (str, Path)) and manifest_path(teacher).exists():
+        return model_views(read_manifest(teacher, strict=False))
+    return model_views(None)
+
+
 def teacher_probs(teachers, x: np.ndarray, temperature: float, batch_size: int = 512) -> np.ndarray:
-    """The teachers' mean probabilities on ``x`` (averaged over the test-time views, ``config.TTA``), softened by ``temperature``."""
+    """The teachers' mean probabilities on ``x`` (each averaged over its own test-time views,
+    ``teacher_views``), softened by ``temperature``."""
     from src.engine.classifier import tta_averaged
 
     total = np.zeros((len(x), len(config.EMOTIONS)), np.float64)
     for teacher in teachers:
         model = keras.models.load_model(teacher, compile=False) if isinstance(teacher, (str, Path)) else teacher
         predict = lambda batch, m=model: m.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
-        total += tta_averaged(predict, x, config.TTA)
+        total += tta_averaged(predict, x, teacher_views(teacher))
     probs = np.clip(total / len(teachers), 1e-8, 1.0) ** (1.0 / temperature)
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def cached_teacher_probs(run_dir: Path, teachers, x: np.ndarray, temperature: float) -> np.ndarray:
+    """``teacher_probs``, kept in the run folder (``teacher_probs.npz``) so that a resumed run does
+    not run a big teacher over the training set again; recomputed when the teachers (by sha256),
+    their views, the temperature or the faces differ."""
+    import hashlib
+
+    key = json.dumps(
+        {
+            "teachers": [sha256_file(t) for t in teachers],
+            "views": [teacher_views(t) for t in teachers],
+            "temperature": float(temperature),
+            "faces": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest(),
+        },
+        sort_keys=True,
+    )
+    cache = run_dir / "teacher_probs.npz"
+    if cache.exists():
+        with np.load(cache) as saved:
+            if str(saved["key"]) == key:
+                return saved["probs"]
+    probs = teacher_probs(teachers, x, temperature)
+    scratch = run_dir / ".teacher_probs.tmp.npz"
+    np.savez(scratch, probs=probs, key=np.array(key))
+    scratch.replace(cache)
+    return probs
 
 
 def _x(data: FerData) -> np.ndarray:
@@ -339,9 +378,10 @@ def train(
             "split": "by source photo (sha1 of its name), 20% held back",
         }
     if cfg.teachers and cfg.distil_weight:
-        soft = teacher_probs(cfg.teachers, x_train, cfg.distil_temperature)
+        soft = cached_teacher_probs(run_dir, cfg.teachers, x_train, cfg.distil_temperature)
         y_train = (1 - cfg.distil_weight) * y_train + cfg.distil_weight * soft
         sources["teachers"] = {Path(t).name: sha256_file(t) for t in cfg.teachers}
+        sources["teacher_views"] = {Path(t).name: teacher_views(t) for t in cfg.teachers}
     weights = class_weights(labels_train, n_cls, cfg.class_weight_power)
     sample_weight = weights[labels_train]
 

@@ -205,6 +205,18 @@ def test_user_errors_exit_2_with_one_line(tmp_path, trained_model):
     assert len(proc.stderr.strip().splitlines()) == 1 and "lacks columns" in proc.stderr
 
 
+def test_train_refuses_distillation_settings_it_cannot_use(fer_dir, trained_model):
+    proc = run_cli("train", "--data", str(fer_dir), "--profile", "smoke", "--distil-weight", "0.5")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "error: --distil-weight and --distil-temperature need at least one --teacher model"
+
+    proc = run_cli(
+        "train", "--data", str(fer_dir), "--profile", "smoke", "--teacher", str(trained_model), "--distil-weight", "1.5"
+    )
+    assert proc.returncode == 2
+    assert "--distil-weight 1.5: give a share between 0 and 1" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_stats_output_version(fer_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(config, "OUTPUTS_DIR", tmp_path)
     monkeypatch.setattr(config, "OUTPUT_VERSION", "")

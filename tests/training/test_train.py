@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from src import config
-from src.engine.manifest import sha256_file
+from src.engine.manifest import sha256_file, write_manifest
 from src.engine.model import load_model
 from src.training.train import class_weights, publish, train
 
@@ -121,6 +121,44 @@ def test_distillation_blends_the_teachers_soft_targets(fer_csv, trained_model, t
     info = json.loads((run / "run.json").read_text())
     assert info["config"]["teachers"] == [trained_model.name]
     assert info["data"]["teachers"] == {trained_model.name: sha256_file(trained_model)}
+    assert info["data"]["teacher_views"] == {trained_model.name: "flip"}  # its manifest names none: the default
+
+    # The soft targets are kept in the run folder: resuming for one more epoch reads them back.
+    cache = run / "teacher_probs.npz"
+    written = cache.stat().st_mtime_ns
+    train(str(fer_csv), "smoke", run_dir=run, teachers=(str(trained_model),), distil_weight=0.5, epochs=2)
+    assert cache.stat().st_mtime_ns == written
+    assert len(keras.models.load_model(run / "best.keras", compile=False).get_weights()) > 0
+    assert sum(1 for _ in open(run / "history.csv")) == 3  # header + the two epochs
+
+
+def test_a_teacher_is_read_with_the_views_its_manifest_names(trained_model, tmp_path):
+    import keras
+
+    from src.engine.classifier import tta_averaged
+    from src.training.train import cached_teacher_probs, teacher_probs, teacher_views
+
+    # A teacher whose answer depends on which way the face looks (the smoke-trained net is
+    # too near uniform for its mirror image to change it measurably).
+    keras.utils.set_random_seed(0)
+    teacher = tmp_path / "teacher.keras"
+    keras.Sequential(
+        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
+    ).save(teacher)
+    write_manifest(teacher, config.EMOTIONS, 48, test_time_views="none")
+    assert teacher_views(teacher) == "none" and teacher_views(trained_model) == "flip"
+    x = np.random.default_rng(1).uniform(0, 255, (8, 48, 48, 1)).astype(np.float32)
+    raw = keras.models.load_model(teacher, compile=False).predict(x, verbose=0)
+    np.testing.assert_allclose(teacher_probs([teacher], x, 1.0), raw / raw.sum(axis=1, keepdims=True), atol=1e-5)
+    flipped = tta_averaged(lambda b: keras.models.load_model(teacher, compile=False).predict(b, verbose=0), x, "flip")
+    assert not np.allclose(teacher_probs([teacher], x, 1.0), flipped / flipped.sum(axis=1, keepdims=True), atol=1e-2)
+
+    # The cache follows the teacher's views: naming other views recomputes the soft targets.
+    first = cached_teacher_probs(tmp_path, [teacher], x, 1.0)
+    write_manifest(teacher, config.EMOTIONS, 48, test_time_views="flip")
+    again = cached_teacher_probs(tmp_path, [teacher], x, 1.0)
+    np.testing.assert_allclose(again, flipped / flipped.sum(axis=1, keepdims=True), atol=1e-5)
+    assert not np.allclose(first, again, atol=1e-2)
 
 
 def test_an_ensemble_is_published_as_one_model_that_averages_its_members(
