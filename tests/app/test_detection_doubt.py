@@ -29,20 +29,9 @@ pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundl
 
 
 @pytest.fixture(autouse=True)
-def app_test_mode(monkeypatch, tmp_path):
-    """AppTest without a browser session for streamlit-webrtc, kept in st.navigation mode (as
-    tests/app/test_pages.py explains), on fake evaluation outputs and no dataset."""
-    import streamlit_webrtc.component as component
-    from streamlit.runtime.pages_manager import PagesManager
-
-    monkeypatch.setattr(component, "get_this_session_info", lambda: None)
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+def app_test_mode(monkeypatch, tmp_path, no_webrtc_session, navigation_mode):
+    """AppTest without a browser session for streamlit-webrtc, kept in st.navigation mode
+    (tests/app/conftest.py), on fake evaluation outputs and no dataset."""
     folder = tmp_path / "outputs"
     fake_outputs.write_fake_outputs(folder / "v1")
     monkeypatch.setattr(config, "OUTPUTS_DIR", folder)

@@ -35,21 +35,10 @@ SUMMARY, DATA_ANALYSIS, PERFORMANCE = (
 DETAILS = "Details for data scientists"
 TIMEOUT = 120
 
-pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundled model")
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """Keep AppTest in st.navigation mode, so a button click survives the run (as in test_pages.py)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+pytestmark = [
+    pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundled model"),
+    pytest.mark.usefixtures("navigation_mode"),
+]
 
 
 @pytest.fixture

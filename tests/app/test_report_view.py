@@ -51,19 +51,8 @@ def test_report_bytes_are_the_html_and_pdf_files(demo_db):
 
 
 @pytest.fixture
-def app_test(monkeypatch):
-    """AppTest in st.navigation mode, without a browser session for streamlit-webrtc (as tests/app/test_pages.py)."""
-    import streamlit_webrtc.component as component
-    from streamlit.runtime.pages_manager import PagesManager
-
-    monkeypatch.setattr(component, "get_this_session_info", lambda: None)
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+def app_test(no_webrtc_session, navigation_mode):
+    """AppTest in st.navigation mode, without a browser session for streamlit-webrtc (tests/app/conftest.py)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at.switch_page("pages/2_emotion_detection.py").run()
