@@ -9,6 +9,10 @@
 * CK+ (48x48 posed crops, the 6 classes it shares with ours; contempt left out):
   ``predict --crops``.
 
+Each row also holds its confusion table (true label by answer, a missed face or a failed
+crop counted under ``(no face)``), so the open-mouth confusions (angry, fear, surprise) can
+be compared across datasets on the Model Performance page.
+
 Writes ``cross_dataset.json`` into the output folder (``src.training.outputs.write_dir``)
 beside FER2013's figures, for the Model Performance page.
 
@@ -30,6 +34,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
+NO_ANSWER = "(no face)"  # the answer column of a face the pipeline missed (or a crop it failed on)
+
 CKPLUS_TO_OURS = {
     "anger": "angry",
     "disgust": "disgust",
@@ -38,6 +44,26 @@ CKPLUS_TO_OURS = {
     "sadness": "sad",
     "surprise": "surprise",
 }
+
+
+def confusion(truth, guessed, classes) -> dict:
+    """Counts of each true label (rows: those of ``classes`` that occur) by answer (columns:
+    every class, then ``NO_ANSWER``)."""
+    truth, guessed = list(truth), list(guessed)
+    rows = [c for c in classes if c in set(truth)]
+    columns = [*classes, NO_ANSWER]
+    counts = np.zeros((len(rows), len(columns)), int)
+    for t, g in zip(truth, guessed):
+        counts[rows.index(t), columns.index(g if g in columns else NO_ANSWER)] += 1
+    return {"true": rows, "predicted": columns, "counts": counts.tolist()}
+
+
+def class_names(model: str) -> list[str]:
+    """The model's labels, from its manifest (the bundled order when it has none)."""
+    from src import config
+    from src.engine.manifest import read_manifest
+
+    return list((read_manifest(model, strict=False) or {}).get("class_names") or config.EMOTIONS)
 
 
 def run_cli(args: list[str], root: Path) -> float:
@@ -84,7 +110,7 @@ def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] 
                 overlap = iou(box, (det.x, det.y, det.w, det.h))
                 if overlap >= best_iou:
                     best, best_iou = det, overlap
-        predicted.append(best.emotion if best is not None else "(missed)")
+        predicted.append(best.emotion if best is not None else NO_ANSWER)
         if best is not None:
             found += 1
             correct += int(best.emotion == row.emotion)
@@ -103,6 +129,7 @@ def score_expw(expw: Path, model: str, root: Path, scale_range: tuple[int, int] 
         "accuracy_on_found": round(correct / max(found, 1), 4),
         "seconds_per_photo_after_startup": round((t_all - t_one) / max(photos - 1, 1), 4),
         "seconds_cli_one_photo": round(t_one, 2),
+        "confusion": confusion(held["emotion"], predicted, class_names(model)),
     }
 
 
@@ -115,7 +142,7 @@ def score_ckplus(ckplus: Path, model: str, root: Path) -> dict:
     truth = pred["file"].map(lambda f: CKPLUS_TO_OURS[Path(f).parent.name])
     ok = pred["status"] == "ok"
     accuracy = float((pred.loc[ok, "emotion"] == truth[ok]).sum() / len(pred))
-    guessed = pred["emotion"].where(ok, "(error)")
+    guessed = pred["emotion"].where(ok, NO_ANSWER)
     macro_f1 = float(f1_score(truth, guessed, labels=sorted(set(truth)), average="macro"))
     per_class = {
         label: round(float((pred.loc[truth == label, "emotion"] == label).mean()), 4) for label in sorted(set(truth))
@@ -127,6 +154,7 @@ def score_ckplus(ckplus: Path, model: str, root: Path) -> dict:
         "accuracy": round(accuracy, 4),
         "macro_f1": round(macro_f1, 4),
         "recall_per_class": per_class,
+        "confusion": confusion(truth, guessed, class_names(model)),
     }
 
 

@@ -206,6 +206,29 @@ def evaluation_reports(model: str | None, manifest: dict | None, label: str) -> 
                 "studio faces. ExpW's held-back photos were never trained on, but (with PublicTest) chose the "
                 "best epoch, so read them as validation figures; CK+ played no part at all."
             )
+        confusions = model_card.confusion_tables(metrics, cache.cross_dataset(model))
+        if confusions:
+            dataset = st.selectbox("Confusion matrix of", list(confusions), key="cross_confusion_dataset")
+            chosen = confusions[dataset]
+            st.plotly_chart(
+                plots.heatmap(
+                    chosen["counts"],
+                    chosen["true"],
+                    normalise=True,
+                    title=f"Confusion matrix, {dataset}",
+                    columns=chosen["predicted"],
+                ),
+                width="stretch",
+                key="cross_confusion",
+            )
+            st.caption(
+                " ".join(
+                    [
+                        "Rows are the true labels, columns the answers, as shares of each row.",
+                        model_card.open_mouth_sentence(chosen),
+                    ]
+                )
+            )
 
     with tabs[6]:
         comparison = cache.model_comparison()

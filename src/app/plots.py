@@ -452,8 +452,10 @@ def heatmap(
     title: str = "",
     x_title: str = "predicted",
     y_title: str = "true",
+    columns: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Annotated confusion-style heatmap; ``normalise`` divides each row by its total (recall)."""
+    """Annotated confusion-style heatmap; ``normalise`` divides each row by its total (recall).
+    ``labels`` name the rows, ``columns`` the columns (default: the rows' labels)."""
     m = np.asarray(matrix, dtype=float)
     if normalise:
         totals = m.sum(axis=1, keepdims=True)
@@ -464,7 +466,7 @@ def heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=m,
-            x=list(labels),
+            x=list(labels if columns is None else columns),
             y=list(labels),
             text=text,
             texttemplate="%{text}",

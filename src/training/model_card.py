@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from src import config
@@ -506,6 +507,59 @@ def cross_dataset_table(metrics: dict | None, cross: dict | None) -> pd.DataFram
         rows.append({key: row.get(key) for key in ("dataset", "faces", "accuracy", "macro_f1", "faces_found")})
     table = pd.DataFrame(rows, columns=["dataset", "faces", "accuracy", "macro_f1", "faces_found"], dtype=object)
     return table.astype(object).where(table.notna(), None)
+
+
+OPEN_MOUTH = ("angry", "fear", "surprise")  # expressions that all open the mouth, often mistaken for each other
+
+
+def confusion_tables(metrics: dict | None, cross: dict | None) -> dict[str, dict]:
+    """The confusion tables to compare across datasets, by dataset name: FER2013's test split
+    (metrics.json) and each cross_dataset.json row that holds one. Each is ``{"true": labels,
+    "predicted": labels, "counts": rows}`` (rows are true labels; cross-dataset tables end with a
+    ``(no face)`` column). A malformed table is left out rather than shown wrong."""
+    tables = {}
+    test = _split(metrics)
+    names = list((metrics or {}).get("class_names") or [])
+    if test.get("confusion_matrix") and names:
+        tables["FER2013 PrivateTest (48x48 crops)"] = {
+            "true": names,
+            "predicted": names,
+            "counts": test["confusion_matrix"],
+        }
+    for row in (cross or {}).get("rows") or []:
+        if isinstance(row, dict) and isinstance(row.get("confusion"), dict) and row.get("dataset"):
+            tables[str(row["dataset"])] = row["confusion"]
+    return {name: t for name, t in tables.items() if _well_formed(t)}
+
+
+def _well_formed(table: dict) -> bool:
+    try:
+        counts = np.asarray(table["counts"], float)
+        return counts.shape == (len(table["true"]), len(table["predicted"])) and counts.size > 0
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def open_mouth_sentence(table: dict, most: int = 3) -> str:
+    """The largest confusions among the open-mouth expressions in a confusion ``table``, in
+    words ("" when it holds fewer than two of them or none is confused), e.g. "Among open-mouth expressions, fear
+    is read as surprise 21% of the time, ...". Shares are of each true label's faces."""
+    counts = np.asarray(table["counts"], float)
+    true, predicted = list(table["true"]), list(table["predicted"])
+    pairs = []
+    for t in OPEN_MOUTH:
+        if t not in true:
+            continue
+        total = counts[true.index(t)].sum()
+        for p in OPEN_MOUTH:
+            if p != t and p in predicted and total > 0:
+                pairs.append((counts[true.index(t), predicted.index(p)] / total, t, p))
+    pairs = [pair for pair in pairs if pair[0] >= 0.005]  # what rounds to 0% is no confusion
+    if not pairs:
+        return ""
+    pairs.sort(key=lambda x: -x[0])
+    words = [f"{t} is read as {p} {share:.0%} of the time" for share, t, p in pairs[:most]]
+    return "Among open-mouth expressions, " + ", ".join(words) + "."
 
 
 def comparison_table(comparison: pd.DataFrame | None, names: Mapping[str, str] | None = None) -> pd.DataFrame:

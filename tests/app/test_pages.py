@@ -293,7 +293,22 @@ def test_model_performance_picks_a_second_model_and_shows_cross_dataset(populate
         shutil.copy(config.MODEL_FILE.with_suffix(".json"), models / f"{name}.json")
     monkeypatch.setattr(config, "MODELS_DIR", models)
     monkeypatch.setattr(config, "MODEL_FILE", models / "fer_cnn.keras")
-    cross = {"rows": [{"dataset": "ExpW held-back photos", "faces": 1040, "accuracy": 0.5, "faces_found": 0.97}]}
+    confusion = {  # three true labels; answers: the seven emotions and a missed face
+        "true": ["angry", "fear", "surprise"],
+        "predicted": [*config.EMOTIONS, "(no face)"],
+        "counts": [[6, 0, 2, 0, 0, 1, 0, 1], [1, 0, 4, 0, 0, 5, 0, 0], [0, 0, 1, 0, 0, 9, 0, 0]],
+    }
+    cross = {
+        "rows": [
+            {
+                "dataset": "ExpW held-back photos",
+                "faces": 30,
+                "accuracy": 0.5,
+                "faces_found": 0.97,
+                "confusion": confusion,
+            }
+        ]
+    }
     (populated / "v1" / "cross_dataset.json").write_text(json.dumps(cross))
     plus = populated / "v1" / "fer_plus"
     fake_outputs.write_fake_outputs(plus)
@@ -309,6 +324,15 @@ def test_model_performance_picks_a_second_model_and_shows_cross_dataset(populate
     cross_table = next(f for f in frames if "dataset" in f.columns)
     assert "ExpW held-back photos" in set(cross_table["dataset"]) and "FER2013 PrivateTest (48x48 crops)" in set(
         cross_table["dataset"]
+    )
+    # The confusion tables of every dataset, one at a time, with the open-mouth confusions in words.
+    chooser = at.selectbox(key="cross_confusion_dataset")
+    assert chooser.options == ["FER2013 PrivateTest (48x48 crops)", "ExpW held-back photos"]
+    chooser.set_value("ExpW held-back photos").run()
+    assert not at.exception, at.exception
+    assert (
+        "Among open-mouth expressions, fear is read as surprise 50% of the time, angry is read as fear 20% of the "
+        "time, angry is read as surprise 10% of the time." in texts(at.caption)
     )
 
     picker.set_value(str(models / "fer_plus.keras")).run()

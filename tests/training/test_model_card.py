@@ -317,3 +317,36 @@ def test_the_card_lists_the_class_shifts_folded_into_the_model():
         "(fitted on PublicTest and ExpW held-back for accuracy and macro-F1)"
     )
     assert "Class shifts (logits)" not in dict(model_card.model_card({"training": training}, None).facts)
+
+
+def test_confusion_tables_of_every_dataset_and_the_open_mouth_confusions_in_words():
+    metrics = fake.metrics()
+    ck = {
+        "true": ["angry", "fear", "surprise"],
+        "predicted": [*config.EMOTIONS, "(no face)"],
+        "counts": [[5, 0, 1, 0, 0, 4, 0, 0], [0, 0, 2, 0, 0, 8, 0, 0], [0, 0, 0, 0, 0, 10, 0, 0]],
+    }
+    broken = {"true": ["angry"], "predicted": ["angry", "fear"], "counts": [[1, 2, 3]]}  # shape does not match
+    cross = {
+        "rows": [
+            {"dataset": "CK+ crops", "confusion": ck},
+            {"dataset": "ExpW held-back photos", "confusion": broken},
+            {"dataset": "CK+ (older run, no table)"},
+        ]
+    }
+    tables = model_card.confusion_tables(metrics, cross)
+    assert list(tables) == ["FER2013 PrivateTest (48x48 crops)", "CK+ crops"]
+    fer = tables["FER2013 PrivateTest (48x48 crops)"]
+    assert fer["true"] == fer["predicted"] == metrics["class_names"]
+    assert fer["counts"] == metrics["splits"]["PrivateTest"]["confusion_matrix"]
+    assert model_card.open_mouth_sentence(ck) == (
+        "Among open-mouth expressions, fear is read as surprise 80% of the time, angry is read as surprise 40% "
+        "of the time, angry is read as fear 10% of the time."
+    )
+    assert model_card.open_mouth_sentence(ck, most=1).endswith("fear is read as surprise 80% of the time.")
+    # Fewer than two open-mouth labels: nothing to say.
+    happy_only = {"true": ["happy"], "predicted": ["happy", "sad"], "counts": [[3, 1]]}
+    assert model_card.open_mouth_sentence(happy_only) == ""
+    clean = {"true": ["fear", "surprise"], "predicted": ["fear", "surprise"], "counts": [[9, 0], [0, 9]]}
+    assert model_card.open_mouth_sentence(clean) == ""  # no 0% confusions listed
+    assert model_card.confusion_tables(None, None) == {}
