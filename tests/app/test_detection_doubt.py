@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not config.MODEL_FILE.exists(), reason="no bundl
 @pytest.fixture(autouse=True)
 def app_test_mode(monkeypatch, tmp_path, no_webrtc_session, navigation_mode):
     """AppTest without a browser session for streamlit-webrtc, kept in st.navigation mode
-    (tests/app/conftest.py), on fake evaluation outputs and no dataset."""
+    (tests/conftest.py), on fake evaluation outputs and no dataset."""
     folder = tmp_path / "outputs"
     fake_outputs.write_fake_outputs(folder / "v1")
     monkeypatch.setattr(config, "OUTPUTS_DIR", folder)

@@ -52,7 +52,7 @@ def test_report_bytes_are_the_html_and_pdf_files(demo_db):
 
 @pytest.fixture
 def app_test(no_webrtc_session, navigation_mode):
-    """AppTest in st.navigation mode, without a browser session for streamlit-webrtc (tests/app/conftest.py)."""
+    """AppTest in st.navigation mode, without a browser session for streamlit-webrtc (tests/conftest.py)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at.switch_page("pages/2_emotion_detection.py").run()
