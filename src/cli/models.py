@@ -101,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--distil-temperature {args.distil_temperature}: give a positive temperature")
     if (args.distil_weight or args.distil_temperature) and not args.teacher:
         raise UserError("--distil-weight and --distil-temperature need at least one --teacher model")
+    if args.input_size is not None and not (32 <= args.input_size <= 128 and args.input_size % 8 == 0):
+        raise UserError(f"--input-size {args.input_size}: give a multiple of 8 from 32 to 128 (pixels)")
     run_dir = train(
         str(data_file),
         args.profile,
@@ -117,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         teachers=tuple(str(Path(t).resolve()) for t in args.teacher) if args.teacher else None,
         distil_weight=args.distil_weight,
         distil_temperature=args.distil_temperature,
+        input_size=args.input_size,
         mixed_precision=args.bf16,
     )
     print(f"run: {run_dir}")
@@ -289,6 +292,13 @@ def add_parsers(sub) -> None:
         "--distil-temperature",
         type=float,
         help="temperature that softens the teachers' probabilities; default: the profile's",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        metavar="PX",
+        help="side of the net's input in pixels (default 48): FER2013 faces are enlarged to it, "
+        "ExpW's aligned crops taken at it",
     )
     p.add_argument(
         "--bf16",

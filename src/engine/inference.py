@@ -24,7 +24,15 @@ from src import config
 from src.engine import doubt
 from src.engine.classifier import ModelInfo, tta_averaged, tta_count
 from src.engine.faces import Box, Face, get_detector
-from src.engine.preprocessing import ImageError, ImageInput, extract_face, load_image_sized, resize_face, to_gray
+from src.engine.preprocessing import (
+    ImageError,
+    ImageInput,
+    extract_face,
+    load_image_sized,
+    resize_face,
+    resize_faces,
+    to_gray,
+)
 from src.engine.results import FaceResult, ImageResult, table_columns
 from src.engine.runtime import load_classifier
 
@@ -55,12 +63,14 @@ class EmotionRecognizer:
         return table_columns(self.class_names)
 
     def classify(self, faces: np.ndarray) -> np.ndarray:
-        """(N, size, size) uint8 faces -> (N, classes) calibrated probabilities."""
+        """(N, H, W) uint8 faces -> (N, classes) calibrated probabilities. Faces of another size
+        than the model's (a dataset's 48 px faces for a 64 px net) are resized to it."""
         faces = np.asarray(faces)
         if faces.ndim == 2:
             faces = faces[None]
         if len(faces) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
+        faces = resize_faces(faces, self.size)
         x = faces.reshape(len(faces), self.size, self.size, 1).astype(np.float32)
         views = self.info.views
         step = max(1, self.batch_size // tta_count(views))

@@ -241,6 +241,20 @@ def resize_face(gray: np.ndarray, size: int = config.IMAGE_SIZE) -> np.ndarray:
     return cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W[, 1]) faces at ``size`` x ``size`` (``resize_face`` on each), same dtype and
+    rank; returned as they are when already that size. Datasets hold 48 px faces; a net with
+    another input size reads them resized, as it reads a photo's aligned crop at its size."""
+    faces = np.asarray(faces)
+    if faces.shape[1:3] == (size, size):
+        return faces
+    channel = faces.ndim == 4
+    out = np.empty((len(faces), size, size), faces.dtype)
+    for i, face in enumerate(faces[..., 0] if channel else faces):
+        out[i] = resize_face(face, size)
+    return out[..., None] if channel else out
+
+
 def crop_face(gray: np.ndarray, box, size: int = config.IMAGE_SIZE, margin: float = config.FACE_MARGIN) -> np.ndarray:
     """Cut one face out of a grayscale image: box + margin -> size x size uint8."""
     x0, y0, x1, y1 = expand_box(box, gray.shape[1], gray.shape[0], margin)

@@ -61,8 +61,10 @@ def view_probs(model, images: np.ndarray, mode: str | None = None, batch_size: i
     uint8 faces, as the model is served (pass its views, ``ModelInfo.views``; default ``config.TTA``)."""
     from src.engine.classifier import tta_views
     from src.engine.model import ensemble_members
+    from src.engine.preprocessing import resize_faces
 
-    views = tta_views(np.asarray(images, np.float32)[..., None], mode or config.TTA)
+    faces = resize_faces(np.asarray(images), int(model.input_shape[1]))
+    views = tta_views(np.asarray(faces, np.float32)[..., None], mode or config.TTA)
     members = ensemble_members(model) or [model]
     flat = views.reshape(-1, *views.shape[2:])
     out = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,13 @@ class FerData:
             notes=list(self.notes),
             groups=None if self.groups is None else self.groups[mask],
         )
+
+    def at_size(self, size: int) -> FerData:
+        """The same faces at ``size`` x ``size`` pixels (FER2013's 48 px faces for a net of
+        another input size)."""
+        from src.engine.preprocessing import resize_faces
+
+        return replace(self, images=resize_faces(self.images, size))
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=len(self.class_names))
@@ -291,8 +298,8 @@ def expw_split(source_image: str, val_fraction: float = 0.2) -> str:
     return "PublicTest" if bucket < val_fraction else "Training"
 
 
-def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
-    """ExpW face crops as aligned 48x48 faces, split by source photo.
+def load_expw(root: str | Path, val_fraction: float = 0.2, size: int = config.IMAGE_SIZE) -> FerData:
+    """ExpW face crops as aligned ``size`` x ``size`` faces (48 by default), split by source photo.
 
     ``root`` holds ``labels.csv`` (file, source_image, x, y, w, h, emotion) and
     ``faces/``. Each crop goes through the product's own detector and alignment
@@ -339,8 +346,8 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
             pending.append((len(images), gray, box))
             images.append(None)
         else:
-            images.append(extract_face(gray, best.box, best.landmarks))
-            fallback.append(_frame_scale(best.landmarks, box))
+            images.append(extract_face(gray, best.box, best.landmarks, size))
+            fallback.append(_frame_scale(best.landmarks, box, size))
         labels.append(label)
         usage.append(expw_split(str(row.source_image), val_fraction))
         sources.append(str(row.source_image))
@@ -348,7 +355,7 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
         raise DatasetError(f"{root} has no usable labelled faces")
     scale = float(np.median(fallback)) if fallback else 1.6
     for i, gray, box in pending:
-        images[i] = _frame_box(gray, box, scale)
+        images[i] = _frame_box(gray, box, scale, size)
     notes.append(f"{len(pending)} of {len(labels)} faces not found by the detector: framed from their labelled box")
     data = FerData(
         images=np.stack(images),
@@ -361,34 +368,36 @@ def load_expw(root: str | Path, val_fraction: float = 0.2) -> FerData:
     return data
 
 
-def _frame_scale(landmarks: np.ndarray, box) -> float:
-    """Side of the aligned 48 px frame, in photo pixels, over the labelled box's width."""
+def _frame_scale(landmarks: np.ndarray, box, size: int = config.IMAGE_SIZE) -> float:
+    """Side of the aligned frame, in photo pixels, over the labelled box's width."""
     from src.engine.preprocessing import alignment_matrix
 
-    matrix = alignment_matrix(landmarks, config.IMAGE_SIZE)
-    return config.IMAGE_SIZE / float(np.hypot(matrix[0, 0], matrix[1, 0])) / max(box[2], 1)
+    matrix = alignment_matrix(landmarks, size)
+    return size / float(np.hypot(matrix[0, 0], matrix[1, 0])) / max(box[2], 1)
 
 
-def _frame_box(gray: np.ndarray, box, scale: float) -> np.ndarray:
-    """A square of ``scale`` box widths around the box's centre, as a 48x48 face."""
+def _frame_box(gray: np.ndarray, box, scale: float, size: int = config.IMAGE_SIZE) -> np.ndarray:
+    """A square of ``scale`` box widths around the box's centre, as a ``size`` x ``size`` face."""
     import cv2
 
     from src.engine.preprocessing import resize_face
 
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     side = scale * box[2]
-    matrix = np.array([[1, 0, side / 2 - cx], [0, 1, side / 2 - cy]], np.float64) * (config.IMAGE_SIZE / side)
-    k = 4 if side > 2 * config.IMAGE_SIZE else 1
-    big = cv2.warpAffine(gray, matrix * k, (config.IMAGE_SIZE * k,) * 2, borderMode=cv2.BORDER_REPLICATE)
-    return resize_face(big, config.IMAGE_SIZE)
+    matrix = np.array([[1, 0, side / 2 - cx], [0, 1, side / 2 - cy]], np.float64) * (size / side)
+    k = 4 if side > 2 * size else 1
+    big = cv2.warpAffine(gray, matrix * k, (size * k,) * 2, borderMode=cv2.BORDER_REPLICATE)
+    return resize_face(big, size)
 
 
-def load_expw_cached(path: str | Path, cache_dir: Path | None = None) -> FerData:
-    """``load_expw`` with an .npz cache keyed by the labels file (detection takes ~1.5 min)."""
+def load_expw_cached(path: str | Path, cache_dir: Path | None = None, size: int = config.IMAGE_SIZE) -> FerData:
+    """``load_expw`` (faces at ``size`` px) with an .npz cache keyed by the labels file and the
+    size (detection takes ~1.5 min)."""
     root = Path(path).expanduser().resolve()
     labels = root / "labels.csv"
     if not labels.is_file():
         raise DatasetError(f"{root} has no labels.csv: not an ExpW-style folder")
-    key = hashlib.sha256(f"expw-v1:{root}:{labels.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    sized = "" if size == config.IMAGE_SIZE else f":{size}px"  # 48 px keeps its earlier key
+    key = hashlib.sha256(f"expw-v1{sized}:{root}:{labels.stat().st_mtime_ns}".encode()).hexdigest()[:16]
     cache = (cache_dir or config.RUNS_DIR / "cache") / f"expw_{key}.npz"
-    return _npz_cached(cache, root, lambda: load_expw(root))
+    return _npz_cached(cache, root, lambda: load_expw(root, size=size))

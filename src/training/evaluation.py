@@ -52,7 +52,7 @@ CNN_SOURCE = "this project's CNN (src/training/train.py)"
 
 
 def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256, views: str | None = None) -> np.ndarray:
-    """Uncalibrated class probabilities for (N, 48, 48) uint8 faces.
+    """Uncalibrated class probabilities for (N, H, W) uint8 faces (resized to the model's input).
 
     ``model`` is a Keras model or anything holding one as ``.model`` (an
     ``EmotionRecognizer``); the recognizer's own ``classify`` would apply the
@@ -63,8 +63,9 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256, views: 
     if len(images) == 0:
         return np.zeros((0, int(keras_model.output_shape[-1])), np.float64)
     from src.engine.classifier import tta_averaged
+    from src.engine.preprocessing import resize_faces
 
-    x = np.asarray(images, np.float32)[..., None]
+    x = np.asarray(resize_faces(np.asarray(images), int(keras_model.input_shape[1])), np.float32)[..., None]
     predict = lambda batch: keras_model.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
     probs = np.asarray(tta_averaged(predict, x, views or config.TTA), np.float64)
     return probs / probs.sum(axis=1, keepdims=True)

@@ -140,9 +140,13 @@ def _file_record(path: Path) -> dict:
 
 
 def _as_faces(faces: np.ndarray, size: int) -> np.ndarray:
+    from src.engine.preprocessing import resize_faces
+
     x = np.asarray(faces, np.float32)
     if x.ndim == 3:
         x = x[..., None]
+    if x.ndim == 4 and x.shape[3] == 1 and x.shape[1] == x.shape[2]:
+        x = resize_faces(x, size)  # 48 px dataset faces for a net of another size
     if x.shape[1:] != (size, size, 1):
         raise ValueError(f"calibration faces must be (N, {size}, {size}) or (N, {size}, {size}, 1), not {x.shape}")
     return np.ascontiguousarray(x)

@@ -67,6 +67,10 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()
     distil_weight: float = 0.0
     distil_temperature: float = 1.0
+    # Side of the net's input in pixels. FER2013's 48 px faces are enlarged to it; ExpW's
+    # aligned crops are taken at it, so a larger input sees real photos at more pixels
+    # (measured: 64 px, README "Open-mouth confusions").
+    input_size: int = config.IMAGE_SIZE
 
 
 # The augmentation real photos need (lighting, blur, occlusion, tilt), bf16 on AMX.
@@ -267,12 +271,14 @@ def teacher_probs(teachers, x: np.ndarray, temperature: float, batch_size: int =
     """The teachers' mean probabilities on ``x`` (each averaged over its own test-time views,
     ``teacher_views``), softened by ``temperature``."""
     from src.engine.classifier import tta_averaged
+    from src.engine.preprocessing import resize_faces
 
     total = np.zeros((len(x), len(config.EMOTIONS)), np.float64)
     for teacher in teachers:
         model = keras.models.load_model(teacher, compile=False) if isinstance(teacher, (str, Path)) else teacher
         predict = lambda batch, m=model: m.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
-        total += tta_averaged(predict, x, teacher_views(teacher))
+        faces = resize_faces(x, int(model.input_shape[1]))  # a teacher may read another size
+        total += tta_averaged(predict, faces, teacher_views(teacher))
     probs = np.clip(total / len(teachers), 1e-8, 1.0) ** (1.0 / temperature)
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 
@@ -339,6 +345,8 @@ def train(
 
     data = load_cached(data_path)
     train_set, val_set = data.split("Training"), data.split("PublicTest")
+    if cfg.input_size != config.IMAGE_SIZE:
+        train_set, val_set = train_set.at_size(cfg.input_size), val_set.at_size(cfg.input_size)
     if cfg.limit_train:
         pick = np.random.default_rng(cfg.seed).permutation(len(train_set))[: cfg.limit_train]
         train_set = FerData(
@@ -360,7 +368,7 @@ def train(
         val_sets = {"ferplus": (_x(val_set)[keep], majority[keep])}
     sources = {"fer2013": data_fingerprint(data.source)}
     if expw_path:
-        expw = load_expw_cached(expw_path)
+        expw = load_expw_cached(expw_path, size=cfg.input_size)
         wild_train, wild_val = expw.split("Training"), expw.split("PublicTest")
         if cfg.limit_train:
             wild_train = FerData(
@@ -391,10 +399,10 @@ def train(
     if cfg.mixed_precision:
         # Built first, in float32: the saved model must not carry the bfloat16 policy.
         keras.mixed_precision.set_global_policy("float32")
-        twin = build_model(cfg.arch, n_cls, width=cfg.width, dropout=cfg.dropout)
+        twin = build_model(cfg.arch, n_cls, size=cfg.input_size, width=cfg.width, dropout=cfg.dropout)
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        model = build_model(cfg.arch, n_cls, width=cfg.width, dropout=cfg.dropout)
+        model = build_model(cfg.arch, n_cls, size=cfg.input_size, width=cfg.width, dropout=cfg.dropout)
         if cfg.init_from:
             model.set_weights(keras.models.load_model(cfg.init_from, compile=False).get_weights())
         inputs = keras.Input(model.input_shape[1:])
@@ -477,7 +485,8 @@ def publish(run_dir: str | Path, dest: str | Path | None = None, data_path: str 
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "best.keras", dest)
     run = json.loads((run_dir / "run.json").read_text())
-    write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=run, **fields)
+    size = int(run.get("config", {}).get("input_size", config.IMAGE_SIZE))
+    write_manifest(dest, config.EMOTIONS, size, training=run, **fields)
     _write_twins(dest, data_path)
     return dest
 
@@ -538,8 +547,11 @@ def publish_ensemble(
         member.update(sha256=sha256_file(model_file), parameters=int(model.count_params()))
         models.append(model)
         members.append(member)
+    sizes = {int(m.input_shape[1]) for m in models}
+    if len(sizes) > 1:
+        raise ValueError(f"the members read faces of different sizes ({sorted(sizes)} px): an ensemble needs one size")
     _save_whole(build_ensemble(models), dest)
-    write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=ensemble_training(members), **fields)
+    write_manifest(dest, config.EMOTIONS, sizes.pop(), training=ensemble_training(members), **fields)
     _write_twins(dest, data_path)
     return dest
 
@@ -593,7 +605,7 @@ def publish_balanced(
     fer = load_cached(data_path)
     sets = {"PublicTest": fer.split("PublicTest")}
     if expw_path is not None:
-        sets["ExpW held-back"] = load_expw_cached(expw_path).split("PublicTest")
+        sets["ExpW held-back"] = load_expw_cached(expw_path, size=int(model.input_shape[1])).split("PublicTest")
     views = model_views(source)
     if source.get("test_time_views"):  # the shifts are fitted on, and hold for, these views
         fields = {"test_time_views": views} | fields
@@ -608,6 +620,7 @@ def publish_balanced(
     class_bias.fold(model, fitted.bias)
     record = fitted.record(config.EMOTIONS) | {"fitted_on": {name: len(y) for name, (_, y) in found.items()}}
     _save_whole(model, dest)
-    write_manifest(dest, config.EMOTIONS, config.IMAGE_SIZE, training=training | {"class_bias": record}, **fields)
+    size = int(model.input_shape[1])
+    write_manifest(dest, config.EMOTIONS, size, training=training | {"class_bias": record}, **fields)
     _write_twins(dest, data_path)
     return dest, record

@@ -216,6 +216,10 @@ def test_train_refuses_distillation_settings_it_cannot_use(fer_dir, trained_mode
     assert proc.returncode == 2
     assert "--distil-weight 1.5: give a share between 0 and 1" in proc.stderr and "Traceback" not in proc.stderr
 
+    proc = run_cli("train", "--data", str(fer_dir), "--profile", "smoke", "--input-size", "50")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "error: --input-size 50: give a multiple of 8 from 32 to 128 (pixels)"
+
 
 def test_stats_output_version(fer_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(config, "OUTPUTS_DIR", tmp_path)

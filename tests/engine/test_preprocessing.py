@@ -319,3 +319,17 @@ def test_huge_images_decode_within_the_memory_budget(kind, tmp_path):
     print(f"{kind}: {rise} MiB above idle")
     assert max(height, width) == config.DECODE_MAX_SIDE
     assert rise <= MEMORY_BUDGET_MIB, f"{kind}: peak RSS {rise} MiB above idle"
+
+
+def test_resize_faces_keeps_rank_and_dtype_and_returns_faces_already_at_size():
+    from src.engine.preprocessing import resize_faces
+
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    assert resize_faces(faces, 48) is faces
+    bigger = resize_faces(faces, 64)
+    assert bigger.shape == (3, 64, 64) and bigger.dtype == np.uint8
+    channel = resize_faces(faces[..., None].astype(np.float32), 64)
+    assert channel.shape == (3, 64, 64, 1) and channel.dtype == np.float32
+    assert np.allclose(channel[..., 0], bigger, atol=1)
+    flat = np.full((1, 48, 48), 90, np.uint8)
+    assert (resize_faces(flat, 56) == 90).all()  # no ringing on a flat face

@@ -224,3 +224,42 @@ def test_ensemble_refuses_what_it_cannot_average(trained_model, tmp_path, capsys
     assert main(["ensemble", "--member", str(tmp_path), "--member", str(trained_model)]) == 2
     assert f"--member {tmp_path}: a run folder without best.keras" in capsys.readouterr().err
     assert not (tmp_path / "e.keras").exists()
+
+
+def test_a_net_of_another_input_size_trains_publishes_is_scored_and_served(
+    fer_csv, expw_dir, trained_model, tmp_path, capsys
+):
+    """--input-size: FER2013's 48 px faces are enlarged, ExpW's crops are taken at the size, and
+    everything downstream takes the size from the model."""
+    from src.cli import main
+    from src.engine.inference import EmotionRecognizer
+    from src.training.data import load_expw
+
+    wild = load_expw(expw_dir, val_fraction=0.5, size=64)
+    assert wild.images.shape == (14, 64, 64) and "0 of 14 faces not found" in wild.notes[-1]
+
+    run = train(str(fer_csv), "smoke", run_dir=tmp_path / "run", expw_path=expw_dir, input_size=56)
+    assert json.loads((run / "run.json").read_text())["config"]["input_size"] == 56
+    dest = publish(run, tmp_path / "models" / "wide.keras", data_path=fer_csv, version="test-56")
+    _, info = load_model(dest)
+    assert info.input_size == 56 and json.loads(dest.with_suffix(".json").read_text())["input_size"] == 56
+
+    recognizer = EmotionRecognizer(dest)
+    assert recognizer.size == 56
+    probs = recognizer.classify(np.full((2, 56, 56), 128, np.uint8))
+    assert probs.shape == (2, len(config.EMOTIONS)) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert np.allclose(recognizer.classify(np.full((2, 48, 48), 128, np.uint8)), probs, atol=1e-5)  # a dataset's faces
+
+    out = tmp_path / "scores"
+    assert (
+        main(["evaluate", "--data", str(fer_csv), "--model", str(dest), "--score-only", "--output-dir", str(out)]) == 0
+    )
+    scored = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= scored["splits"]["PrivateTest"]["accuracy"] <= 1.0
+
+    assert (
+        main(["ensemble", "--member", str(dest), "--member", str(trained_model), "--model", str(tmp_path / "e.keras")])
+        == 2
+    )
+    assert "the members read faces of different sizes ([48, 56] px)" in capsys.readouterr().err
+    assert not (tmp_path / "e.keras").exists()
