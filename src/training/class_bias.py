@@ -63,8 +63,8 @@ def view_probs(model, images: np.ndarray, mode: str | None = None, batch_size: i
     from src.engine.model import ensemble_members
     from src.engine.preprocessing import resize_faces
 
-    faces = resize_faces(np.asarray(images), int(model.input_shape[1]))
-    views = tta_views(np.asarray(faces, np.float32)[..., None], mode or config.TTA)
+    faces = resize_faces(images, int(model.input_shape[1])).astype(np.float32)
+    views = tta_views(faces[..., None], mode or config.TTA)
     members = ensemble_members(model) or [model]
     flat = views.reshape(-1, *views.shape[2:])
     out = []

@@ -65,7 +65,7 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256, views: 
     from src.engine.classifier import tta_averaged
     from src.engine.preprocessing import resize_faces
 
-    x = np.asarray(resize_faces(np.asarray(images), int(keras_model.input_shape[1])), np.float32)[..., None]
+    x = resize_faces(images, int(keras_model.input_shape[1])).astype(np.float32)[..., None]
     predict = lambda batch: keras_model.predict(batch, batch_size=batch_size, verbose=0)  # noqa: E731
     probs = np.asarray(tta_averaged(predict, x, views or config.TTA), np.float64)
     return probs / probs.sum(axis=1, keepdims=True)

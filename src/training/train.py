@@ -344,9 +344,10 @@ def train(
     keras.utils.set_random_seed(cfg.seed)
 
     data = load_cached(data_path)
-    train_set, val_set = data.split("Training"), data.split("PublicTest")
-    if cfg.input_size != config.IMAGE_SIZE:
-        train_set, val_set = train_set.at_size(cfg.input_size), val_set.at_size(cfg.input_size)
+    train_set, val_set = (
+        data.split("Training").at_size(cfg.input_size),
+        data.split("PublicTest").at_size(cfg.input_size),
+    )
     if cfg.limit_train:
         pick = np.random.default_rng(cfg.seed).permutation(len(train_set))[: cfg.limit_train]
         train_set = FerData(
@@ -602,10 +603,11 @@ def publish_balanced(
     if training.get("class_bias"):
         raise ValueError(f"{model_file.name} already has a class bias folded in; start from the model without it")
     model = keras.models.load_model(model_file, compile=False)
+    size = int(model.input_shape[1])
     fer = load_cached(data_path)
     sets = {"PublicTest": fer.split("PublicTest")}
     if expw_path is not None:
-        sets["ExpW held-back"] = load_expw_cached(expw_path, size=int(model.input_shape[1])).split("PublicTest")
+        sets["ExpW held-back"] = load_expw_cached(expw_path, size=size).split("PublicTest")
     views = model_views(source)
     if source.get("test_time_views"):  # the shifts are fitted on, and hold for, these views
         fields = {"test_time_views": views} | fields
@@ -620,7 +622,6 @@ def publish_balanced(
     class_bias.fold(model, fitted.bias)
     record = fitted.record(config.EMOTIONS) | {"fitted_on": {name: len(y) for name, (_, y) in found.items()}}
     _save_whole(model, dest)
-    size = int(model.input_shape[1])
     write_manifest(dest, config.EMOTIONS, size, training=training | {"class_bias": record}, **fields)
     _write_twins(dest, data_path)
     return dest, record
