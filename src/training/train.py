@@ -344,10 +344,7 @@ def train(
     keras.utils.set_random_seed(cfg.seed)
 
     data = load_cached(data_path)
-    train_set, val_set = (
-        data.split("Training").at_size(cfg.input_size),
-        data.split("PublicTest").at_size(cfg.input_size),
-    )
+    train_set, val_set = data.split("Training"), data.split("PublicTest")
     if cfg.limit_train:
         pick = np.random.default_rng(cfg.seed).permutation(len(train_set))[: cfg.limit_train]
         train_set = FerData(
@@ -356,6 +353,8 @@ def train(
             train_set.usage[pick],
             ferplus=None if train_set.ferplus is None else train_set.ferplus[pick],
         )
+    # Enlarged after the pick, so a limited run resizes only the faces it trains on.
+    train_set, val_set = train_set.at_size(cfg.input_size), val_set.at_size(cfg.input_size)
     n_cls = len(config.EMOTIONS)
     x_train, y_train = _x(train_set), _targets(train_set, n_cls, cfg.ferplus_weight)
     labels_train = train_set.labels
